@@ -1,0 +1,330 @@
+"""`ime load`: files in, one atomic, idempotent update of the database out, every row counted."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+from tqdm import tqdm
+
+from etl.build import build_models, run_contracts
+from etl.database import ensure_schema
+from etl.errors import LoadError
+from etl.privacy import pseudonym_key
+from etl.profile import FileMapping, Profile, read_profile
+from etl.schema import ENTITIES
+from etl.snapshot import next_snapshot
+from etl.sources import FORMATS, StagedFile, stage_file
+from etl.validate import Checked, check_against_database, rule_message, type_and_check
+
+ENTITY_ORDER = list(ENTITIES)
+
+
+@dataclass
+class FileReport:
+    """What happened to one file: read = loaded + quarantined, always."""
+
+    file: str
+    entity: str | None
+    read: int = 0
+    loaded: int = 0
+    quarantined: int = 0
+    inserted: int = 0
+    replaced: int = 0
+    unchanged: int = 0
+    warnings: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    dropped_columns: list[str] = field(default_factory=list)
+    zip_columns_cut: list[str] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass
+class LoadReport:
+    """The load report: per file, and the totals."""
+
+    load_id: int
+    database: str
+    profile: str | None
+    files: list[FileReport]
+    seconds: float = 0.0
+    contracts: dict[str, int] = field(default_factory=dict)
+
+    def total(self, name: str) -> int:
+        return sum(getattr(f, name) for f in self.files)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["totals"] = {
+            k: self.total(k)
+            for k in ("read", "loaded", "quarantined", "inserted", "replaced", "unchanged", "warnings")
+        }
+        return out
+
+    def to_text(self) -> str:
+        lines = [f"Load {self.load_id} into {self.database}" + (f" (profile {self.profile})" if self.profile else "")]
+        for f in self.files:
+            if f.entity is None:
+                lines.append(f"  {f.file}: skipped ({f.note})")
+                continue
+            lines.append(
+                f"  {f.file} -> {f.entity}: read {f.read:,}, loaded {f.loaded:,} "
+                f"(new {f.inserted:,}, replaced {f.replaced:,}, unchanged {f.unchanged:,}), "
+                f"quarantined {f.quarantined:,}" + (f", warnings {f.warnings:,}" if f.warnings else "")
+            )
+            for reason, n in sorted(f.reasons.items(), key=lambda kv: -kv[1]):
+                lines.append(f"      {n:>8,}  {reason}")
+            if f.dropped_columns:
+                lines.append(f"      dropped direct identifiers: {', '.join(f.dropped_columns)}")
+            if f.zip_columns_cut:
+                lines.append(f"      ZIP codes cut to 3 digits: {', '.join(f.zip_columns_cut)}")
+            if f.note:
+                lines.append(f"      {f.note}")
+        lines.append(
+            f"Total: read {self.total('read'):,} = loaded {self.total('loaded'):,} "
+            f"+ quarantined {self.total('quarantined'):,}; {self.seconds:.1f} s"
+        )
+        failing = {k: v for k, v in self.contracts.items() if v}
+        lines.append(
+            "Contract checks: all pass" if not failing
+            else "Contract checks failing: " + ", ".join(f"{k} ({v})" for k, v in failing.items())
+        )
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    path: Path
+    entity: str | None
+    mapping: FileMapping | None
+    note: str = ""
+
+
+def plan_files(paths: list[Path], profile: Profile | None) -> list[PlannedFile]:
+    """Expand folders, decide each file's entity, and order files so references resolve."""
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files += sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in FORMATS)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise LoadError(f"{p}: no such file or folder")
+    planned = []
+    for f in files:
+        mapping = profile.mapping_for(f) if profile else None
+        if mapping:
+            planned.append(PlannedFile(f, mapping.entity, mapping))
+        elif f.stem in ENTITIES:
+            planned.append(PlannedFile(f, f.stem, None))
+        else:
+            why = "not named by the profile" if profile else "its name is not an entity"
+            planned.append(PlannedFile(f, None, None, f"{why}: {', '.join(ENTITIES)}"))
+    order = {name: i for i, name in enumerate(ENTITY_ORDER)}
+    return sorted(planned, key=lambda pf: order.get(pf.entity, len(order)))
+
+
+def load(
+    paths: list[Path],
+    db_path: Path,
+    profile_path: Path | None = None,
+    progress: bool = False,
+) -> LoadReport:
+    """Load files or folders into `db_path` as one transaction; raise LoadError if unreadable."""
+    started = time.perf_counter()
+    started_at = dt.datetime.now()
+    profile = read_profile(profile_path) if profile_path else None
+    planned = plan_files(paths, profile)
+    if not any(pf.entity for pf in planned):
+        raise LoadError("nothing to load: no file is named after an entity or by the profile")
+    hash_key = pseudonym_key()
+    bar = tqdm(total=len(planned) + 1, desc="load", unit="file", disable=not progress)
+    with next_snapshot(db_path) as con:
+        ensure_schema(con)
+        load_id = con.execute("SELECT nextval('load_id_seq')").fetchone()[0]
+        reports = []
+        for i, pf in enumerate(planned):
+            bar.set_postfix_str(pf.path.name)
+            if pf.entity is None:
+                reports.append(FileReport(str(pf.path), None, note=pf.note))
+            else:
+                reports.append(_load_file(con, pf, f"load_{i}", hash_key, load_id))
+            bar.update()
+        bar.set_postfix_str("building tables")
+        build_models(con)
+        contracts = run_contracts(con, load_id)
+        report = LoadReport(
+            load_id, str(db_path), profile.name if profile else None, reports,
+            round(time.perf_counter() - started, 2), contracts,
+        )
+        _record_history(con, report, started_at)
+        bar.update()
+    bar.close()
+    return report
+
+
+def _load_file(
+    con: duckdb.DuckDBPyConnection, pf: PlannedFile, table: str, hash_key: str, load_id: int
+) -> FileReport:
+    entity = pf.entity
+    sha = _sha256(pf.path)
+    staged = stage_file(con, pf.path, entity, pf.mapping, table, hash_key)
+    checked = type_and_check(con, staged.table, entity, pf.mapping)
+    check_against_database(con, checked, entity)
+    warn_rules = [f"profile:{r.name}" for r in (pf.mapping.rules if pf.mapping else ()) if r.action == "warn"]
+    report = FileReport(
+        str(pf.path), entity, read=staged.rows,
+        dropped_columns=list(staged.dropped_columns), zip_columns_cut=list(staged.zip_columns),
+    )
+    _quarantine(con, pf, staged, checked, sha, load_id, warn_rules, report)
+    good = _good_rows(con, checked, entity, pf.mapping, warn_rules, table)
+    _upsert(con, entity, good, load_id, report)
+    report.loaded = report.read - report.quarantined
+    con.execute(
+        "INSERT INTO load_files VALUES ($load_id, $file, $sha, $entity, $read, $loaded, $q, $ins, "
+        "$rep, $unch, $warn, $dropped, $note)",
+        {
+            "load_id": load_id, "file": str(pf.path), "sha": sha, "entity": entity,
+            "read": report.read, "loaded": report.loaded, "q": report.quarantined,
+            "ins": report.inserted, "rep": report.replaced, "unch": report.unchanged,
+            "warn": report.warnings, "dropped": report.dropped_columns, "note": report.note,
+        },
+    )
+    return report
+
+
+def _quarantine(
+    con: duckdb.DuckDBPyConnection,
+    pf: PlannedFile,
+    staged: StagedFile,
+    checked: Checked,
+    sha: str,
+    load_id: int,
+    warn_rules: list[str],
+    report: FileReport,
+) -> None:
+    """Store every broken rule with its raw row; count rows held back and reasons."""
+    rules = [r[0] for r in con.execute(f"SELECT DISTINCT rule FROM {checked.problems}").fetchall()]
+    columns = ", ".join(ENTITIES[pf.entity].column_names)
+    con.execute(
+        f"""
+        INSERT INTO quarantine
+        SELECT $load_id, $file, $sha, $entity, p._row, p.column_name, p.rule,
+               $messages[list_position($rules, p.rule)], p.raw_value,
+               CASE WHEN list_contains($warn_rules, p.rule) THEN 'loaded_with_warning'
+                    ELSE 'quarantined' END,
+               to_json(s)
+        FROM {checked.problems} p
+        JOIN (SELECT rowid + 1 AS _row, {columns}, extra FROM {staged.table}) s USING (_row)
+        WHERE NOT EXISTS (
+            SELECT 1 FROM quarantine q
+            WHERE q.file_sha256 = $sha AND q.entity = $entity AND q.row_number = p._row
+              AND q.rule = p.rule AND q.column_name = p.column_name)
+        """,
+        {
+            "load_id": load_id, "file": str(pf.path), "sha": sha, "entity": pf.entity,
+            "rules": rules, "messages": [rule_message(r, pf.entity, pf.mapping) for r in rules],
+            "warn_rules": warn_rules,
+        },
+    )
+    for column, rule, n, rows in con.execute(
+        f"SELECT column_name, rule, count(*), count(DISTINCT _row) FROM {checked.problems} "
+        "GROUP BY ALL ORDER BY ALL"
+    ).fetchall():
+        words = rule_message(rule, pf.entity, pf.mapping)
+        kind = "warning" if rule in warn_rules else "quarantined"
+        report.reasons[f"{kind}: {column}: {rule} ({words})"] = n
+    report.quarantined, report.warnings = con.execute(
+        f"SELECT count(DISTINCT _row) FILTER (NOT list_contains($w, rule)), "
+        f"count(DISTINCT _row) FILTER (list_contains($w, rule)) FROM {checked.problems}",
+        {"w": warn_rules},
+    ).fetchone()
+
+
+def _good_rows(
+    con: duckdb.DuckDBPyConnection,
+    checked: Checked,
+    entity: str,
+    mapping: FileMapping | None,
+    warn_rules: list[str],
+    table: str,
+) -> str:
+    """A temp table of the rows to store, in the entity's columns (aggregated if asked)."""
+    good = f"{table}_good"
+    held = f"(SELECT DISTINCT _row FROM {checked.problems} WHERE NOT list_contains($w, rule))"
+    source = f"(SELECT t.* FROM {checked.table} t ANTI JOIN {held} h ON h._row = t._row)"
+    agg = mapping.aggregate if mapping else None
+    cols = ENTITIES[entity].column_names
+    if agg is None:
+        select = ", ".join(cols) + ", extra"
+        con.execute(f"CREATE TEMP TABLE {good} AS SELECT {select} FROM {source}", {"w": warn_rules})
+        return good
+    exprs = []
+    for c in cols:
+        if c == agg.count:
+            exprs.append(f"count(*) AS {c}")
+        elif c in agg.count_if:
+            exprs.append(f"count_if(_count_if_{list(agg.count_if).index(c)}) AS {c}")
+        elif c in agg.by:
+            exprs.append(c)
+        else:
+            exprs.append(f"NULL AS {c}")
+    by = ", ".join(agg.by)
+    con.execute(
+        f"CREATE TEMP TABLE {good} AS SELECT {', '.join(exprs)}, CAST(NULL AS JSON) AS extra "
+        f"FROM {source} GROUP BY {by}",
+        {"w": warn_rules},
+    )
+    return good
+
+
+def _upsert(
+    con: duckdb.DuckDBPyConnection, entity: str, good: str, load_id: int, report: FileReport
+) -> None:
+    """Insert new keys, replace changed rows, leave identical rows untouched."""
+    e = ENTITIES[entity]
+    cols = ", ".join(e.column_names) + ", extra"
+    changed = f"{good}_changed"
+    con.execute(
+        f"CREATE TEMP TABLE {changed} AS SELECT {cols} FROM {good} EXCEPT SELECT {cols} FROM {entity}"
+    )
+    same_key = " AND ".join(f"t.{k} IS NOT DISTINCT FROM c.{k}" for k in e.key)
+    n_good = con.execute(f"SELECT count(*) FROM {good}").fetchone()[0]
+    n_changed = con.execute(f"SELECT count(*) FROM {changed}").fetchone()[0]
+    report.replaced = con.execute(
+        f"SELECT count(*) FROM {changed} c WHERE EXISTS (SELECT 1 FROM {entity} t WHERE {same_key})"
+    ).fetchone()[0]
+    report.inserted = n_changed - report.replaced
+    report.unchanged = n_good - n_changed
+    con.execute(f"DELETE FROM {entity} t WHERE EXISTS (SELECT 1 FROM {changed} c WHERE {same_key})")
+    con.execute(f"INSERT INTO {entity} SELECT {cols}, $load_id FROM {changed}", {"load_id": load_id})
+    if n_good != report.read - report.quarantined:
+        report.note = f"aggregated into {n_good:,} {entity} rows"
+
+
+def _record_history(con: duckdb.DuckDBPyConnection, report: LoadReport, started_at: dt.datetime) -> None:
+    con.execute(
+        "INSERT INTO load_history VALUES ($id, $started, now(), $profile, $n_files, $read, $loaded, "
+        "$q, $ins, $rep, $unch, $report)",
+        {
+            "id": report.load_id, "started": started_at, "profile": report.profile,
+            "n_files": len(report.files), "read": report.total("read"),
+            "loaded": report.total("loaded"), "q": report.total("quarantined"),
+            "ins": report.total("inserted"), "rep": report.total("replaced"),
+            "unch": report.total("unchanged"), "report": json.dumps(report.to_dict()),
+        },
+    )
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+

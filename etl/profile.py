@@ -1,0 +1,184 @@
+"""Mapping profiles: TOML files that turn a vendor export or a public data set into the canonical format.
+
+A profile names, for each file it knows (matched by a glob on the file name), the entity the
+file feeds and, for each canonical column, a SQL expression over the file's own columns. The
+expressions are written by whoever writes the profile, like a view definition; values that
+come from the data never enter SQL text.
+
+```toml
+[profile]
+name = "SSA ALJ dispositions"
+description = "Decisions per judge and hearing office."
+
+[[files]]
+match = "alj-disposition-by-judge-*.csv"   # glob on the file name
+entity = "decision_counts"
+delimiter = ","                           # CSV only; default: sniffed
+encoding = "utf-8"                        # CSV only: utf-8, utf-16 or latin-1
+date_format = "%m/%d/%Y"                  # how this file writes dates; default ISO
+
+[files.columns]                           # canonical column = SQL over source columns
+maker_id = '"Judge"'
+n_decisions = '"Decisions"'
+
+[files.values.claim_type]                 # source value (any case) -> canonical value
+"Workers Comp" = "workers_comp"
+
+[[files.rules]]                           # extra data-quality rules; TRUE = the row breaks it
+name = "decisions_equal_awards_plus_denials"
+column = "n_decisions"
+violation = 'TRY_CAST("Decisions" AS BIGINT) <> TRY_CAST("Awards" AS BIGINT) + TRY_CAST("Denials" AS BIGINT)'
+message = "Decisions is not Awards + Denials"
+action = "warn"                           # warn: loaded and reported; quarantine: held back
+
+[files.aggregate]                         # row-level source rolled up to decision_counts
+by = ["maker_id", "group_name", "period"]
+count = "n_decisions"                     # rows per group
+[files.aggregate.count_if]
+n_adverse = "Determination = 'Upheld Decision of Health Plan'"
+```
+Files that a profile does not name load by their stem when the stem is an entity name.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from etl.errors import LoadError
+from etl.schema import ENTITIES
+
+ENCODINGS = ("utf-8", "utf-16", "latin-1")
+ACTIONS = ("quarantine", "warn")
+
+
+@dataclass(frozen=True)
+class ExtraRule:
+    """A rule a profile adds for one file; `violation` is SQL over the source columns."""
+
+    name: str
+    column: str
+    violation: str
+    message: str
+    action: str = "quarantine"
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """Roll row-level source records up into decision_counts rows."""
+
+    by: tuple[str, ...]
+    count: str
+    count_if: dict[str, str]
+
+
+@dataclass(frozen=True)
+class FileMapping:
+    """How one kind of file maps to one entity."""
+
+    match: str
+    entity: str
+    columns: dict[str, str] = field(default_factory=dict)
+    values: dict[str, dict[str, str]] = field(default_factory=dict)
+    rules: tuple[ExtraRule, ...] = ()
+    delimiter: str | None = None
+    encoding: str = "utf-8"
+    date_format: str | None = None
+    aggregate: Aggregate | None = None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A parsed mapping profile."""
+
+    name: str
+    path: Path | None
+    files: tuple[FileMapping, ...]
+
+    def mapping_for(self, file: Path) -> FileMapping | None:
+        """The first mapping whose glob matches the file name."""
+        return next((m for m in self.files if fnmatch.fnmatch(file.name, m.match)), None)
+
+
+def read_profile(path: Path) -> Profile:
+    """Parse and check a profile file; errors name the file and the entry."""
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise LoadError(f"profile {path}: cannot be read: {exc}") from exc
+    entries = doc.get("files")
+    if not isinstance(entries, list) or not entries:
+        raise LoadError(f"profile {path}: needs at least one [[files]] entry")
+    return Profile(
+        name=str(doc.get("profile", {}).get("name", path.stem)),
+        path=path,
+        files=tuple(_file_mapping(path, i, entry) for i, entry in enumerate(entries, 1)),
+    )
+
+
+def _file_mapping(path: Path, index: int, entry: dict) -> FileMapping:
+    where = f"profile {path}, [[files]] entry {index}"
+    for required in ("match", "entity"):
+        if required not in entry:
+            raise LoadError(f"{where}: '{required}' is required")
+    entity = ENTITIES.get(entry["entity"])
+    if entity is None:
+        raise LoadError(
+            f"{where}: entity '{entry['entity']}' is not one of {', '.join(ENTITIES)}"
+        )
+    columns = {str(k): str(v) for k, v in entry.get("columns", {}).items()}
+    aggregate = _aggregate(where, entry.get("aggregate"), entity.name)
+    known = set(entity.column_names)
+    unknown = set(columns) - known
+    if unknown:
+        raise LoadError(f"{where}: columns not in {entity.name}: {', '.join(sorted(unknown))}")
+    values = {
+        str(col): {str(k).strip().lower(): str(v) for k, v in mapping.items()}
+        for col, mapping in entry.get("values", {}).items()
+    }
+    unknown = set(values) - known
+    if unknown:
+        raise LoadError(f"{where}: values for columns not in {entity.name}: {sorted(unknown)}")
+    encoding = str(entry.get("encoding", "utf-8")).lower()
+    if encoding not in ENCODINGS:
+        raise LoadError(f"{where}: encoding '{encoding}' is not one of {', '.join(ENCODINGS)}")
+    return FileMapping(
+        match=str(entry["match"]),
+        entity=entity.name,
+        columns=columns,
+        values=values,
+        rules=tuple(_rule(where, r) for r in entry.get("rules", [])),
+        delimiter=entry.get("delimiter"),
+        encoding=encoding,
+        date_format=entry.get("date_format"),
+        aggregate=aggregate,
+    )
+
+
+def _rule(where: str, raw: dict) -> ExtraRule:
+    missing = [k for k in ("name", "column", "violation", "message") if k not in raw]
+    if missing:
+        raise LoadError(f"{where}: a [[files.rules]] entry lacks {', '.join(missing)}")
+    action = raw.get("action", "quarantine")
+    if action not in ACTIONS:
+        raise LoadError(f"{where}: rule '{raw['name']}' action must be one of {ACTIONS}")
+    return ExtraRule(
+        name=str(raw["name"]), column=str(raw["column"]), violation=str(raw["violation"]),
+        message=str(raw["message"]), action=action,
+    )
+
+
+def _aggregate(where: str, raw: dict | None, entity: str) -> Aggregate | None:
+    if raw is None:
+        return None
+    if entity != "decision_counts":
+        raise LoadError(f"{where}: [files.aggregate] only builds decision_counts")
+    if "count" not in raw:
+        raise LoadError(f"{where}: [files.aggregate] needs 'count' (the column counting rows)")
+    return Aggregate(
+        by=tuple(raw.get("by", ["maker_id", "group_name", "period"])),
+        count=str(raw["count"]),
+        count_if={str(k): str(v) for k, v in raw.get("count_if", {}).items()},
+    )

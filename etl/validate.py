@@ -1,0 +1,196 @@
+"""Turn a staged file into typed rows and a list of the rules each row breaks.
+
+Row rules (types, enumerations, required fields, ranges, order of dates within a row) are
+checked in one pass over the staged rows. Rules that need other tables (references, dates
+against the case, keys repeated within the file) are checked afterwards against the database
+as this load has left it so far, so a reference to a row loaded earlier in the same load holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from etl.profile import FileMapping
+from etl.schema import (
+    BOOL,
+    DATE,
+    ENTITIES,
+    ENUM,
+    FALSE_WORDS,
+    INT,
+    NUMBER,
+    TEXT,
+    TRUE_WORDS,
+    Column,
+    Entity,
+)
+
+RULE_MESSAGES = {
+    "required": "a value is required",
+    "type_date": "not a date in the form YYYY-MM-DD",
+    "type_bool": "not a boolean (true/false, yes/no, y/n, 1/0)",
+    "type_int": "not a whole number",
+    "type_number": "not a number",
+    "enum": "not one of the allowed values",
+    "range": "outside the allowed range",
+    "duplicate_key": "the same key appears earlier in this file",
+    "reference": "refers to a row that is neither in the database nor in this load",
+}
+
+
+@dataclass(frozen=True)
+class Checked:
+    """The typed rows (`table`) and their problems (`problems`: one row per broken rule)."""
+
+    table: str
+    problems: str
+    columns: tuple[str, ...]
+
+
+def type_and_check(
+    con: duckdb.DuckDBPyConnection,
+    staged_table: str,
+    entity_name: str,
+    mapping: FileMapping | None,
+) -> Checked:
+    """Build `<staged>_typed` and `<staged>_problems` from a staged table."""
+    entity = ENTITIES[entity_name]
+    columns = _checked_columns(entity, mapping)
+    params: dict = {}
+    if mapping and mapping.date_format:
+        params["date_format"] = mapping.date_format
+    typed = {c.name: _typed_expr(c, params) for c in columns}
+    problems = []
+    for c in columns:
+        problems.extend(_column_problems(c))
+    for rule in entity.rules:
+        if rule.join is None and rule.column in typed:
+            problems.append(_problem(rule.column, rule.name, rule.violation))
+    for i, rule in enumerate(mapping.rules if mapping else ()):
+        problems.append(_problem(rule.column, f"profile:{rule.name}", f"t._rule_{i}"))
+    flags = [f"_rule_{i}" for i in range(len(mapping.rules if mapping else ()))]
+    if mapping and mapping.aggregate:
+        flags += [f"_count_if_{i}" for i in range(len(mapping.aggregate.count_if))]
+    inner = ", ".join(
+        [f"{expr} AS {name}, nullif(trim({name}), '') AS raw_{name}" for name, expr in typed.items()]
+        + ["extra", *flags]
+    )
+    problem_list = f"list_filter([{', '.join(problems)}], lambda p: p IS NOT NULL)" if problems else "[]"
+    raw_columns = ", ".join(f"raw_{name}" for name in typed)
+    table = f"{staged_table}_typed"
+    con.execute(
+        f"CREATE TEMP TABLE {table} AS SELECT * EXCLUDE ({raw_columns}), {problem_list} AS _problems "
+        f"FROM (SELECT rowid + 1 AS _row, {inner} FROM {staged_table}) AS t",
+        params,
+    )
+    problems_table = f"{staged_table}_problems"
+    con.execute(
+        f"CREATE TEMP TABLE {problems_table} AS SELECT _row, p.column_name, p.rule, p.raw_value "
+        f"FROM (SELECT _row, unnest(_problems) AS p FROM {table})"
+    )
+    return Checked(table, problems_table, tuple(typed))
+
+
+def check_against_database(
+    con: duckdb.DuckDBPyConnection,
+    checked: Checked,
+    entity_name: str,
+) -> None:
+    """Add the problems that need other tables: duplicate keys, references, joined rules."""
+    entity = ENTITIES[entity_name]
+    t, out = checked.table, checked.problems
+    key = [k for k in entity.key if k in checked.columns]
+    if key:
+        first_col = key[0]
+        con.execute(
+            f"INSERT INTO {out} SELECT _row, '{first_col}', 'duplicate_key', "
+            f"concat_ws(' | ', {', '.join(f'CAST({k} AS VARCHAR)' for k in key)}) FROM ("
+            f"SELECT _row, {', '.join(key)}, row_number() OVER (PARTITION BY {', '.join(key)} "
+            f"ORDER BY _row) AS seen FROM {t}) WHERE seen > 1"
+        )
+    for ref in entity.references:
+        if ref.column not in checked.columns:
+            continue
+        con.execute(
+            f"INSERT INTO {out} SELECT t._row, '{ref.column}', 'reference', t.{ref.column} "
+            f"FROM {t} t WHERE t.{ref.column} IS NOT NULL AND NOT EXISTS "
+            f"(SELECT 1 FROM {ref.entity} j WHERE j.{ref.target} = t.{ref.column})"
+        )
+    for rule in entity.rules:
+        if rule.join is None:
+            continue
+        other, local, target = rule.join
+        con.execute(
+            f"INSERT INTO {out} SELECT t._row, '{rule.column}', '{rule.name}', "
+            f"CAST(t.{rule.column} AS VARCHAR) FROM {t} t JOIN {other} j "
+            f"ON j.{target} = t.{local} WHERE {rule.violation}"
+        )
+
+
+def rule_message(rule: str, entity_name: str, mapping: FileMapping | None) -> str:
+    """Words for a rule name, for the report and the quarantine table."""
+    if rule in RULE_MESSAGES:
+        return RULE_MESSAGES[rule]
+    if rule.startswith("profile:") and mapping:
+        return next(r.message for r in mapping.rules if f"profile:{r.name}" == rule)
+    return next(r.message for r in ENTITIES[entity_name].rules if r.name == rule)
+
+
+def _checked_columns(entity: Entity, mapping: FileMapping | None) -> list[Column]:
+    """Aggregate mappings compute their counts later: only their other columns are checked."""
+    agg = mapping.aggregate if mapping else None
+    skip = {agg.count, *agg.count_if} if agg else set()
+    return [c for c in entity.columns if c.name not in skip]
+
+
+def _typed_expr(col: Column, params: dict) -> str:
+    v = f"nullif(trim({col.name}), '')"
+    if col.kind == ENUM:
+        params[f"ek_{col.name}"] = [x.lower() for x in col.values]
+        params[f"ev_{col.name}"] = list(col.values)
+        return f"$ev_{col.name}[list_position($ek_{col.name}, lower({v}))]"
+    if col.kind == DATE:
+        parsed = f"TRY_CAST({v} AS DATE)"
+        if "date_format" in params:
+            parsed = f"coalesce({parsed}, CAST(try_strptime({v}, $date_format) AS DATE))"
+        return parsed
+    if col.kind == BOOL:
+        params.update(true_words=list(TRUE_WORDS), false_words=list(FALSE_WORDS))
+        return (
+            f"CASE WHEN list_contains($true_words, lower({v})) THEN true "
+            f"WHEN list_contains($false_words, lower({v})) THEN false END"
+        )
+    if col.kind == INT:
+        d = f"TRY_CAST({v} AS DOUBLE)"
+        return f"CASE WHEN {d} = trunc({d}) AND abs({d}) < 9e15 THEN CAST({d} AS BIGINT) END"
+    if col.kind == NUMBER:
+        d = f"TRY_CAST({v} AS DOUBLE)"
+        return f"CASE WHEN isfinite({d}) THEN {d} END"
+    return v
+
+
+def _column_problems(col: Column) -> list[str]:
+    raw, typed = f"t.raw_{col.name}", f"t.{col.name}"
+    out = []
+    if col.required:
+        out.append(_problem(col.name, "required", f"{raw} IS NULL"))
+    if col.kind == ENUM:
+        out.append(_problem(col.name, "enum", f"{raw} IS NOT NULL AND {typed} IS NULL"))
+    elif col.kind != TEXT:
+        out.append(_problem(col.name, f"type_{col.kind}", f"{raw} IS NOT NULL AND {typed} IS NULL"))
+    if col.low is not None:
+        out.append(_problem(col.name, "range", f"{typed} < {float(col.low)!r}"))
+    if col.high is not None:
+        out.append(_problem(col.name, "range", f"{typed} > {float(col.high)!r}"))
+    return out
+
+
+def _problem(column: str, rule: str, condition: str) -> str:
+    """A list element: the broken rule when `condition` holds for the row `t`, else NULL."""
+    return (
+        f"CASE WHEN coalesce({condition}, false) THEN struct_pack(column_name := '{column}', "
+        f"rule := '{rule}', raw_value := t.raw_{column}) END"
+    )
+

@@ -1,0 +1,3 @@
+-- name: examiners_unique_examiner_id
+-- Every examiner_id appears once.
+SELECT examiner_id, count(*) AS n FROM examiners GROUP BY examiner_id HAVING count(*) > 1

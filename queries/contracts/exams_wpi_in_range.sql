@@ -1,0 +1,3 @@
+-- name: exams_wpi_in_range
+-- Whole-person impairment is a percentage from 0 to 100.
+SELECT exam_id, wpi_percent FROM exams WHERE wpi_percent < 0 OR wpi_percent > 100
