@@ -1,1 +1,122 @@
-"""queries."""
+"""The one query runner: every report query goes through `run`, which applies filters and scope.
+
+Report queries (queries/reports/*.sql) never read fct_ tables directly: they read the table
+macros defined here (`exams_in_view()`, `rating_pairs_in_view()`), which apply the sidebar
+filters and the access scope from DuckDB variables that only `run` sets. A query therefore
+cannot see rows outside the scope, whatever its parameters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from queries.sqlfile import folder
+
+ROLES = ("regulator", "insurer", "researcher")
+
+# The filterable columns of fct_exams (SPEC 2: "Every figure can be filtered by ...").
+FILTER_COLUMNS = (
+    "jurisdiction", "claim_type", "body_part", "insurer_id", "specialty", "requested_by", "exam_type",
+)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The sidebar filters: a date window on exam_date and value lists (empty = all)."""
+
+    start: dt.date | None = None
+    end: dt.date | None = None
+    jurisdiction: tuple[str, ...] = ()
+    claim_type: tuple[str, ...] = ()
+    body_part: tuple[str, ...] = ()
+    insurer_id: tuple[str, ...] = ()
+    specialty: tuple[str, ...] = ()
+    requested_by: tuple[str, ...] = ()
+    exam_type: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Who is reading: the role and, for an insurer, the insurer_ids it may see."""
+
+    role: str = "regulator"
+    insurer_ids: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"unknown role {self.role!r}: use one of {', '.join(ROLES)}")
+        if self.role == "insurer" and not self.insurer_ids:
+            raise ValueError("an insurer scope needs at least one insurer_id")
+
+
+FULL_ACCESS = Scope()
+
+_IN_LIST = "(getvariable('{v}') IS NULL OR list_contains(getvariable('{v}'), {col}))"
+_SCOPE = "(getvariable('scope_insurers') IS NULL OR list_contains(getvariable('scope_insurers'), insurer_id))"
+_WINDOW = (
+    "(getvariable('filter_start') IS NULL OR exam_date >= getvariable('filter_start')) "
+    "AND (getvariable('filter_end') IS NULL OR exam_date <= getvariable('filter_end'))"
+)
+_EXAM_FILTER = " AND ".join(
+    [_SCOPE, _WINDOW] + [_IN_LIST.format(v=f"filter_{c}", col=c) for c in FILTER_COLUMNS]
+)
+MACROS = (
+    f"CREATE OR REPLACE TEMP MACRO exams_in_view() AS TABLE SELECT * FROM fct_exams WHERE {_EXAM_FILTER}",
+    "CREATE OR REPLACE TEMP MACRO rating_pairs_in_view() AS TABLE SELECT p.* FROM fct_rating_pairs p "
+    "SEMI JOIN exams_in_view() e ON e.exam_id = p.exam_id",
+)
+
+
+def connect(db_path: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to a database a load has written."""
+    if not db_path.exists():
+        raise FileNotFoundError(
+            f"{db_path}: no database yet. Create one with `ime demo` then `ime load data/demo`, "
+            "or load your own files with `ime load PATH`."
+        )
+    return duckdb.connect(str(db_path), read_only=True)
+
+
+def scoped_cursor(
+    con: duckdb.DuckDBPyConnection, scope: Scope, filters: Filters
+) -> duckdb.DuckDBPyConnection:
+    """A cursor whose view macros show only what `scope` and `filters` allow."""
+    cur = con.cursor()
+    variables = {
+        "scope_insurers": list(scope.insurer_ids) if scope.role == "insurer" else None,
+        "filter_start": filters.start,
+        "filter_end": filters.end,
+    }
+    for f in fields(Filters):
+        if f.name in FILTER_COLUMNS:
+            values = getattr(filters, f.name)
+            variables[f"filter_{f.name}"] = list(values) if values else None
+    for name, value in variables.items():
+        # Variable names come from the fixed list above; values are bound.
+        cur.execute(f"SET VARIABLE {name} = $value", {"value": value})
+    for macro in MACROS:
+        cur.execute(macro)
+    return cur
+
+
+def run(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    scope: Scope = FULL_ACCESS,
+    filters: Filters = Filters(),
+    **params: object,
+) -> pd.DataFrame:
+    """Run queries/reports/<name>.sql with bound `params` under `scope` and `filters`."""
+    reports = folder("reports")
+    if name not in reports:
+        raise KeyError(f"no report query {name!r}; known: {', '.join(reports)}")
+    cur = scoped_cursor(con, scope, filters)
+    try:
+        return cur.execute(reports[name].sql, params).df()
+    finally:
+        cur.close()
