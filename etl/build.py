@@ -33,10 +33,10 @@ def run_contracts(con: duckdb.DuckDBPyConnection, load_id: int) -> dict[str, int
     """Run every check in queries/contracts; store and return violations per check."""
     results = {}
     for name, check in folder("contracts").items():
-        n = con.execute(f"SELECT count(*) FROM ({check.sql})").fetchone()[0]
+        n = con.execute(f"SELECT count(*) FROM ({check.sql})").fetchall()[0][0]
         sample = con.execute(
             f"SELECT to_json(list(s)) FROM (SELECT * FROM ({check.sql}) LIMIT {CONTRACT_SAMPLE_ROWS}) s"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         con.execute(
             "INSERT INTO contract_results VALUES ($load_id, $name, $description, $n, $sample)",
             {"load_id": load_id, "name": name, "description": check.description, "n": n, "sample": sample},

@@ -146,7 +146,7 @@ def load(
     bar = tqdm(total=len(planned) + 1, desc="load", unit="file", disable=not progress)
     with next_snapshot(db_path) as con:
         ensure_schema(con)
-        load_id = con.execute("SELECT nextval('load_id_seq')").fetchone()[0]
+        load_id = con.execute("SELECT nextval('load_id_seq')").fetchall()[0][0]
         reports = []
         for i, pf in enumerate(planned):
             bar.set_postfix_str(pf.path.name)
@@ -243,7 +243,7 @@ def _quarantine(
         f"SELECT count(DISTINCT _row) FILTER (NOT list_contains($w, rule)), "
         f"count(DISTINCT _row) FILTER (list_contains($w, rule)) FROM {checked.problems}",
         {"w": warn_rules},
-    ).fetchone()
+    ).fetchall()[0]
 
 
 def _good_rows(
@@ -294,11 +294,11 @@ def _upsert(
         f"CREATE TEMP TABLE {changed} AS SELECT {cols} FROM {good} EXCEPT SELECT {cols} FROM {entity}"
     )
     same_key = " AND ".join(f"t.{k} IS NOT DISTINCT FROM c.{k}" for k in e.key)
-    n_good = con.execute(f"SELECT count(*) FROM {good}").fetchone()[0]
-    n_changed = con.execute(f"SELECT count(*) FROM {changed}").fetchone()[0]
+    n_good = con.execute(f"SELECT count(*) FROM {good}").fetchall()[0][0]
+    n_changed = con.execute(f"SELECT count(*) FROM {changed}").fetchall()[0][0]
     report.replaced = con.execute(
         f"SELECT count(*) FROM {changed} c WHERE EXISTS (SELECT 1 FROM {entity} t WHERE {same_key})"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     report.inserted = n_changed - report.replaced
     report.unchanged = n_good - n_changed
     con.execute(f"DELETE FROM {entity} t WHERE EXISTS (SELECT 1 FROM {changed} c WHERE {same_key})")

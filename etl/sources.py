@@ -105,7 +105,7 @@ def stage_file(
         con.execute(sql, params)
     except duckdb.Error as exc:
         raise LoadError(f"{path}: cannot be read: {_first_line(exc)}") from exc
-    rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     return StagedFile(table, rows, tuple(dropped), tuple(zips), tuple(missing))
 
 

@@ -42,11 +42,16 @@ RULE_MESSAGES = {
 
 @dataclass(frozen=True)
 class Checked:
-    """The typed rows (`table`) and their problems (`problems`: one row per broken rule)."""
+    """The typed rows (`table`) and their problems (`problems`: one row per broken rule).
+
+    `aggregated`: the rows are source records that the load rolls up into one row per key, so
+    a key repeated across them is expected, not a duplicate.
+    """
 
     table: str
     problems: str
     columns: tuple[str, ...]
+    aggregated: bool = False
 
 
 def type_and_check(
@@ -90,7 +95,8 @@ def type_and_check(
         f"CREATE TEMP TABLE {problems_table} AS SELECT _row, p.column_name, p.rule, p.raw_value "
         f"FROM (SELECT _row, unnest(_problems) AS p FROM {table})"
     )
-    return Checked(table, problems_table, tuple(typed))
+    aggregated = bool(mapping and mapping.aggregate)
+    return Checked(table, problems_table, tuple(typed), aggregated)
 
 
 def check_against_database(
@@ -102,7 +108,7 @@ def check_against_database(
     entity = ENTITIES[entity_name]
     t, out = checked.table, checked.problems
     key = [k for k in entity.key if k in checked.columns]
-    if key:
+    if key and not checked.aggregated:
         first_col = key[0]
         con.execute(
             f"INSERT INTO {out} SELECT _row, '{first_col}', 'duplicate_key', "

@@ -33,7 +33,6 @@ from __future__ import annotations
 import csv
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -205,7 +204,7 @@ OFF_GUIDES_SHARE = 0.08  # ratings made under another edition than the jurisdict
 # The true outcome model (logit scale) and clinical timing.
 # ---------------------------------------------------------------------------------------------
 
-BASE_LOGIT = -0.95
+BASE_LOGIT = -1.6
 BODY_EFFECT = np.array([0.40, 0.0, 0.0, 0.10, 0.60, 0.30, -0.20])
 NATURE_EFFECT = np.array([0.25, -0.40, 0.10, 0.20, 0.15, 0.10, 0.0, 0.10, -0.30, 0.0])
 JURISDICTION_EFFECT = np.array(
@@ -241,7 +240,7 @@ TREATING_WPI_FACTOR = 1.30  # treating physicians rate above it
 P_NOT_RELATED = 0.45
 P_NO_TREATMENT = 0.55
 P_NO_TREATMENT_IF_UNRELATED = 0.80
-ZERO_ROUTE_LOGIT = -0.4  # logit of rating 0% at MMI as the adverse route, when one is rated
+ZERO_ROUTE_LOGIT = 0.0  # logit of rating 0% at MMI as the adverse route, when one is rated
 
 # ---------------------------------------------------------------------------------------------
 # Planted patterns (written to truth.csv).
@@ -345,14 +344,8 @@ def _cum(probs: np.ndarray) -> np.ndarray:
     return c
 
 
-def _draw(rng: np.random.Generator, cum: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-    """Draw one category per element from cumulative probabilities (one row per element)."""
-    if rows is None:
-        n = len(cum) if cum.ndim == 2 else 1
-        u = rng.random(n)
-        return np.searchsorted(cum, u, side="right").astype(np.int16) if cum.ndim == 1 else (
-            (u[:, None] >= cum).sum(axis=1).astype(np.int16)
-        )
+def _draw(rng: np.random.Generator, cum: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Draw one category per element; rows[i] picks the row of cumulative probabilities."""
     u = rng.random(len(rows))
     return (u[:, None] >= cum[rows]).sum(axis=1).astype(np.int16)
 
@@ -376,11 +369,6 @@ def _labels(labels: tuple[str, ...], codes: np.ndarray, null: np.ndarray | None 
 def _dates(days: np.ndarray, null: np.ndarray | None = None) -> pa.Array:
     """Return a date32 array from days since the epoch."""
     return pa.array(days.astype(np.int32), type=pa.date32(), mask=null)
-
-
-def _pick(rng: np.random.Generator, mask: np.ndarray, p: float) -> np.ndarray:
-    """Return mask AND a Bernoulli(p) draw for every element (draws for all keep streams aligned)."""
-    return mask & (rng.random(len(mask)) < p)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -726,7 +714,8 @@ def _add_opinions(rng: np.random.Generator, ex: _Examiners, cases: dict[str, np.
 # ---------------------------------------------------------------------------------------------
 
 
-def _make_decisions(rng: np.random.Generator, exams: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _make_decisions(rng: np.random.Generator,
+                    exams: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Draw the insurer's decision after most exams; denial depends strongly on the opinion."""
     n = len(exams["case"])
     has = rng.random(n) < 0.85
@@ -1024,7 +1013,7 @@ def _write_truth(path: Path, ex: _Examiners) -> None:
     """Write truth.csv: one row per examiner with its planted pattern (or 'fair')."""
     names = ("fair",) + PATTERNS
     notes = {
-        "fair": "no planted effect (examiner noise sd %.2f on the logit)" % EXAMINER_NOISE_SD,
+        "fair": f"no planted effect (examiner noise sd {EXAMINER_NOISE_SD} on the logit)",
         "excess_adverse": "logit +effect on the adverse opinion, every exam",
         "allegiance": "logit +effect on the adverse opinion only when requested_by is "
                       "insurer or employer; 0 when claimant/board/panel/agreed/other",
@@ -1033,8 +1022,7 @@ def _write_truth(path: Path, ex: _Examiners) -> None:
                          "represented and older claimants, so the raw adverse rate is high",
         "zero_impairment": "logit +effect on rating 0% at MMI as the adverse route among "
                            "rated exams; the overall adverse rate is unchanged",
-        "early_mmi": "time to MMI multiplied by %.2f (effect = log time ratio)"
-                     % EARLY_MMI_FACTOR,
+        "early_mmi": f"time to MMI multiplied by {EARLY_MMI_FACTOR} (effect = log time ratio)",
     }
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
@@ -1120,5 +1108,4 @@ def generate(out_dir: Path, n_exams: int = 50_000, seed: int = 0, fmt: str = "cs
                        rows=rows, dirty_rows=dirty, seconds=time.perf_counter() - started)
 
 
-__all__: list[str] = ["DemoSummary", "generate"]
-_unused: Callable | None = None
+__all__ = ["DemoSummary", "generate"]

@@ -1,0 +1,28 @@
+"""Entry point: `streamlit run dashboard/app.py` (or `ime serve`). Sidebar filters + navigation."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import data, filters
+from dashboard.navigation import PAGES
+
+st.set_page_config(page_title="IME outcomes", page_icon=":material/balance:", layout="wide")
+
+sections: dict[str, list] = {}
+for spec in PAGES:
+    sections.setdefault(spec.section, []).append(
+        st.Page(
+            spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path,
+            default=spec is PAGES[0],
+        )
+    )
+page = st.navigation(sections)
+filters.forget_other_page_choices(page.url_path)
+
+if data.snapshot() is not None:
+    filters.sidebar(data.filter_options(), data.exam_window())
+else:
+    st.sidebar.info("No database yet, so no filters.")
+st.sidebar.caption("A flag is a reason to look, not a verdict.")
+page.run()

@@ -1,0 +1,427 @@
+"""Charts as pure functions: DataFrame in, plotly Figure out, one visual language.
+
+Colours come from the Okabe-Ito palette (safe for the common colour-vision deficiencies);
+every estimate is drawn with its interval, and hover text gives the counts behind it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+# Okabe M, Ito K. Color Universal Design (2008): eight colours distinguishable by most readers.
+OKABE_ITO = {
+    "blue": "#0072B2",
+    "orange": "#E69F00",
+    "vermillion": "#D55E00",
+    "green": "#009E73",
+    "sky": "#56B4E9",
+    "purple": "#CC79A7",
+    "yellow": "#F0E442",
+    "black": "#000000",
+}
+GREY = "#999999"
+SEQUENCE = [OKABE_ITO[c] for c in ("blue", "orange", "green", "vermillion", "sky", "purple", "black", "yellow")]
+
+# One colour per measure, the same on every page.
+MEASURE_COLOURS = {
+    "adverse": OKABE_ITO["vermillion"],
+    "not_related": OKABE_ITO["orange"],
+    "zero_wpi": OKABE_ITO["purple"],
+    "no_treatment": OKABE_ITO["sky"],
+    "full_duty": OKABE_ITO["green"],
+    "denied": OKABE_ITO["blue"],
+    "partially_denied": OKABE_ITO["black"],
+}
+FONT = dict(family="Source Sans Pro, Arial, sans-serif", size=13)
+
+
+def rgba(hex_colour: str, alpha: float) -> str:
+    """'#0072B2', 0.2 -> 'rgba(0,114,178,0.2)' for interval bands."""
+    h = hex_colour.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def colour(i: int) -> str:
+    return SEQUENCE[i % len(SEQUENCE)]
+
+
+def _layout(fig: go.Figure, height: int, **kwargs) -> go.Figure:
+    fig.update_layout(
+        template="plotly_white",
+        height=height,
+        font=FONT,
+        margin=dict(l=10, r=10, t=40, b=10),
+        hoverlabel=dict(font_size=12),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
+        **kwargs,
+    )
+    return fig
+
+
+def percent(x: float) -> str:
+    return "–" if x is None or not np.isfinite(x) else f"{100 * x:.1f}%"
+
+
+def rate_text(rate: float, low: float, high: float, k: int, n: int) -> str:
+    """'23.4% (95% CI 21.0–25.9%), 120 of 512' for hover text and captions."""
+    if n == 0:
+        return "no exams"
+    return f"{percent(rate)} (95% CI {100 * low:.1f}–{100 * high:.1f}%), {k:,} of {n:,}"
+
+
+def empty(message: str, height: int = 240) -> go.Figure:
+    """A blank chart that says why it is blank."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, font=dict(size=15, color=GREY),
+                       xref="paper", yref="paper", x=0.5, y=0.5)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, height)
+
+
+def _hover(frame: pd.DataFrame, name_col: str) -> list[str]:
+    return [
+        f"<b>{name}</b><br>{rate_text(r, lo, hi, int(k), int(n))}"
+        for name, r, lo, hi, k, n in zip(
+            frame[name_col], frame["rate"], frame["ci_low"], frame["ci_high"],
+            frame["k"], frame["n"], strict=True,
+        )
+    ]
+
+
+def rate_dots(
+    rates: pd.DataFrame,
+    group_col: str,
+    measures: Sequence[str],
+    labels: dict[str, str],
+    overall: pd.DataFrame | None = None,
+    group_labels: dict[str, str] | None = None,
+) -> go.Figure:
+    """Dot-and-whisker rates, one panel per measure, one row per group.
+
+    `rates` is long: group_col, measure, k, n, rate, ci_low, ci_high. `overall` (one row per
+    measure, same columns) draws each measure's overall rate as a dotted reference line.
+    """
+    measures = [m for m in measures if m in set(rates["measure"])]
+    if rates.empty or not measures:
+        return empty("No exams match these filters")
+    groups = list(dict.fromkeys(rates[group_col]))
+    shown = [group_labels.get(g, g) if group_labels else g for g in groups]
+    fig = make_subplots(
+        rows=1, cols=len(measures), shared_yaxes=True, horizontal_spacing=0.02,
+        subplot_titles=[labels[m] for m in measures],
+    )
+    for col, measure in enumerate(measures, start=1):
+        part = rates[rates["measure"] == measure].set_index(group_col).reindex(groups).reset_index()
+        part = part[part["n"].fillna(0) > 0]
+        y = [group_labels.get(g, g) if group_labels else g for g in part[group_col]]
+        c = MEASURE_COLOURS.get(measure, colour(col - 1))
+        fig.add_trace(
+            go.Scatter(
+                x=part["rate"], y=y, mode="markers", name=labels[measure], showlegend=False,
+                marker=dict(color=c, size=9),
+                error_x=dict(
+                    type="data", symmetric=False, array=part["ci_high"] - part["rate"],
+                    arrayminus=part["rate"] - part["ci_low"], color=c, thickness=1.5, width=4,
+                ),
+                hovertext=_hover(part.assign(_name=y), "_name"), hoverinfo="text",
+            ),
+            row=1, col=col,
+        )
+        if overall is not None:
+            ref = overall[overall["measure"] == measure]
+            if not ref.empty and ref["n"].iloc[0] > 0:
+                fig.add_vline(x=float(ref["rate"].iloc[0]), line_dash="dot", line_color=GREY,
+                              row=1, col=col)
+        fig.update_xaxes(tickformat=".0%", rangemode="tozero", row=1, col=col)
+    fig.update_yaxes(categoryorder="array", categoryarray=shown[::-1], type="category")
+    height = 120 + 26 * len(groups)
+    return _layout(fig, max(height, 260), showlegend=False)
+
+
+def rate_trend(
+    rates: pd.DataFrame, x_col: str, measures: Sequence[str], labels: dict[str, str],
+    height: int = 380,
+) -> go.Figure:
+    """Rates over time: a line per measure with its 95% interval as a band."""
+    if rates.empty:
+        return empty("No exams match these filters")
+    fig = go.Figure()
+    for measure in measures:
+        part = rates[(rates["measure"] == measure) & (rates["n"] > 0)].sort_values(x_col)
+        if part.empty:
+            continue
+        c = MEASURE_COLOURS.get(measure, GREY)
+        x = list(part[x_col])
+        fig.add_trace(go.Scatter(
+            x=x + x[::-1], y=list(part["ci_high"]) + list(part["ci_low"])[::-1],
+            fill="toself", fillcolor=rgba(c, 0.15), line=dict(width=0), hoverinfo="skip",
+            showlegend=False, legendgroup=measure, name=f"{labels[measure]} 95% CI",
+        ))
+        fig.add_trace(go.Scatter(
+            x=x, y=part["rate"], mode="lines+markers", name=labels[measure], legendgroup=measure,
+            line=dict(color=c, width=2), marker=dict(size=4),
+            hovertext=_hover(part.assign(_name=[f"{labels[measure]}, {v:%b %Y}" if hasattr(v, "strftime") else f"{labels[measure]}, {v}" for v in x]), "_name"),
+            hoverinfo="text",
+        ))
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero", title="rate (95% CI band)")
+    return _layout(fig, height)
+
+
+def sparkline(rates: pd.DataFrame, x_col: str, measure: str) -> go.Figure:
+    """A small trend of one rate with its band, no axes: beside a headline number."""
+    part = rates[(rates["measure"] == measure) & (rates["n"] > 0)].sort_values(x_col)
+    if part.empty:
+        return empty("no data", height=90)
+    c = MEASURE_COLOURS.get(measure, OKABE_ITO["blue"])
+    x = list(part[x_col])
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(
+        x=x + x[::-1], y=list(part["ci_high"]) + list(part["ci_low"])[::-1], fill="toself",
+        fillcolor=rgba(c, 0.18), line=dict(width=0), hoverinfo="skip", showlegend=False,
+    ))
+    fig.add_trace(go.Scatter(
+        x=x, y=part["rate"], mode="lines", line=dict(color=c, width=1.5), showlegend=False,
+        hovertext=_hover(part.assign(_name=[f"{v:%b %Y}" for v in x]), "_name"), hoverinfo="text",
+    ))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, rangemode="tozero")
+    fig.update_layout(template="plotly_white", height=90, margin=dict(l=0, r=0, t=0, b=0),
+                      showlegend=False)
+    return fig
+
+
+def volume_trend(monthly: pd.DataFrame, x_col: str = "exam_month") -> go.Figure:
+    """Exams per month as a small bar sparkline."""
+    if monthly.empty:
+        return empty("no data", height=90)
+    fig = go.Figure(go.Bar(
+        x=monthly[x_col], y=monthly["n_exams"], marker_color=OKABE_ITO["blue"],
+        hovertext=[f"{m:%b %Y}: {n:,} exams" for m, n in zip(monthly[x_col], monthly["n_exams"], strict=True)],
+        hoverinfo="text",
+    ))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(template="plotly_white", height=90, margin=dict(l=0, r=0, t=0, b=0),
+                      showlegend=False, bargap=0.1)
+    return fig
+
+
+def km_curves(
+    curves: pd.DataFrame, risk: pd.DataFrame, medians: pd.DataFrame | None = None,
+    x_title: str = "days from injury",
+) -> go.Figure:
+    """Kaplan-Meier step curves with pointwise bands, censoring marks and numbers at risk.
+
+    `curves`: group, time, survival, ci_low, ci_high, n_at_risk, n_event, n_censored (one row
+    per distinct time, as imestats.survival returns it, plus the group). `risk`: group, time,
+    n_at_risk at the tick times, drawn as a table under the chart. `medians`: group, median,
+    median_ci_low, median_ci_high, drawn as dotted drop lines.
+    """
+    if curves.empty:
+        return empty("No exams with an MMI opinion match these filters")
+    groups = list(dict.fromkeys(curves["group"]))
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.8, 0.2],
+                        vertical_spacing=0.04)
+    for i, group in enumerate(groups):
+        c = colour(i)
+        part = curves[curves["group"] == group].sort_values("time")
+        # The curve starts at 1 at time 0.
+        t = np.concatenate([[0.0], part["time"].to_numpy(float)])
+        s = np.concatenate([[1.0], part["survival"].to_numpy(float)])
+        lo = np.concatenate([[1.0], part["ci_low"].to_numpy(float)])
+        hi = np.concatenate([[1.0], part["ci_high"].to_numpy(float)])
+        ok = np.isfinite(lo) & np.isfinite(hi)
+        fig.add_trace(go.Scatter(
+            x=np.concatenate([t[ok], t[ok][::-1]]), y=np.concatenate([hi[ok], lo[ok][::-1]]),
+            fill="toself", fillcolor=rgba(c, 0.15), line=dict(width=0, shape="hv"),
+            hoverinfo="skip", showlegend=False, legendgroup=str(group),
+        ), row=1, col=1)
+        at_risk = np.concatenate([[part["n_at_risk"].iloc[0]], part["n_at_risk"].to_numpy()])
+        events = np.concatenate([[0], part["n_event"].to_numpy()])
+        fig.add_trace(go.Scatter(
+            x=t, y=s, mode="lines", line=dict(color=c, width=2, shape="hv"), name=str(group),
+            legendgroup=str(group),
+            hovertext=[
+                f"<b>{group}</b>, day {int(ti):,}: {100 * si:.1f}% not yet at MMI "
+                f"(95% CI {100 * li:.1f}–{100 * hi_:.1f}%); {int(r):,} at risk, {int(e):,} reached MMI"
+                for ti, si, li, hi_, r, e in zip(t, s, lo, hi, at_risk, events, strict=True)
+            ],
+            hoverinfo="text",
+        ), row=1, col=1)
+        cens = part[part["n_censored"] > 0]
+        fig.add_trace(go.Scatter(
+            x=cens["time"], y=cens["survival"], mode="markers",
+            marker=dict(symbol="line-ns-open", size=7, color=c, line=dict(width=1)),
+            showlegend=False, legendgroup=str(group),
+            hovertext=[f"{group}: {int(n):,} censored (examined before MMI) on day {int(x):,}"
+                       for n, x in zip(cens["n_censored"], cens["time"], strict=True)],
+            hoverinfo="text",
+        ), row=1, col=1)
+        if medians is not None:
+            m = medians[medians["group"] == group]
+            if not m.empty and np.isfinite(m["median"].iloc[0]):
+                fig.add_trace(go.Scatter(
+                    x=[m["median"].iloc[0]] * 2, y=[0, 0.5], mode="lines",
+                    line=dict(color=c, width=1, dash="dot"), showlegend=False, hoverinfo="skip",
+                ), row=1, col=1)
+        r = risk[risk["group"] == group]
+        fig.add_trace(go.Scatter(
+            x=r["time"], y=[str(group)] * len(r), mode="text",
+            text=[f"{int(n):,}" for n in r["n_at_risk"]], textfont=dict(color=c, size=11),
+            showlegend=False, hoverinfo="skip",
+        ), row=2, col=1)
+    fig.add_hline(y=0.5, line_dash="dot", line_color=GREY, row=1, col=1)
+    fig.update_yaxes(title="share not yet at MMI", tickformat=".0%", range=[0, 1.02], row=1, col=1)
+    fig.update_yaxes(title="at risk", type="category", categoryarray=groups[::-1],
+                     showgrid=False, row=2, col=1)
+    fig.update_xaxes(title=x_title, row=2, col=1, rangemode="tozero")
+    fig.update_xaxes(showticklabels=True, row=1, col=1)
+    return _layout(fig, 520 + 18 * len(groups))
+
+
+def ecdf(counts: pd.DataFrame, value_col: str, cohort_col: str = "cohort",
+         x_title: str = "WPI %") -> go.Figure:
+    """Empirical cumulative distributions from counts per distinct value, one line per cohort."""
+    if counts.empty:
+        return empty("No rated exams match these choices")
+    fig = go.Figure()
+    for i, (cohort, part) in enumerate(counts.groupby(cohort_col, sort=False)):
+        part = part.groupby(value_col, as_index=False)["n"].sum().sort_values(value_col)
+        total = part["n"].sum()
+        share = part["n"].cumsum() / total
+        fig.add_trace(go.Scatter(
+            x=part[value_col], y=share, mode="lines", line=dict(shape="hv", color=colour(i), width=2),
+            name=f"{cohort} (n={total:,})",
+            hovertext=[f"{cohort}: {100 * s:.1f}% rated ≤ {v:g}% ({int(c):,} of {total:,})"
+                       for v, s, c in zip(part[value_col], share, part["n"].cumsum(), strict=True)],
+            hoverinfo="text",
+        ))
+    fig.update_yaxes(title="share of rated exams at or below", tickformat=".0%", range=[0, 1.02])
+    fig.update_xaxes(title=x_title, rangemode="tozero")
+    return _layout(fig, 360)
+
+
+def share_histogram(counts: pd.DataFrame, value_col: str, cohort_col: str = "cohort",
+                    x_title: str = "WPI %") -> go.Figure:
+    """Share of each cohort's rated exams at each value, cohorts side by side."""
+    if counts.empty:
+        return empty("No rated exams match these choices")
+    fig = go.Figure()
+    for i, (cohort, part) in enumerate(counts.groupby(cohort_col, sort=False)):
+        part = part.groupby(value_col, as_index=False)["n"].sum().sort_values(value_col)
+        total = part["n"].sum()
+        fig.add_trace(go.Bar(
+            x=part[value_col], y=part["n"] / total, name=f"{cohort} (n={total:,})",
+            marker_color=colour(i),
+            hovertext=[f"{cohort}: {int(c):,} of {total:,} rated {v:g}%"
+                       for v, c in zip(part[value_col], part["n"], strict=True)],
+            hoverinfo="text",
+        ))
+    fig.update_yaxes(title="share of rated exams", tickformat=".0%")
+    fig.update_xaxes(title=x_title)
+    return _layout(fig, 340, barmode="group", bargap=0.15)
+
+
+def violins(values: pd.DataFrame, group_col: str, value_col: str, highlight: str | None,
+            y_title: str = "WPI %") -> go.Figure:
+    """One violin per group (box and mean inside), the highlighted group in colour."""
+    if values.empty:
+        return empty("No rated exams match these choices")
+    fig = go.Figure()
+    for group, part in values.groupby(group_col, sort=False):
+        c = OKABE_ITO["vermillion"] if group == highlight else OKABE_ITO["blue"]
+        fig.add_trace(go.Violin(
+            x=[str(group)] * len(part), y=part[value_col], name=str(group), line_color=c,
+            fillcolor=rgba(c, 0.25), box_visible=True, meanline_visible=True, points=False,
+            spanmode="hard", hoveron="violins", scalemode="width",
+            hovertext=f"{group}: {len(part):,} rated exams", hoverinfo="text+y",
+        ))
+    fig.update_yaxes(title=y_title, rangemode="tozero")
+    fig.update_xaxes(title=None, type="category")
+    return _layout(fig, 380, showlegend=False)
+
+
+def bland_altman(pairs: pd.DataFrame, result) -> go.Figure:
+    """Bland-Altman plot from counts per (IME, treating) pair: difference against mean.
+
+    `pairs`: ime_wpi_percent, treating_wpi_percent, n_pairs. `result`: an imestats
+    BlandAltmanResult (bias, limits of agreement, and their intervals), drawn as lines with
+    their intervals as shaded bands. Marker area grows with the number of identical pairs.
+    """
+    if pairs.empty or result is None:
+        return empty("Too few exams with a treating rating of the same case (need 3)")
+    mean = (pairs["ime_wpi_percent"] + pairs["treating_wpi_percent"]) / 2
+    diff = pairs["ime_wpi_percent"] - pairs["treating_wpi_percent"]
+    size = 5 + 12 * np.sqrt(pairs["n_pairs"] / pairs["n_pairs"].max())
+    fig = go.Figure(go.Scatter(
+        x=mean, y=diff, mode="markers", name="pairs",
+        marker=dict(size=size, color=rgba(OKABE_ITO["blue"], 0.55), line=dict(width=0)),
+        hovertext=[
+            f"IME {i:g}% vs treating {t:g}%: difference {d:+g} points, {int(n):,} exams"
+            for i, t, d, n in zip(pairs["ime_wpi_percent"], pairs["treating_wpi_percent"], diff,
+                                  pairs["n_pairs"], strict=True)
+        ],
+        hoverinfo="text", showlegend=False,
+    ))
+    lines = (
+        ("bias", result.bias, result.bias_ci_low, result.bias_ci_high, OKABE_ITO["vermillion"], "solid"),
+        ("lower limit", result.loa_low, result.loa_low_ci_low, result.loa_low_ci_high, OKABE_ITO["black"], "dash"),
+        ("upper limit", result.loa_high, result.loa_high_ci_low, result.loa_high_ci_high, OKABE_ITO["black"], "dash"),
+    )
+    for name, value, low, high, c, dash in lines:
+        fig.add_hrect(y0=low, y1=high, fillcolor=rgba(c, 0.12), line_width=0)
+        fig.add_hline(y=value, line_color=c, line_dash=dash,
+                      annotation_text=f"{name} {value:+.1f} ({low:+.1f} to {high:+.1f})",
+                      annotation_position="top right", annotation_font_size=11)
+    fig.add_hline(y=0, line_color=GREY, line_width=1)
+    fig.update_xaxes(title="mean of IME and treating rating (WPI %)")
+    fig.update_yaxes(title="IME minus treating (WPI points)")
+    return _layout(fig, 420)
+
+
+def load_history(history: pd.DataFrame) -> go.Figure:
+    """Rows per load: new, replaced, unchanged and quarantined, stacked."""
+    if history.empty:
+        return empty("No loads yet")
+    h = history.sort_values("load_id")
+    x = [f"load {i}" for i in h["load_id"]]
+    fig = go.Figure()
+    for col, name, c in (
+        ("n_inserted", "new", OKABE_ITO["blue"]),
+        ("n_replaced", "replaced", OKABE_ITO["sky"]),
+        ("n_unchanged", "unchanged", GREY),
+        ("n_quarantined", "quarantined", OKABE_ITO["vermillion"]),
+    ):
+        fig.add_trace(go.Bar(
+            x=x, y=h[col], name=name, marker_color=c,
+            hovertext=[f"{xi}: {int(v):,} rows {name} (of {int(r):,} read)"
+                       for xi, v, r in zip(x, h[col], h["n_read"], strict=True)],
+            hoverinfo="text",
+        ))
+    fig.update_yaxes(title="rows")
+    fig.update_xaxes(type="category")
+    return _layout(fig, 320, barmode="stack")
+
+
+def quarantine_bars(summary: pd.DataFrame) -> go.Figure:
+    """Quarantined rows per file and rule, as horizontal bars."""
+    if summary.empty:
+        return empty("Nothing quarantined")
+    s = summary.assign(label=summary["file"].map(lambda f: str(f).rsplit("/", 1)[-1])
+                       + " · " + summary["column_name"] + " · " + summary["rule"])
+    s = s.groupby("label", as_index=False)["n_rows"].sum().sort_values("n_rows")
+    fig = go.Figure(go.Bar(
+        x=s["n_rows"], y=s["label"], orientation="h", marker_color=OKABE_ITO["vermillion"],
+        hovertext=[f"{lab}: {int(n):,} rows" for lab, n in zip(s["label"], s["n_rows"], strict=True)],
+        hoverinfo="text",
+    ))
+    fig.update_xaxes(title="rows")
+    fig.update_yaxes(type="category")
+    return _layout(fig, 140 + 24 * len(s))
