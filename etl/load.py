@@ -289,20 +289,26 @@ def _upsert(
     """Insert new keys, replace changed rows, leave identical rows untouched."""
     e = ENTITIES[entity]
     cols = ", ".join(e.column_names) + ", extra"
+    same_key = " AND ".join(f"t.{k} IS NOT DISTINCT FROM g.{k}" for k in e.key)
+    # Rows whose key is already stored are compared column by column; new keys go straight in,
+    # so a first load of ten million rows never runs the comparison.
+    known = f"{good}_known"
+    con.execute(f"CREATE TEMP TABLE {known} AS SELECT g.* FROM {good} g SEMI JOIN {entity} t ON {same_key}")
     changed = f"{good}_changed"
     con.execute(
-        f"CREATE TEMP TABLE {changed} AS SELECT {cols} FROM {good} EXCEPT SELECT {cols} FROM {entity}"
+        f"CREATE TEMP TABLE {changed} AS SELECT {cols} FROM {known} EXCEPT SELECT {cols} FROM {entity}"
     )
-    same_key = " AND ".join(f"t.{k} IS NOT DISTINCT FROM c.{k}" for k in e.key)
     n_good = con.execute(f"SELECT count(*) FROM {good}").fetchall()[0][0]
-    n_changed = con.execute(f"SELECT count(*) FROM {changed}").fetchall()[0][0]
-    report.replaced = con.execute(
-        f"SELECT count(*) FROM {changed} c WHERE EXISTS (SELECT 1 FROM {entity} t WHERE {same_key})"
-    ).fetchall()[0][0]
-    report.inserted = n_changed - report.replaced
-    report.unchanged = n_good - n_changed
-    con.execute(f"DELETE FROM {entity} t WHERE EXISTS (SELECT 1 FROM {changed} c WHERE {same_key})")
-    con.execute(f"INSERT INTO {entity} SELECT {cols}, $load_id FROM {changed}", {"load_id": load_id})
+    n_known = con.execute(f"SELECT count(*) FROM {known}").fetchall()[0][0]
+    report.replaced = con.execute(f"SELECT count(*) FROM {changed}").fetchall()[0][0]
+    report.unchanged = n_known - report.replaced
+    report.inserted = n_good - n_known
+    con.execute(f"DELETE FROM {entity} t WHERE EXISTS (SELECT 1 FROM {changed} g WHERE {same_key})")
+    con.execute(
+        f"INSERT INTO {entity} SELECT {cols}, $load_id FROM {changed} "
+        f"UNION ALL SELECT {cols}, $load_id FROM {good} g ANTI JOIN {known} t ON {same_key}",
+        {"load_id": load_id},
+    )
     if n_good != report.read - report.quarantined:
         report.note = f"aggregated into {n_good:,} {entity} rows"
 

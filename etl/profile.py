@@ -11,18 +11,21 @@ name = "SSA ALJ dispositions"
 description = "Decisions per judge and hearing office."
 
 [[files]]
-match = "alj-disposition-by-judge-*.csv"   # glob on the file name
+match = "alj-disposition-by-judge-*.csv"   # glob on the file name; first matching entry wins
 entity = "decision_counts"
 delimiter = ","                           # CSV only; default: sniffed
 encoding = "utf-8"                        # CSV only: utf-8, utf-16 or latin-1
 date_format = "%m/%d/%Y"                  # how this file writes dates; default ISO
 
 [files.columns]                           # canonical column = SQL over source columns
-maker_id = '"Judge"'
+maker_id = 'trim("Judge")'
+group_name = '"Office"'
+period = "'FY2025'"
 n_decisions = '"Decisions"'
+n_adverse = '"Denials"'
 
-[files.values.claim_type]                 # source value (any case) -> canonical value
-"Workers Comp" = "workers_comp"
+[files.values.group_name]                 # mapped value (any case) -> canonical value
+"Tulsa OHO" = "TULSA"
 
 [[files.rules]]                           # extra data-quality rules; TRUE = the row breaks it
 name = "decisions_equal_awards_plus_denials"   # [a-z0-9_]+, unique in the entry
@@ -32,7 +35,14 @@ violation = '''TRY_CAST("Decisions" AS BIGINT)
 message = "Decisions is not Awards + Denials"
 action = "warn"                           # warn: loaded and reported; quarantine: held back
 
-[files.aggregate]                         # row-level source rolled up to decision_counts
+[[files]]                                 # one row per review, rolled up to decision_counts
+match = "Independent_Medical_Review_*.csv"
+entity = "decision_counts"
+delimiter = ";"
+[files.columns]
+maker_id = '"Diagnosis Category"'
+period = '"Report Year"'
+[files.aggregate]
 by = ["maker_id", "group_name", "period"] # key columns only (default: the whole key)
 count = "n_decisions"                     # rows per group
 [files.aggregate.count_if]                # count column = SQL condition over source columns

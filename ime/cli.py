@@ -21,7 +21,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     summary = generate(Path(args.out), n_exams=args.exams, seed=args.seed, fmt=args.format, progress=True)
     print(f"Wrote demo data to {args.out}:")
-    for name, n in summary.row_counts.items():
+    for name, n in summary.rows.items():
         print(f"  {name:<18} {n:>12,} rows")
     print(f"in {summary.seconds:.1f} s (truth.csv lists the planted patterns; the product never reads it)")
     return 0
@@ -43,6 +43,32 @@ def cmd_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    import dashboard
+
+    app = Path(dashboard.__file__).parent / "app.py"
+    db = database_path(args.db).resolve()
+    if not db.exists():
+        print(
+            f"ime serve: no database at {db} yet; the dashboard will say how to create one "
+            "(`ime demo` then `ime load data/demo`).",
+            file=sys.stderr,
+        )
+    env = {**os.environ, "IME_DB": str(db)}
+    argv = [
+        sys.executable, "-m", "streamlit", "run", str(app),
+        "--server.port", str(args.port),
+        "--server.address", args.address,
+        "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+    ]
+    # Replace this process, so that stopping `ime serve` stops the server itself.
+    os.execve(sys.executable, argv, env)
+    return 0  # not reached
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ime", description="IME outcomes: load data, flag examiners, export, serve the dashboard."
@@ -62,6 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--json", action="store_true", help="print the load report as JSON")
     _add_db(load)
     load.set_defaults(func=cmd_load)
+
+    serve = sub.add_parser("serve", help="start the dashboard on localhost")
+    serve.add_argument("--port", type=int, default=8501, help="port to listen on (default: 8501)")
+    serve.add_argument(
+        "--address", default="localhost",
+        help="address to listen on (default: localhost; 0.0.0.0 serves other machines too)",
+    )
+    _add_db(serve)
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -610,6 +610,8 @@ def _make_exam_frame(rng: np.random.Generator, ex: _Examiners, cases: dict[str, 
 
     gap = rng.uniform(30, 150, n)
     exam_day = cases["first_exam"][case] + np.round(pos * gap).astype(np.int64)
+    # Late follow-ups are pulled back so that the report still falls before the end date.
+    exam_day = np.minimum(exam_day, REFERENCE_END - 61)
     injury = cases["injury"][case]
     referral_lag = np.minimum(np.round(rng.uniform(7, 90, n)), exam_day - injury)
     referral = exam_day - referral_lag.astype(np.int64)

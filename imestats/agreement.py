@@ -204,6 +204,8 @@ def fleiss_kappa(counts: ArrayLike) -> FleissKappaResult:
             "every subject needs the same number (at least 2) of ratings; row sums are "
             f"{sorted(set(raters_per_subject.tolist()))}"
         )
+    if np.count_nonzero(table.sum(axis=0)) < 2:
+        raise ValueError("all ratings fall in one category: chance agreement is 1, kappa undefined")
     n_subjects, n_raters = table.shape[0], int(raters_per_subject[0])
     kappa = float(inter_rater.fleiss_kappa(table, method="fleiss"))
 

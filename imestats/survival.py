@@ -112,7 +112,9 @@ def survival_counts(
         _require_same_length(time=time, group=labels)
         frame.insert(0, "group", labels)
         keys = ["group", "time"]
-    return frame.groupby(keys, sort=True)[["n_event", "n_censored"]].sum().reset_index()
+    # dropna=False keeps unlabelled subjects visible, so logrank_from_counts can refuse them.
+    grouped = frame.groupby(keys, sort=True, dropna=False)
+    return grouped[["n_event", "n_censored"]].sum().reset_index()
 
 
 def kaplan_meier_from_counts(
@@ -162,7 +164,8 @@ def kaplan_meier_from_counts(
     where it equals 0.5. Its interval (Brookmeyer and Crowley 1982) is read off the pointwise
     band on the chosen transform, as R's ``quantile.survfit`` does: the lower limit is the
     first time the lower band is at or below 0.5, the upper limit the first time the upper
-    band is (NaN, R's NA, when it never is).
+    band is (NaN, R's NA, when it never is). Where a band is not monotone this takes its
+    first crossing; R interpolates on the band's sorted values and can pick a later one.
 
     References
     ----------
@@ -294,19 +297,19 @@ def logrank_from_counts(
     ).reshape(shape)
     at_risk_gt = np.cumsum(removed_gt[:, ::-1], axis=1)[:, ::-1]
 
-    deaths = events_gt.sum(axis=0)
-    is_event_time = deaths > 0
-    deaths = deaths[is_event_time]
+    events_t = events_gt.sum(axis=0)
+    is_event_time = events_t > 0
+    events_t = events_t[is_event_time]
     at_risk_g = at_risk_gt[:, is_event_time]
     at_risk = at_risk_g.sum(axis=0)
     share = at_risk_g / at_risk
     observed = events_gt.sum(axis=1)
-    expected = share @ deaths
+    expected = share @ events_t
     # A risk set of one contributes no variance (0/0 in the formula), as in survdiff.
     spread = np.divide(
-        deaths * (at_risk - deaths),
+        events_t * (at_risk - events_t),
         at_risk - 1,
-        out=np.zeros_like(deaths),
+        out=np.zeros_like(events_t),
         where=at_risk > 1,
     )
     covariance = np.diag(share @ spread) - (share * spread) @ share.T
@@ -546,11 +549,17 @@ def observed_expected_by_examiner(
     1936;28(3-4):437-442.
     """
     _require_level(level)
+    examiner = _column(data, examiner_col)
+    if examiner.isna().any():
+        raise ValueError(
+            f"column {examiner_col!r} has {int(examiner.isna().sum())} exams without an "
+            "examiner; drop or label them first"
+        )
     expected = cox_expected_events(model, data, duration_col)
     observed = _event_indicator(_column(data, event_col), event_col)
     per_exam = pd.DataFrame(
         {
-            "examiner": np.asarray(_column(data, examiner_col)),
+            "examiner": examiner.to_numpy(),
             "observed": observed,
             "expected": expected,
         }
@@ -565,16 +574,21 @@ def observed_expected_by_examiner(
         .reset_index()
     )
     counts = summary["observed"].to_numpy()
-    expected_sum = summary["expected"].to_numpy()
+    expected_sum = summary["expected"].to_numpy(dtype=float)
+    # An examiner whose exams all end before the first event time has nothing expected:
+    # the ratio is undefined (NaN), not infinite.
+    per_expected = np.divide(
+        1.0, expected_sum, out=np.full_like(expected_sum, np.nan), where=expected_sum > 0
+    )
     tail = (1 - level) / 2
-    ci_low = np.zeros(len(summary))
+    low_count = np.zeros(len(summary))
     some = counts > 0
-    ci_low[some] = stats.chi2.ppf(tail, 2 * counts[some]) / 2
-    ci_high = stats.chi2.ppf(1 - tail, 2 * counts + 2) / 2
+    low_count[some] = stats.chi2.ppf(tail, 2 * counts[some]) / 2
+    high_count = stats.chi2.ppf(1 - tail, 2 * counts + 2) / 2
     return summary.assign(
-        o_e_ratio=counts / expected_sum,
-        ci_low=ci_low / expected_sum,
-        ci_high=ci_high / expected_sum,
+        o_e_ratio=counts * per_expected,
+        ci_low=low_count * per_expected,
+        ci_high=high_count * per_expected,
     )
 
 

@@ -93,6 +93,7 @@ RULES = {
         "case_id NOT IN (SELECT case_id FROM cases WHERE case_id IS NOT NULL)",
         "examiner_id NOT IN (SELECT examiner_id FROM examiners WHERE examiner_id IS NOT NULL)",
         f"{_d('exam_date')} IS NULL", f"{_d('exam_date')} > DATE '{END}'",
+        f"{_d('report_date')} > DATE '{END}'",
         f"{_d('referral_date')} > {_d('exam_date')}",
         f"{_d('report_date')} < {_d('exam_date')}",
         "mmi_status = 'reached' AND mmi_date IS NULL",

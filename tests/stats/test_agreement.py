@@ -144,6 +144,11 @@ def test_fleiss_kappa_rejects_unequal_rater_counts():
         fleiss_kappa([[2, 1], [1, 1]])
 
 
+def test_fleiss_kappa_refuses_a_single_category():
+    with pytest.raises(ValueError, match="one category"):
+        fleiss_kappa([[3, 0], [3, 0]])
+
+
 # --- Shrout-Fleiss ICC --------------------------------------------------------------------
 
 

@@ -295,6 +295,14 @@ def test_logrank_four_examiners_against_statsmodels_survdiff():
     assert result.table["expected"].sum() == pytest.approx(exams["mmi"].sum(), rel=1e-12)
 
 
+def test_logrank_refuses_subjects_without_group():
+    counts = survival_counts([1.0, 2.0, 3.0, 4.0], [1, 1, 0, 1], ["a", None, "b", "b"])
+    with pytest.raises(ValueError, match="missing labels"):
+        logrank_from_counts(
+            counts["group"], counts["time"], counts["n_event"], counts["n_censored"]
+        )
+
+
 def test_logrank_needs_two_groups_at_risk():
     with pytest.raises(ValueError, match="two groups"):
         logrank_from_counts(["a", "a"], [1.0, 2.0], [1, 1], [0, 0])
@@ -438,6 +446,31 @@ def test_observed_expected_interval_starts_at_zero_without_events():
     assert ratio.loc["b", "ci_high"] * ratio.loc["b", "expected"] == pytest.approx(
         3.688879, rel=1e-6
     )
+
+
+def test_observed_expected_is_undefined_when_nothing_is_expected():
+    # Examiner "b" only sees exams that end before the first MMI (day 3): expected = 0, so
+    # the ratio and its interval are NaN rather than infinite.
+    frame = pd.DataFrame(
+        {
+            "days": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            "mmi": [0, 0, 1, 0, 1, 1],
+            "x": [0.0, 1.0, 0.0, 1.0, 1.0, 0.0],
+            "examiner": ["b", "b", "a", "a", "a", "a"],
+        }
+    )
+    model = cox_ph(frame, "days", "mmi", ["x"])
+    ratio = observed_expected_by_examiner(model, frame, "days", "mmi", "examiner")
+    ratio = ratio.set_index("examiner")
+    assert ratio.loc["b", "expected"] == 0.0
+    assert ratio.loc["b", ["o_e_ratio", "ci_low", "ci_high"]].isna().all()
+
+
+def test_observed_expected_refuses_exams_without_examiner(freireich):
+    model = cox_ph(freireich, "weeks", "relapse", ["placebo"])
+    unlabelled = freireich.assign(arm=[None] + freireich["arm"].tolist()[1:])
+    with pytest.raises(ValueError, match="without an examiner"):
+        observed_expected_by_examiner(model, unlabelled, "weeks", "relapse", "arm")
 
 
 @pytest.mark.parametrize("fit_fraction", [1.0, 0.3], ids=["fit-on-all", "fit-on-30pct-sample"])
