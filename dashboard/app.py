@@ -13,8 +13,10 @@ sections: dict[str, list] = {}
 for spec in PAGES:
     sections.setdefault(spec.section, []).append(
         st.Page(
-            spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path,
-            default=spec is PAGES[0],
+            spec.path,
+            title=spec.title,
+            icon=spec.icon,
+            default=spec.is_default,
         )
     )
 page = st.navigation(sections)

@@ -25,7 +25,10 @@ OKABE_ITO = {
     "black": "#000000",
 }
 GREY = "#999999"
-SEQUENCE = [OKABE_ITO[c] for c in ("blue", "orange", "green", "vermillion", "sky", "purple", "black", "yellow")]
+SEQUENCE = [
+    OKABE_ITO[c]
+    for c in ("blue", "orange", "green", "vermillion", "sky", "purple", "black", "yellow")
+]
 
 # One colour per measure, the same on every page.
 MEASURE_COLOURS = {
@@ -78,8 +81,15 @@ def rate_text(rate: float, low: float, high: float, k: int, n: int) -> str:
 def empty(message: str, height: int = 240) -> go.Figure:
     """A blank chart that says why it is blank."""
     fig = go.Figure()
-    fig.add_annotation(text=message, showarrow=False, font=dict(size=15, color=GREY),
-                       xref="paper", yref="paper", x=0.5, y=0.5)
+    fig.add_annotation(
+        text=message,
+        showarrow=False,
+        font=dict(size=15, color=GREY),
+        xref="paper",
+        yref="paper",
+        x=0.5,
+        y=0.5,
+    )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return _layout(fig, height)
@@ -89,8 +99,13 @@ def _hover(frame: pd.DataFrame, name_col: str) -> list[str]:
     return [
         f"<b>{name}</b><br>{rate_text(r, lo, hi, int(k), int(n))}"
         for name, r, lo, hi, k, n in zip(
-            frame[name_col], frame["rate"], frame["ci_low"], frame["ci_high"],
-            frame["k"], frame["n"], strict=True,
+            frame[name_col],
+            frame["rate"],
+            frame["ci_low"],
+            frame["ci_high"],
+            frame["k"],
+            frame["n"],
+            strict=True,
         )
     ]
 
@@ -114,7 +129,10 @@ def rate_dots(
     groups = list(dict.fromkeys(rates[group_col]))
     shown = [group_labels.get(g, g) if group_labels else g for g in groups]
     fig = make_subplots(
-        rows=1, cols=len(measures), shared_yaxes=True, horizontal_spacing=0.02,
+        rows=1,
+        cols=len(measures),
+        shared_yaxes=True,
+        horizontal_spacing=0.02,
         subplot_titles=[labels[m] for m in measures],
     )
     for col, measure in enumerate(measures, start=1):
@@ -124,29 +142,46 @@ def rate_dots(
         c = MEASURE_COLOURS.get(measure, colour(col - 1))
         fig.add_trace(
             go.Scatter(
-                x=part["rate"], y=y, mode="markers", name=labels[measure], showlegend=False,
+                x=part["rate"],
+                y=y,
+                mode="markers",
+                name=labels[measure],
+                showlegend=False,
                 marker=dict(color=c, size=9),
                 error_x=dict(
-                    type="data", symmetric=False, array=part["ci_high"] - part["rate"],
-                    arrayminus=part["rate"] - part["ci_low"], color=c, thickness=1.5, width=4,
+                    type="data",
+                    symmetric=False,
+                    array=part["ci_high"] - part["rate"],
+                    arrayminus=part["rate"] - part["ci_low"],
+                    color=c,
+                    thickness=1.5,
+                    width=4,
                 ),
-                hovertext=_hover(part.assign(_name=y), "_name"), hoverinfo="text",
+                hovertext=_hover(part.assign(_name=y), "_name"),
+                hoverinfo="text",
             ),
-            row=1, col=col,
+            row=1,
+            col=col,
         )
         if overall is not None:
             ref = overall[overall["measure"] == measure]
             if not ref.empty and ref["n"].iloc[0] > 0:
-                fig.add_vline(x=float(ref["rate"].iloc[0]), line_dash="dot", line_color=GREY,
-                              row=1, col=col)
-        fig.update_xaxes(tickformat=".0%", rangemode="tozero", row=1, col=col)
+                fig.add_vline(
+                    x=float(ref["rate"].iloc[0]), line_dash="dot", line_color=GREY, row=1, col=col
+                )
+        fig.update_xaxes(
+            tickformat=".0%", rangemode="tozero", nticks=3, tickangle=0, row=1, col=col
+        )
     fig.update_yaxes(categoryorder="array", categoryarray=shown[::-1], type="category")
     height = 120 + 26 * len(groups)
     return _layout(fig, max(height, 260), showlegend=False)
 
 
 def rate_trend(
-    rates: pd.DataFrame, x_col: str, measures: Sequence[str], labels: dict[str, str],
+    rates: pd.DataFrame,
+    x_col: str,
+    measures: Sequence[str],
+    labels: dict[str, str],
     height: int = 380,
 ) -> go.Figure:
     """Rates over time: a line per measure with its 95% interval as a band."""
@@ -159,19 +194,41 @@ def rate_trend(
             continue
         c = MEASURE_COLOURS.get(measure, GREY)
         x = list(part[x_col])
-        fig.add_trace(go.Scatter(
-            x=x + x[::-1], y=list(part["ci_high"]) + list(part["ci_low"])[::-1],
-            fill="toself", fillcolor=rgba(c, 0.15), line=dict(width=0), hoverinfo="skip",
-            showlegend=False, legendgroup=measure, name=f"{labels[measure]} 95% CI",
-        ))
-        fig.add_trace(go.Scatter(
-            x=x, y=part["rate"], mode="lines+markers", name=labels[measure], legendgroup=measure,
-            line=dict(color=c, width=2), marker=dict(size=4),
-            hovertext=_hover(part.assign(_name=[f"{labels[measure]}, {v:%b %Y}" if hasattr(v, "strftime") else f"{labels[measure]}, {v}" for v in x]), "_name"),
-            hoverinfo="text",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=x + x[::-1],
+                y=list(part["ci_high"]) + list(part["ci_low"])[::-1],
+                fill="toself",
+                fillcolor=rgba(c, 0.15),
+                line=dict(width=0),
+                hoverinfo="skip",
+                showlegend=False,
+                legendgroup=measure,
+                name=f"{labels[measure]} 95% CI",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=part["rate"],
+                mode="lines+markers",
+                name=labels[measure],
+                legendgroup=measure,
+                line=dict(color=c, width=2),
+                marker=dict(size=4),
+                hovertext=_hover(
+                    part.assign(_name=[f"{labels[measure]}, {_period(v)}" for v in x]), "_name"
+                ),
+                hoverinfo="text",
+            )
+        )
     fig.update_yaxes(tickformat=".0%", rangemode="tozero", title="rate (95% CI band)")
     return _layout(fig, height)
+
+
+def _period(value) -> str:
+    """A month or quarter start as a reader names it: 'Mar 2021'."""
+    return f"{value:%b %Y}" if hasattr(value, "strftime") else str(value)
 
 
 def sparkline(rates: pd.DataFrame, x_col: str, measure: str) -> go.Figure:
@@ -182,18 +239,33 @@ def sparkline(rates: pd.DataFrame, x_col: str, measure: str) -> go.Figure:
     c = MEASURE_COLOURS.get(measure, OKABE_ITO["blue"])
     x = list(part[x_col])
     fig = go.Figure()
-    fig.add_trace(go.Scatter(
-        x=x + x[::-1], y=list(part["ci_high"]) + list(part["ci_low"])[::-1], fill="toself",
-        fillcolor=rgba(c, 0.18), line=dict(width=0), hoverinfo="skip", showlegend=False,
-    ))
-    fig.add_trace(go.Scatter(
-        x=x, y=part["rate"], mode="lines", line=dict(color=c, width=1.5), showlegend=False,
-        hovertext=_hover(part.assign(_name=[f"{v:%b %Y}" for v in x]), "_name"), hoverinfo="text",
-    ))
+    fig.add_trace(
+        go.Scatter(
+            x=x + x[::-1],
+            y=list(part["ci_high"]) + list(part["ci_low"])[::-1],
+            fill="toself",
+            fillcolor=rgba(c, 0.18),
+            line=dict(width=0),
+            hoverinfo="skip",
+            showlegend=False,
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=part["rate"],
+            mode="lines",
+            line=dict(color=c, width=1.5),
+            showlegend=False,
+            hovertext=_hover(part.assign(_name=[_period(v) for v in x]), "_name"),
+            hoverinfo="text",
+        )
+    )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, rangemode="tozero")
-    fig.update_layout(template="plotly_white", height=90, margin=dict(l=0, r=0, t=0, b=0),
-                      showlegend=False)
+    fig.update_layout(
+        template="plotly_white", height=90, margin=dict(l=0, r=0, t=0, b=0), showlegend=False
+    )
     return fig
 
 
@@ -201,20 +273,34 @@ def volume_trend(monthly: pd.DataFrame, x_col: str = "exam_month") -> go.Figure:
     """Exams per month as a small bar sparkline."""
     if monthly.empty:
         return empty("no data", height=90)
-    fig = go.Figure(go.Bar(
-        x=monthly[x_col], y=monthly["n_exams"], marker_color=OKABE_ITO["blue"],
-        hovertext=[f"{m:%b %Y}: {n:,} exams" for m, n in zip(monthly[x_col], monthly["n_exams"], strict=True)],
-        hoverinfo="text",
-    ))
+    fig = go.Figure(
+        go.Bar(
+            x=monthly[x_col],
+            y=monthly["n_exams"],
+            marker_color=OKABE_ITO["blue"],
+            hovertext=[
+                f"{_period(m)}: {n:,} exams"
+                for m, n in zip(monthly[x_col], monthly["n_exams"], strict=True)
+            ],
+            hoverinfo="text",
+        )
+    )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
-    fig.update_layout(template="plotly_white", height=90, margin=dict(l=0, r=0, t=0, b=0),
-                      showlegend=False, bargap=0.1)
+    fig.update_layout(
+        template="plotly_white",
+        height=90,
+        margin=dict(l=0, r=0, t=0, b=0),
+        showlegend=False,
+        bargap=0.1,
+    )
     return fig
 
 
 def km_curves(
-    curves: pd.DataFrame, risk: pd.DataFrame, medians: pd.DataFrame | None = None,
+    curves: pd.DataFrame,
+    risk: pd.DataFrame,
+    medians: pd.DataFrame | None = None,
     x_title: str = "days from injury",
 ) -> go.Figure:
     """Kaplan-Meier step curves with pointwise bands, censoring marks and numbers at risk.
@@ -227,8 +313,9 @@ def km_curves(
     if curves.empty:
         return empty("No exams with an MMI opinion match these filters")
     groups = list(dict.fromkeys(curves["group"]))
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.8, 0.2],
-                        vertical_spacing=0.04)
+    fig = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, row_heights=[0.8, 0.2], vertical_spacing=0.04
+    )
     for i, group in enumerate(groups):
         c = colour(i)
         part = curves[curves["group"] == group].sort_values("time")
@@ -238,56 +325,105 @@ def km_curves(
         lo = np.concatenate([[1.0], part["ci_low"].to_numpy(float)])
         hi = np.concatenate([[1.0], part["ci_high"].to_numpy(float)])
         ok = np.isfinite(lo) & np.isfinite(hi)
-        fig.add_trace(go.Scatter(
-            x=np.concatenate([t[ok], t[ok][::-1]]), y=np.concatenate([hi[ok], lo[ok][::-1]]),
-            fill="toself", fillcolor=rgba(c, 0.15), line=dict(width=0, shape="hv"),
-            hoverinfo="skip", showlegend=False, legendgroup=str(group),
-        ), row=1, col=1)
+        fig.add_trace(
+            go.Scatter(
+                x=np.concatenate([t[ok], t[ok][::-1]]),
+                y=np.concatenate([hi[ok], lo[ok][::-1]]),
+                fill="toself",
+                fillcolor=rgba(c, 0.15),
+                line=dict(width=0, shape="hv"),
+                hoverinfo="skip",
+                showlegend=False,
+                legendgroup=str(group),
+            ),
+            row=1,
+            col=1,
+        )
         at_risk = np.concatenate([[part["n_at_risk"].iloc[0]], part["n_at_risk"].to_numpy()])
         events = np.concatenate([[0], part["n_event"].to_numpy()])
-        fig.add_trace(go.Scatter(
-            x=t, y=s, mode="lines", line=dict(color=c, width=2, shape="hv"), name=str(group),
-            legendgroup=str(group),
-            hovertext=[
-                f"<b>{group}</b>, day {int(ti):,}: {100 * si:.1f}% not yet at MMI "
-                f"(95% CI {100 * li:.1f}–{100 * hi_:.1f}%); {int(r):,} at risk, {int(e):,} reached MMI"
-                for ti, si, li, hi_, r, e in zip(t, s, lo, hi, at_risk, events, strict=True)
-            ],
-            hoverinfo="text",
-        ), row=1, col=1)
+        fig.add_trace(
+            go.Scatter(
+                x=t,
+                y=s,
+                mode="lines",
+                line=dict(color=c, width=2, shape="hv"),
+                name=str(group),
+                legendgroup=str(group),
+                hovertext=[
+                    f"<b>{group}</b>, day {int(ti):,}: {100 * si:.1f}% not yet at MMI "
+                    f"(95% CI {100 * li:.1f}–{100 * hi_:.1f}%); "
+                    f"{int(r):,} at risk, {int(e):,} reached MMI"
+                    for ti, si, li, hi_, r, e in zip(t, s, lo, hi, at_risk, events, strict=True)
+                ],
+                hoverinfo="text",
+            ),
+            row=1,
+            col=1,
+        )
         cens = part[part["n_censored"] > 0]
-        fig.add_trace(go.Scatter(
-            x=cens["time"], y=cens["survival"], mode="markers",
-            marker=dict(symbol="line-ns-open", size=7, color=c, line=dict(width=1)),
-            showlegend=False, legendgroup=str(group),
-            hovertext=[f"{group}: {int(n):,} censored (examined before MMI) on day {int(x):,}"
-                       for n, x in zip(cens["n_censored"], cens["time"], strict=True)],
-            hoverinfo="text",
-        ), row=1, col=1)
+        fig.add_trace(
+            go.Scatter(
+                x=cens["time"],
+                y=cens["survival"],
+                mode="markers",
+                marker=dict(symbol="line-ns-open", size=7, color=c, line=dict(width=1)),
+                showlegend=False,
+                legendgroup=str(group),
+                hovertext=[
+                    f"{group}: {int(n):,} censored (examined before MMI) on day {int(x):,}"
+                    for n, x in zip(cens["n_censored"], cens["time"], strict=True)
+                ],
+                hoverinfo="text",
+            ),
+            row=1,
+            col=1,
+        )
         if medians is not None:
             m = medians[medians["group"] == group]
             if not m.empty and np.isfinite(m["median"].iloc[0]):
-                fig.add_trace(go.Scatter(
-                    x=[m["median"].iloc[0]] * 2, y=[0, 0.5], mode="lines",
-                    line=dict(color=c, width=1, dash="dot"), showlegend=False, hoverinfo="skip",
-                ), row=1, col=1)
+                fig.add_trace(
+                    go.Scatter(
+                        x=[m["median"].iloc[0]] * 2,
+                        y=[0, 0.5],
+                        mode="lines",
+                        line=dict(color=c, width=1, dash="dot"),
+                        showlegend=False,
+                        hoverinfo="skip",
+                    ),
+                    row=1,
+                    col=1,
+                )
         r = risk[risk["group"] == group]
-        fig.add_trace(go.Scatter(
-            x=r["time"], y=[str(group)] * len(r), mode="text",
-            text=[f"{int(n):,}" for n in r["n_at_risk"]], textfont=dict(color=c, size=11),
-            showlegend=False, hoverinfo="skip",
-        ), row=2, col=1)
+        fig.add_trace(
+            go.Scatter(
+                x=r["time"],
+                y=[str(group)] * len(r),
+                mode="text",
+                text=[f"{int(n):,}" for n in r["n_at_risk"]],
+                textfont=dict(color=c, size=11),
+                showlegend=False,
+                hoverinfo="skip",
+            ),
+            row=2,
+            col=1,
+        )
     fig.add_hline(y=0.5, line_dash="dot", line_color=GREY, row=1, col=1)
     fig.update_yaxes(title="share not yet at MMI", tickformat=".0%", range=[0, 1.02], row=1, col=1)
-    fig.update_yaxes(title="at risk", type="category", categoryarray=groups[::-1],
-                     showgrid=False, row=2, col=1)
-    fig.update_xaxes(title=x_title, row=2, col=1, rangemode="tozero")
-    fig.update_xaxes(showticklabels=True, row=1, col=1)
+    fig.update_yaxes(
+        title="at risk", type="category", categoryarray=groups[::-1], showgrid=False, row=2, col=1
+    )
+    # The at-risk table sits under the chart's own ticks; pad the left so its first column shows.
+    ticks = sorted(set(risk["time"])) if len(risk) else None
+    end = float(curves["time"].max())
+    fig.update_xaxes(range=[-0.04 * end, 1.02 * end], tickvals=ticks, row=1, col=1)
+    fig.update_xaxes(showticklabels=True, tickformat=",", row=1, col=1)
+    fig.update_xaxes(title=x_title, showticklabels=False, showgrid=False, row=2, col=1)
     return _layout(fig, 520 + 18 * len(groups))
 
 
-def ecdf(counts: pd.DataFrame, value_col: str, cohort_col: str = "cohort",
-         x_title: str = "WPI %") -> go.Figure:
+def ecdf(
+    counts: pd.DataFrame, value_col: str, cohort_col: str = "cohort", x_title: str = "WPI %"
+) -> go.Figure:
     """Empirical cumulative distributions from counts per distinct value, one line per cohort."""
     if counts.empty:
         return empty("No rated exams match these choices")
@@ -296,20 +432,28 @@ def ecdf(counts: pd.DataFrame, value_col: str, cohort_col: str = "cohort",
         part = part.groupby(value_col, as_index=False)["n"].sum().sort_values(value_col)
         total = part["n"].sum()
         share = part["n"].cumsum() / total
-        fig.add_trace(go.Scatter(
-            x=part[value_col], y=share, mode="lines", line=dict(shape="hv", color=colour(i), width=2),
-            name=f"{cohort} (n={total:,})",
-            hovertext=[f"{cohort}: {100 * s:.1f}% rated ≤ {v:g}% ({int(c):,} of {total:,})"
-                       for v, s, c in zip(part[value_col], share, part["n"].cumsum(), strict=True)],
-            hoverinfo="text",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=part[value_col],
+                y=share,
+                mode="lines",
+                line=dict(shape="hv", color=colour(i), width=2),
+                name=f"{cohort} (n={total:,})",
+                hovertext=[
+                    f"{cohort}: {100 * s:.1f}% rated ≤ {v:g}% ({int(c):,} of {total:,})"
+                    for v, s, c in zip(part[value_col], share, part["n"].cumsum(), strict=True)
+                ],
+                hoverinfo="text",
+            )
+        )
     fig.update_yaxes(title="share of rated exams at or below", tickformat=".0%", range=[0, 1.02])
     fig.update_xaxes(title=x_title, rangemode="tozero")
     return _layout(fig, 360)
 
 
-def share_histogram(counts: pd.DataFrame, value_col: str, cohort_col: str = "cohort",
-                    x_title: str = "WPI %") -> go.Figure:
+def share_histogram(
+    counts: pd.DataFrame, value_col: str, cohort_col: str = "cohort", x_title: str = "WPI %"
+) -> go.Figure:
     """Share of each cohort's rated exams at each value, cohorts side by side."""
     if counts.empty:
         return empty("No rated exams match these choices")
@@ -317,32 +461,54 @@ def share_histogram(counts: pd.DataFrame, value_col: str, cohort_col: str = "coh
     for i, (cohort, part) in enumerate(counts.groupby(cohort_col, sort=False)):
         part = part.groupby(value_col, as_index=False)["n"].sum().sort_values(value_col)
         total = part["n"].sum()
-        fig.add_trace(go.Bar(
-            x=part[value_col], y=part["n"] / total, name=f"{cohort} (n={total:,})",
-            marker_color=colour(i),
-            hovertext=[f"{cohort}: {int(c):,} of {total:,} rated {v:g}%"
-                       for v, c in zip(part[value_col], part["n"], strict=True)],
-            hoverinfo="text",
-        ))
+        fig.add_trace(
+            go.Bar(
+                x=part[value_col],
+                y=part["n"] / total,
+                name=f"{cohort} (n={total:,})",
+                marker_color=colour(i),
+                hovertext=[
+                    f"{cohort}: {int(c):,} of {total:,} rated {v:g}%"
+                    for v, c in zip(part[value_col], part["n"], strict=True)
+                ],
+                hoverinfo="text",
+            )
+        )
     fig.update_yaxes(title="share of rated exams", tickformat=".0%")
     fig.update_xaxes(title=x_title)
     return _layout(fig, 340, barmode="group", bargap=0.15)
 
 
-def violins(values: pd.DataFrame, group_col: str, value_col: str, highlight: str | None,
-            y_title: str = "WPI %") -> go.Figure:
+def violins(
+    values: pd.DataFrame,
+    group_col: str,
+    value_col: str,
+    highlight: str | None,
+    y_title: str = "WPI %",
+) -> go.Figure:
     """One violin per group (box and mean inside), the highlighted group in colour."""
     if values.empty:
         return empty("No rated exams match these choices")
     fig = go.Figure()
     for group, part in values.groupby(group_col, sort=False):
         c = OKABE_ITO["vermillion"] if group == highlight else OKABE_ITO["blue"]
-        fig.add_trace(go.Violin(
-            x=[str(group)] * len(part), y=part[value_col], name=str(group), line_color=c,
-            fillcolor=rgba(c, 0.25), box_visible=True, meanline_visible=True, points=False,
-            spanmode="hard", hoveron="violins", scalemode="width",
-            hovertext=f"{group}: {len(part):,} rated exams", hoverinfo="text+y",
-        ))
+        fig.add_trace(
+            go.Violin(
+                x=[str(group)] * len(part),
+                y=part[value_col],
+                name=str(group),
+                line_color=c,
+                fillcolor=rgba(c, 0.25),
+                box_visible=True,
+                meanline_visible=True,
+                points=False,
+                spanmode="hard",
+                hoveron="violins",
+                scalemode="width",
+                hovertext=f"{group}: {len(part):,} rated exams",
+                hoverinfo="text+y",
+            )
+        )
     fig.update_yaxes(title=y_title, rangemode="tozero")
     fig.update_xaxes(title=None, type="category")
     return _layout(fig, 380, showlegend=False)
@@ -360,26 +526,63 @@ def bland_altman(pairs: pd.DataFrame, result) -> go.Figure:
     mean = (pairs["ime_wpi_percent"] + pairs["treating_wpi_percent"]) / 2
     diff = pairs["ime_wpi_percent"] - pairs["treating_wpi_percent"]
     size = 5 + 12 * np.sqrt(pairs["n_pairs"] / pairs["n_pairs"].max())
-    fig = go.Figure(go.Scatter(
-        x=mean, y=diff, mode="markers", name="pairs",
-        marker=dict(size=size, color=rgba(OKABE_ITO["blue"], 0.55), line=dict(width=0)),
-        hovertext=[
-            f"IME {i:g}% vs treating {t:g}%: difference {d:+g} points, {int(n):,} exams"
-            for i, t, d, n in zip(pairs["ime_wpi_percent"], pairs["treating_wpi_percent"], diff,
-                                  pairs["n_pairs"], strict=True)
-        ],
-        hoverinfo="text", showlegend=False,
-    ))
+    fig = go.Figure(
+        go.Scatter(
+            x=mean,
+            y=diff,
+            mode="markers",
+            name="pairs",
+            marker=dict(size=size, color=rgba(OKABE_ITO["blue"], 0.55), line=dict(width=0)),
+            hovertext=[
+                f"IME {i:g}% vs treating {t:g}%: difference {d:+g} points, {int(n):,} exams"
+                for i, t, d, n in zip(
+                    pairs["ime_wpi_percent"],
+                    pairs["treating_wpi_percent"],
+                    diff,
+                    pairs["n_pairs"],
+                    strict=True,
+                )
+            ],
+            hoverinfo="text",
+            showlegend=False,
+        )
+    )
     lines = (
-        ("bias", result.bias, result.bias_ci_low, result.bias_ci_high, OKABE_ITO["vermillion"], "solid"),
-        ("lower limit", result.loa_low, result.loa_low_ci_low, result.loa_low_ci_high, OKABE_ITO["black"], "dash"),
-        ("upper limit", result.loa_high, result.loa_high_ci_low, result.loa_high_ci_high, OKABE_ITO["black"], "dash"),
+        (
+            "bias",
+            result.bias,
+            result.bias_ci_low,
+            result.bias_ci_high,
+            OKABE_ITO["vermillion"],
+            "solid",
+        ),
+        (
+            "lower limit",
+            result.loa_low,
+            result.loa_low_ci_low,
+            result.loa_low_ci_high,
+            OKABE_ITO["black"],
+            "dash",
+        ),
+        (
+            "upper limit",
+            result.loa_high,
+            result.loa_high_ci_low,
+            result.loa_high_ci_high,
+            OKABE_ITO["black"],
+            "dash",
+        ),
     )
     for name, value, low, high, c, dash in lines:
         fig.add_hrect(y0=low, y1=high, fillcolor=rgba(c, 0.12), line_width=0)
-        fig.add_hline(y=value, line_color=c, line_dash=dash,
-                      annotation_text=f"{name} {value:+.1f} ({low:+.1f} to {high:+.1f})",
-                      annotation_position="top right", annotation_font_size=11)
+        fig.add_hline(
+            y=value,
+            line_color=c,
+            line_dash=dash,
+            annotation_text=f"{name} {value:+.1f} ({low:+.1f} to {high:+.1f})",
+            annotation_position="top right",
+            annotation_font_size=11,
+        )
     fig.add_hline(y=0, line_color=GREY, line_width=1)
     fig.update_xaxes(title="mean of IME and treating rating (WPI %)")
     fig.update_yaxes(title="IME minus treating (WPI points)")
@@ -399,12 +602,19 @@ def load_history(history: pd.DataFrame) -> go.Figure:
         ("n_unchanged", "unchanged", GREY),
         ("n_quarantined", "quarantined", OKABE_ITO["vermillion"]),
     ):
-        fig.add_trace(go.Bar(
-            x=x, y=h[col], name=name, marker_color=c,
-            hovertext=[f"{xi}: {int(v):,} rows {name} (of {int(r):,} read)"
-                       for xi, v, r in zip(x, h[col], h["n_read"], strict=True)],
-            hoverinfo="text",
-        ))
+        fig.add_trace(
+            go.Bar(
+                x=x,
+                y=h[col],
+                name=name,
+                marker_color=c,
+                hovertext=[
+                    f"{xi}: {int(v):,} rows {name} (of {int(r):,} read)"
+                    for xi, v, r in zip(x, h[col], h["n_read"], strict=True)
+                ],
+                hoverinfo="text",
+            )
+        )
     fig.update_yaxes(title="rows")
     fig.update_xaxes(type="category")
     return _layout(fig, 320, barmode="stack")
@@ -414,14 +624,26 @@ def quarantine_bars(summary: pd.DataFrame) -> go.Figure:
     """Quarantined rows per file and rule, as horizontal bars."""
     if summary.empty:
         return empty("Nothing quarantined")
-    s = summary.assign(label=summary["file"].map(lambda f: str(f).rsplit("/", 1)[-1])
-                       + " · " + summary["column_name"] + " · " + summary["rule"])
+    s = summary.assign(
+        label=summary["file"].map(lambda f: str(f).rsplit("/", 1)[-1])
+        + " · "
+        + summary["column_name"]
+        + " · "
+        + summary["rule"]
+    )
     s = s.groupby("label", as_index=False)["n_rows"].sum().sort_values("n_rows")
-    fig = go.Figure(go.Bar(
-        x=s["n_rows"], y=s["label"], orientation="h", marker_color=OKABE_ITO["vermillion"],
-        hovertext=[f"{lab}: {int(n):,} rows" for lab, n in zip(s["label"], s["n_rows"], strict=True)],
-        hoverinfo="text",
-    ))
+    fig = go.Figure(
+        go.Bar(
+            x=s["n_rows"],
+            y=s["label"],
+            orientation="h",
+            marker_color=OKABE_ITO["vermillion"],
+            hovertext=[
+                f"{lab}: {int(n):,} rows" for lab, n in zip(s["label"], s["n_rows"], strict=True)
+            ],
+            hoverinfo="text",
+        )
+    )
     fig.update_xaxes(title="rows")
     fig.update_yaxes(type="category")
     return _layout(fig, 140 + 24 * len(s))

@@ -1,10 +1,12 @@
 """The dashboard's only way to the database: a cached connection and cached report queries.
 
-The connection is cached per database *snapshot* (the file's inode, modification time and
-size). A load builds a new file and renames it over the old one, so a new snapshot means a
-new key: the next rerun opens the new file, and the connection to the replaced file is
-closed when it drops out of the cache. Query results are cached per snapshot, scope,
-filters and parameters, so a new load never serves stale figures.
+A load builds a new database file and renames it over the old one. The dashboard notices
+by the file's *snapshot* identity (inode, modification time, size): the shared connection
+is then closed, once the queries running on it have finished, and the new file opened.
+Closing first matters: DuckDB hands a new connect() to a path the database instance that
+is already open for that path, which would still be the replaced file. Query results are
+cached per snapshot, scope, filters and parameters, so a new load never serves stale
+figures.
 
 The access scope is decided here, in one place (`current_scope`), and passed to every
 query; no page builds its own.
@@ -12,7 +14,11 @@ query; no page builds its own.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
@@ -56,9 +62,9 @@ def db_path() -> Path:
     return database_path()
 
 
-def snapshot() -> Snapshot | None:
-    """The current snapshot, or None when no database exists yet."""
-    path = db_path()
+def snapshot(path: Path | None = None) -> Snapshot | None:
+    """The current snapshot of `path` (default: the configured database), None if absent."""
+    path = path or db_path()
     try:
         stat = os.stat(path)
     except FileNotFoundError:
@@ -71,13 +77,64 @@ def current_scope() -> Scope:
     return FULL_ACCESS
 
 
-def _close(con: duckdb.DuckDBPyConnection) -> None:
-    con.close()
+class SharedConnection:
+    """One read-only connection per database path, reopened when a load replaces the file.
+
+    Readers hold it for the duration of a query; a reopen waits until none does, so a new
+    load never breaks a query that is running.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._cond = threading.Condition()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._snap: Snapshot | None = None
+        self._active = 0
+
+    @contextmanager
+    def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._cond:
+            while True:
+                snap = snapshot(self.path)
+                if snap is None:
+                    raise NoDatabase(f"No database at {self.path}. {CREATE_HINT}")
+                if snap == self._snap:
+                    break
+                if self._active == 0:
+                    self.close()
+                    self._con = connect(Path(snap.path))
+                    self._snap = snap
+                    break
+                self._cond.wait(timeout=1.0)
+            self._active += 1
+            con = self._con
+        try:
+            yield con
+        finally:
+            with self._cond:
+                self._active -= 1
+                self._cond.notify_all()
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+        self._con = None
+        self._snap = None
 
 
-@st.cache_resource(max_entries=2, on_release=_close, show_spinner=False)
-def _connection(snap: Snapshot) -> duckdb.DuckDBPyConnection:
-    return connect(Path(snap.path))
+def _release(shared: SharedConnection) -> None:
+    with shared._cond:
+        shared.close()
+
+
+@st.cache_resource(max_entries=4, on_release=_release, show_spinner=False)
+def _shared(path: str) -> SharedConnection:
+    return SharedConnection(Path(path))
+
+
+def connection() -> SharedConnection:
+    """The shared connection to the configured database."""
+    return _shared(str(db_path().resolve()))
 
 
 def require_snapshot() -> Snapshot:
@@ -101,13 +158,19 @@ def _cached_run(
     snap: Snapshot, scope_key: tuple, filters_key: tuple, name: str, params_key: tuple
 ) -> pd.DataFrame:
     scope = Scope(scope_key[0], tuple(scope_key[1]))
-    return run(_connection(snap), name, scope, _filters_from_key(filters_key), **dict(params_key))
+    with connection().reading() as con:
+        return run(con, name, scope, _filters_from_key(filters_key), **dict(params_key))
+
+
+def can_see_bookkeeping() -> bool:
+    """Whether the reader may see load bookkeeping (loads, quarantine, contract checks)."""
+    return current_scope().role == "regulator"
 
 
 def query(name: str, filters: Filters | None = None, **params: object) -> pd.DataFrame:
     """Run report query `name` for the current reader under `filters`, cached per snapshot."""
     scope = current_scope()
-    if name.startswith(BOOKKEEPING_PREFIX) and scope.role != "regulator":
+    if name.startswith(BOOKKEEPING_PREFIX) and not can_see_bookkeeping():
         raise PermissionError(f"{name}: load bookkeeping is shown to regulators only")
     snap = require_snapshot()
     return _cached_run(
@@ -135,3 +198,32 @@ def exam_window() -> tuple[object, object]:
     if row["n_exams"] == 0:
         return None, None
     return row["first_exam_on"].date(), row["last_exam_on"].date()
+
+
+@dataclass(frozen=True)
+class FlagsResult:
+    """The flags engine's table, or the reason it could not compute one for this view."""
+
+    table: pd.DataFrame | None
+    error: str | None = None
+
+
+@st.cache_data(ttl=RESULT_TTL_SECONDS, max_entries=64, show_spinner="Computing flags…")
+def _cached_flags(snap: Snapshot, scope_key: tuple, filters_key: tuple) -> FlagsResult:
+    from ime.flags import compute_flags
+
+    scope = Scope(scope_key[0], tuple(scope_key[1]))
+    try:
+        with connection().reading() as con:
+            return FlagsResult(compute_flags(con, scope, _filters_from_key(filters_key)))
+    except Exception as exc:  # noqa: BLE001 - a failing engine must not take the page down
+        # Deterministic for a snapshot and filters, so the failure is cached like a result.
+        return FlagsResult(None, f"{type(exc).__name__}: {exc}")
+
+
+def flags(filters: Filters) -> FlagsResult | None:
+    """Examiner flags from ime.flags for these filters, or None while that engine is absent."""
+    if importlib.util.find_spec("ime.flags") is None:
+        return None
+    scope = current_scope()
+    return _cached_flags(require_snapshot(), (scope.role, scope.insurer_ids), _filters_key(filters))

@@ -125,7 +125,10 @@ def sidebar(
             st.session_state[key] = list(getattr(url, column))
         chosen[column] = tuple(
             bar.multiselect(
-                LABELS[column], list(options.get(column, ())), key=key, format_func=pretty,
+                LABELS[column],
+                list(options.get(column, ())),
+                key=key,
+                format_func=pretty,
                 placeholder="all",
             )
         )

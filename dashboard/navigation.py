@@ -10,24 +10,41 @@ VIEWS = Path(__file__).parent / "views"
 
 @dataclass(frozen=True)
 class PageSpec:
-    """One page: its file in views/, menu title, icon, URL path and menu section."""
+    """One page: its file in views/, menu title, icon and menu section.
+
+    Streamlit derives the page's URL from the file name (views/mmi.py -> /mmi), which also
+    lets tests open a page by its file.
+    """
 
     file: str
     title: str
     icon: str
-    url_path: str
     section: str
 
     @property
     def path(self) -> Path:
         return VIEWS / self.file
 
+    @property
+    def url_path(self) -> str:
+        return Path(self.file).stem
+
+    @property
+    def is_default(self) -> bool:
+        """The first page is the app's home page, served at the root URL."""
+        return self is PAGES[0]
+
+    @property
+    def url(self) -> str:
+        """The page's URL relative to the app's root ('' for the home page)."""
+        return "" if self.is_default else self.url_path
+
 
 PAGES = (
-    PageSpec("overview.py", "Overview", ":material/dashboard:", "overview", "Outcomes"),
-    PageSpec("denials.py", "Denials and opinions", ":material/gavel:", "denials", "Outcomes"),
-    PageSpec("mmi.py", "Time to MMI", ":material/timeline:", "mmi", "Outcomes"),
-    PageSpec("impairment.py", "Impairment", ":material/bar_chart:", "impairment", "Outcomes"),
-    PageSpec("data_quality.py", "Data quality", ":material/fact_check:", "data-quality", "About the data"),
-    PageSpec("methods.py", "Methods", ":material/menu_book:", "methods", "About the data"),
+    PageSpec("overview.py", "Overview", ":material/dashboard:", "Outcomes"),
+    PageSpec("denials.py", "Denials and opinions", ":material/gavel:", "Outcomes"),
+    PageSpec("mmi.py", "Time to MMI", ":material/timeline:", "Outcomes"),
+    PageSpec("impairment.py", "Impairment", ":material/bar_chart:", "Outcomes"),
+    PageSpec("data_quality.py", "Data quality", ":material/fact_check:", "About the data"),
+    PageSpec("methods.py", "Methods", ":material/menu_book:", "About the data"),
 )

@@ -123,8 +123,11 @@ def plan_files(paths: list[Path], profile: Profile | None) -> list[PlannedFile]:
         elif f.stem in ENTITIES:
             planned.append(PlannedFile(f, f.stem, None))
         else:
-            why = "not named by the profile" if profile else "its name is not an entity"
-            planned.append(PlannedFile(f, None, None, f"{why}: {', '.join(ENTITIES)}"))
+            why = (
+                f"not named by profile {profile.name}" if profile
+                else f"its name is not an entity ({', '.join(ENTITIES)})"
+            )
+            planned.append(PlannedFile(f, None, None, why))
     order = {name: i for i, name in enumerate(ENTITY_ORDER)}
     return sorted(planned, key=lambda pf: order.get(pf.entity, len(order)))
 
@@ -305,7 +308,7 @@ def _upsert(
     report.inserted = n_good - n_known
     con.execute(f"DELETE FROM {entity} t WHERE EXISTS (SELECT 1 FROM {changed} g WHERE {same_key})")
     con.execute(
-        f"INSERT INTO {entity} SELECT {cols}, $load_id FROM {changed} "
+        f"INSERT INTO {entity} ({cols}, _load_id) SELECT {cols}, $load_id FROM {changed} "
         f"UNION ALL SELECT {cols}, $load_id FROM {good} g ANTI JOIN {known} t ON {same_key}",
         {"load_id": load_id},
     )

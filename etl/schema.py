@@ -269,6 +269,9 @@ DECISION_COUNTS = Entity(
         Column("n_decisions", INT, required=True, low=0),
         Column("n_adverse", INT, required=True, low=0),
         Column("n_expected", NUMBER, low=0),
+        # Extension: which published series a row comes from, so that series loaded into one
+        # database are compared within themselves, never pooled.
+        Column("source"),
     ),
     rules=(
         RowRule(

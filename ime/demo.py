@@ -20,7 +20,7 @@ peer of the same specialty), which gives agreement data.
 Each exam's adverse opinion (SPEC section 2) is drawn from one true logistic model:
 
     logit P(adverse) = BASE_LOGIT + case-mix effects + case random effect
-                       + examiner noise (sd 0.15) + planted examiner effect
+                       + examiner noise (sd 0.10) + planted examiner effect
 
 The case-mix effects use only features the product's expected-count model sees (claim type,
 jurisdiction, body part, injury nature, age, represented, year), so a correct adjusted method
@@ -216,7 +216,7 @@ AGE_EFFECT = 0.025  # per year of age over AGE_CENTRE
 AGE_CENTRE = 44.0
 YEAR_EFFECT = 0.03  # per year of exam date: a slow market-wide trend, not drift
 CASE_EFFECT_SD = 0.8  # unmeasured severity shared by all exams of a case (gives agreement)
-EXAMINER_NOISE_SD = 0.15  # small real variation among fair examiners
+EXAMINER_NOISE_SD = 0.10  # small real variation among fair examiners
 
 # Rows: body part; columns: NATURES.
 NATURE_BY_BODY = np.array([
@@ -260,10 +260,10 @@ PATTERN_MEASURE = {
 }
 PLANTED_SHARE = 0.04  # of examiners, per pattern
 PLANTED_MIN_VOLUME = 80  # expected exams; the brief asks >= 60, this leaves a margin
-EXCESS_EFFECT_RANGE = (0.9, 1.2)
-ALLEGIANCE_EFFECT = 1.2
+EXCESS_EFFECT_RANGE = (1.2, 1.5)
+ALLEGIANCE_EFFECT = 1.5
 ALLEGIANCE_OTHER_SIDE = 0.45  # a real mix of insurer-side and neutral retention
-DRIFT_EFFECT = 1.2
+DRIFT_EFFECT = 1.5
 ZERO_ROUTE_EFFECT = 3.0
 EARLY_MMI_FACTOR = 0.5
 

@@ -1,7 +1,7 @@
 """The one query runner: every report query goes through `run`, which applies filters and scope.
 
 Report queries (queries/reports/*.sql) never read fct_ tables directly: they read the table
-macros defined here (`exams_in_view()`, `rating_pairs_in_view()`), which apply the sidebar
+macros defined here (`exams_in_view()`, `rating_pairs_in_view()`, `decision_counts_in_view()`), which apply the sidebar
 filters and the access scope from DuckDB variables that only `run` sets. A query therefore
 cannot see rows outside the scope, whatever its parameters.
 """
@@ -69,6 +69,8 @@ MACROS = (
     f"CREATE OR REPLACE TEMP MACRO exams_in_view() AS TABLE SELECT * FROM fct_exams WHERE {_EXAM_FILTER}",
     "CREATE OR REPLACE TEMP MACRO rating_pairs_in_view() AS TABLE SELECT p.* FROM fct_rating_pairs p "
     "SEMI JOIN exams_in_view() e ON e.exam_id = p.exam_id",
+    # Published aggregates carry no insurer or claimant: every role may read them.
+    "CREATE OR REPLACE TEMP MACRO decision_counts_in_view() AS TABLE SELECT * FROM fct_decision_counts",
 )
 
 

@@ -56,6 +56,8 @@ def test_columns_and_types_match_header_on_empty_database(query, empty_db):
     finally:
         cur.close()
     actual = {name: kind for name, kind, *_ in described}
-    assert list(actual) == list(query.declared_columns), f"{query.name}: column names or order differ"
+    assert list(actual) == list(query.declared_columns), (
+        f"{query.name}: column names or order differ"
+    )
     assert actual == query.declared_columns, f"{query.name}: column types differ"
     assert len(rows) <= 1, f"{query.name}: an empty database gives at most one (summary) row"

@@ -10,5 +10,6 @@ SELECT
     n_decisions,
     n_adverse,
     n_expected,
+    coalesce(source, 'unnamed') AS source,
     CASE WHEN n_decisions > 0 THEN n_adverse / n_decisions END AS adverse_rate
 FROM decision_counts

@@ -273,7 +273,7 @@ def test_ssa_alj_profile_loads_every_judge_and_reports_the_two_inconsistent_rows
     }
     # Office attributes have no entity: reported as skipped, not loaded, not an error.
     for name in ("hearing-office-to-state.csv", "hearing-office-wait-time-LATEST.csv"):
-        assert files[name].entity is None and "not named by the profile" in files[name].note
+        assert files[name].entity is None and "not named by profile" in files[name].note
     assert report.total("read") == report.total("loaded") + report.total("quarantined")
     assert all(n == 0 for n in report.contracts.values())
 
@@ -339,7 +339,7 @@ def test_ssa_dds_profile_loads_adult_determinations_per_state_and_year(tmp_path)
         "decision_counts", 1248, 1248, 0, 0,
     )
     skipped = files["dds-net-accuracy-by-state-2007-2022.csv"]
-    assert skipped.entity is None and "not named by the profile" in skipped.note
+    assert skipped.entity is None and "not named by profile" in skipped.note
     assert all(n == 0 for n in report.contracts.values())
 
     ((states, regions, periods, first, last, padded),) = rows(db, """

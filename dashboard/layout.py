@@ -1,0 +1,41 @@
+"""Small layout helpers every page shares: empty states and figure captions."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import data, filters
+from queries import Filters
+
+
+def require_database() -> Filters:
+    """The active filters; stops the page with how to create a database when there is none."""
+    if data.snapshot() is None:
+        st.info(
+            f"There is no database at `{data.db_path()}` yet. Create a demo database with "
+            "the two commands below (or load your own files with `ime load PATH`), then reload "
+            "this page."
+        )
+        st.code("ime demo\nime load data/demo", language="bash")
+        st.stop()
+    return filters.current()
+
+
+def stop_if_empty(n_exams: int, flt: Filters) -> None:
+    """Stop the page with a clear message when the filters leave no exams."""
+    if n_exams == 0:
+        if flt == Filters():
+            st.info("The database holds no exams yet. Load exams with `ime load PATH`.")
+        else:
+            st.warning(
+                f"No exams match these filters ({filters.describe(flt)}). "
+                "Widen the date window or clear some filters in the sidebar."
+            )
+        st.stop()
+
+
+def scope_caption(flt: Filters) -> None:
+    """One line under the title saying what the figures cover."""
+    st.caption(
+        f"Showing {filters.describe(flt)}. Every rate has a 95% Wilson interval and its count."
+    )

@@ -1,0 +1,108 @@
+"""Data quality: loads, row counts, quarantined rows (summary and browser), contract checks."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import charts, data, layout
+
+PAGE_ROWS = 50
+
+st.title("Data quality")
+layout.require_database()
+if not data.can_see_bookkeeping():
+    st.info(
+        "Load bookkeeping (files, quarantined rows, contract checks) is shown to regulators only."
+    )
+    st.stop()
+st.caption(
+    "Every row a load reads is either loaded or quarantined with the file, row, column, rule "
+    "and value seen: read = loaded + quarantined. Nothing is dropped silently. The sidebar "
+    "filters do not apply to this page: it describes every load."
+)
+
+history = data.query("dq_load_history")
+files = data.query("dq_load_files")
+summary = data.query("dq_quarantine_summary")
+contracts = data.query("dq_contract_results")
+
+st.subheader("Loads")
+if history.empty:
+    st.info("No load has been recorded in this database.")
+else:
+    last = history.iloc[0]
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Loads", f"{len(history):,}")
+    c2.metric("Rows read (last load)", f"{int(last['n_read']):,}")
+    c3.metric("Loaded (last load)", f"{int(last['n_loaded']):,}")
+    c4.metric("Quarantined (last load)", f"{int(last['n_quarantined']):,}")
+    st.plotly_chart(charts.load_history(history), width="stretch")
+    st.dataframe(
+        history,
+        hide_index=True,
+        width="stretch",
+        column_config={"seconds": st.column_config.NumberColumn(format="%.1f s")},
+    )
+
+st.subheader("Files per load")
+load_ids = history["load_id"].tolist()
+chosen_load = (
+    st.selectbox("Load", load_ids, format_func=lambda i: f"load {i}") if load_ids else None
+)
+st.dataframe(
+    files[files["load_id"] == chosen_load] if chosen_load else files,
+    hide_index=True,
+    width="stretch",
+)
+
+st.subheader("Quarantined rows by file and rule")
+st.plotly_chart(charts.quarantine_bars(summary), width="stretch")
+if not summary.empty:
+    st.dataframe(summary, hide_index=True, width="stretch")
+
+st.subheader("Browse quarantined rows")
+if summary.empty:
+    st.info("No row has been quarantined.")
+else:
+    left, right, page_col = st.columns([3, 2, 1])
+    file_choice = left.selectbox(
+        "File", ["(all files)", *sorted(summary["file"].unique())], key="dq_file"
+    )
+    rules = summary if file_choice == "(all files)" else summary[summary["file"] == file_choice]
+    rule_choice = right.selectbox(
+        "Rule", ["(all rules)", *sorted(rules["rule"].unique())], key="dq_rule"
+    )
+    file_param = None if file_choice == "(all files)" else file_choice
+    rule_param = None if rule_choice == "(all rules)" else rule_choice
+    matching = summary
+    if file_param:
+        matching = matching[matching["file"] == file_param]
+    if rule_param:
+        matching = matching[matching["rule"] == rule_param]
+    n_pages = max(1, -(-int(matching["n_rows"].sum()) // PAGE_ROWS))
+    page_no = page_col.number_input("Page", min_value=1, max_value=n_pages, value=1, step=1)
+    rows = data.query(
+        "dq_quarantine_rows",
+        file=file_param,
+        rule=rule_param,
+        limit=PAGE_ROWS,
+        offset=(int(page_no) - 1) * PAGE_ROWS,
+    )
+    total = int(rows["n_matching"].iloc[0]) if len(rows) else 0
+    st.caption(
+        f"Page {int(page_no)} of {n_pages}: {len(rows):,} of {total:,} matching entries. "
+        "The raw row is shown without the claimant pseudonym."
+    )
+    st.dataframe(rows.drop(columns="n_matching"), hide_index=True, width="stretch")
+
+st.subheader("Data-contract checks")
+if contracts.empty:
+    st.info("No contract check has run yet.")
+else:
+    latest = contracts[contracts["load_id"] == contracts["load_id"].max()]
+    broken = latest[latest["n_violations"] > 0]
+    if broken.empty:
+        st.success(f"All {len(latest)} checks pass after load {int(latest['load_id'].iloc[0])}.")
+    else:
+        st.error(f"{len(broken)} of {len(latest)} checks find violating rows after the last load.")
+    st.dataframe(latest, hide_index=True, width="stretch")

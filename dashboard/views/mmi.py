@@ -1,0 +1,57 @@
+"""Time to MMI: Kaplan-Meier curves by a chosen group, medians with intervals, log-rank test."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import analysis, charts, data, filters, layout
+
+MAX_GROUPS = 8
+
+st.title("Time to maximum medical improvement")
+flt = layout.require_database()
+group_by = filters.choice("Compare groups by", analysis.MMI_GROUPINGS, key="group", default="all")
+counts = data.query("mmi_counts", flt, group_by=group_by)
+layout.stop_if_empty(int(counts["n_event"].sum() + counts["n_censored"].sum()), flt)
+st.caption(
+    f"Showing {filters.describe(flt)}. Days from injury to the MMI date when the examiner found "
+    "MMI; exams that found the claimant not yet at MMI are censored at the exam date (tick "
+    "marks). Bands are pointwise 95% intervals."
+)
+
+summary = analysis.kaplan_meier_by_group(counts, max_groups=MAX_GROUPS)
+st.plotly_chart(charts.km_curves(summary.curves, summary.risk, summary.medians), width="stretch")
+if summary.hidden_groups:
+    st.caption(
+        f"Showing the {MAX_GROUPS} largest groups; not shown: {', '.join(summary.hidden_groups)}."
+    )
+
+st.subheader("Median time to MMI")
+medians = summary.medians.assign(
+    median_days=summary.medians["median"],
+    ci=[
+        f"{lo:,.0f} to {hi:,.0f}" if hi == hi else f"{lo:,.0f} to not reached"
+        for lo, hi in zip(
+            summary.medians["median_ci_low"], summary.medians["median_ci_high"], strict=True
+        )
+    ],
+)
+st.dataframe(
+    medians[["group", "n", "n_event", "n_censored", "median_days", "ci"]],
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "group": analysis.MMI_GROUPINGS[group_by],
+        "n": st.column_config.NumberColumn("exams", format="%d"),
+        "n_event": st.column_config.NumberColumn("reached MMI", format="%d"),
+        "n_censored": st.column_config.NumberColumn("not yet at MMI (censored)", format="%d"),
+        "median_days": st.column_config.NumberColumn("median days", format="%.0f"),
+        "ci": "95% CI (days)",
+    },
+)
+if group_by != "all":
+    st.markdown(analysis.logrank_in_words(summary.logrank, len(summary.medians)))
+st.caption(
+    "A blank median means fewer than half of the group reached MMI within the follow-up seen. "
+    "These curves do not adjust for case mix. See Methods."
+)

@@ -1,0 +1,195 @@
+"""Overview: volumes, headline rates with intervals, time to MMI, trends, last load, flags."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import analysis, charts, data, layout
+
+st.title("IME outcomes")
+flt = layout.require_database()
+totals = data.query("overview_totals", flt).iloc[0]
+layout.stop_if_empty(int(totals["n_exams"]), flt)
+layout.scope_caption(flt)
+
+quarterly = analysis.per_quarter(data.query("rates_by_month", flt))
+trend = analysis.rates_long(quarterly, ["quarter"], ("adverse", "denied", "zero_wpi"))
+headline = analysis.rates_long(
+    analysis.overall_counts(data.query("rates_by_group", flt, dimension="all")),
+    [],
+    ("adverse", "denied", "partially_denied", "zero_wpi"),
+).set_index("measure")
+mmi = analysis.kaplan_meier_by_group(data.query("mmi_counts", flt, group_by="all"))
+
+
+def rate_metric(column, measure: str, label: str) -> None:
+    row = headline.loc[measure]
+    column.metric(label, charts.percent(row["rate"]))
+    if row["n"] > 0:
+        column.caption(
+            f"95% CI {100 * row['ci_low']:.1f}–{100 * row['ci_high']:.1f}% · "
+            f"{int(row['k']):,} of {int(row['n']):,}"
+        )
+    else:
+        column.caption("no exams with this opinion")
+
+
+c_volume, c_adverse, c_denied, c_mmi, c_zero = st.columns(5)
+c_volume.metric("Exams", f"{int(totals['n_exams']):,}")
+c_volume.caption(f"by {int(totals['n_examiners']):,} examiners")
+rate_metric(c_adverse, "adverse", "Adverse opinion rate")
+rate_metric(c_denied, "denied", "Denied after exam")
+if len(mmi.medians):
+    m = mmi.medians.iloc[0]
+    c_mmi.metric(
+        "Median days to MMI", "not reached" if m["median"] != m["median"] else f"{m['median']:,.0f}"
+    )
+    high = (
+        "not reached"
+        if m["median_ci_high"] != m["median_ci_high"]
+        else f"{m['median_ci_high']:,.0f}"
+    )
+    c_mmi.caption(
+        f"95% CI {m['median_ci_low']:,.0f} to {high} · Kaplan-Meier, "
+        f"{int(m['n_censored']):,} of {int(m['n']):,} censored"
+    )
+else:
+    c_mmi.metric("Median days to MMI", "–")
+    c_mmi.caption("no MMI opinions")
+rate_metric(c_zero, "zero_wpi", "Zero impairment")
+
+s_volume, s_adverse, s_denied, s_mmi, s_zero = st.columns(5)
+s_volume.plotly_chart(
+    charts.volume_trend(quarterly, "quarter"), width="stretch", config={"displayModeBar": False}
+)
+s_adverse.plotly_chart(
+    charts.sparkline(trend, "quarter", "adverse"), width="stretch", config={"displayModeBar": False}
+)
+s_denied.plotly_chart(
+    charts.sparkline(trend, "quarter", "denied"), width="stretch", config={"displayModeBar": False}
+)
+s_zero.plotly_chart(
+    charts.sparkline(trend, "quarter", "zero_wpi"),
+    width="stretch",
+    config={"displayModeBar": False},
+)
+partial = headline.loc["partially_denied"]
+s_mmi.caption(
+    f"Partially denied or reduced after exam: {charts.percent(partial['rate'])} "
+    + (
+        f"(95% CI {100 * partial['ci_low']:.1f}–{100 * partial['ci_high']:.1f}%, "
+        f"{int(partial['k']):,} of {int(partial['n']):,})"
+        if partial["n"] > 0
+        else ""
+    )
+)
+st.caption(
+    "Trend lines: quarterly volumes and rates with 95% bands. Denials count exams followed by "
+    "a decision within 90 days of the report or linked to the exam."
+)
+
+if data.can_see_bookkeeping():
+    st.divider()
+    st.subheader("What changed since the last load")
+    history = data.query("dq_load_history")
+    if history.empty:
+        st.info("No load is recorded in this database.")
+    else:
+        last = history.iloc[0]
+        st.markdown(
+            f"Load **{int(last['load_id'])}** finished {last['finished_at']:%Y-%m-%d %H:%M}: "
+            f"{int(last['n_files']):,} files, {int(last['n_read']):,} rows read, "
+            f"**{int(last['n_inserted']):,} new**, {int(last['n_replaced']):,} replaced, "
+            f"{int(last['n_unchanged']):,} unchanged, "
+            f"**{int(last['n_quarantined']):,} quarantined** (see Data quality)."
+        )
+        files = data.query("dq_load_files")
+        files = files[(files["load_id"] == last["load_id"]) & files["entity"].notna()]
+        per_entity = files.groupby("entity", as_index=False)[
+            ["n_read", "n_inserted", "n_replaced", "n_unchanged", "n_quarantined"]
+        ].sum()
+        st.dataframe(
+            per_entity,
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "entity": "table",
+                "n_read": "read",
+                "n_inserted": "new",
+                "n_replaced": "replaced",
+                "n_unchanged": "unchanged",
+                "n_quarantined": "quarantined",
+            },
+        )
+        if len(history) > 1:
+            st.caption(
+                f"{len(history) - 1} earlier loads; the database now holds the result of all "
+                f"{len(history)}."
+            )
+
+st.divider()
+st.subheader("Examiners currently flagged")
+# ---- The flags engine (ime.flags.compute_flags) is wired in here; it is last on the page
+# because it is the slowest figure (cached per snapshot and filters after the first time).
+result = data.flags(flt)
+flags = result.table if result is not None else None
+if result is None:
+    st.info(
+        "The flagging engine is not installed yet. When it is, the examiners whose "
+        "case-mix adjusted rates stand out after false-discovery-rate control will be "
+        "listed here. A flag is a reason to look, not a verdict."
+    )
+elif result.error:
+    st.warning(f"The flags could not be computed for this view. {result.error}")
+if flags is not None:
+    flagged = flags[flags["flagged"].fillna(False).astype(bool)]
+    # Volume is judged on all exams (the adverse-opinion measure), not on subgroups.
+    volume = flags[flags["measure"] == "adverse_opinion"] if "eligible" in flags else flags.iloc[:0]
+    small = volume.loc[~volume["eligible"].astype(bool), "examiner_id"].nunique()
+    if flagged.empty:
+        st.success("No examiner is flagged under these filters.")
+    else:
+        st.caption(
+            f"{flagged['examiner_id'].nunique():,} examiners flagged on "
+            f"{len(flagged):,} measures (q < 0.05 after Benjamini-Hochberg, case-mix "
+            "adjusted, over-dispersion allowed for). A flag is a reason to look, not a verdict."
+        )
+        st.dataframe(
+            flagged.sort_values(["q_value", "examiner_id"]),
+            hide_index=True,
+            width="stretch",
+            column_order=[
+                c
+                for c in (
+                    "examiner_id",
+                    "measure",
+                    "peer_group",
+                    "n",
+                    "observed",
+                    "expected",
+                    "ratio",
+                    "ci_low",
+                    "ci_high",
+                    "shrunken_ratio",
+                    "raw_rate",
+                    "peer_rate",
+                    "q_value",
+                )
+                if c in flagged
+            ],
+            column_config={
+                "ratio": st.column_config.NumberColumn("observed / expected", format="%.2f"),
+                "ci_low": st.column_config.NumberColumn("95% CI low", format="%.2f"),
+                "ci_high": st.column_config.NumberColumn("95% CI high", format="%.2f"),
+                "shrunken_ratio": st.column_config.NumberColumn("shrunken O/E", format="%.2f"),
+                "expected": st.column_config.NumberColumn(format="%.1f"),
+                "raw_rate": st.column_config.NumberColumn("raw rate", format="percent"),
+                "peer_rate": st.column_config.NumberColumn("peer rate", format="percent"),
+                "q_value": st.column_config.NumberColumn("q", format="%.4f"),
+            },
+        )
+    if small:
+        st.caption(
+            f"{small:,} examiners have fewer exams than the minimum volume: their figures are "
+            "shown on the other pages, but they are never flagged."
+        )

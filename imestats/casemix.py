@@ -1,0 +1,462 @@
+"""Case-mix (risk) adjustment on covariate-pattern counts.
+
+Exams are collapsed to one row per covariate pattern (n trials, y events)
+before fitting, so a model over millions of exams is fitted on the distinct
+patterns only. The model excludes the examiner: it describes what an average
+examiner would conclude for that case mix, and each examiner's expected count
+is the sum of its cases' predicted probabilities (indirect standardisation).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import linalg, special, stats
+from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
+
+MISSING_LEVEL = "missing"
+POOLED_LEVEL = "(rare levels)"
+
+
+@dataclass(frozen=True)
+class CovariateCoding:
+    """How one categorical covariate enters the model.
+
+    ``levels`` are the model levels, reference first (the level with most
+    trials). ``raw_levels`` and ``model_codes`` map every level seen at fit
+    time to the position of its model level. ``pooled`` lists raw levels
+    that were merged because they were rare or had all or no events.
+    """
+
+    name: str
+    levels: tuple[str, ...]
+    raw_levels: tuple[str, ...]
+    model_codes: tuple[int, ...]
+    pooled: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CaseMixModel:
+    """A fitted grouped-binomial logistic case-mix model.
+
+    ``params`` and ``bse`` are indexed by design column ("Intercept",
+    "covariate[level]"). ``dropped`` lists covariates with a single level;
+    ``aliased`` lists design columns that were linear combinations of others
+    (one level always occurring with another covariate's level): their
+    coefficient is fixed at 0 and their ``bse`` is NaN, as R reports NA.
+    """
+
+    codings: tuple[CovariateCoding, ...]
+    dropped: tuple[str, ...]
+    aliased: tuple[str, ...]
+    params: pd.Series
+    bse: pd.Series
+    n_col: str
+    y_col: str
+    n_patterns: int
+    n_trials: float
+    deviance: float
+    penalised: bool
+
+    def predict(self, df: pd.DataFrame) -> np.ndarray:
+        """Predicted event probability for each row (covariate pattern) of ``df``.
+
+        Raises ValueError when a covariate value was not seen at fit time:
+        expected counts for unseen case types would be a guess.
+        """
+        return special.expit(_design_matrix(df, self.codings) @ self.params.to_numpy())
+
+
+@dataclass(frozen=True)
+class CalibrationTable:
+    """Hosmer-Lemeshow style calibration by groups of predicted risk.
+
+    ``table`` has one row per group: ``n``, ``observed``, ``expected``,
+    ``observed_rate``, ``expected_rate``, ``min_predicted``,
+    ``max_predicted``. ``statistic`` is sum (O - E)^2 / (E (1 - E/n)) with
+    ``df`` = groups - 2.
+    """
+
+    table: pd.DataFrame
+    statistic: float
+    df: int
+    p_value: float
+
+
+def _labels(values: pd.Series) -> pd.Series:
+    # Every covariate is treated as categorical text; NULL is a level of its
+    # own because "not recorded" is itself informative about the case.
+    return values.astype("string").fillna(MISSING_LEVEL)
+
+
+def _is_sparse(trials, events, min_level_trials: float) -> np.ndarray:
+    # A level with no events or only events makes its coefficient infinite
+    # (separation); a level with few trials has a coefficient that is mostly noise.
+    trials, events = np.asarray(trials, dtype=float), np.asarray(events, dtype=float)
+    return (trials < min_level_trials) | (events <= 0) | (events >= trials)
+
+
+def _code_covariate(
+    labels: pd.Series, n: pd.Series, y: pd.Series, name: str, min_level_trials: float
+) -> CovariateCoding:
+    totals = (
+        pd.DataFrame({"level": labels, "n": n, "y": y})
+        .groupby("level", sort=True)[["n", "y"]]
+        .sum()
+    )
+    sparse = _is_sparse(totals["n"], totals["y"], min_level_trials)
+    kept = totals[~sparse].sort_values("n", ascending=False, kind="stable")
+    pooled = tuple(totals.index[sparse])
+    if not kept.empty:
+        reference = str(kept.index[0])
+    else:
+        # Every level is sparse: the covariate carries no estimable effect.
+        reference = str(totals["n"].idxmax())
+    levels = [reference, *map(str, kept.index[1:])]
+    target = {level: level for level in levels}
+    pool = totals.loc[list(pooled)].sum()
+    if pooled and not kept.empty and not _is_sparse(pool["n"], pool["y"], min_level_trials):
+        levels.append(POOLED_LEVEL)
+        target.update(dict.fromkeys(pooled, POOLED_LEVEL))
+    else:
+        # The pool itself would be sparse: fold it into the reference level.
+        target.update(dict.fromkeys(pooled, reference))
+    position = {level: i for i, level in enumerate(levels)}
+    raw_levels = tuple(map(str, totals.index))
+    return CovariateCoding(
+        name=name,
+        levels=tuple(levels),
+        raw_levels=raw_levels,
+        model_codes=tuple(position[target[raw]] for raw in raw_levels),
+        pooled=tuple(map(str, pooled)),
+    )
+
+
+def _design_matrix(df: pd.DataFrame, codings: Sequence[CovariateCoding]) -> np.ndarray:
+    n_columns = 1 + sum(len(c.levels) - 1 for c in codings)
+    design = np.zeros((len(df), n_columns))
+    design[:, 0] = 1.0
+    offset = 1
+    rows = np.arange(len(df))
+    for coding in codings:
+        labels = _labels(df[coding.name])
+        raw_codes = pd.Index(coding.raw_levels).get_indexer(labels)
+        if np.any(raw_codes < 0):
+            unseen = sorted(set(labels[raw_codes < 0]))
+            raise ValueError(
+                f"covariate {coding.name!r} has levels not seen when the case-mix model was "
+                f"fitted: {unseen[:10]}; refit the model on data that includes them"
+            )
+        model_codes = np.asarray(coding.model_codes)[raw_codes]
+        non_reference = model_codes > 0
+        design[rows[non_reference], offset + model_codes[non_reference] - 1] = 1.0
+        offset += len(coding.levels) - 1
+    return design
+
+
+def _aliased_columns(design: np.ndarray) -> np.ndarray:
+    # Pivoted QR of the small Gram matrix finds dependent columns without a
+    # factorisation of the full 100k-row design.
+    gram = design.T @ design
+    _, r, pivot = linalg.qr(gram, pivoting=True)
+    diagonal = np.abs(np.diag(r))
+    rank = int(np.sum(diagonal > diagonal[0] * 1e-10))
+    return np.sort(pivot[rank:])
+
+
+def _column_names(codings: Sequence[CovariateCoding]) -> list[str]:
+    return ["Intercept"] + [f"{c.name}[{level}]" for c in codings for level in c.levels[1:]]
+
+
+def _trials_and_events(df: pd.DataFrame, n_col: str, y_col: str) -> tuple[np.ndarray, np.ndarray]:
+    n = df[n_col].to_numpy(dtype=float)
+    y = df[y_col].to_numpy(dtype=float)
+    bad = (n < 0) | (y < 0) | (y > n) | ~np.isfinite(n) | ~np.isfinite(y)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"need 0 <= {y_col} <= {n_col} in every pattern; row {row} has "
+            f"{n_col}={n[row]!r}, {y_col}={y[row]!r}"
+        )
+    return n, y
+
+
+# Ridge penalty per pattern row on the slopes when maximum likelihood does not converge.
+RIDGE_ALPHA = 1e-4
+
+
+def _ridge_fit(model: sm.GLM, start: np.ndarray, alpha: float) -> np.ndarray:
+    """L2-penalised coefficients (intercept unpenalised) for a quasi-separated design."""
+    penalty = np.full(start.size, alpha)
+    penalty[0] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        result = model.fit_regularized(method="elastic_net", alpha=penalty, L1_wt=0.0, start_params=start)
+    return np.asarray(result.params)
+
+
+def fit_casemix(
+    patterns_df: pd.DataFrame,
+    covariates: Sequence[str],
+    n_col: str = "n",
+    y_col: str = "y",
+    min_level_trials: float = 50,
+) -> CaseMixModel:
+    """Fit a main-effects logistic model to covariate-pattern counts.
+
+    Parameters
+    ----------
+    patterns_df : pandas.DataFrame
+        One row per covariate pattern, with the covariate columns and the
+        trial and event counts. Rows with zero trials are ignored.
+    covariates : sequence of str
+        Categorical covariate columns (claim type, jurisdiction, body part,
+        ...). Never include the examiner.
+    n_col, y_col : str
+        Columns with trials (exams) and events (e.g. adverse opinions).
+    min_level_trials : float, default 50
+        Levels with fewer trials, or with no events or only events, are
+        pooled into one level "(rare levels)"; if that pool is itself sparse it
+        is merged into the reference level.
+
+    Returns
+    -------
+    CaseMixModel
+        With ``predict(df)`` giving per-pattern probabilities.
+
+    Notes
+    -----
+    Grouped binomial GLM (logit link) with endog [events, non-events]; its
+    likelihood is the one-row-per-exam Bernoulli likelihood up to a constant,
+    so coefficients are identical to the ungrouped fit. Covariates are
+    dummy-coded with the largest level as reference; NULL becomes the level
+    "missing"; covariates left with a single level are dropped; aliased
+    columns (collinear levels) are fixed at 0, which leaves predictions
+    unchanged.
+    Guard against separation and empty cells: pooling sparse levels (rather
+    than a ridge penalty) keeps the fit an ordinary maximum-likelihood one
+    whose coefficients stay interpretable, and removes the common cause of
+    infinite coefficients in a main-effects model: a level with all or none
+    of its cases adverse. Separation by a combination of levels can remain;
+    maximum likelihood then does not converge, and the model is refitted with a
+    light ridge penalty on the slopes (``penalised`` is True, ``bse`` NaN).
+    Assumes exams are independent given the covariates; no interactions.
+
+    References
+    ----------
+    Hosmer DW, Lemeshow S, Sturdivant RX. Applied Logistic Regression, 3rd ed.
+    Wiley 2013, ch. 3 (design variables) and 4.5 (sparse cells).
+    Spiegelhalter DJ et al. Statistical methods for healthcare regulation:
+    rating, screening and surveillance. J R Stat Soc A 2012;175:1-47.
+    """
+    absent = [c for c in [*covariates, n_col, y_col] if c not in patterns_df.columns]
+    if absent:
+        raise ValueError(f"patterns_df lacks columns {absent}; it has {list(patterns_df.columns)}")
+    n_all, _ = _trials_and_events(patterns_df, n_col, y_col)
+    data = patterns_df.loc[n_all > 0]
+    n, y = _trials_and_events(data, n_col, y_col)
+    if y.sum() in (0, n.sum()):
+        raise ValueError(f"{y_col} is {'never' if y.sum() == 0 else 'always'} an event")
+    n_series, y_series = pd.Series(n, index=data.index), pd.Series(y, index=data.index)
+    codings, dropped = [], []
+    for name in covariates:
+        coding = _code_covariate(_labels(data[name]), n_series, y_series, name, min_level_trials)
+        (codings if len(coding.levels) > 1 else dropped).append(coding)
+    design = _design_matrix(data, codings)
+    names = _column_names(codings)
+    aliased = _aliased_columns(design)
+    estimable = np.setdiff1d(np.arange(design.shape[1]), aliased)
+    if aliased.size:
+        design = design[:, estimable]
+    model = sm.GLM(np.column_stack([y, n - y]), design, family=sm.families.Binomial())
+    # Newton from the pooled log-odds: each step is one X'WX product, several
+    # times faster on 100k patterns than IRLS's QR/SVD least-squares solves,
+    # and the log-likelihood is concave so the start needs no IRLS warm-up.
+    start = np.zeros(estimable.size)
+    start[0] = np.log(y.sum() / (n.sum() - y.sum()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        warnings.simplefilter("error", PerfectSeparationWarning)
+        try:
+            result = model.fit(method="newton", start_params=start, disp=False)
+            fitted, bse_estimable, penalised = result.params, result.bse, False
+        except (ConvergenceWarning, PerfectSeparationWarning):
+            # Quasi-separation by a combination of levels (say, a jurisdiction whose few
+            # exams under another Guides edition all have the same outcome) drives two
+            # coefficients to opposite infinities. A light ridge penalty on the slopes keeps
+            # them finite; predictions for the other patterns barely move.
+            fitted = _ridge_fit(model, start, RIDGE_ALPHA)
+            bse_estimable, penalised = np.full(estimable.size, np.nan), True
+    params = pd.Series(0.0, index=names)
+    params.iloc[estimable] = fitted
+    bse = pd.Series(np.nan, index=names)
+    bse.iloc[estimable] = bse_estimable
+    eta = design @ fitted
+    mu = special.expit(eta)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        deviance = 2.0 * np.sum(
+            special.xlogy(y, y / (n * mu)) + special.xlogy(n - y, (n - y) / (n * (1 - mu)))
+        )
+    return CaseMixModel(
+        codings=tuple(codings),
+        dropped=tuple(c.name for c in dropped),
+        aliased=tuple(names[i] for i in aliased),
+        params=params,
+        bse=bse,
+        n_col=n_col,
+        y_col=y_col,
+        n_patterns=len(data),
+        n_trials=float(n.sum()),
+        deviance=float(deviance),
+        penalised=penalised,
+    )
+
+
+def expected_by_unit(
+    unit_pattern_df: pd.DataFrame, model: CaseMixModel, unit_col: str
+) -> pd.DataFrame:
+    """Observed, expected and variance of events per unit (examiner).
+
+    Parameters
+    ----------
+    unit_pattern_df : pandas.DataFrame
+        One row per unit x covariate pattern with the model's covariates and
+        its ``n_col``/``y_col`` counts.
+    model : CaseMixModel
+        From :func:`fit_casemix`.
+    unit_col : str
+        Column identifying the unit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by unit (sorted): ``n``, ``observed`` (sum y), ``expected``
+        (E = sum n p) and ``variance`` (V = sum n p (1 - p)).
+
+    Notes
+    -----
+    V is the binomial variance of O given the predicted probabilities, used
+    for z = (O - E)/sqrt(V); it ignores the estimation error in p.
+
+    References
+    ----------
+    Spiegelhalter DJ. Funnel plots for comparing institutional performance.
+    Stat Med 2005;24:1185-1202, section 5.
+    """
+    n, y = _trials_and_events(unit_pattern_df, model.n_col, model.y_col)
+    p = model.predict(unit_pattern_df)
+    parts = pd.DataFrame(
+        {
+            unit_col: unit_pattern_df[unit_col].to_numpy(),
+            "n": n,
+            "observed": y,
+            "expected": n * p,
+            "variance": n * p * (1.0 - p),
+        }
+    )
+    return parts.groupby(unit_col, sort=True).sum()
+
+
+def c_statistic(predicted, n, y) -> float:
+    """Concordance (area under the ROC curve) from grouped data.
+
+    Parameters
+    ----------
+    predicted : array_like
+        Predicted probability per pattern.
+    n, y : array_like
+        Trials and events per pattern.
+
+    Returns
+    -------
+    float
+        P(predicted risk of a random event > that of a random non-event),
+        ties counted one half; equals the Mann-Whitney U / (n1 n0) of the
+        one-row-per-exam data.
+
+    References
+    ----------
+    Hanley JA, McNeil BJ. The meaning and use of the area under a receiver
+    operating characteristic (ROC) curve. Radiology 1982;143:29-36.
+    """
+    p = np.asarray(predicted, dtype=float)
+    n_arr = np.asarray(n, dtype=float)
+    y_arr = np.asarray(y, dtype=float)
+    risk_levels, position = np.unique(p, return_inverse=True)
+    events = np.bincount(position, weights=y_arr, minlength=risk_levels.size)
+    non_events = np.bincount(position, weights=n_arr - y_arr, minlength=risk_levels.size)
+    non_events_below = np.cumsum(non_events) - non_events
+    total_pairs = events.sum() * non_events.sum()
+    if total_pairs == 0:
+        raise ValueError("c-statistic needs at least one event and one non-event")
+    return float(np.sum(events * (non_events_below + 0.5 * non_events)) / total_pairs)
+
+
+def calibration_table(predicted, n, y, groups: int = 10) -> CalibrationTable:
+    """Hosmer-Lemeshow calibration table over groups of predicted risk, from grouped data.
+
+    Parameters
+    ----------
+    predicted : array_like
+        Predicted probability per pattern.
+    n, y : array_like
+        Trials and events per pattern.
+    groups : int, default 10
+        Number of risk groups (deciles by default).
+
+    Returns
+    -------
+    CalibrationTable
+
+    Notes
+    -----
+    Patterns are ordered by predicted risk and assigned to the group that
+    contains the midpoint of their cumulative trials, so groups hold about
+    equal numbers of exams; a pattern is never split, so a very large
+    pattern can leave a group empty (empty groups are dropped and the df
+    reduced). The chi-square(groups - 2) reference is approximate. With
+    millions of exams the test rejects for trivial miscalibration; read the
+    table (observed vs expected by group), not only the p-value.
+
+    References
+    ----------
+    Hosmer DW, Lemeshow S. Goodness of fit tests for the multiple logistic
+    regression model. Commun Stat Theory Methods 1980;9:1043-1069.
+    """
+    p = np.asarray(predicted, dtype=float)
+    n_arr = np.asarray(n, dtype=float)
+    y_arr = np.asarray(y, dtype=float)
+    order = np.argsort(p, kind="stable")
+    p, n_arr, y_arr = p[order], n_arr[order], y_arr[order]
+    midpoints = np.cumsum(n_arr) - n_arr / 2.0
+    group = np.minimum((groups * midpoints / n_arr.sum()).astype(int), groups - 1)
+    frame = pd.DataFrame(
+        {"group": group + 1, "n": n_arr, "observed": y_arr, "expected": n_arr * p, "predicted": p}
+    )
+    table = frame.groupby("group").agg(
+        n=("n", "sum"),
+        observed=("observed", "sum"),
+        expected=("expected", "sum"),
+        min_predicted=("predicted", "min"),
+        max_predicted=("predicted", "max"),
+    )
+    table = table[table["n"] > 0]
+    table["observed_rate"] = table["observed"] / table["n"]
+    table["expected_rate"] = table["expected"] / table["n"]
+    statistic = float(
+        np.sum(
+            (table["observed"] - table["expected"]) ** 2
+            / (table["expected"] * (1.0 - table["expected_rate"]))
+        )
+    )
+    dof = len(table) - 2
+    if dof < 1:
+        raise ValueError(f"need at least 3 non-empty risk groups, got {len(table)}")
+    return CalibrationTable(
+        table=table, statistic=statistic, df=dof, p_value=float(stats.chi2.sf(statistic, dof))
+    )

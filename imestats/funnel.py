@@ -1,0 +1,610 @@
+"""Funnel-plot limits, z-scores and over-dispersion for comparing examiners.
+
+Two scales are supported: proportions (r events of n cases against a target
+rate theta0) and risk-adjusted observed/expected ratios (O against E from a
+case-mix model, with binomial variance V). Limits are returned unclipped;
+:func:`clip_limits` is for display only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+Adjustment = Literal["tau2", "phi", "none"]
+
+
+@dataclass(frozen=True)
+class FunnelLimits:
+    """Lower and upper control limits at one two-sided level (arrays aligned with the input)."""
+
+    level: float
+    lower: np.ndarray
+    upper: np.ndarray
+
+
+@dataclass(frozen=True)
+class DispersionTest:
+    """Chi-square test of the sum of squared z-scores against its null distribution.
+
+    ``ratio`` is statistic/df, the observed-to-theoretical variance ratio.
+    """
+
+    statistic: float
+    df: int
+    ratio: float
+    p_value: float
+
+
+@dataclass(frozen=True)
+class UnitScores:
+    """Per-unit z-scores and p-values with the over-dispersion estimates used.
+
+    ``units`` has one row per unit, in input order, with columns ``observed``,
+    ``expected``, ``variance``, ``ratio`` (O/E), ``z`` (unadjusted),
+    ``z_adjusted``, ``p_one_sided`` (upper tail: more events than expected)
+    and ``p_two_sided``, both from ``z_adjusted``. ``phi`` is the (winsorised)
+    multiplicative dispersion, ``tau2`` the additive between-unit variance on
+    the O/E ratio scale (multiply by theta0**2 for the proportion scale).
+    """
+
+    units: pd.DataFrame
+    phi: float
+    tau2: float
+    dispersion: DispersionTest
+    adjustment: Adjustment
+    trim: float
+
+
+def _tail_probability(level: float) -> float:
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be strictly between 0 and 1, got {level!r}")
+    return (1.0 - level) / 2.0
+
+
+def _two_sided_z(level: float) -> float:
+    return float(stats.norm.isf(_tail_probability(level)))
+
+
+def _check_target_rate(theta0: float) -> float:
+    if not 0.0 < theta0 < 1.0:
+        raise ValueError(f"target rate theta0 must be strictly between 0 and 1, got {theta0!r}")
+    return float(theta0)
+
+
+def exact_binomial_quantile(prob, n, theta0: float) -> np.ndarray:
+    """Interpolated p-th quantile of Bin(n, theta0)/n (Spiegelhalter's exact limit).
+
+    Parameters
+    ----------
+    prob : float
+        Lower-tail probability, e.g. 0.001, 0.025, 0.975, 0.999.
+    n : array_like
+        Number of cases per unit (funnel x-axis).
+    theta0 : float
+        Target proportion.
+
+    Returns
+    -------
+    numpy.ndarray
+        (r_p - alpha)/n with r_p the smallest r such that F(r) >= prob and
+        alpha = (F(r_p) - prob)/(F(r_p) - F(r_p - 1)). Unclipped: it can be
+        negative for small n*theta0. NaN where n = 0.
+
+    Notes
+    -----
+    The interpolation makes the limits a smooth function of n instead of the
+    step function that plain ``binom.ppf(prob, n, theta0)/n`` gives.
+
+    References
+    ----------
+    Spiegelhalter DJ. Funnel plots for comparing institutional performance.
+    Stat Med 2005;24:1185-1202, Appendix A.1.1.
+    """
+    theta0 = _check_target_rate(theta0)
+    n_arr = np.asarray(n, dtype=float)
+    r_p = stats.binom.ppf(prob, n_arr, theta0)
+    # F(r_p) - F(r_p - 1) is the pmf at r_p; the pmf is more accurate than a
+    # difference of two CDF values close to 1.
+    alpha = (stats.binom.cdf(r_p, n_arr, theta0) - prob) / stats.binom.pmf(r_p, n_arr, theta0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(n_arr > 0, (r_p - alpha) / n_arr, np.nan)
+
+
+def exact_binomial_limits(n, theta0: float, level: float = 0.95) -> FunnelLimits:
+    """Exact binomial funnel limits for proportions, with interpolation.
+
+    Parameters
+    ----------
+    n : array_like
+        Number of cases per unit or a grid of n for drawing the funnel.
+    theta0 : float
+        Target proportion (pooled rate or external standard).
+    level : float, default 0.95
+        Two-sided level; 0.95 and 0.998 are the usual "alert" and "alarm".
+
+    Returns
+    -------
+    FunnelLimits
+        Unclipped limits on the proportion scale.
+
+    Notes
+    -----
+    Assumes Y ~ Bin(n, theta0)/n under the null, i.e. no over-dispersion; see
+    :func:`tau2_additive_limits` when units differ by more than chance.
+
+    References
+    ----------
+    Spiegelhalter DJ. Funnel plots for comparing institutional performance.
+    Stat Med 2005;24:1185-1202, Appendix A.1.1.
+    """
+    tail = _tail_probability(level)
+    return FunnelLimits(
+        level=float(level),
+        lower=exact_binomial_quantile(tail, n, theta0),
+        upper=exact_binomial_quantile(1.0 - tail, n, theta0),
+    )
+
+
+def exact_poisson_ratio_limits(expected, level: float = 0.95) -> FunnelLimits:
+    """Exact Poisson funnel limits for an O/E ratio around 1, as in FunnelPlotR.
+
+    Parameters
+    ----------
+    expected : array_like
+        Expected count E per unit (funnel x-axis), E > 0.
+    level : float, default 0.95
+        Two-sided level.
+
+    Returns
+    -------
+    FunnelLimits
+        lower = chi2_{a/2}(2E)/(2E), upper = chi2_{1-a/2}(2(E+1))/(2E) with
+        a = 1 - level.
+
+    Notes
+    -----
+    Assumes O ~ Poisson(E) under the null. The chi-square (gamma) quantiles
+    with non-integer degrees of freedom are already smooth in E, so no
+    interpolation is needed.
+
+    References
+    ----------
+    Spiegelhalter DJ. Funnel plots for comparing institutional performance.
+    Stat Med 2005;24:1185-1202.
+    Mainey C et al. FunnelPlotR: funnel plots for comparing institutional
+    performance, R package (nhs-r-community), file R/calculate_limits.R.
+    """
+    tail = _tail_probability(level)
+    e_arr = np.asarray(expected, dtype=float)
+    if np.any(e_arr <= 0):
+        raise ValueError(f"expected counts must be > 0, got min {e_arr.min()!r}")
+    return FunnelLimits(
+        level=float(level),
+        lower=stats.chi2.ppf(tail, 2.0 * e_arr) / 2.0 / e_arr,
+        upper=stats.chi2.isf(tail, 2.0 * (e_arr + 1.0)) / 2.0 / e_arr,
+    )
+
+
+def binomial_standard_error(n, theta0: float) -> np.ndarray:
+    """Null standard error sqrt(theta0 (1 - theta0) / n) of a proportion (NaN where n = 0)."""
+    theta0 = _check_target_rate(theta0)
+    n_arr = np.asarray(n, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(n_arr > 0, np.sqrt(theta0 * (1.0 - theta0) / n_arr), np.nan)
+
+
+def poisson_ratio_standard_error(expected) -> np.ndarray:
+    """Null standard error 1/sqrt(E) of an O/E ratio when O ~ Poisson(E) (NaN where E <= 0)."""
+    e_arr = np.asarray(expected, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(e_arr > 0, 1.0 / np.sqrt(e_arr), np.nan)
+
+
+def normal_limits(target: float, standard_error, level: float = 0.95) -> FunnelLimits:
+    """Normal-approximation limits target +/- z * se.
+
+    Parameters
+    ----------
+    target : float
+        Centre line: theta0 for proportions, 1 for O/E ratios.
+    standard_error : array_like
+        Null standard error per unit, e.g. :func:`binomial_standard_error`.
+    level : float, default 0.95
+        Two-sided level.
+
+    Returns
+    -------
+    FunnelLimits
+        Unclipped limits.
+
+    References
+    ----------
+    Spiegelhalter DJ. Funnel plots for comparing institutional performance.
+    Stat Med 2005;24:1185-1202, section 3.
+    """
+    half_width = _two_sided_z(level) * np.asarray(standard_error, dtype=float)
+    return FunnelLimits(level=float(level), lower=target - half_width, upper=target + half_width)
+
+
+def phi_inflated_limits(
+    target: float, standard_error, phi: float, level: float = 0.95
+) -> FunnelLimits:
+    """Limits with multiplicative over-dispersion: target +/- z * sqrt(phi) * se.
+
+    Parameters
+    ----------
+    target : float
+        Centre line.
+    standard_error : array_like
+        Null standard error per unit.
+    phi : float
+        Over-dispersion factor from :func:`overdispersion_phi`. Values below 1
+        are raised to 1 so that the limits are never narrower than the
+        null limits.
+    level : float, default 0.95
+        Two-sided level.
+
+    Returns
+    -------
+    FunnelLimits
+        Unclipped limits.
+
+    Notes
+    -----
+    Quasi-likelihood assumption: every unit's variance is inflated by the
+    same factor, so the funnel keeps its shape and large units can still be
+    flagged for clinically trivial differences.
+
+    References
+    ----------
+    Spiegelhalter DJ. Handling over-dispersion of performance indicators.
+    Qual Saf Health Care 2005;14:347-351.
+    """
+    inflated = np.sqrt(max(float(phi), 1.0)) * np.asarray(standard_error, dtype=float)
+    return normal_limits(target, inflated, level)
+
+
+def tau2_additive_limits(
+    target: float, standard_error, tau2: float, level: float = 0.95
+) -> FunnelLimits:
+    """Limits with additive between-unit variance: target +/- z * sqrt(se**2 + tau2).
+
+    Parameters
+    ----------
+    target : float
+        Centre line.
+    standard_error : array_like
+        Null (within-unit) standard error per unit, on the same scale as tau2.
+    tau2 : float
+        Between-unit variance from :func:`dersimonian_laird_tau2`.
+    level : float, default 0.95
+        Two-sided level.
+
+    Returns
+    -------
+    FunnelLimits
+        Unclipped limits.
+
+    Notes
+    -----
+    Random-effects assumption: true unit values are spread around the target
+    with variance tau2, so the limits stop narrowing for large units.
+
+    References
+    ----------
+    Spiegelhalter DJ. Handling over-dispersion of performance indicators.
+    Qual Saf Health Care 2005;14:347-351.
+    DerSimonian R, Laird N. Meta-analysis in clinical trials. Control Clin
+    Trials 1986;7:177-188.
+    """
+    if tau2 < 0:
+        raise ValueError(f"tau2 must be >= 0, got {tau2!r}")
+    se = np.asarray(standard_error, dtype=float)
+    return normal_limits(target, np.sqrt(se**2 + tau2), level)
+
+
+def clip_limits(limits: FunnelLimits, low: float = 0.0, high: float = 1.0) -> FunnelLimits:
+    """Clip limits to the possible range for display ([0, 1] for proportions; use
+    ``high=numpy.inf`` for O/E ratios). Never use clipped limits for testing units."""
+    return FunnelLimits(
+        level=limits.level,
+        lower=np.clip(limits.lower, low, high),
+        upper=np.clip(limits.upper, low, high),
+    )
+
+
+def proportion_zscores(r, n, theta0: float) -> np.ndarray:
+    """Standardised Pearson residuals (r/n - theta0) / sqrt(theta0 (1 - theta0) / n).
+
+    NaN where n = 0.
+
+    References
+    ----------
+    Spiegelhalter DJ. Handling over-dispersion of performance indicators.
+    Qual Saf Health Care 2005;14:347-351.
+    """
+    r_arr = np.asarray(r, dtype=float)
+    n_arr = np.asarray(n, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (r_arr / n_arr - theta0) / binomial_standard_error(n_arr, theta0)
+
+
+def oe_zscores(observed, expected, variance) -> np.ndarray:
+    """Risk-adjusted z-scores (O - E) / sqrt(V), V = sum of p (1 - p) over the unit's cases.
+
+    NaN where V <= 0 (no modelled uncertainty, e.g. no cases).
+
+    References
+    ----------
+    Spiegelhalter DJ. Funnel plots for comparing institutional performance.
+    Stat Med 2005;24:1185-1202, section 5.
+    """
+    o_arr = np.asarray(observed, dtype=float)
+    e_arr = np.asarray(expected, dtype=float)
+    v_arr = np.asarray(variance, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(v_arr > 0, (o_arr - e_arr) / np.sqrt(v_arr), np.nan)
+
+
+def winsorise(z, trim: float = 0.1) -> np.ndarray:
+    """Set z-scores below the ``trim`` quantile to it, and above 1 - ``trim`` to that.
+
+    Quantiles are numpy's default 'linear' method (R type 7, as FunnelPlotR
+    uses) over the finite values; NaN stays NaN. ``trim = 0`` returns a copy.
+    """
+    if not 0.0 <= trim < 0.5:
+        raise ValueError(f"trim must be in [0, 0.5), got {trim!r}")
+    z_arr = np.asarray(z, dtype=float)
+    finite = z_arr[np.isfinite(z_arr)]
+    if trim == 0.0 or finite.size == 0:
+        return z_arr.copy()
+    low, high = np.quantile(finite, [trim, 1.0 - trim])
+    return np.clip(z_arr, low, high)
+
+
+def overdispersion_phi(z, trim: float = 0.1) -> float:
+    """Multiplicative over-dispersion phi = mean of (winsorised) squared z-scores.
+
+    Parameters
+    ----------
+    z : array_like
+        Unit z-scores from :func:`proportion_zscores` or :func:`oe_zscores`;
+        non-finite values (empty units) are ignored.
+    trim : float, default 0.1
+        Winsorisation fraction in each tail; 0 gives the plain estimate.
+
+    Returns
+    -------
+    float
+        phi (about 1 when units differ only by chance).
+
+    Notes
+    -----
+    Winsorising stops the very outliers one is trying to detect from
+    inflating the dispersion estimate and so hiding themselves.
+
+    References
+    ----------
+    Spiegelhalter DJ. Handling over-dispersion of performance indicators.
+    Qual Saf Health Care 2005;14:347-351.
+    """
+    z_w = winsorise(z, trim)
+    finite = z_w[np.isfinite(z_w)]
+    if finite.size == 0:
+        raise ValueError("no finite z-scores: every unit is empty")
+    return float(np.mean(finite**2))
+
+
+def dispersion_test(z, df: int | None = None) -> DispersionTest:
+    """Test for over-dispersion: sum of squared z-scores against chi-square(df).
+
+    Parameters
+    ----------
+    z : array_like
+        Unit z-scores (non-finite values ignored), unwinsorised.
+    df : int, optional
+        Degrees of freedom; default is the number of finite z-scores minus 1,
+        for a target estimated from the same data (pooled rate).
+
+    Returns
+    -------
+    DispersionTest
+        statistic, df, ratio = statistic/df and the upper-tail p-value.
+
+    Notes
+    -----
+    With equal unit sizes and a pooled target this is the classical
+    binomial or Poisson dispersion test D = (s^2/sigma^2)(k - 1).
+
+    References
+    ----------
+    Wetherill GB, Brown DW. Statistical Process Control: Theory and Practice,
+    3rd ed. Chapman & Hall 1991, pp. 212-218.
+    Spiegelhalter DJ. Handling over-dispersion of performance indicators.
+    Qual Saf Health Care 2005;14:347-351.
+    """
+    z_arr = np.asarray(z, dtype=float)
+    finite = z_arr[np.isfinite(z_arr)]
+    dof = finite.size - 1 if df is None else int(df)
+    if dof < 1:
+        raise ValueError(f"need at least 1 degree of freedom, got {dof} from {finite.size} units")
+    statistic = float(np.sum(finite**2))
+    return DispersionTest(
+        statistic=statistic,
+        df=dof,
+        ratio=statistic / dof,
+        p_value=float(stats.chi2.sf(statistic, dof)),
+    )
+
+
+def dersimonian_laird_tau2(z, within_variance, trim: float = 0.1) -> float:
+    """Additive between-unit variance tau^2 by DerSimonian-Laird, from (winsorised) phi.
+
+    Parameters
+    ----------
+    z : array_like
+        Unit z-scores; non-finite values (and their variances) are ignored.
+    within_variance : array_like
+        Within-unit null variance s_i^2 on the scale of the limits, e.g.
+        theta0 (1 - theta0)/n for proportions or V/E^2 for O/E ratios.
+    trim : float, default 0.1
+        Winsorisation used for phi (0 gives the classical DL estimate).
+
+    Returns
+    -------
+    float
+        tau^2 = max(0, (I phi - (I - 1)) / (sum w - sum w^2 / sum w)), w = 1/s^2.
+
+    Notes
+    -----
+    I phi plays the role of Cochran's Q. With ``trim = 0`` and the pooled
+    target this equals ``statsmodels.stats.meta_analysis.combine_effects(y,
+    s2, method_re='dl').tau2``.
+
+    References
+    ----------
+    DerSimonian R, Laird N. Meta-analysis in clinical trials. Control Clin
+    Trials 1986;7:177-188.
+    Spiegelhalter DJ. Handling over-dispersion of performance indicators.
+    Qual Saf Health Care 2005;14:347-351.
+    """
+    z_arr = np.asarray(z, dtype=float)
+    s2 = np.asarray(within_variance, dtype=float)
+    usable = np.isfinite(z_arr) & np.isfinite(s2) & (s2 > 0)
+    n_units = int(usable.sum())
+    if n_units < 2:
+        raise ValueError(f"tau2 needs at least 2 units with finite z and variance, got {n_units}")
+    q_statistic = n_units * overdispersion_phi(z_arr[usable], trim)
+    weights = 1.0 / s2[usable]
+    denominator = weights.sum() - np.sum(weights**2) / weights.sum()
+    return float(max(0.0, (q_statistic - (n_units - 1)) / denominator))
+
+
+def score_units(
+    observed,
+    expected,
+    variance,
+    adjustment: Adjustment = "tau2",
+    trim: float = 0.1,
+) -> UnitScores:
+    """z-scores, over-dispersion-adjusted z-scores and p-values for risk-adjusted O/E.
+
+    Parameters
+    ----------
+    observed, expected, variance : array_like
+        Per unit: observed events O, expected events E and V = sum of
+        p (1 - p) over the unit's cases (from the case-mix model).
+    adjustment : {'tau2', 'phi', 'none'}, default 'tau2'
+        'tau2': z = (O/E - 1) / sqrt(V/E^2 + tau^2), additive DerSimonian-Laird
+        tau^2 computed from the winsorised phi (the default);
+        'phi': z / sqrt(max(phi, 1)); 'none': unadjusted z.
+    trim : float, default 0.1
+        Winsorisation fraction for phi (and hence tau^2).
+
+    Returns
+    -------
+    UnitScores
+        Per-unit table plus phi, tau2 and the dispersion test.
+
+    Notes
+    -----
+    Why additive tau^2 on winsorised phi is the default (as in FunnelPlotR):
+    examiners differ by more than chance for reasons the case-mix model does
+    not capture; that between-examiner variation does not shrink with
+    volume. The multiplicative phi scales each unit's own sampling variance,
+    so high-volume examiners would still be flagged for small, unimportant
+    differences; the additive tau^2 gives every examiner the same allowance
+    for unexplained variation. Winsorising before estimating phi stops the
+    outliers being tested from inflating the allowance. tau^2 is 0 when the
+    winsorised I phi is below I - 1, so the adjustment never narrows limits.
+    Units with V = 0 get NaN throughout and do not enter the estimates.
+
+    References
+    ----------
+    Spiegelhalter DJ. Handling over-dispersion of performance indicators.
+    Qual Saf Health Care 2005;14:347-351.
+    Spiegelhalter DJ. Funnel plots for comparing institutional performance.
+    Stat Med 2005;24:1185-1202.
+    Jones HE, Ohlssen DI, Spiegelhalter DJ. Use of the false discovery rate
+    when comparing multiple health care providers. J Clin Epidemiol
+    2008;61:232-240.
+    """
+    o_arr = np.asarray(observed, dtype=float)
+    e_arr = np.asarray(expected, dtype=float)
+    v_arr = np.asarray(variance, dtype=float)
+    z = oe_zscores(o_arr, e_arr, v_arr)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(e_arr > 0, o_arr / e_arr, np.nan)
+        ratio_variance = np.where(e_arr > 0, v_arr / e_arr**2, np.nan)
+    phi = overdispersion_phi(z, trim)
+    tau2 = dersimonian_laird_tau2(z, ratio_variance, trim)
+    if adjustment == "tau2":
+        z_adjusted = (ratio - 1.0) / np.sqrt(ratio_variance + tau2)
+    elif adjustment == "phi":
+        z_adjusted = z / np.sqrt(max(phi, 1.0))
+    elif adjustment == "none":
+        z_adjusted = z
+    else:
+        raise ValueError(f"adjustment must be 'tau2', 'phi' or 'none', got {adjustment!r}")
+    units = pd.DataFrame(
+        {
+            "observed": o_arr,
+            "expected": e_arr,
+            "variance": v_arr,
+            "ratio": ratio,
+            "z": z,
+            "z_adjusted": z_adjusted,
+            "p_one_sided": stats.norm.sf(z_adjusted),
+            "p_two_sided": 2.0 * stats.norm.sf(np.abs(z_adjusted)),
+        }
+    )
+    return UnitScores(
+        units=units,
+        phi=phi,
+        tau2=tau2,
+        dispersion=dispersion_test(z),
+        adjustment=adjustment,
+        trim=float(trim),
+    )
+
+
+def score_proportions(
+    r,
+    n,
+    theta0: float | None = None,
+    adjustment: Adjustment = "tau2",
+    trim: float = 0.1,
+) -> UnitScores:
+    """:func:`score_units` for unadjusted proportions (O = r, E = n theta0, V = E (1 - theta0)).
+
+    Parameters
+    ----------
+    r, n : array_like
+        Events and cases per unit.
+    theta0 : float, optional
+        Target proportion; default the pooled rate sum(r)/sum(n).
+    adjustment, trim
+        As in :func:`score_units`.
+
+    Returns
+    -------
+    UnitScores
+        ``z`` equals :func:`proportion_zscores`; ``tau2`` is on the ratio
+        scale, multiply by theta0**2 for the proportion scale.
+    """
+    r_arr = np.asarray(r, dtype=float)
+    n_arr = np.asarray(n, dtype=float)
+    target = float(r_arr.sum() / n_arr.sum()) if theta0 is None else theta0
+    target = _check_target_rate(target)
+    return score_units(
+        r_arr,
+        n_arr * target,
+        n_arr * target * (1.0 - target),
+        adjustment=adjustment,
+        trim=trim,
+    )

@@ -1,0 +1,163 @@
+"""End to end: `ime serve` on a free port, every page opened in headless Debian Chromium.
+
+Fails on any Streamlit exception box or a missing chart, and saves a 1280-wide screenshot of
+each page into docs/screenshots/<page>.png. Never downloads a browser: it uses the Debian
+package's /usr/bin/chromium and is skipped, saying so, when that is not installed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from dashboard.navigation import PAGES
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+WIDTH = 1280
+# Charts each page draws on the demo data (at least).
+MIN_CHARTS = {
+    "overview.py": 4,
+    "denials.py": 3,
+    "mmi.py": 1,
+    "impairment.py": 4,
+    "data_quality.py": 2,
+    "methods.py": 0,
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"ime serve exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"ime serve did not answer on {url} within {timeout:.0f} s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def server(demo_db, tmp_path_factory):
+    if not CHROMIUM.exists():
+        pytest.skip(
+            f"{CHROMIUM} is absent: install Debian's chromium package to run the browser "
+            "test (a downloaded browser is never used)"
+        )
+    port = _free_port()
+    url = f"http://localhost:{port}"
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    ime = shutil.which("ime", path=str(Path(sys.executable).parent))
+    assert ime, "the `ime` command is not installed in this environment"
+    env = {k: v for k, v in os.environ.items() if k != "IME_DB"}
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [ime, "serve", "--port", str(port), "--db", str(demo_db)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    try:
+        _wait_healthy(url, proc, log)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _render(page, url: str, min_charts: int) -> None:
+    page.set_viewport_size({"width": WIDTH, "height": 900})
+    page.goto(url)
+    page.wait_for_selector('[data-testid="stMain"] h1', timeout=60_000)
+    page.wait_for_function(
+        "n => document.querySelectorAll('[data-testid=\"stMain\"] .js-plotly-plot').length >= n"
+        " || document.querySelector('[data-testid=\"stException\"]') !== null",
+        arg=min_charts,
+        timeout=90_000,
+    )
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=\"stStatusWidget\"]') === null", timeout=90_000
+    )
+    page.wait_for_timeout(1000)  # let plotly finish laying out
+
+
+@pytest.mark.parametrize("spec", PAGES, ids=[p.url_path for p in PAGES])
+def test_page_renders_in_chromium_without_errors(spec, server, browser):
+    page = browser.new_page(viewport={"width": WIDTH, "height": 900})
+    try:
+        _render(page, f"{server}/{spec.url}", MIN_CHARTS.get(spec.file, 0))
+        errors = page.locator('[data-testid="stException"]')
+        assert errors.count() == 0, errors.first.inner_text()
+        assert page.locator("h1").first.inner_text().strip()
+        n_charts = page.locator('[data-testid="stMain"] .js-plotly-plot').count()
+        assert n_charts >= MIN_CHARTS.get(spec.file, 0), f"{spec.title}: {n_charts} charts drawn"
+        height = page.evaluate(
+            "() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight"
+        )
+        page.set_viewport_size({"width": WIDTH, "height": max(900, int(height))})
+        page.wait_for_timeout(500)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{spec.url_path}.png"))
+    finally:
+        page.close()
+
+
+def test_a_link_with_filters_opens_the_same_view(server, browser, truth):
+    jurisdiction, n = truth.execute(
+        "SELECT jurisdiction, count(*) FROM fct_exams GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1"
+    ).fetchone()
+    page = browser.new_page(viewport={"width": WIDTH, "height": 900})
+    try:
+        _render(page, f"{server}/?jurisdiction={jurisdiction}", MIN_CHARTS["overview.py"])
+        assert page.locator('[data-testid="stException"]').count() == 0
+        exams = page.locator('[data-testid="stMetric"]').first.inner_text()
+        assert f"{n:,}" in exams
+        assert f"jurisdiction={jurisdiction}" in page.url
+    finally:
+        page.close()
