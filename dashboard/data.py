@@ -14,7 +14,6 @@ query; no page builds its own.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import threading
 from collections.abc import Iterator
@@ -210,20 +209,18 @@ class FlagsResult:
 
 @st.cache_data(ttl=RESULT_TTL_SECONDS, max_entries=64, show_spinner="Computing flags…")
 def _cached_flags(snap: Snapshot, scope_key: tuple, filters_key: tuple) -> FlagsResult:
-    from ime.flags import compute_flags
+    from ime.flags import flags_for_view
 
     scope = Scope(scope_key[0], tuple(scope_key[1]))
     try:
         with connection().reading() as con:
-            return FlagsResult(compute_flags(con, scope, _filters_from_key(filters_key)))
+            return FlagsResult(flags_for_view(con, scope, _filters_from_key(filters_key)))
     except Exception as exc:  # noqa: BLE001 - a failing engine must not take the page down
         # Deterministic for a snapshot and filters, so the failure is cached like a result.
         return FlagsResult(None, f"{type(exc).__name__}: {exc}")
 
 
-def flags(filters: Filters) -> FlagsResult | None:
-    """Examiner flags from ime.flags for these filters, or None while that engine is absent."""
-    if importlib.util.find_spec("ime.flags") is None:
-        return None
+def flags(filters: Filters) -> FlagsResult:
+    """Examiner flags from ime.flags for these filters."""
     scope = current_scope()
     return _cached_flags(require_snapshot(), (scope.role, scope.insurer_ids), _filters_key(filters))

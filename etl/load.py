@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -137,8 +138,13 @@ def load(
     db_path: Path,
     profile_path: Path | None = None,
     progress: bool = False,
+    after_build: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
 ) -> LoadReport:
-    """Load files or folders into `db_path` as one transaction; raise LoadError if unreadable."""
+    """Load files or folders into `db_path` as one transaction; raise LoadError if unreadable.
+
+    `after_build` runs on the new snapshot after the models are built and before it is swapped
+    in, for figures that should be ready when the first reader opens it.
+    """
     started = time.perf_counter()
     started_at = dt.datetime.now()
     profile = read_profile(profile_path) if profile_path else None
@@ -161,6 +167,9 @@ def load(
         bar.set_postfix_str("building tables")
         build_models(con)
         contracts = run_contracts(con, load_id)
+        if after_build:
+            bar.set_postfix_str("precomputing")
+            after_build(con)
         report = LoadReport(
             load_id, str(db_path), profile.name if profile else None, reports,
             round(time.perf_counter() - started, 2), contracts,

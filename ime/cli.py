@@ -30,11 +30,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_load(args: argparse.Namespace) -> int:
     from etl.errors import LoadError
     from etl.load import load
+    from ime.flags import store_flags
 
     try:
         report = load(
             [Path(p) for p in args.paths], database_path(args.db),
             Path(args.profile) if args.profile else None, progress=not args.json,
+            after_build=store_flags,
         )
     except LoadError as exc:
         print(f"ime load: nothing was changed: {exc}", file=sys.stderr)
@@ -71,14 +73,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_flags(args: argparse.Namespace) -> int:
     import queries
-    from ime.flags import MEASURES, OUTPUT_COLUMNS, DETAIL_COLUMNS, compute_flags, explain
+    from ime.flags import DETAIL_COLUMNS, MEASURES, OUTPUT_COLUMNS, compute_flags, explain, flags_for_view
 
     try:
         con = queries.connect(database_path(args.db))
     except FileNotFoundError as exc:
         print(f"ime flags: {exc}", file=sys.stderr)
         return 2
-    flags = compute_flags(con, measures=tuple(args.measure or MEASURES))
+    flags = (
+        compute_flags(con, measures=tuple(args.measure)) if args.measure else flags_for_view(con)
+    )
     if args.explain:
         print(explain(flags, args.explain))
         return 0

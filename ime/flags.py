@@ -131,6 +131,32 @@ def compute_flags(
     return pd.concat(frames, ignore_index=True)
 
 
+def store_flags(con: duckdb.DuckDBPyConnection) -> None:
+    """Compute the flags of the unfiltered view once per load, into the table examiner_flags."""
+    flags = compute_flags(con)[OUTPUT_COLUMNS + DETAIL_COLUMNS]
+    con.register("computed_flags", flags)
+    try:
+        con.execute("DELETE FROM examiner_flags")
+        con.execute("INSERT INTO examiner_flags BY NAME SELECT * FROM computed_flags")
+    finally:
+        con.unregister("computed_flags")
+
+
+def flags_for_view(
+    con: duckdb.DuckDBPyConnection,
+    scope: queries.Scope = queries.FULL_ACCESS,
+    filters: queries.Filters = queries.Filters(),
+    settings: FlagSettings = FlagSettings(),
+) -> pd.DataFrame:
+    """Flags for a view: the ones stored at load when the view is the default, else computed."""
+    default = filters == queries.Filters() and scope.role != "insurer" and settings == FlagSettings()
+    if default:
+        stored = queries.run(con, "stored_flags", scope, filters)
+        if not stored.empty:
+            return stored
+    return compute_flags(con, scope, filters, settings=settings)
+
+
 def _finish(rows: pd.DataFrame, measure: str, settings: FlagSettings, signal: np.ndarray | None = None) -> pd.DataFrame:
     """q-values across examiners of at least the minimum volume, and the flag.
 
@@ -283,51 +309,93 @@ def early_mmi(exams: pd.DataFrame, settings: FlagSettings) -> pd.DataFrame:
     return _finish(rows.drop(columns="specialty"), "early_mmi", settings)
 
 
-def drift(exams: pd.DataFrame, settings: FlagSettings) -> pd.DataFrame:
-    """A change in an examiner's own adverse-opinion rate: risk-adjusted CUSUM on own baseline."""
+@dataclass(frozen=True)
+class DriftChart:
+    """One examiner's exams after the baseline, with their own-baseline risks, for the CUSUM."""
+
+    examiner_id: str
+    n_exams: int
+    baseline_end_date: object
+    exam_dates: np.ndarray
+    adverse: np.ndarray
+    risk: np.ndarray
+
+
+def drift_charts(exams: pd.DataFrame, settings: FlagSettings) -> list[DriftChart]:
+    """Per examiner with enough exams: later exams and their risks recalibrated to the baseline."""
     data = exams.dropna(subset=["is_adverse"])
     if data.empty:
-        return pd.DataFrame()
+        return []
     features = [*CASE_FEATURES, "specialty"]
-    counts = data.assign(n=1, y=data["is_adverse"].astype(int)).groupby(features, dropna=False, as_index=False)[["n", "y"]].sum()
+    counts = (
+        data.assign(n=1, y=data["is_adverse"].astype(int))
+        .groupby(features, dropna=False, as_index=False)[["n", "y"]].sum()
+    )
     risk = fit_casemix(counts, features, "n", "y").predict(data)
+    adverse = data["is_adverse"].to_numpy(dtype=float)
+    dates = data["exam_date"].to_numpy()
     charts = []
     for examiner, idx in data.groupby("examiner_id", sort=True).indices.items():
         if len(idx) < 2 * settings.min_volume:
             continue
-        y, p = data["is_adverse"].to_numpy(dtype=float)[idx], risk[idx]
+        y, p = adverse[idx], risk[idx]
         baseline_end = max(settings.min_volume, int(len(idx) * settings.drift_baseline_share))
         delta = baseline_log_odds_ratio(y, p, baseline_end)
-        charts.append((examiner, len(idx), y[baseline_end:], recalibrate_risks(p[baseline_end:], delta)))
+        charts.append(DriftChart(
+            examiner, len(idx), dates[idx][baseline_end - 1], dates[idx][baseline_end:],
+            y[baseline_end:], recalibrate_risks(p[baseline_end:], delta),
+        ))
+    return charts
+
+
+def drift(exams: pd.DataFrame, settings: FlagSettings) -> pd.DataFrame:
+    """A change in an examiner's own adverse-opinion rate: risk-adjusted CUSUM on own baseline."""
+    charts = drift_charts(exams, settings)
     if not charts:
         return pd.DataFrame()
     panel = threshold_for_panel(
-        [c[3] for c in charts], settings.drift_false_alarm, settings.drift_odds_ratio,
+        [c.risk for c in charts], settings.drift_false_alarm, settings.drift_odds_ratio,
         n_sim=settings.drift_simulations, rng=settings.seed,
     )
-    observed = np.array([c[2].sum() for c in charts])
-    expected = np.array([c[3].sum() for c in charts])
+    observed = np.array([c.adverse.sum() for c in charts])
+    expected = np.array([c.risk.sum() for c in charts])
+    later = np.array([len(c.adverse) for c in charts])
     peak = np.array([
-        risk_adjusted_cusum(c[2], c[3], panel.threshold, settings.drift_odds_ratio).max_statistic for c in charts
+        risk_adjusted_cusum(c.adverse, c.risk, panel.threshold, settings.drift_odds_ratio).max_statistic
+        for c in charts
     ])
     interval = oe_ratio_interval(observed, expected)
     rows = pd.DataFrame({
-        "examiner_id": [c[0] for c in charts],
+        "examiner_id": [c.examiner_id for c in charts],
         "peer_group": "the examiner's own first exams",
-        "n": [c[1] for c in charts],
+        "n": [c.n_exams for c in charts],
         "observed": observed,
         "expected": expected,
         "ratio": observed / expected,
         "ci_low": interval.low,
         "ci_high": interval.high,
-        "raw_rate": observed / np.array([len(c[2]) for c in charts]),
-        "peer_rate": expected / np.array([len(c[2]) for c in charts]),
+        "raw_rate": observed / later,
+        "peer_rate": expected / later,
+        # For drift, z holds the CUSUM's highest value and z_adjusted that value over the
+        # panel threshold: 1 or more is a signal.
         "z": peak,
         "z_adjusted": peak / panel.threshold,
         # Poisson tail of the later exams against the own-baseline expectation.
         "p_value": stats.poisson.sf(observed - 1, expected),
     })
     return _finish(rows, "drift", settings, signal=peak >= panel.threshold)
+
+
+def drift_path(chart: DriftChart, threshold: float, settings: FlagSettings = FlagSettings()) -> pd.DataFrame:
+    """The CUSUM of one examiner over time, for the profile page: one row per later exam."""
+    cusum = risk_adjusted_cusum(chart.adverse, chart.risk, threshold, settings.drift_odds_ratio)
+    return pd.DataFrame({
+        "exam_date": chart.exam_dates,
+        "cusum": cusum.path,
+        "observed_cumulative": np.cumsum(chart.adverse),
+        "expected_cumulative": np.cumsum(chart.risk),
+        "signal": np.isin(np.arange(len(chart.adverse)), cusum.signal_indices),
+    })
 
 
 def decision_counts(units: pd.DataFrame, settings: FlagSettings) -> pd.DataFrame:

@@ -71,6 +71,10 @@ MACROS = (
     "SEMI JOIN exams_in_view() e ON e.exam_id = p.exam_id",
     # Published aggregates carry no insurer or claimant: every role may read them.
     "CREATE OR REPLACE TEMP MACRO decision_counts_in_view() AS TABLE SELECT * FROM fct_decision_counts",
+    # Flags stored at load time describe every examiner, unfiltered: only a reader whose scope
+    # is every case and whose filters are empty may see them (ime.flags.flags_for_view).
+    "CREATE OR REPLACE TEMP MACRO stored_flags_in_view() AS TABLE SELECT * FROM examiner_flags "
+    "WHERE getvariable('scope_insurers') IS NULL",
 )
 
 

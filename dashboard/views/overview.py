@@ -129,17 +129,10 @@ if data.can_see_bookkeeping():
 
 st.divider()
 st.subheader("Examiners currently flagged")
-# ---- The flags engine (ime.flags.compute_flags) is wired in here; it is last on the page
-# because it is the slowest figure (cached per snapshot and filters after the first time).
+# Last on the page: the slowest figure (cached per snapshot and filters after the first time).
 result = data.flags(flt)
-flags = result.table if result is not None else None
-if result is None:
-    st.info(
-        "The flagging engine is not installed yet. When it is, the examiners whose "
-        "case-mix adjusted rates stand out after false-discovery-rate control will be "
-        "listed here. A flag is a reason to look, not a verdict."
-    )
-elif result.error:
+flags = result.table
+if result.error:
     st.warning(f"The flags could not be computed for this view. {result.error}")
 if flags is not None:
     flagged = flags[flags["flagged"].fillna(False).astype(bool)]

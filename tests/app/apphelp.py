@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-# Found through the import system: under pytest, tests/dashboard can shadow the package name.
-APP = Path(importlib.util.find_spec("dashboard.app").origin)
+import dashboard
+
+APP = Path(dashboard.__file__).parent / "app.py"
 
 
 def open_page(page_file: str, query: dict | None = None, timeout: float = 120) -> AppTest:
