@@ -20,6 +20,7 @@ from scipy import stats
 
 import queries
 from etl.load import load
+from ime import demo
 from ime.demo import generate
 from ime.flags import MEASURES, FlagSettings, compute_flags
 
@@ -204,6 +205,15 @@ def _markdown(table: pd.DataFrame, seeds: tuple[int, ...], n_exams: int, ssa: di
         "(case-mix adjusted observed/expected, over-dispersion, Benjamini-Hochberg q < 0.05, "
         "minimum volume 30) is set beside the naive one (raw rate against the pooled mean, "
         "one-sided p < 0.05, same minimum volume, no adjustment, no over-dispersion, no FDR).",
+        "",
+        f"What the synthetic world holds (constants in `ime/demo.py`): fair examiners differ by "
+        f"chance plus a real spread of sd {demo.EXAMINER_NOISE_SD} on the logit scale; planted excess "
+        f"adverse examiners add {demo.EXCESS_EFFECT_RANGE[0]} to {demo.EXCESS_EFFECT_RANGE[1]} "
+        f"(odds ratio {np.exp(demo.EXCESS_EFFECT_RANGE[0]):.1f} to "
+        f"{np.exp(demo.EXCESS_EFFECT_RANGE[1]):.1f}), allegiance examiners {demo.ALLEGIANCE_EFFECT} "
+        f"when retained by an insurer or employer, drift examiners {demo.DRIFT_EFFECT} after their "
+        "change date. Detection depends on these sizes against the fair spread and on volume: "
+        "an effect within the fair examiners' own spread is, rightly, not flagged.",
         "",
         "| measure | method | planted found | fair flagged | hard case mix flagged |",
         "|---|---|---|---|---|",

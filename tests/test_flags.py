@@ -1,0 +1,153 @@
+"""The examiner-comparison engine on demo data with planted patterns and on the SSA judges."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import queries
+from etl.load import load
+from ime.cli import main
+from ime.demo import generate
+from ime.flags import (
+    DETAIL_COLUMNS,
+    MEASURES,
+    OUTPUT_COLUMNS,
+    FlagSettings,
+    compute_flags,
+    drift_charts,
+    drift_path,
+    explain,
+    flags_for_view,
+    store_flags,
+)
+from ime.validation import detection_table, naive_flags, score
+
+REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
+PROFILES = Path(__file__).resolve().parents[1] / "data" / "profiles"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """A 50,000-exam demo set (seed 7) loaded with its flags stored, and its truth table."""
+    root = tmp_path_factory.mktemp("flags")
+    generate(root / "demo", n_exams=50_000, seed=7)
+    db = root / "ime.duckdb"
+    load([root / "demo"], db, after_build=store_flags)
+    con = queries.connect(db)
+    flags = compute_flags(con)
+    yield db, con, flags, pd.read_csv(root / "demo" / "truth.csv")
+    con.close()
+
+
+def test_every_examiner_measure_has_the_spec_columns(demo):
+    _, _, flags, truth = demo
+    assert list(flags.columns) == OUTPUT_COLUMNS + DETAIL_COLUMNS
+    assert set(flags["measure"]) == set(MEASURES) - {"decision_counts"}
+    per_measure = flags.groupby("measure")["examiner_id"].nunique()
+    assert per_measure["adverse_opinion"] == len(truth)
+
+
+def test_targets_on_a_seed_the_report_does_not_use(demo):
+    _, _, flags, truth = demo
+    found = score(flags[flags["measure"] == "adverse_opinion"], truth, 7, "adverse_opinion", "product")
+    assert found.planted_found / found.planted >= 0.9
+    assert found.hard_case_mix_flagged == 0
+    for measure in set(MEASURES) - {"decision_counts"}:
+        s = score(flags[flags["measure"] == measure], truth, 7, measure, "product")
+        assert s.fair_flagged / s.fair < 0.05, measure
+
+
+def test_the_naive_method_flags_hard_case_mix_and_more_fair_examiners(demo):
+    _, con, flags, truth = demo
+    patterns = queries.run(con, "examiner_patterns")
+    naive = naive_flags(patterns, queries.run(con, "examiner_exam_sequence"), "adverse_opinion", 30)
+    table = detection_table([
+        score(naive, truth, 7, "adverse_opinion", "naive"),
+        score(flags[flags["measure"] == "adverse_opinion"], truth, 7, "adverse_opinion", "product"),
+    ]).set_index("method")
+    assert table.loc["naive", "hard_case_mix_flagged"] > table.loc["product", "hard_case_mix_flagged"]
+    assert table.loc["naive", "fair_flagged"] > table.loc["product", "fair_flagged"]
+
+
+def test_below_minimum_volume_is_shown_but_never_flagged(demo):
+    _, _, flags, _ = demo
+    small = flags[flags["n"] < 30]
+    assert not small.empty
+    assert not small["eligible"].any() and not small["flagged"].any()
+    assert small["q_value"].isna().all()
+
+
+def test_flags_need_q_below_threshold_and_an_excess(demo):
+    _, _, flags, _ = demo
+    rated = flags[flags["measure"] != "drift"]
+    flagged = rated[rated["flagged"]]
+    assert (flagged["q_value"] <= 0.05).all() and (flagged["ratio"] > 1).all()
+
+
+def test_stored_flags_match_a_fresh_computation(demo):
+    _, con, flags, _ = demo
+    stored = flags_for_view(con).sort_values(["measure", "examiner_id"], ignore_index=True)
+    fresh = flags.sort_values(["measure", "examiner_id"], ignore_index=True)
+    pd.testing.assert_frame_equal(stored, fresh, check_dtype=False, atol=1e-9)
+
+
+def test_an_insurer_scope_sees_fewer_exams(demo):
+    _, con, flags, _ = demo
+    insurer = con.execute(
+        "SELECT insurer_id FROM fct_exams GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+    ).fetchall()[0][0]
+    scoped = flags_for_view(con, queries.Scope("insurer", (insurer,)))
+    n_scoped = scoped.loc[scoped["measure"] == "adverse_opinion", "n"].sum()
+    expected = con.execute("SELECT count(*) FROM fct_exams WHERE insurer_id = $i", {"i": insurer}).fetchall()[0][0]
+    assert n_scoped == expected
+    assert n_scoped < flags.loc[flags["measure"] == "adverse_opinion", "n"].sum()
+
+
+def test_drift_path_crosses_the_threshold_for_a_signalling_examiner(demo):
+    _, con, flags, _ = demo
+    row = flags[(flags["measure"] == "drift") & flags["flagged"]].iloc[0]
+    threshold = row["z"] / row["z_adjusted"]
+    chart = next(c for c in drift_charts(queries.run(con, "examiner_exam_sequence"), FlagSettings())
+                 if c.examiner_id == row["examiner_id"])
+    path = drift_path(chart, threshold)
+    assert path["signal"].any()
+    assert path["cusum"].max() == pytest.approx(row["z"])
+
+
+def test_explain_names_every_measure_and_the_verdict(demo):
+    _, _, flags, _ = demo
+    examiner = flags.loc[flags["flagged"], "examiner_id"].iloc[0]
+    text = explain(flags, examiner)
+    assert "FLAGGED" in text and "reason to look, not a verdict" in text
+    for measure in flags.loc[flags["examiner_id"] == examiner, "measure"]:
+        assert f"{measure}:" in text
+
+
+def test_cli_flags_writes_the_spec_header(demo, capsys):
+    db, _, _, _ = demo
+    assert main(["flags", "--db", str(db), "--measure", "adverse_opinion"]) == 0
+    out = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(out.columns[:11]) == OUTPUT_COLUMNS
+    assert set(out["measure"]) == {"adverse_opinion"}
+
+
+@pytest.mark.skipif(not (REALDATA / "ssa_alj_dispositions").is_dir(), reason="shared/realdata is absent")
+def test_ssa_judges_overdispersion_cuts_the_naive_flags(tmp_path):
+    db = tmp_path / "ssa.duckdb"
+    load([REALDATA / "ssa_alj_dispositions"], db, PROFILES / "ssa_alj_dispositions.toml")
+    con = queries.connect(db)
+    flags = compute_flags(con, measures=("decision_counts",))
+    units = queries.run(con, "decision_counts_units")
+    # 1,439 judge-office rows in alj-disposition-by-judge-LATEST.csv; 30 have no decisions.
+    assert len(units) == 1439 and len(flags) == 1409
+    # The national denial rate, 137,579 / 329,700 (the CSV's own columns summed).
+    assert flags["peer_rate"].iloc[0] == pytest.approx(137_579 / 329_700)
+    from scipy import stats
+
+    n, r = units["n_decisions"].astype(float), units["n_adverse"].astype(float)
+    naive = ((stats.binom.sf(r - 1, n, r.sum() / n.sum()) < 0.05) & (n >= 30)).sum()
+    assert flags["flagged"].sum() < naive / 5
