@@ -39,7 +39,13 @@ def run_contracts(con: duckdb.DuckDBPyConnection, load_id: int) -> dict[str, int
         ).fetchall()[0][0]
         con.execute(
             "INSERT INTO contract_results VALUES ($load_id, $name, $description, $n, $sample)",
-            {"load_id": load_id, "name": name, "description": check.description, "n": n, "sample": sample},
+            {
+                "load_id": load_id,
+                "name": name,
+                "description": check.description,
+                "n": n,
+                "sample": sample,
+            },
         )
         results[name] = n
     return results

@@ -77,5 +77,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(entity_ddl(entity))
         # A database written before a column was added to the format gains it, empty.
         for c in entity.columns:
-            con.execute(f"ALTER TABLE {entity.name} ADD COLUMN IF NOT EXISTS {c.name} {SQL_TYPES[c.kind]}")
+            con.execute(
+                f"ALTER TABLE {entity.name} ADD COLUMN IF NOT EXISTS {c.name} {SQL_TYPES[c.kind]}"
+            )
     con.execute(BOOKKEEPING)

@@ -63,12 +63,23 @@ class LoadReport:
         out = asdict(self)
         out["totals"] = {
             k: self.total(k)
-            for k in ("read", "loaded", "quarantined", "inserted", "replaced", "unchanged", "warnings")
+            for k in (
+                "read",
+                "loaded",
+                "quarantined",
+                "inserted",
+                "replaced",
+                "unchanged",
+                "warnings",
+            )
         }
         return out
 
     def to_text(self) -> str:
-        lines = [f"Load {self.load_id} into {self.database}" + (f" (profile {self.profile})" if self.profile else "")]
+        lines = [
+            f"Load {self.load_id} into {self.database}"
+            + (f" (profile {self.profile})" if self.profile else "")
+        ]
         for f in self.files:
             if f.entity is None:
                 lines.append(f"  {f.file}: skipped ({f.note})")
@@ -76,7 +87,8 @@ class LoadReport:
             lines.append(
                 f"  {f.file} -> {f.entity}: read {f.read:,}, loaded {f.loaded:,} "
                 f"(new {f.inserted:,}, replaced {f.replaced:,}, unchanged {f.unchanged:,}), "
-                f"quarantined {f.quarantined:,}" + (f", warnings {f.warnings:,}" if f.warnings else "")
+                f"quarantined {f.quarantined:,}"
+                + (f", warnings {f.warnings:,}" if f.warnings else "")
             )
             for reason, n in sorted(f.reasons.items(), key=lambda kv: -kv[1]):
                 lines.append(f"      {n:>8,}  {reason}")
@@ -92,7 +104,8 @@ class LoadReport:
         )
         failing = {k: v for k, v in self.contracts.items() if v}
         lines.append(
-            "Contract checks: all pass" if not failing
+            "Contract checks: all pass"
+            if not failing
             else "Contract checks failing: " + ", ".join(f"{k} ({v})" for k, v in failing.items())
         )
         return "\n".join(lines)
@@ -125,7 +138,8 @@ def plan_files(paths: list[Path], profile: Profile | None) -> list[PlannedFile]:
             planned.append(PlannedFile(f, f.stem, None))
         else:
             why = (
-                f"not named by profile {profile.name}" if profile
+                f"not named by profile {profile.name}"
+                if profile
                 else f"its name is not an entity ({', '.join(ENTITIES)})"
             )
             planned.append(PlannedFile(f, None, None, why))
@@ -171,8 +185,12 @@ def load(
             bar.set_postfix_str("precomputing")
             after_build(con)
         report = LoadReport(
-            load_id, str(db_path), profile.name if profile else None, reports,
-            round(time.perf_counter() - started, 2), contracts,
+            load_id,
+            str(db_path),
+            profile.name if profile else None,
+            reports,
+            round(time.perf_counter() - started, 2),
+            contracts,
         )
         _record_history(con, report, started_at)
         bar.update()
@@ -188,10 +206,15 @@ def _load_file(
     staged = stage_file(con, pf.path, entity, pf.mapping, table, hash_key)
     checked = type_and_check(con, staged.table, entity, pf.mapping)
     check_against_database(con, checked, entity)
-    warn_rules = [f"profile:{r.name}" for r in (pf.mapping.rules if pf.mapping else ()) if r.action == "warn"]
+    warn_rules = [
+        f"profile:{r.name}" for r in (pf.mapping.rules if pf.mapping else ()) if r.action == "warn"
+    ]
     report = FileReport(
-        str(pf.path), entity, read=staged.rows,
-        dropped_columns=list(staged.dropped_columns), zip_columns_cut=list(staged.zip_columns),
+        str(pf.path),
+        entity,
+        read=staged.rows,
+        dropped_columns=list(staged.dropped_columns),
+        zip_columns_cut=list(staged.zip_columns),
     )
     _quarantine(con, pf, staged, checked, sha, load_id, warn_rules, report)
     good = _good_rows(con, checked, entity, pf.mapping, warn_rules, table)
@@ -201,10 +224,19 @@ def _load_file(
         "INSERT INTO load_files VALUES ($load_id, $file, $sha, $entity, $read, $loaded, $q, $ins, "
         "$rep, $unch, $warn, $dropped, $note)",
         {
-            "load_id": load_id, "file": str(pf.path), "sha": sha, "entity": entity,
-            "read": report.read, "loaded": report.loaded, "q": report.quarantined,
-            "ins": report.inserted, "rep": report.replaced, "unch": report.unchanged,
-            "warn": report.warnings, "dropped": report.dropped_columns, "note": report.note,
+            "load_id": load_id,
+            "file": str(pf.path),
+            "sha": sha,
+            "entity": entity,
+            "read": report.read,
+            "loaded": report.loaded,
+            "q": report.quarantined,
+            "ins": report.inserted,
+            "rep": report.replaced,
+            "unch": report.unchanged,
+            "warn": report.warnings,
+            "dropped": report.dropped_columns,
+            "note": report.note,
         },
     )
     return report
@@ -239,8 +271,12 @@ def _quarantine(
               AND q.rule = p.rule AND q.column_name = p.column_name)
         """,
         {
-            "load_id": load_id, "file": str(pf.path), "sha": sha, "entity": pf.entity,
-            "rules": rules, "messages": [rule_message(r, pf.entity, pf.mapping) for r in rules],
+            "load_id": load_id,
+            "file": str(pf.path),
+            "sha": sha,
+            "entity": pf.entity,
+            "rules": rules,
+            "messages": [rule_message(r, pf.entity, pf.mapping) for r in rules],
             "warn_rules": warn_rules,
         },
     )
@@ -305,7 +341,9 @@ def _upsert(
     # Rows whose key is already stored are compared column by column; new keys go straight in,
     # so a first load of ten million rows never runs the comparison.
     known = f"{good}_known"
-    con.execute(f"CREATE TEMP TABLE {known} AS SELECT g.* FROM {good} g SEMI JOIN {entity} t ON {same_key}")
+    con.execute(
+        f"CREATE TEMP TABLE {known} AS SELECT g.* FROM {good} g SEMI JOIN {entity} t ON {same_key}"
+    )
     changed = f"{good}_changed"
     con.execute(
         f"CREATE TEMP TABLE {changed} AS SELECT {cols} FROM {known} EXCEPT SELECT {cols} FROM {entity}"
@@ -325,16 +363,24 @@ def _upsert(
         report.note = f"aggregated into {n_good:,} {entity} rows"
 
 
-def _record_history(con: duckdb.DuckDBPyConnection, report: LoadReport, started_at: dt.datetime) -> None:
+def _record_history(
+    con: duckdb.DuckDBPyConnection, report: LoadReport, started_at: dt.datetime
+) -> None:
     con.execute(
         "INSERT INTO load_history VALUES ($id, $started, now(), $profile, $n_files, $read, $loaded, "
         "$q, $ins, $rep, $unch, $report)",
         {
-            "id": report.load_id, "started": started_at, "profile": report.profile,
-            "n_files": len(report.files), "read": report.total("read"),
-            "loaded": report.total("loaded"), "q": report.total("quarantined"),
-            "ins": report.total("inserted"), "rep": report.total("replaced"),
-            "unch": report.total("unchanged"), "report": json.dumps(report.to_dict()),
+            "id": report.load_id,
+            "started": started_at,
+            "profile": report.profile,
+            "n_files": len(report.files),
+            "read": report.total("read"),
+            "loaded": report.total("loaded"),
+            "q": report.total("quarantined"),
+            "ins": report.total("inserted"),
+            "rep": report.total("replaced"),
+            "unch": report.total("unchanged"),
+            "report": json.dumps(report.to_dict()),
         },
     )
 
@@ -345,4 +391,3 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-

@@ -144,9 +144,7 @@ def _file_mapping(path: Path, index: int, entry: dict) -> FileMapping:
             raise LoadError(f"{where}: '{required}' is required")
     entity = ENTITIES.get(entry["entity"])
     if entity is None:
-        raise LoadError(
-            f"{where}: entity '{entry['entity']}' is not one of {', '.join(ENTITIES)}"
-        )
+        raise LoadError(f"{where}: entity '{entry['entity']}' is not one of {', '.join(ENTITIES)}")
     columns = {str(k): str(v) for k, v in entry.get("columns", {}).items()}
     aggregate = _aggregate(where, entry.get("aggregate"), entity)
     known = set(entity.column_names)
@@ -202,8 +200,11 @@ def _rule(where: str, raw: dict, entity: Entity, aggregate: Aggregate | None) ->
     if action not in ACTIONS:
         raise LoadError(f"{where}: rule '{name}' action must be one of {ACTIONS}")
     return ExtraRule(
-        name=name, column=column, violation=str(raw["violation"]),
-        message=str(raw["message"]), action=action,
+        name=name,
+        column=column,
+        violation=str(raw["violation"]),
+        message=str(raw["message"]),
+        action=action,
     )
 
 
@@ -227,8 +228,11 @@ def _aggregate(where: str, raw: dict | None, entity: Entity) -> Aggregate | None
             f" ({', '.join(entity.key)}); got {list(agg.by)}"
         )
     counts = [agg.count, *agg.count_if]
-    not_counts = [c for c in counts if c in entity.key or c not in entity.column_names
-                  or entity.column(c).kind != INT]
+    not_counts = [
+        c
+        for c in counts
+        if c in entity.key or c not in entity.column_names or entity.column(c).kind != INT
+    ]
     if not_counts or len(set(counts)) != len(counts):
         raise LoadError(
             f"{where}: [files.aggregate] 'count' and 'count_if' must name distinct whole-number"

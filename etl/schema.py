@@ -75,11 +75,23 @@ class Entity:
 
 
 SPECIALTIES = (
-    "orthopedic_surgery", "neurology", "psychiatry", "psychology", "physiatry",
-    "occupational_medicine", "chiropractic", "other",
+    "orthopedic_surgery",
+    "neurology",
+    "psychiatry",
+    "psychology",
+    "physiatry",
+    "occupational_medicine",
+    "chiropractic",
+    "other",
 )
 BODY_PARTS = (
-    "spine", "upper_extremity", "lower_extremity", "head", "psychiatric", "multiple", "other",
+    "spine",
+    "upper_extremity",
+    "lower_extremity",
+    "head",
+    "psychiatric",
+    "multiple",
+    "other",
 )
 
 EXAMINERS = Entity(
@@ -104,7 +116,8 @@ CASES = Entity(
         Column("insurer_id", required=True),
         Column("insurer_name"),
         Column(
-            "claim_type", ENUM,
+            "claim_type",
+            ENUM,
             values=("workers_comp", "auto", "disability", "personal_injury", "other"),
         ),
         Column("jurisdiction"),
@@ -117,11 +130,14 @@ CASES = Entity(
     ),
     rules=(
         RowRule(
-            "not_in_future", "injury_date", "t.injury_date > current_date",
+            "not_in_future",
+            "injury_date",
+            "t.injury_date > current_date",
             "injury_date is in the future",
         ),
         RowRule(
-            "birth_year_before_injury", "claimant_birth_year",
+            "birth_year_before_injury",
+            "claimant_birth_year",
             "t.claimant_birth_year > year(t.injury_date)",
             "claimant_birth_year is after the injury year",
         ),
@@ -136,18 +152,21 @@ EXAMS = Entity(
         Column("case_id", required=True),
         Column("examiner_id", required=True),
         Column(
-            "requested_by", ENUM,
+            "requested_by",
+            ENUM,
             values=("insurer", "employer", "claimant", "board", "panel", "agreed", "other"),
         ),
         Column(
-            "exam_type", ENUM,
+            "exam_type",
+            ENUM,
             values=("ime", "qme", "ame", "record_review", "addendum", "other"),
         ),
         Column("referral_date", DATE),
         Column("exam_date", DATE, required=True),
         Column("report_date", DATE),
         Column(
-            "causation", ENUM,
+            "causation",
+            ENUM,
             values=("related", "partially_related", "not_related", "undetermined"),
         ),
         Column("mmi_status", ENUM, values=("reached", "not_reached", "undetermined")),
@@ -155,11 +174,13 @@ EXAMS = Entity(
         Column("wpi_percent", NUMBER, low=0, high=100),
         Column("guides_edition"),
         Column(
-            "work_capacity", ENUM,
+            "work_capacity",
+            ENUM,
             values=("full_duty", "restricted", "no_work", "undetermined"),
         ),
         Column(
-            "further_treatment", ENUM,
+            "further_treatment",
+            ENUM,
             values=("recommended", "not_recommended", "undetermined"),
         ),
     ),
@@ -169,30 +190,40 @@ EXAMS = Entity(
     ),
     rules=(
         RowRule(
-            "referral_not_after_exam", "referral_date", "t.referral_date > t.exam_date",
+            "referral_not_after_exam",
+            "referral_date",
+            "t.referral_date > t.exam_date",
             "referral_date is after exam_date",
         ),
         RowRule(
-            "report_not_before_exam", "report_date", "t.report_date < t.exam_date",
+            "report_not_before_exam",
+            "report_date",
+            "t.report_date < t.exam_date",
             "report_date is before exam_date",
         ),
         RowRule(
-            "mmi_date_required_when_reached", "mmi_date",
+            "mmi_date_required_when_reached",
+            "mmi_date",
             "t.mmi_status = 'reached' AND t.mmi_date IS NULL",
             "mmi_date is required when mmi_status is reached",
         ),
         RowRule(
-            "mmi_not_after_report", "mmi_date",
+            "mmi_not_after_report",
+            "mmi_date",
             "t.mmi_date > coalesce(t.report_date, t.exam_date)",
             "mmi_date is after report_date (or exam_date)",
         ),
         RowRule(
-            "exam_not_before_injury", "exam_date", "t.exam_date < j.injury_date",
+            "exam_not_before_injury",
+            "exam_date",
+            "t.exam_date < j.injury_date",
             "exam_date is before the case's injury_date",
             join=("cases", "case_id", "case_id"),
         ),
         RowRule(
-            "mmi_not_before_injury", "mmi_date", "t.mmi_date < j.injury_date",
+            "mmi_not_before_injury",
+            "mmi_date",
+            "t.mmi_date < j.injury_date",
             "mmi_date is before the case's injury_date",
             join=("cases", "case_id", "case_id"),
         ),
@@ -208,11 +239,13 @@ DECISIONS = Entity(
         Column("exam_id"),
         Column("decision_date", DATE, required=True),
         Column(
-            "benefit", ENUM,
+            "benefit",
+            ENUM,
             values=("medical", "temporary_disability", "permanent_disability", "all", "other"),
         ),
         Column(
-            "outcome", ENUM,
+            "outcome",
+            ENUM,
             values=("approved", "partially_denied", "denied", "terminated", "reduced"),
         ),
     ),
@@ -228,7 +261,9 @@ TREATING_RATINGS = Entity(
     columns=(
         Column("case_id", required=True),
         Column(
-            "rater_role", ENUM, required=True,
+            "rater_role",
+            ENUM,
+            required=True,
             values=("treating", "claimant_expert", "agreed", "other"),
         ),
         Column("rating_date", DATE, required=True),
@@ -246,9 +281,13 @@ RULINGS = Entity(
         Column("exam_id"),
         Column("ruling_date", DATE, required=True),
         Column(
-            "outcome", ENUM,
+            "outcome",
+            ENUM,
             values=(
-                "report_accepted", "report_rejected", "decision_upheld", "decision_reversed",
+                "report_accepted",
+                "report_rejected",
+                "decision_upheld",
+                "decision_reversed",
                 "settled",
             ),
         ),
@@ -275,7 +314,9 @@ DECISION_COUNTS = Entity(
     ),
     rules=(
         RowRule(
-            "adverse_within_decisions", "n_adverse", "t.n_adverse > t.n_decisions",
+            "adverse_within_decisions",
+            "n_adverse",
+            "t.n_adverse > t.n_decisions",
             "n_adverse is greater than n_decisions",
         ),
     ),

@@ -58,9 +58,13 @@ def stage_file(
     """Read `path` into the temporary table `table`; raise LoadError if it cannot be read."""
     source_sql, params = _source_relation(con, path, mapping, table)
     try:
-        headers = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source_sql}", params).fetchall()]
+        headers = [
+            r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source_sql}", params).fetchall()
+        ]
     except duckdb.Error as exc:
-        raise LoadError(f"{path}: cannot be read as {file_format(path).upper()}: {_first_line(exc)}") from exc
+        raise LoadError(
+            f"{path}: cannot be read as {file_format(path).upper()}: {_first_line(exc)}"
+        ) from exc
     entity = ENTITIES[entity_name]
     by_name = {normalise_header(h): h for h in headers}
     explicit = mapping.columns if mapping else {}
@@ -171,7 +175,10 @@ def _read_xlsx(path: Path) -> pa.Table:
     if not rows:
         raise LoadError(f"{path}: the first sheet is empty (no header row)")
     headers = [str(h).strip() for h in rows[0]]
-    columns = {h: [_cell_text(r[i]) if i < len(r) else None for r in rows[1:]] for i, h in enumerate(headers)}
+    columns = {
+        h: [_cell_text(r[i]) if i < len(r) else None for r in rows[1:]]
+        for i, h in enumerate(headers)
+    }
     return pa.table({h: pa.array(v, type=pa.string()) for h, v in columns.items()})
 
 

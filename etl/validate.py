@@ -79,10 +79,15 @@ def type_and_check(
     if mapping and mapping.aggregate:
         flags += [f"_count_if_{i}" for i in range(len(mapping.aggregate.count_if))]
     inner = ", ".join(
-        [f"{expr} AS {name}, nullif(trim({name}), '') AS raw_{name}" for name, expr in typed.items()]
+        [
+            f"{expr} AS {name}, nullif(trim({name}), '') AS raw_{name}"
+            for name, expr in typed.items()
+        ]
         + ["extra", *flags]
     )
-    problem_list = f"list_filter([{', '.join(problems)}], lambda p: p IS NOT NULL)" if problems else "[]"
+    problem_list = (
+        f"list_filter([{', '.join(problems)}], lambda p: p IS NOT NULL)" if problems else "[]"
+    )
     raw_columns = ", ".join(f"raw_{name}" for name in typed)
     table = f"{staged_table}_typed"
     con.execute(
@@ -199,4 +204,3 @@ def _problem(column: str, rule: str, condition: str) -> str:
         f"CASE WHEN coalesce({condition}, false) THEN struct_pack(column_name := '{column}', "
         f"rule := '{rule}', raw_value := t.raw_{column}) END"
     )
-

@@ -33,19 +33,46 @@ from imestats.survival import cox_ph, observed_expected_by_examiner
 
 # SPEC 2: the case features of the expected count; never the examiner.
 CASE_FEATURES = (
-    "claim_type", "jurisdiction", "body_part", "injury_nature", "age_band", "claimant_sex",
-    "represented", "requested_by", "exam_year",
+    "claim_type",
+    "jurisdiction",
+    "body_part",
+    "injury_nature",
+    "age_band",
+    "claimant_sex",
+    "represented",
+    "requested_by",
+    "exam_year",
 )
 MEASURES = (
-    "adverse_opinion", "denial", "zero_impairment", "early_mmi", "allegiance", "drift",
+    "adverse_opinion",
+    "denial",
+    "zero_impairment",
+    "early_mmi",
+    "allegiance",
+    "drift",
     "decision_counts",
 )
 OUTPUT_COLUMNS = [
-    "examiner_id", "measure", "n", "observed", "expected", "ratio", "ci_low", "ci_high",
-    "p_value", "q_value", "flagged",
+    "examiner_id",
+    "measure",
+    "n",
+    "observed",
+    "expected",
+    "ratio",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "q_value",
+    "flagged",
 ]
 DETAIL_COLUMNS = [
-    "peer_group", "raw_rate", "peer_rate", "shrunken_ratio", "z", "z_adjusted", "eligible",
+    "peer_group",
+    "raw_rate",
+    "peer_rate",
+    "shrunken_ratio",
+    "z",
+    "z_adjusted",
+    "eligible",
 ]
 INSURER_SIDE = ("insurer", "employer")
 NEUTRAL_OR_CLAIMANT_SIDE = ("claimant", "board", "panel", "agreed")
@@ -66,15 +93,22 @@ BINARY_MEASURES = {
     m.name: m
     for m in (
         BinaryMeasure(
-            "adverse_opinion", "n_exams", "n_adverse",
+            "adverse_opinion",
+            "n_exams",
+            "n_adverse",
             description="adverse opinions (not related, no further treatment, or MMI at 0% WPI)",
         ),
         BinaryMeasure(
-            "denial", "n_with_decision", "n_denied",
+            "denial",
+            "n_with_decision",
+            "n_denied",
             description="denials or terminations after the exam, among exams followed by a decision",
         ),
         BinaryMeasure(
-            "zero_impairment", "n_rated", "n_zero_wpi", ("guides_edition",),
+            "zero_impairment",
+            "n_rated",
+            "n_zero_wpi",
+            ("guides_edition",),
             description="0% whole-person impairment ratings among rated exams",
         ),
     )
@@ -100,12 +134,15 @@ class FlagSettings:
     seed: int = 0
 
 
+DEFAULT_SETTINGS = FlagSettings()
+
+
 def compute_flags(
     con: duckdb.DuckDBPyConnection,
     scope: queries.Scope = queries.FULL_ACCESS,
-    filters: queries.Filters = queries.Filters(),
+    filters: queries.Filters = queries.NO_FILTERS,
     measures: tuple[str, ...] = MEASURES,
-    settings: FlagSettings = FlagSettings(),
+    settings: FlagSettings = DEFAULT_SETTINGS,
 ) -> pd.DataFrame:
     """Flags for every examiner and measure, with the detail columns the dashboard shows."""
     unknown = set(measures) - set(MEASURES)
@@ -120,11 +157,17 @@ def compute_flags(
         elif name == "allegiance":
             frames.append(allegiance(patterns, settings))
         elif name == "early_mmi":
-            frames.append(early_mmi(queries.run(con, "examiner_exam_sequence", scope, filters), settings))
+            frames.append(
+                early_mmi(queries.run(con, "examiner_exam_sequence", scope, filters), settings)
+            )
         elif name == "drift":
-            frames.append(drift(queries.run(con, "examiner_exam_sequence", scope, filters), settings))
+            frames.append(
+                drift(queries.run(con, "examiner_exam_sequence", scope, filters), settings)
+            )
         elif name == "decision_counts":
-            frames.append(decision_counts(queries.run(con, "decision_counts_units", scope, filters), settings))
+            frames.append(
+                decision_counts(queries.run(con, "decision_counts_units", scope, filters), settings)
+            )
     frames = [f for f in frames if not f.empty]
     if not frames:
         return pd.DataFrame(columns=OUTPUT_COLUMNS + DETAIL_COLUMNS)
@@ -145,11 +188,13 @@ def store_flags(con: duckdb.DuckDBPyConnection) -> None:
 def flags_for_view(
     con: duckdb.DuckDBPyConnection,
     scope: queries.Scope = queries.FULL_ACCESS,
-    filters: queries.Filters = queries.Filters(),
-    settings: FlagSettings = FlagSettings(),
+    filters: queries.Filters = queries.NO_FILTERS,
+    settings: FlagSettings = DEFAULT_SETTINGS,
 ) -> pd.DataFrame:
     """Flags for a view: the ones stored at load when the view is the default, else computed."""
-    default = filters == queries.Filters() and scope.role != "insurer" and settings == FlagSettings()
+    default = (
+        filters == queries.NO_FILTERS and scope.role != "insurer" and settings == DEFAULT_SETTINGS
+    )
     if default:
         stored = queries.run(con, "stored_flags", scope, filters)
         if not stored.empty:
@@ -157,7 +202,9 @@ def flags_for_view(
     return compute_flags(con, scope, filters, settings=settings)
 
 
-def _finish(rows: pd.DataFrame, measure: str, settings: FlagSettings, signal: np.ndarray | None = None) -> pd.DataFrame:
+def _finish(
+    rows: pd.DataFrame, measure: str, settings: FlagSettings, signal: np.ndarray | None = None
+) -> pd.DataFrame:
     """q-values across examiners of at least the minimum volume, and the flag.
 
     The flag is q below settings.q with an excess (ratio above 1), or, for a monitoring
@@ -175,14 +222,23 @@ def _finish(rows: pd.DataFrame, measure: str, settings: FlagSettings, signal: np
     p = rows["p_value"].where(rows["eligible"])
     rows["q_value"] = bh_qvalues(p.to_numpy(dtype=float))
     if signal is None:
-        flagged = flag_units(rows["q_value"].to_numpy(dtype=float), rows["n"].to_numpy(), settings.q, settings.min_volume)
+        flagged = flag_units(
+            rows["q_value"].to_numpy(dtype=float),
+            rows["n"].to_numpy(),
+            settings.q,
+            settings.min_volume,
+        )
         rows["flagged"] = flagged & (rows["ratio"].to_numpy(dtype=float) > 1)
     else:
         rows["flagged"] = signal & rows["eligible"].to_numpy()
-    return rows[OUTPUT_COLUMNS + DETAIL_COLUMNS].sort_values(["measure", "examiner_id"], ignore_index=True)
+    return rows[OUTPUT_COLUMNS + DETAIL_COLUMNS].sort_values(
+        ["measure", "examiner_id"], ignore_index=True
+    )
 
 
-def binary_measure(patterns: pd.DataFrame, measure: BinaryMeasure, settings: FlagSettings) -> pd.DataFrame:
+def binary_measure(
+    patterns: pd.DataFrame, measure: BinaryMeasure, settings: FlagSettings
+) -> pd.DataFrame:
     """Case-mix adjusted O/E of a yes/no outcome per examiner, against same-specialty peers."""
     data = patterns[patterns[measure.trials] > 0]
     if data.empty:
@@ -192,7 +248,9 @@ def binary_measure(patterns: pd.DataFrame, measure: BinaryMeasure, settings: Fla
     # specialty alone was tried and rejected: with a dozen examiners in a specialty, one
     # high-volume examiner's own habits leak into the "case mix" and hide that examiner.
     features = [*CASE_FEATURES, *measure.extra_features, "specialty"]
-    pattern_counts = data.groupby(features, dropna=False, as_index=False)[[measure.trials, measure.events]].sum()
+    pattern_counts = data.groupby(features, dropna=False, as_index=False)[
+        [measure.trials, measure.events]
+    ].sum()
     model = fit_casemix(pattern_counts, features, measure.trials, measure.events)
     oe = expected_by_unit(data, model, "examiner_id").reset_index()
     specialty = data.groupby("examiner_id")["specialty"].first()
@@ -203,21 +261,23 @@ def binary_measure(patterns: pd.DataFrame, measure: BinaryMeasure, settings: Fla
     # are too few to estimate between-examiner variance on their own.
     scores = score_units(oe["observed"], oe["expected"], oe["variance"], settings.adjustment).units
     interval = oe_ratio_interval(oe["observed"].to_numpy(), oe["expected"].to_numpy())
-    rows = pd.DataFrame({
-        "examiner_id": oe["examiner_id"],
-        "peer_group": oe["peer_group"],
-        "n": oe["n"].astype(int),
-        "observed": oe["observed"],
-        "expected": oe["expected"],
-        "ratio": scores["ratio"],
-        "ci_low": interval.low,
-        "ci_high": interval.high,
-        "raw_rate": oe["observed"] / oe["n"],
-        "peer_rate": oe["peer_rate"],
-        "z": scores["z"],
-        "z_adjusted": scores["z_adjusted"],
-        "p_value": scores["p_one_sided"],
-    })
+    rows = pd.DataFrame(
+        {
+            "examiner_id": oe["examiner_id"],
+            "peer_group": oe["peer_group"],
+            "n": oe["n"].astype(int),
+            "observed": oe["observed"],
+            "expected": oe["expected"],
+            "ratio": scores["ratio"],
+            "ci_low": interval.low,
+            "ci_high": interval.high,
+            "raw_rate": oe["observed"] / oe["n"],
+            "peer_rate": oe["peer_rate"],
+            "z": scores["z"],
+            "z_adjusted": scores["z_adjusted"],
+            "p_value": scores["p_one_sided"],
+        }
+    )
     return _finish(rows, measure.name, settings)
 
 
@@ -232,17 +292,27 @@ def allegiance(patterns: pd.DataFrame, settings: FlagSettings) -> pd.DataFrame:
     if data.empty:
         return pd.DataFrame()
     model = fit_casemix(
-        data.groupby(list(CASE_FEATURES), dropna=False, as_index=False)[["n_exams", "n_adverse"]].sum(),
-        CASE_FEATURES, "n_exams", "n_adverse",
+        data.groupby(list(CASE_FEATURES), dropna=False, as_index=False)[
+            ["n_exams", "n_adverse"]
+        ].sum(),
+        CASE_FEATURES,
+        "n_exams",
+        "n_adverse",
     )
     side = np.select(
-        [data["requested_by"].isin(INSURER_SIDE), data["requested_by"].isin(NEUTRAL_OR_CLAIMANT_SIDE)],
-        ["insurer", "neutral"], "other",
+        [
+            data["requested_by"].isin(INSURER_SIDE),
+            data["requested_by"].isin(NEUTRAL_OR_CLAIMANT_SIDE),
+        ],
+        ["insurer", "neutral"],
+        "other",
     )
     data = data.assign(unit=data["examiner_id"] + "\x1f" + side)
     oe = expected_by_unit(data[side != "other"], model, "unit").reset_index()
     oe[["examiner_id", "side"]] = oe["unit"].str.split("\x1f", expand=True)
-    wide = oe.pivot(index="examiner_id", columns="side", values=["n", "observed", "expected"]).fillna(0)
+    wide = oe.pivot(
+        index="examiner_id", columns="side", values=["n", "observed", "expected"]
+    ).fillna(0)
     if "insurer" not in wide["n"] or "neutral" not in wide["n"]:
         return pd.DataFrame()
     o1, e1 = wide[("observed", "insurer")], wide[("expected", "insurer")]
@@ -250,23 +320,25 @@ def allegiance(patterns: pd.DataFrame, settings: FlagSettings) -> pd.DataFrame:
     test = poisson_rate_ratio(o1.to_numpy(), e1.to_numpy(), o2.to_numpy(), e2.to_numpy())
     n_insurer, n_neutral = wide[("n", "insurer")], wide[("n", "neutral")]
     with np.errstate(divide="ignore", invalid="ignore"):
-        rows = pd.DataFrame({
-            "examiner_id": wide.index,
-            "peer_group": "own exams retained by claimant or neutral",
-            # Both sides need the volume: the smaller one limits what can be told apart.
-            "n": np.minimum(n_insurer, n_neutral).astype(int).to_numpy(),
-            "observed": o1.to_numpy(),
-            # What the insurer-side exams would show at the examiner's own neutral-side O/E.
-            "expected": (e1 * o2 / e2).to_numpy(),
-            "ratio": test.ratio,
-            "ci_low": test.ci_low,
-            "ci_high": test.ci_high,
-            "raw_rate": (o1 / n_insurer).to_numpy(),
-            "peer_rate": (o2 / n_neutral).to_numpy(),
-            "z": np.nan,
-            "z_adjusted": np.nan,
-            "p_value": test.p_value,
-        })
+        rows = pd.DataFrame(
+            {
+                "examiner_id": wide.index,
+                "peer_group": "own exams retained by claimant or neutral",
+                # Both sides need the volume: the smaller one limits what can be told apart.
+                "n": np.minimum(n_insurer, n_neutral).astype(int).to_numpy(),
+                "observed": o1.to_numpy(),
+                # What the insurer-side exams would show at the examiner's own neutral-side O/E.
+                "expected": (e1 * o2 / e2).to_numpy(),
+                "ratio": test.ratio,
+                "ci_low": test.ci_low,
+                "ci_high": test.ci_high,
+                "raw_rate": (o1 / n_insurer).to_numpy(),
+                "peer_rate": (o2 / n_neutral).to_numpy(),
+                "z": np.nan,
+                "z_adjusted": np.nan,
+                "p_value": test.p_value,
+            }
+        )
     return _finish(rows, "allegiance", settings)
 
 
@@ -282,29 +354,35 @@ def early_mmi(exams: pd.DataFrame, settings: FlagSettings) -> pd.DataFrame:
     design = design.loc[:, design.sum() >= 20]
     covariates = list(design.columns)
     frame = pd.concat(
-        [design, data[["examiner_id", "specialty", "days_injury_to_mmi"]],
-         data["mmi_reached"].astype(float).rename("event")], axis=1,
+        [
+            design,
+            data[["examiner_id", "specialty", "days_injury_to_mmi"]],
+            data["mmi_reached"].astype(float).rename("event"),
+        ],
+        axis=1,
     )
     sample = frame.sample(n=min(len(frame), settings.cox_sample), random_state=settings.seed)
     model = cox_ph(sample, "days_injury_to_mmi", "event", covariates)
     oe = observed_expected_by_examiner(model, frame, "days_injury_to_mmi", "event", "examiner_id")
     scores = score_units(oe["observed"], oe["expected"], oe["expected"], settings.adjustment).units
     specialty = frame.groupby("examiner_id")["specialty"].first()
-    rows = pd.DataFrame({
-        "examiner_id": oe["examiner"],
-        "peer_group": "all examiners, case mix by Cox model",
-        "n": oe["n_exams"].astype(int),
-        "observed": oe["observed"],
-        "expected": oe["expected"],
-        "ratio": oe["o_e_ratio"],
-        "ci_low": oe["ci_low"],
-        "ci_high": oe["ci_high"],
-        "raw_rate": (oe["observed"] / oe["n_exams"]).to_numpy(),
-        "peer_rate": float(frame["event"].mean()),
-        "z": scores["z"].to_numpy(),
-        "z_adjusted": scores["z_adjusted"].to_numpy(),
-        "p_value": scores["p_one_sided"].to_numpy(),
-    })
+    rows = pd.DataFrame(
+        {
+            "examiner_id": oe["examiner"],
+            "peer_group": "all examiners, case mix by Cox model",
+            "n": oe["n_exams"].astype(int),
+            "observed": oe["observed"],
+            "expected": oe["expected"],
+            "ratio": oe["o_e_ratio"],
+            "ci_low": oe["ci_low"],
+            "ci_high": oe["ci_high"],
+            "raw_rate": (oe["observed"] / oe["n_exams"]).to_numpy(),
+            "peer_rate": float(frame["event"].mean()),
+            "z": scores["z"].to_numpy(),
+            "z_adjusted": scores["z_adjusted"].to_numpy(),
+            "p_value": scores["p_one_sided"].to_numpy(),
+        }
+    )
     rows["specialty"] = rows["examiner_id"].map(specialty)
     return _finish(rows.drop(columns="specialty"), "early_mmi", settings)
 
@@ -329,7 +407,8 @@ def drift_charts(exams: pd.DataFrame, settings: FlagSettings) -> list[DriftChart
     features = [*CASE_FEATURES, "specialty"]
     counts = (
         data.assign(n=1, y=data["is_adverse"].astype(int))
-        .groupby(features, dropna=False, as_index=False)[["n", "y"]].sum()
+        .groupby(features, dropna=False, as_index=False)[["n", "y"]]
+        .sum()
     )
     risk = fit_casemix(counts, features, "n", "y").predict(data)
     adverse = data["is_adverse"].to_numpy(dtype=float)
@@ -341,10 +420,16 @@ def drift_charts(exams: pd.DataFrame, settings: FlagSettings) -> list[DriftChart
         y, p = adverse[idx], risk[idx]
         baseline_end = max(settings.min_volume, int(len(idx) * settings.drift_baseline_share))
         delta = baseline_log_odds_ratio(y, p, baseline_end)
-        charts.append(DriftChart(
-            examiner, len(idx), dates[idx][baseline_end - 1], dates[idx][baseline_end:],
-            y[baseline_end:], recalibrate_risks(p[baseline_end:], delta),
-        ))
+        charts.append(
+            DriftChart(
+                examiner,
+                len(idx),
+                dates[idx][baseline_end - 1],
+                dates[idx][baseline_end:],
+                y[baseline_end:],
+                recalibrate_risks(p[baseline_end:], delta),
+            )
+        )
     return charts
 
 
@@ -354,48 +439,61 @@ def drift(exams: pd.DataFrame, settings: FlagSettings) -> pd.DataFrame:
     if not charts:
         return pd.DataFrame()
     panel = threshold_for_panel(
-        [c.risk for c in charts], settings.drift_false_alarm, settings.drift_odds_ratio,
-        n_sim=settings.drift_simulations, rng=settings.seed,
+        [c.risk for c in charts],
+        settings.drift_false_alarm,
+        settings.drift_odds_ratio,
+        n_sim=settings.drift_simulations,
+        rng=settings.seed,
     )
     observed = np.array([c.adverse.sum() for c in charts])
     expected = np.array([c.risk.sum() for c in charts])
     later = np.array([len(c.adverse) for c in charts])
-    peak = np.array([
-        risk_adjusted_cusum(c.adverse, c.risk, panel.threshold, settings.drift_odds_ratio).max_statistic
-        for c in charts
-    ])
+    peak = np.array(
+        [
+            risk_adjusted_cusum(
+                c.adverse, c.risk, panel.threshold, settings.drift_odds_ratio
+            ).max_statistic
+            for c in charts
+        ]
+    )
     interval = oe_ratio_interval(observed, expected)
-    rows = pd.DataFrame({
-        "examiner_id": [c.examiner_id for c in charts],
-        "peer_group": "the examiner's own first exams",
-        "n": [c.n_exams for c in charts],
-        "observed": observed,
-        "expected": expected,
-        "ratio": observed / expected,
-        "ci_low": interval.low,
-        "ci_high": interval.high,
-        "raw_rate": observed / later,
-        "peer_rate": expected / later,
-        # For drift, z holds the CUSUM's highest value and z_adjusted that value over the
-        # panel threshold: 1 or more is a signal.
-        "z": peak,
-        "z_adjusted": peak / panel.threshold,
-        # Poisson tail of the later exams against the own-baseline expectation.
-        "p_value": stats.poisson.sf(observed - 1, expected),
-    })
+    rows = pd.DataFrame(
+        {
+            "examiner_id": [c.examiner_id for c in charts],
+            "peer_group": "the examiner's own first exams",
+            "n": [c.n_exams for c in charts],
+            "observed": observed,
+            "expected": expected,
+            "ratio": observed / expected,
+            "ci_low": interval.low,
+            "ci_high": interval.high,
+            "raw_rate": observed / later,
+            "peer_rate": expected / later,
+            # For drift, z holds the CUSUM's highest value and z_adjusted that value over the
+            # panel threshold: 1 or more is a signal.
+            "z": peak,
+            "z_adjusted": peak / panel.threshold,
+            # Poisson tail of the later exams against the own-baseline expectation.
+            "p_value": stats.poisson.sf(observed - 1, expected),
+        }
+    )
     return _finish(rows, "drift", settings, signal=peak >= panel.threshold)
 
 
-def drift_path(chart: DriftChart, threshold: float, settings: FlagSettings = FlagSettings()) -> pd.DataFrame:
+def drift_path(
+    chart: DriftChart, threshold: float, settings: FlagSettings = DEFAULT_SETTINGS
+) -> pd.DataFrame:
     """The CUSUM of one examiner over time, for the profile page: one row per later exam."""
     cusum = risk_adjusted_cusum(chart.adverse, chart.risk, threshold, settings.drift_odds_ratio)
-    return pd.DataFrame({
-        "exam_date": chart.exam_dates,
-        "cusum": cusum.path,
-        "observed_cumulative": np.cumsum(chart.adverse),
-        "expected_cumulative": np.cumsum(chart.risk),
-        "signal": np.isin(np.arange(len(chart.adverse)), cusum.signal_indices),
-    })
+    return pd.DataFrame(
+        {
+            "exam_date": chart.exam_dates,
+            "cusum": cusum.path,
+            "observed_cumulative": np.cumsum(chart.adverse),
+            "expected_cumulative": np.cumsum(chart.risk),
+            "signal": np.isin(np.arange(len(chart.adverse)), cusum.signal_indices),
+        }
+    )
 
 
 def decision_counts(units: pd.DataFrame, settings: FlagSettings) -> pd.DataFrame:
@@ -413,31 +511,37 @@ def decision_counts(units: pd.DataFrame, settings: FlagSettings) -> pd.DataFrame
         variance = np.where(has_expected, expected * (1 - expected / n), n * theta0 * (1 - theta0))
         scores = score_units(r, expected, variance, settings.adjustment).units
         interval = oe_ratio_interval(r, expected)
-        parts.append(pd.DataFrame({
-            "examiner_id": (data["maker_id"] + " @ " + data["group_name"]).to_numpy(),
-            "peer_group": source,
-            "n": n.astype(int),
-            "observed": r,
-            "expected": expected,
-            "ratio": scores["ratio"].to_numpy(),
-            "ci_low": interval.low,
-            "ci_high": interval.high,
-            "raw_rate": r / n,
-            "peer_rate": theta0,
-            "z": scores["z"].to_numpy(),
-            "z_adjusted": scores["z_adjusted"].to_numpy(),
-            "p_value": scores["p_one_sided"].to_numpy(),
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "examiner_id": (data["maker_id"] + " @ " + data["group_name"]).to_numpy(),
+                    "peer_group": source,
+                    "n": n.astype(int),
+                    "observed": r,
+                    "expected": expected,
+                    "ratio": scores["ratio"].to_numpy(),
+                    "ci_low": interval.low,
+                    "ci_high": interval.high,
+                    "raw_rate": r / n,
+                    "peer_rate": theta0,
+                    "z": scores["z"].to_numpy(),
+                    "z_adjusted": scores["z_adjusted"].to_numpy(),
+                    "p_value": scores["p_one_sided"].to_numpy(),
+                }
+            )
+        )
     if not parts:
         return pd.DataFrame()
     return _finish(pd.concat(parts, ignore_index=True), "decision_counts", settings)
+
 
 METHOD_WORDS = {
     "adverse_opinion": (
         "Observed adverse opinions against the number expected for the examiner's own cases, from "
         "a logistic model of case features (claim type, jurisdiction, body part, injury nature, "
-        "age band, sex, representation, who requested the exam, year) fitted on same-specialty "
-        "peers without any examiner term."
+        "age band, sex, representation, who requested the exam, year) and the examiner's "
+        "specialty, fitted on all examiners without any examiner term: the expected count is "
+        "what an average examiner of the same specialty would give for these cases."
     ),
     "denial": (
         "Denials or terminations that followed the exam within 90 days (or that name the exam), "
@@ -475,7 +579,25 @@ COMMON_WORDS = (
 )
 
 
-def explain(flags: pd.DataFrame, examiner_id: str, settings: FlagSettings = FlagSettings()) -> str:
+def _verdict(r, settings: FlagSettings) -> str:
+    """Why a measure is flagged or not, for one row of the flags table."""
+    if not r.eligible:
+        return f"Below the minimum volume of {settings.min_volume}: shown, never flagged."
+    if r.measure == "drift":
+        threshold = r.z / r.z_adjusted
+        crossed = "crossed" if r.flagged else "did not cross"
+        return f"The CUSUM reached {r.z:.2f} and {crossed} the panel threshold {threshold:.2f}."
+    figures = f"p = {r.p_value:.3g}, q = {r.q_value:.3g}"
+    if r.flagged:
+        return f"{figures}: below the false-discovery threshold {settings.q}, with an excess."
+    if r.q_value <= settings.q:
+        return f"{figures}: a significant deficit (fewer than expected), which is not flagged."
+    return f"{figures}: not below the false-discovery threshold {settings.q}."
+
+
+def explain(
+    flags: pd.DataFrame, examiner_id: str, settings: FlagSettings = DEFAULT_SETTINGS
+) -> str:
     """The reasoning behind one examiner's figures, in plain words."""
     rows = flags[flags["examiner_id"] == examiner_id]
     if rows.empty:
@@ -494,16 +616,6 @@ def explain(flags: pd.DataFrame, examiner_id: str, settings: FlagSettings = Flag
             f"  Raw rate {r.raw_rate:.1%} against {r.peer_rate:.1%} for the comparison group "
             f"({r.peer_group})."
         )
-        if not r.eligible:
-            lines.append(f"  Below the minimum volume of {settings.min_volume}: shown, never flagged.")
-        else:
-            verdict = (
-                "below" if r.flagged else "not below"
-            )
-            lines.append(
-                f"  p = {r.p_value:.3g}, q = {r.q_value:.3g}: {verdict} the false-discovery threshold "
-                f"{settings.q}" + ("" if r.ratio > 1 or not r.q_value < settings.q else " (but a deficit, not an excess)")
-                + "."
-            )
+        lines.append(f"  {_verdict(r, settings)}")
     lines += ["", COMMON_WORDS]
     return "\n".join(lines)

@@ -22,7 +22,7 @@ import queries
 from etl.load import load
 from ime import demo
 from ime.demo import generate
-from ime.flags import MEASURES, FlagSettings, compute_flags
+from ime.flags import DEFAULT_SETTINGS, MEASURES, FlagSettings, compute_flags
 
 # The measure each planted pattern should be found by; "fair" and "hard_case_mix" by none.
 PATTERN_MEASURE = {
@@ -50,7 +50,9 @@ class Detection:
     hard_case_mix_flagged: int
 
 
-def naive_flags(patterns: pd.DataFrame, sequence: pd.DataFrame, measure: str, min_volume: int) -> pd.DataFrame:
+def naive_flags(
+    patterns: pd.DataFrame, sequence: pd.DataFrame, measure: str, min_volume: int
+) -> pd.DataFrame:
     """The naive method: each examiner's raw rate against the pooled rate, p < 0.05, no FDR."""
     if measure in ("adverse_opinion", "denial", "zero_impairment"):
         trials, events = {
@@ -66,30 +68,57 @@ def naive_flags(patterns: pd.DataFrame, sequence: pd.DataFrame, measure: str, mi
         seen = sequence.dropna(subset=["mmi_reached"])
         per = seen.groupby("examiner_id")["mmi_reached"].agg(["sum", "count"])
         p = stats.binom.sf(per["sum"] - 1, per["count"], per["sum"].sum() / per["count"].sum())
-        return pd.DataFrame({"examiner_id": per.index, "flagged": (p < 0.05) & (per["count"] >= min_volume)})
+        return pd.DataFrame(
+            {"examiner_id": per.index, "flagged": (p < 0.05) & (per["count"] >= min_volume)}
+        )
     if measure == "allegiance":
         insurer = patterns["requested_by"].isin(["insurer", "employer"])
-        per = pd.DataFrame({
-            "n1": patterns["n_exams"].where(insurer, 0), "r1": patterns["n_adverse"].where(insurer, 0),
-            "n2": patterns["n_exams"].where(~insurer, 0), "r2": patterns["n_adverse"].where(~insurer, 0),
-            "examiner_id": patterns["examiner_id"],
-        }).groupby("examiner_id").sum()
-        return pd.DataFrame({
-            "examiner_id": per.index,
-            "flagged": _two_proportion_excess(per) & (per[["n1", "n2"]].min(axis=1) >= min_volume),
-        })
+        per = (
+            pd.DataFrame(
+                {
+                    "n1": patterns["n_exams"].where(insurer, 0),
+                    "r1": patterns["n_adverse"].where(insurer, 0),
+                    "n2": patterns["n_exams"].where(~insurer, 0),
+                    "r2": patterns["n_adverse"].where(~insurer, 0),
+                    "examiner_id": patterns["examiner_id"],
+                }
+            )
+            .groupby("examiner_id")
+            .sum()
+        )
+        return pd.DataFrame(
+            {
+                "examiner_id": per.index,
+                "flagged": _two_proportion_excess(per)
+                & (per[["n1", "n2"]].min(axis=1) >= min_volume),
+            }
+        )
     if measure == "drift":
         seq = sequence.sort_values(["examiner_id", "exam_date"])
-        half = seq.groupby("examiner_id").cumcount() >= seq.groupby("examiner_id")["examiner_id"].transform("size") / 2
-        per = pd.DataFrame({
-            "examiner_id": seq["examiner_id"],
-            "n1": half.astype(int), "r1": (seq["is_adverse"] & half).astype(int),
-            "n2": (~half).astype(int), "r2": (seq["is_adverse"] & ~half).astype(int),
-        }).groupby("examiner_id").sum()
-        return pd.DataFrame({
-            "examiner_id": per.index,
-            "flagged": _two_proportion_excess(per) & (per[["n1", "n2"]].sum(axis=1) >= min_volume),
-        })
+        half = (
+            seq.groupby("examiner_id").cumcount()
+            >= seq.groupby("examiner_id")["examiner_id"].transform("size") / 2
+        )
+        per = (
+            pd.DataFrame(
+                {
+                    "examiner_id": seq["examiner_id"],
+                    "n1": half.astype(int),
+                    "r1": (seq["is_adverse"] & half).astype(int),
+                    "n2": (~half).astype(int),
+                    "r2": (seq["is_adverse"] & ~half).astype(int),
+                }
+            )
+            .groupby("examiner_id")
+            .sum()
+        )
+        return pd.DataFrame(
+            {
+                "examiner_id": per.index,
+                "flagged": _two_proportion_excess(per)
+                & (per[["n1", "n2"]].sum(axis=1) >= min_volume),
+            }
+        )
     raise ValueError(f"no naive method for {measure}")
 
 
@@ -102,22 +131,33 @@ def _two_proportion_excess(per: pd.DataFrame) -> np.ndarray:
     return stats.norm.sf(z.to_numpy(dtype=float)) < 0.05
 
 
-def score(flags: pd.DataFrame, truth: pd.DataFrame, seed: int, measure: str, method: str) -> Detection:
+def score(
+    flags: pd.DataFrame, truth: pd.DataFrame, seed: int, measure: str, method: str
+) -> Detection:
     """Count planted examiners found, fair and hard-case-mix examiners flagged."""
-    merged = truth.merge(flags[["examiner_id", "flagged"]].reset_index(drop=True), on="examiner_id", how="left")
+    merged = truth.merge(
+        flags[["examiner_id", "flagged"]].reset_index(drop=True), on="examiner_id", how="left"
+    )
     merged["flagged"] = merged["flagged"].fillna(False).astype(bool)
     planted = merged["pattern"].map(PATTERN_MEASURE) == measure
     fair = merged["pattern"] == "fair"
     hard = merged["pattern"] == "hard_case_mix"
     return Detection(
-        seed, measure, method,
-        int(planted.sum()), int((planted & merged["flagged"]).sum()),
-        int(fair.sum()), int((fair & merged["flagged"]).sum()),
-        int(hard.sum()), int((hard & merged["flagged"]).sum()),
+        seed,
+        measure,
+        method,
+        int(planted.sum()),
+        int((planted & merged["flagged"]).sum()),
+        int(fair.sum()),
+        int((fair & merged["flagged"]).sum()),
+        int(hard.sum()),
+        int((hard & merged["flagged"]).sum()),
     )
 
 
-def validate_seed(seed: int, n_exams: int, workdir: Path, settings: FlagSettings = FlagSettings()) -> list[Detection]:
+def validate_seed(
+    seed: int, n_exams: int, workdir: Path, settings: FlagSettings = DEFAULT_SETTINGS
+) -> list[Detection]:
     """Generate, load and flag one demo data set; score both methods on every measure."""
     data = workdir / f"demo-{seed}"
     generate(data, n_exams=n_exams, seed=seed)
@@ -143,14 +183,21 @@ def detection_table(results: list[Detection]) -> pd.DataFrame:
     """Totals over seeds per measure and method, with the shares the targets speak of."""
     df = pd.DataFrame([r.__dict__ for r in results])
     totals = df.groupby(["measure", "method"], sort=False)[
-        ["planted", "planted_found", "fair", "fair_flagged", "hard_case_mix", "hard_case_mix_flagged"]
+        [
+            "planted",
+            "planted_found",
+            "fair",
+            "fair_flagged",
+            "hard_case_mix",
+            "hard_case_mix_flagged",
+        ]
     ].sum()
     totals["found_share"] = totals["planted_found"] / totals["planted"].where(totals["planted"] > 0)
     totals["fair_flagged_share"] = totals["fair_flagged"] / totals["fair"]
     return totals.reset_index()
 
 
-def decision_counts_comparison(db: Path, settings: FlagSettings = FlagSettings()) -> dict[str, int]:
+def decision_counts_comparison(db: Path, settings: FlagSettings = DEFAULT_SETTINGS) -> dict[str, int]:
     """On a loaded decision_counts table: how many units each method flags."""
     con = queries.connect(db)
     try:
@@ -169,7 +216,11 @@ def decision_counts_comparison(db: Path, settings: FlagSettings = FlagSettings()
 
 
 def write_report(
-    out: Path, seeds: tuple[int, ...], n_exams: int, realdata: Path | None = None, progress: bool = False
+    out: Path,
+    seeds: tuple[int, ...],
+    n_exams: int,
+    realdata: Path | None = None,
+    progress: bool = False,
 ) -> pd.DataFrame:
     """Run the validation and write the Markdown report; return the detection table."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -183,7 +234,12 @@ def write_report(
         alj = realdata / "ssa_alj_dispositions" if realdata else None
         if alj and alj.is_dir():
             db = Path(tmp) / "ssa.duckdb"
-            profile = Path(__file__).resolve().parents[1] / "data" / "profiles" / "ssa_alj_dispositions.toml"
+            profile = (
+                Path(__file__).resolve().parents[1]
+                / "data"
+                / "profiles"
+                / "ssa_alj_dispositions.toml"
+            )
             load([alj], db, profile)
             ssa = decision_counts_comparison(db)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -219,7 +275,9 @@ def _markdown(table: pd.DataFrame, seeds: tuple[int, ...], n_exams: int, ssa: di
         "|---|---|---|---|---|",
     ]
     for r in table.itertuples():
-        found = f"{r.planted_found}/{r.planted} ({r.found_share:.0%})" if r.planted else "none planted"
+        found = (
+            f"{r.planted_found}/{r.planted} ({r.found_share:.0%})" if r.planted else "none planted"
+        )
         lines.append(
             f"| {r.measure} | {r.method} | {found} | {r.fair_flagged}/{r.fair} "
             f"({r.fair_flagged_share:.1%}) | {r.hard_case_mix_flagged}/{r.hard_case_mix} |"

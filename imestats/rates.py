@@ -20,7 +20,10 @@ class RateRatio:
 
 
 def poisson_rate_ratio(
-    o1, e1, o2, e2,
+    o1,
+    e1,
+    o2,
+    e2,
     alternative: Literal["greater", "two-sided"] = "greater",
     level: float = 0.95,
 ) -> RateRatio:
@@ -76,10 +79,12 @@ def poisson_rate_ratio(
     if alternative == "greater":
         p = np.where(valid, stats.binom.sf(o1 - 1, m, pi0), np.nan)
     elif alternative == "two-sided":
-        p = np.array([
-            stats.binomtest(int(k), int(n), float(q)).pvalue if ok else np.nan
-            for k, n, q, ok in zip(o1, m, pi0, valid, strict=True)
-        ])
+        p = np.array(
+            [
+                stats.binomtest(int(k), int(n), float(q)).pvalue if ok else np.nan
+                for k, n, q, ok in zip(o1, m, pi0, valid, strict=True)
+            ]
+        )
     else:
         raise ValueError(f"alternative must be 'greater' or 'two-sided', got {alternative!r}")
     if scalar:

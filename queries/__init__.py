@@ -21,7 +21,13 @@ ROLES = ("regulator", "insurer", "researcher")
 
 # The filterable columns of fct_exams (SPEC 2: "Every figure can be filtered by ...").
 FILTER_COLUMNS = (
-    "jurisdiction", "claim_type", "body_part", "insurer_id", "specialty", "requested_by", "exam_type",
+    "jurisdiction",
+    "claim_type",
+    "body_part",
+    "insurer_id",
+    "specialty",
+    "requested_by",
+    "exam_type",
 )
 
 
@@ -55,6 +61,7 @@ class Scope:
 
 
 FULL_ACCESS = Scope()
+NO_FILTERS = Filters()
 
 _IN_LIST = "(getvariable('{v}') IS NULL OR list_contains(getvariable('{v}'), {col}))"
 _SCOPE = "(getvariable('scope_insurers') IS NULL OR list_contains(getvariable('scope_insurers'), insurer_id))"
@@ -114,7 +121,7 @@ def run(
     con: duckdb.DuckDBPyConnection,
     name: str,
     scope: Scope = FULL_ACCESS,
-    filters: Filters = Filters(),
+    filters: Filters = NO_FILTERS,
     **params: object,
 ) -> pd.DataFrame:
     """Run queries/reports/<name>.sql with bound `params` under `scope` and `filters`."""

@@ -53,7 +53,9 @@ def test_every_examiner_measure_has_the_spec_columns(demo):
 
 def test_targets_on_a_seed_the_report_does_not_use(demo):
     _, _, flags, truth = demo
-    found = score(flags[flags["measure"] == "adverse_opinion"], truth, 7, "adverse_opinion", "product")
+    found = score(
+        flags[flags["measure"] == "adverse_opinion"], truth, 7, "adverse_opinion", "product"
+    )
     assert found.planted_found / found.planted >= 0.9
     assert found.hard_case_mix_flagged == 0
     for measure in set(MEASURES) - {"decision_counts"}:
@@ -65,11 +67,17 @@ def test_the_naive_method_flags_hard_case_mix_and_more_fair_examiners(demo):
     _, con, flags, truth = demo
     patterns = queries.run(con, "examiner_patterns")
     naive = naive_flags(patterns, queries.run(con, "examiner_exam_sequence"), "adverse_opinion", 30)
-    table = detection_table([
-        score(naive, truth, 7, "adverse_opinion", "naive"),
-        score(flags[flags["measure"] == "adverse_opinion"], truth, 7, "adverse_opinion", "product"),
-    ]).set_index("method")
-    assert table.loc["naive", "hard_case_mix_flagged"] > table.loc["product", "hard_case_mix_flagged"]
+    table = detection_table(
+        [
+            score(naive, truth, 7, "adverse_opinion", "naive"),
+            score(
+                flags[flags["measure"] == "adverse_opinion"], truth, 7, "adverse_opinion", "product"
+            ),
+        ]
+    ).set_index("method")
+    assert (
+        table.loc["naive", "hard_case_mix_flagged"] > table.loc["product", "hard_case_mix_flagged"]
+    )
     assert table.loc["naive", "fair_flagged"] > table.loc["product", "fair_flagged"]
 
 
@@ -102,7 +110,9 @@ def test_an_insurer_scope_sees_fewer_exams(demo):
     ).fetchall()[0][0]
     scoped = flags_for_view(con, queries.Scope("insurer", (insurer,)))
     n_scoped = scoped.loc[scoped["measure"] == "adverse_opinion", "n"].sum()
-    expected = con.execute("SELECT count(*) FROM fct_exams WHERE insurer_id = $i", {"i": insurer}).fetchall()[0][0]
+    expected = con.execute(
+        "SELECT count(*) FROM fct_exams WHERE insurer_id = $i", {"i": insurer}
+    ).fetchall()[0][0]
     assert n_scoped == expected
     assert n_scoped < flags.loc[flags["measure"] == "adverse_opinion", "n"].sum()
 
@@ -111,8 +121,11 @@ def test_drift_path_crosses_the_threshold_for_a_signalling_examiner(demo):
     _, con, flags, _ = demo
     row = flags[(flags["measure"] == "drift") & flags["flagged"]].iloc[0]
     threshold = row["z"] / row["z_adjusted"]
-    chart = next(c for c in drift_charts(queries.run(con, "examiner_exam_sequence"), FlagSettings())
-                 if c.examiner_id == row["examiner_id"])
+    chart = next(
+        c
+        for c in drift_charts(queries.run(con, "examiner_exam_sequence"), FlagSettings())
+        if c.examiner_id == row["examiner_id"]
+    )
     path = drift_path(chart, threshold)
     assert path["signal"].any()
     assert path["cusum"].max() == pytest.approx(row["z"])
@@ -135,7 +148,9 @@ def test_cli_flags_writes_the_spec_header(demo, capsys):
     assert set(out["measure"]) == {"adverse_opinion"}
 
 
-@pytest.mark.skipif(not (REALDATA / "ssa_alj_dispositions").is_dir(), reason="shared/realdata is absent")
+@pytest.mark.skipif(
+    not (REALDATA / "ssa_alj_dispositions").is_dir(), reason="shared/realdata is absent"
+)
 def test_ssa_judges_overdispersion_cuts_the_naive_flags(tmp_path):
     db = tmp_path / "ssa.duckdb"
     load([REALDATA / "ssa_alj_dispositions"], db, PROFILES / "ssa_alj_dispositions.toml")

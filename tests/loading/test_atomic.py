@@ -24,7 +24,8 @@ def write_big_folder(folder: Path) -> None:
     con = duckdb.connect()
     con.execute(
         "COPY (SELECT 'EX' || i AS examiner_id, 'orthopedic_surgery' AS specialty FROM range(50) t(i)) "
-        "TO $p (HEADER)", {"p": str(folder / "examiners.csv")},
+        "TO $p (HEADER)",
+        {"p": str(folder / "examiners.csv")},
     )
     con.execute(
         "COPY (SELECT 'C' || i AS case_id, 'CL' || i AS claimant_id, 'INS' || (i % 7) AS insurer_id, "
@@ -55,7 +56,9 @@ def test_sigkill_during_a_load_leaves_the_database_as_it_was(
     write_big_folder(big)
     proc = subprocess.Popen(
         [sys.executable, "-m", "ime.cli", "load", str(big), "--db", str(db)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=os.environ.copy(),
     )
     deadline = time.monotonic() + 30
     while not any("loading" in p.name for p in db.parent.iterdir()):

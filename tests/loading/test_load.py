@@ -37,24 +37,34 @@ def test_good_folder_loads_every_row(canonical_folder, db_path):
     report = load([canonical_folder], db_path)
     by_entity = {f.entity: f for f in report.files}
     assert {e: (f.read, f.loaded, f.quarantined) for e, f in by_entity.items()} == {
-        "examiners": (2, 2, 0), "cases": (2, 2, 0), "exams": (2, 2, 0), "decisions": (1, 1, 0),
+        "examiners": (2, 2, 0),
+        "cases": (2, 2, 0),
+        "exams": (2, 2, 0),
+        "decisions": (1, 1, 0),
     }
     assert report.total("read") == report.total("loaded") + report.total("quarantined") == 7
     assert all(n == 0 for n in report.contracts.values())
-    assert rows(db_path, "SELECT exam_id, is_adverse, is_denied, days_injury_to_mmi FROM fct_exams ORDER BY 1") == [
-        ("E1", True, True, 142), ("E2", False, None, 153),
+    assert rows(
+        db_path,
+        "SELECT exam_id, is_adverse, is_denied, days_injury_to_mmi FROM fct_exams ORDER BY 1",
+    ) == [
+        ("E1", True, True, 142),
+        ("E2", False, None, 153),
     ]
 
 
 def test_enumerations_are_trimmed_and_case_insensitive(canonical_folder, db_path):
     write_csv(
         canonical_folder / "examiners.csv",
-        with_change(EXAMINERS, 0, specialty=" Orthopedic_Surgery ", credential="phd", board_certified="Y"),
+        with_change(
+            EXAMINERS, 0, specialty=" Orthopedic_Surgery ", credential="phd", board_certified="Y"
+        ),
     )
     load([canonical_folder], db_path)
-    assert rows(db_path, "SELECT specialty, credential, board_certified FROM examiners WHERE examiner_id = 'EX1'") == [
-        ("orthopedic_surgery", "PhD", True)
-    ]
+    assert rows(
+        db_path,
+        "SELECT specialty, credential, board_certified FROM examiners WHERE examiner_id = 'EX1'",
+    ) == [("orthopedic_surgery", "PhD", True)]
 
 
 # One bad row per rule: (file, column to change, bad value, column reported, rule reported).
@@ -71,7 +81,13 @@ BAD_ROWS = [
     ("cases", 0, {"claimant_sex": "female"}, "claimant_sex", "enum"),
     ("cases", 0, {"claimant_birth_year": "1975.5"}, "claimant_birth_year", "type_int"),
     ("cases", 0, {"claimant_birth_year": "1850"}, "claimant_birth_year", "range"),
-    ("cases", 0, {"claimant_birth_year": "2022"}, "claimant_birth_year", "birth_year_before_injury"),
+    (
+        "cases",
+        0,
+        {"claimant_birth_year": "2022"},
+        "claimant_birth_year",
+        "birth_year_before_injury",
+    ),
     ("cases", 0, {"represented": "perhaps"}, "represented", "type_bool"),
     ("exams", 0, {"exam_id": ""}, "exam_id", "required"),
     ("exams", 0, {"exam_date": ""}, "exam_date", "required"),
@@ -85,8 +101,13 @@ BAD_ROWS = [
     ("exams", 0, {"report_date": "2021-05-31"}, "report_date", "report_not_before_exam"),
     ("exams", 0, {"mmi_date": ""}, "mmi_date", "mmi_date_required_when_reached"),
     ("exams", 0, {"mmi_date": "2021-07-01"}, "mmi_date", "mmi_not_after_report"),
-    ("exams", 0, {"exam_date": "2020-12-01", "referral_date": "", "mmi_date": "2020-12-01"},
-     "exam_date", "exam_not_before_injury"),
+    (
+        "exams",
+        0,
+        {"exam_date": "2020-12-01", "referral_date": "", "mmi_date": "2020-12-01"},
+        "exam_date",
+        "exam_not_before_injury",
+    ),
     ("exams", 0, {"mmi_date": "2020-01-01"}, "mmi_date", "mmi_not_before_injury"),
     ("decisions", 0, {"exam_id": "E404"}, "exam_id", "reference"),
     ("decisions", 0, {"outcome": "granted"}, "outcome", "enum"),
@@ -96,11 +117,16 @@ SOURCES = {"examiners": EXAMINERS, "cases": CASES, "exams": EXAMS, "decisions": 
 
 
 @pytest.mark.parametrize(
-    "entity, index, change, column, rule", BAD_ROWS,
+    "entity, index, change, column, rule",
+    BAD_ROWS,
     ids=[f"{b[0]}-{b[3]}-{b[4]}-{list(b[2].values())[0] or 'blank'}" for b in BAD_ROWS],
 )
-def test_each_rule_quarantines_its_bad_row(canonical_folder, db_path, entity, index, change, column, rule):
-    path = write_csv(canonical_folder / f"{entity}.csv", with_change(SOURCES[entity], index, **change))
+def test_each_rule_quarantines_its_bad_row(
+    canonical_folder, db_path, entity, index, change, column, rule
+):
+    path = write_csv(
+        canonical_folder / f"{entity}.csv", with_change(SOURCES[entity], index, **change)
+    )
     report = load([canonical_folder], db_path)
     f = next(f for f in report.files if f.entity == entity)
     assert (f.read, f.quarantined, f.loaded) == (len(SOURCES[entity]), 1, len(SOURCES[entity]) - 1)
@@ -142,17 +168,39 @@ def test_reloading_the_same_files_changes_nothing(canonical_folder, db_path):
     write_csv(canonical_folder / "exams.csv", with_change(EXAMS, 1, wpi_percent="200"))
     load([canonical_folder], db_path)
     tables = ("examiners", "cases", "exams", "decisions", "quarantine", "fct_exams")
-    before = {t: rows(db_path, f"SELECT * EXCLUDE (load_id) FROM {t} ORDER BY ALL" if t == "quarantine" else f"SELECT * FROM {t} ORDER BY ALL") for t in tables}
+    before = {
+        t: rows(
+            db_path,
+            f"SELECT * EXCLUDE (load_id) FROM {t} ORDER BY ALL"
+            if t == "quarantine"
+            else f"SELECT * FROM {t} ORDER BY ALL",
+        )
+        for t in tables
+    }
     report = load([canonical_folder], db_path)
-    after = {t: rows(db_path, f"SELECT * EXCLUDE (load_id) FROM {t} ORDER BY ALL" if t == "quarantine" else f"SELECT * FROM {t} ORDER BY ALL") for t in tables}
+    after = {
+        t: rows(
+            db_path,
+            f"SELECT * EXCLUDE (load_id) FROM {t} ORDER BY ALL"
+            if t == "quarantine"
+            else f"SELECT * FROM {t} ORDER BY ALL",
+        )
+        for t in tables
+    }
     assert after == before
-    assert (report.total("inserted"), report.total("replaced"), report.total("unchanged")) == (0, 0, 6)
+    assert (report.total("inserted"), report.total("replaced"), report.total("unchanged")) == (
+        0,
+        0,
+        6,
+    )
     assert report.total("quarantined") == 1
 
 
 def test_a_row_loaded_again_with_other_content_replaces_the_old(canonical_folder, db_path):
     load([canonical_folder], db_path)
-    changed = write_csv(canonical_folder.parent / "later" / "exams.csv", with_change(EXAMS, 1, wpi_percent="12"))
+    changed = write_csv(
+        canonical_folder.parent / "later" / "exams.csv", with_change(EXAMS, 1, wpi_percent="12")
+    )
     report = load([changed], db_path)
     [exams] = report.files
     assert (exams.inserted, exams.replaced, exams.unchanged) == (0, 1, 1)
@@ -189,8 +237,17 @@ def test_same_claimant_gets_the_same_pseudonym_across_loads(canonical_folder, db
 
 
 def test_direct_identifiers_are_dropped_and_zip_cut(canonical_folder, db_path):
-    extra = [{**c, "Claimant Name": "Jane Roe", "SSN": "123-45-6789", "email": "j@x.org",
-              "zip": "94110", "adjuster_note": "n/a"} for c in CASES]
+    extra = [
+        {
+            **c,
+            "Claimant Name": "Jane Roe",
+            "SSN": "123-45-6789",
+            "email": "j@x.org",
+            "zip": "94110",
+            "adjuster_note": "n/a",
+        }
+        for c in CASES
+    ]
     write_csv(canonical_folder / "cases.csv", extra)
     report = load([canonical_folder], db_path)
     cases = next(f for f in report.files if f.entity == "cases")
@@ -214,7 +271,9 @@ def test_parquet_and_xlsx_load_like_csv(canonical_folder, tmp_path, db_path):
     pd.DataFrame(EXAMS).to_excel(other / "exams.xlsx", index=False)
     report = load([other], db_path)
     assert [(f.entity, f.loaded, f.quarantined) for f in report.files] == [
-        ("examiners", 2, 0), ("cases", 2, 0), ("exams", 2, 0),
+        ("examiners", 2, 0),
+        ("cases", 2, 0),
+        ("exams", 2, 0),
     ]
     csv_db = tmp_path / "csv.duckdb"
     load([canonical_folder / n for n in ("examiners.csv", "cases.csv", "exams.csv")], csv_db)
@@ -226,15 +285,24 @@ def test_parquet_and_xlsx_load_like_csv(canonical_folder, tmp_path, db_path):
 @pytest.mark.parametrize(
     "name, content, problem",
     [
-        ("exams.csv", b"exam_id,case_id\nE1,C1\n", r"missing required column\(s\) examiner_id, exam_date"),
-        ("cases.csv", "case_id,claimant_id,insurer_id,injury_date\nC1,\xe9,I,2020-01-01\n".encode("latin-1"),
-         "cannot be read"),
+        (
+            "exams.csv",
+            b"exam_id,case_id\nE1,C1\n",
+            r"missing required column\(s\) examiner_id, exam_date",
+        ),
+        (
+            "cases.csv",
+            "case_id,claimant_id,insurer_id,injury_date\nC1,\xe9,I,2020-01-01\n".encode("latin-1"),
+            "cannot be read",
+        ),
         ("exams.parquet", b"exam_id,case_id\nE1,C1\n", "is not a Parquet file"),
         ("examiners.xlsx", b"not a spreadsheet", "cannot be read as XLSX"),
     ],
     ids=["missing-required-column", "not-utf8", "csv-named-parquet", "corrupt-xlsx"],
 )
-def test_unreadable_file_stops_the_load_and_changes_nothing(canonical_folder, db_path, name, content, problem):
+def test_unreadable_file_stops_the_load_and_changes_nothing(
+    canonical_folder, db_path, name, content, problem
+):
     load([canonical_folder], db_path)
     digest = file_digest(db_path)
     (canonical_folder / name).write_bytes(content)

@@ -156,14 +156,18 @@ def test_the_docstring_example_is_a_valid_profile(tmp_path):
     profile = read_profile(write_profile(tmp_path, example))
     plain, rolled_up = profile.files
     assert (plain.rules[0].action, plain.values, plain.aggregate) == (
-        "warn", {"group_name": {"tulsa oho": "TULSA"}}, None,
+        "warn",
+        {"group_name": {"tulsa oho": "TULSA"}},
+        None,
     )
     assert (rolled_up.aggregate.count, list(rolled_up.aggregate.count_if)) == (
-        "n_decisions", ["n_adverse"],
+        "n_decisions",
+        ["n_adverse"],
     )
 
 
 # --- roll-up of row-level records (made in code) --------------------------------------------
+
 
 def test_aggregate_rolls_rows_up_without_calling_shared_keys_duplicates(tmp_path):
     source = tmp_path / "in" / "reviews.csv"
@@ -174,7 +178,9 @@ def test_aggregate_rolls_rows_up_without_calling_shared_keys_duplicates(tmp_path
         "R2;2020;overturned\r\nR2;2021;upheld\r\nR2;2021;lost\r\n",
         encoding="utf-8",
     )
-    profile = write_profile(tmp_path, """
+    profile = write_profile(
+        tmp_path,
+        """
 [[files]]
 match = "reviews.csv"
 entity = "decision_counts"
@@ -191,7 +197,8 @@ name = "outcome_known"
 column = "maker_id"
 violation = "Outcome NOT IN ('upheld', 'overturned')"
 message = "unknown outcome"
-""")
+""",
+    )
     db = tmp_path / "x.duckdb"
     report = load([source.parent], db, profile)
     (f,) = report.files
@@ -199,7 +206,9 @@ message = "unknown outcome"
     assert f.note == "aggregated into 3 decision_counts rows"
     counts = "SELECT maker_id, period, n_decisions, n_adverse FROM decision_counts ORDER BY 1, 2"
     assert rows(db, counts) == [
-        ("R1", "2020", 3, 2), ("R2", "2020", 1, 0), ("R2", "2021", 1, 1),
+        ("R1", "2020", 3, 2),
+        ("R2", "2020", 1, 0),
+        ("R2", "2021", 1, 1),
     ]
     assert rows(db, "SELECT row_number, rule, action FROM quarantine") == [
         (6, "profile:outcome_known", "quarantined"),
@@ -210,17 +219,37 @@ message = "unknown outcome"
 
 BODY_PARTS = [
     # (WCIO Part Of Body, WCIO Nature of Injury, OIICS Part Of Body, expected body_part)
-    ("10", "", "", "head"), ("19", "", "", "head"),
-    ("20", "", "", "spine"), ("22", "", "", "spine"), ("24", "", "", "other"),
-    ("26", "", "", "other"), ("30", "", "", "upper_extremity"), ("38", "", "", "upper_extremity"),
-    ("40", "", "", "multiple"), ("41", "", "", "spine"), ("42", "52", "", "spine"),
-    ("44", "", "", "other"), ("47", "", "", "spine"), ("50", "", "", "lower_extremity"),
-    ("58", "", "", "lower_extremity"), ("61", "", "", "other"), ("63", "", "", "spine"),
-    ("65", "", "", None), ("66", "", "", None), ("66", "77", "", "psychiatric"),
-    ("42", "69", "", "psychiatric"), ("90", "", "", "multiple"), ("91", "", "", "multiple"),
-    ("99", "", "", "multiple"), ("UK", "UK", "", None), ("", "", "", None),
-    ("", "", "01*", "head"), ("", "", "23*", "spine"), ("", "", "21", "other"),
-    ("", "", "34", "upper_extremity"), ("", "", "48*", "lower_extremity"),
+    ("10", "", "", "head"),
+    ("19", "", "", "head"),
+    ("20", "", "", "spine"),
+    ("22", "", "", "spine"),
+    ("24", "", "", "other"),
+    ("26", "", "", "other"),
+    ("30", "", "", "upper_extremity"),
+    ("38", "", "", "upper_extremity"),
+    ("40", "", "", "multiple"),
+    ("41", "", "", "spine"),
+    ("42", "52", "", "spine"),
+    ("44", "", "", "other"),
+    ("47", "", "", "spine"),
+    ("50", "", "", "lower_extremity"),
+    ("58", "", "", "lower_extremity"),
+    ("61", "", "", "other"),
+    ("63", "", "", "spine"),
+    ("65", "", "", None),
+    ("66", "", "", None),
+    ("66", "77", "", "psychiatric"),
+    ("42", "69", "", "psychiatric"),
+    ("90", "", "", "multiple"),
+    ("91", "", "", "multiple"),
+    ("99", "", "", "multiple"),
+    ("UK", "UK", "", None),
+    ("", "", "", None),
+    ("", "", "01*", "head"),
+    ("", "", "23*", "spine"),
+    ("", "", "21", "other"),
+    ("", "", "34", "upper_extremity"),
+    ("", "", "48*", "lower_extremity"),
     ("", "", "88", "multiple"),
     ("53", "", "23*", "lower_extremity"),
 ]
@@ -228,10 +257,17 @@ BODY_PARTS = [
 
 def test_ny_body_part_follows_the_wcio_code_groups(tmp_path):
     header = [
-        "Claim Identifier", "Claim Type", "Accident Date", "WCIO Part Of Body Code",
-        "WCIO Nature of Injury Code", "WCIO Nature of Injury Description",
+        "Claim Identifier",
+        "Claim Type",
+        "Accident Date",
+        "WCIO Part Of Body Code",
+        "WCIO Nature of Injury Code",
+        "WCIO Nature of Injury Description",
         "OIICS Part Of Body Code",
-        "Gender", "Birth Year", "Attorney/Representative", "Carrier Name",
+        "Gender",
+        "Birth Year",
+        "Attorney/Representative",
+        "Carrier Name",
     ]
     source = tmp_path / "in" / "ny_wcb_raw_rows_synthetic.csv"
     source.parent.mkdir()
@@ -239,8 +275,21 @@ def test_ny_body_part_follows_the_wcio_code_groups(tmp_path):
         writer = csv.writer(fh)
         writer.writerow(header)
         for i, (wcio, nature, oiics, _) in enumerate(BODY_PARTS):
-            writer.writerow([f"C{i}", "WORKERS COMPENSATION CLAIM", "1/2/2015", wcio, nature, "",
-                             oiics, "F", "1970", "N", "SOME CARRIER"])
+            writer.writerow(
+                [
+                    f"C{i}",
+                    "WORKERS COMPENSATION CLAIM",
+                    "1/2/2015",
+                    wcio,
+                    nature,
+                    "",
+                    oiics,
+                    "F",
+                    "1970",
+                    "N",
+                    "SOME CARRIER",
+                ]
+            )
     db = tmp_path / "x.duckdb"
     report = load([source], db, PROFILES / "ny_wcb_claims_fragments.toml")
     assert (report.files[0].read, report.files[0].quarantined) == (len(BODY_PARTS), 0)
@@ -249,6 +298,7 @@ def test_ny_body_part_follows_the_wcio_code_groups(tmp_path):
 
 
 # --- the shipped profiles -------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("profile", sorted(PROFILES.glob("*.toml")), ids=lambda p: p.stem)
 def test_each_shipped_profile_names_a_file_of_its_data_set(profile):
@@ -265,7 +315,11 @@ def test_ssa_alj_profile_loads_every_judge_and_reports_the_two_inconsistent_rows
     files = by_name(report)
     alj = files["alj-disposition-by-judge-LATEST.csv"]
     assert (alj.entity, alj.read, alj.loaded, alj.quarantined, alj.warnings) == (
-        "decision_counts", 1439, 1439, 0, 2,
+        "decision_counts",
+        1439,
+        1439,
+        0,
+        2,
     )
     assert alj.reasons == {
         "warning: n_decisions: profile:decisions_equal_awards_plus_denials "
@@ -277,16 +331,22 @@ def test_ssa_alj_profile_loads_every_judge_and_reports_the_two_inconsistent_rows
     assert report.total("read") == report.total("loaded") + report.total("quarantined")
     assert all(n == 0 for n in report.contracts.values())
 
-    warned = rows(db, """
+    warned = rows(
+        db,
+        """
         SELECT row_number, raw_value, action, raw_row->>'maker_id', raw_row->>'group_name'
-        FROM quarantine ORDER BY row_number""")
+        FROM quarantine ORDER BY row_number""",
+    )
     assert warned == [
         (8, "512", "loaded_with_warning", "Shinn, Charles", "AKRON OH"),
         (1061, "404", "loaded_with_warning", "Ehasz, Sarah", "PITTSBURGH"),
     ]
     source = read_source(folder / "alj-disposition-by-judge-LATEST.csv")
-    broken = [(r["Judge"], r["Office"]) for r in source
-              if int(r["Decisions"]) != int(r["Awards"]) + int(r["Denials"])]
+    broken = [
+        (r["Judge"], r["Office"])
+        for r in source
+        if int(r["Decisions"]) != int(r["Awards"]) + int(r["Denials"])
+    ]
     assert broken == [("Shinn, Charles", "AKRON OH"), ("Ehasz, Sarah", "PITTSBURGH")]
     # Warned rows are loaded as published.
     shinn = "SELECT n_decisions, n_adverse FROM decision_counts WHERE maker_id = 'Shinn, Charles'"
@@ -297,26 +357,44 @@ def test_ssa_alj_counts_match_the_csv(tmp_path):
     folder = realdata("ssa_alj_dispositions")
     db = tmp_path / "alj.duckdb"
     load([folder], db, PROFILES / "ssa_alj_dispositions.toml")
-    ((n_rows, n_judges, n_offices, periods, decisions, denials),) = rows(db, """
+    ((n_rows, n_judges, n_offices, periods, decisions, denials),) = rows(
+        db,
+        """
         SELECT count(*), count(DISTINCT maker_id), count(DISTINCT group_name),
                list(DISTINCT period),
-               sum(n_decisions), sum(n_adverse) FROM decision_counts""")
+               sum(n_decisions), sum(n_adverse) FROM decision_counts""",
+    )
     assert (n_rows, n_judges, n_offices, periods) == (1439, 1150, 167, ["FY2025"])
     # README: "the national denial rate is about 41.7%".
     assert denials / decisions == pytest.approx(0.417, abs=5e-4)
     source = read_source(folder / "alj-disposition-by-judge-LATEST.csv")
-    assert (decisions, denials) == (
-        sum(int(r["Decisions"]) for r in source), sum(int(r["Denials"]) for r in source),
-    ) == (329_700, 137_579)
+    assert (
+        (decisions, denials)
+        == (
+            sum(int(r["Decisions"]) for r in source),
+            sum(int(r["Denials"]) for r in source),
+        )
+        == (329_700, 137_579)
+    )
     # One judge who sat in two offices: one row per office, figures as in the CSV.
-    balter = {r["Office"]: (int(r["Decisions"]), int(r["Denials"]))
-              for r in source if r["Judge"] == "Balter, Michael N"}
+    balter = {
+        r["Office"]: (int(r["Decisions"]), int(r["Denials"]))
+        for r in source
+        if r["Judge"] == "Balter, Michael N"
+    }
     assert balter == {"AKRON OH": (395, 156), "MADISON": (1, 0)}
-    assert dict(
-        (office, (n, a)) for office, n, a in rows(db, """
+    assert (
+        dict(
+            (office, (n, a))
+            for office, n, a in rows(
+                db,
+                """
             SELECT group_name, n_decisions, n_adverse FROM decision_counts
-            WHERE maker_id = 'Balter, Michael N'""")
-    ) == balter
+            WHERE maker_id = 'Balter, Michael N'""",
+            )
+        )
+        == balter
+    )
 
 
 def test_ssa_alj_second_load_changes_nothing(tmp_path):
@@ -336,23 +414,31 @@ def test_ssa_dds_profile_loads_adult_determinations_per_state_and_year(tmp_path)
     files = by_name(report)
     wl = files["ssa-sa-fywl-all-states-2001-2024.csv"]
     assert (wl.entity, wl.read, wl.loaded, wl.quarantined, wl.warnings) == (
-        "decision_counts", 1248, 1248, 0, 0,
+        "decision_counts",
+        1248,
+        1248,
+        0,
+        0,
     )
     skipped = files["dds-net-accuracy-by-state-2007-2022.csv"]
     assert skipped.entity is None and "not named by profile" in skipped.note
     assert all(n == 0 for n in report.contracts.values())
 
-    ((states, regions, periods, first, last, padded),) = rows(db, """
+    ((states, regions, periods, first, last, padded),) = rows(
+        db,
+        """
         SELECT count(DISTINCT maker_id), count(DISTINCT group_name), count(DISTINCT period),
                min(period), max(period), count(*) FILTER (maker_id <> trim(maker_id))
-        FROM decision_counts""")
+        FROM decision_counts""",
+    )
     assert (states, regions, periods, first, last, padded) == (52, 10, 24, "FY2001", "FY2024", 0)
     # Alaska FY2001: 3,369 adult determinations, 1,573 favourable -> 1,796 unfavourable.
-    assert rows(db, """
+    assert rows(
+        db,
+        """
         SELECT group_name, n_decisions, n_adverse, extra->>'Adult Favorable  Determination Rate'
-        FROM decision_counts WHERE maker_id = 'AK' AND period = 'FY2001'""") == [
-        ("SEA", 3369, 1796, "46.69")
-    ]
+        FROM decision_counts WHERE maker_id = 'AK' AND period = 'FY2001'""",
+    ) == [("SEA", 3369, 1796, "46.69")]
     source = read_source(folder / "ssa-sa-fywl-all-states-2001-2024.csv")
     expected = {
         (r["State Code"].strip(), "FY" + r["Date"]): (
@@ -361,8 +447,12 @@ def test_ssa_dds_profile_loads_adult_determinations_per_state_and_year(tmp_path)
         )
         for r in source
     }
-    loaded = {(m, p): (n, a) for m, p, n, a in rows(
-        db, "SELECT maker_id, period, n_decisions, n_adverse FROM decision_counts")}
+    loaded = {
+        (m, p): (n, a)
+        for m, p, n, a in rows(
+            db, "SELECT maker_id, period, n_decisions, n_adverse FROM decision_counts"
+        )
+    }
     assert loaded == expected
 
 
@@ -381,12 +471,19 @@ def test_ca_imr_profile_rolls_up_every_determination(tmp_path):
     assert all(n == 0 for n in report.contracts.values())
 
     # README: 10,776 upheld, 8,452 overturned.
-    assert rows(db, """
+    assert rows(
+        db,
+        """
         SELECT sum(n_decisions), sum(n_adverse), sum(n_decisions - n_adverse),
                list(DISTINCT group_name ORDER BY group_name)
-        FROM decision_counts""") == [
-        (19_228, 10_776, 8_452,
-         ["Experimental/Investigational", "Medical Necessity", "Urgent Care"])
+        FROM decision_counts""",
+    ) == [
+        (
+            19_228,
+            10_776,
+            8_452,
+            ["Experimental/Investigational", "Medical Necessity", "Urgent Care"],
+        )
     ]
     source = read_source(next(folder.glob("Independent_Medical_Review_*.csv")), delimiter=";")
     cells: Counter = Counter()
@@ -395,8 +492,12 @@ def test_ca_imr_profile_rolls_up_every_determination(tmp_path):
         key = (r["Diagnosis Category"].strip() or "(not recorded)", r["Type"], r["Report Year"])
         cells[key] += 1
         upheld[key] += r["Determination"] == "Upheld Decision of Health Plan"
-    loaded = {(m, g, p): (n, a) for m, g, p, n, a in rows(
-        db, "SELECT maker_id, group_name, period, n_decisions, n_adverse FROM decision_counts")}
+    loaded = {
+        (m, g, p): (n, a)
+        for m, g, p, n, a in rows(
+            db, "SELECT maker_id, group_name, period, n_decisions, n_adverse FROM decision_counts"
+        )
+    }
     assert loaded == {k: (cells[k], upheld[k]) for k in cells}
 
 
@@ -414,16 +515,24 @@ def test_ny_wcb_profile_maps_both_export_formats_to_cases(tmp_path):
     assert rows(db, "SELECT claim_type, jurisdiction, count(*) FROM cases GROUP BY ALL") == [
         ("workers_comp", "NY", 16)
     ]
-    cases = {r[0]: r[1:] for r in rows(db, """
+    cases = {
+        r[0]: r[1:]
+        for r in rows(
+            db,
+            """
         SELECT case_id, injury_date, body_part, insurer_id, claimant_sex, claimant_birth_year,
-               represented FROM cases""")}
+               represented FROM cases""",
+        )
+    }
     # Portal export: m/d/Y dates, with and without leading zeros; WCIO code, else OIICS code.
     sif = "STATE INSURANCE FUND"
     assert cases["976069"] == (dt.date(2010, 9, 14), "spine", sif, "M", None, False)
     assert cases["1371516"] == (dt.date(2010, 9, 15), "lower_extremity", sif, "M", 1956, True)
     assert cases["210731"][:2] == (dt.date(2003, 4, 25), "head")
     assert cases["1064168"][:3] == (
-        dt.date(2003, 6, 29), "upper_extremity", "HUDSON HEALTH CARE WC GROUP",
+        dt.date(2003, 6, 29),
+        "upper_extremity",
+        "HUDSON HEALTH CARE WC GROUP",
     )
     assert cases["205783"][:2] == (dt.date(2000, 6, 12), None)
     # Socrata export: ISO datetimes; WCIO codes are "UK" (unknown) -> no body part.
