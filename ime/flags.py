@@ -236,12 +236,17 @@ def _finish(
     )
 
 
+def _comparable(trials: pd.Series, events: pd.Series) -> bool:
+    """An outcome that never or always happens leaves nothing to compare examiners on."""
+    return 0 < events.sum() < trials.sum()
+
+
 def binary_measure(
     patterns: pd.DataFrame, measure: BinaryMeasure, settings: FlagSettings
 ) -> pd.DataFrame:
     """Case-mix adjusted O/E of a yes/no outcome per examiner, against same-specialty peers."""
     data = patterns[patterns[measure.trials] > 0]
-    if data.empty:
+    if not _comparable(data[measure.trials], data[measure.events]):
         return pd.DataFrame()
     # One model for all examiners with specialty among the features: the expected count is
     # what an average examiner of the same specialty would give for these cases. Fitting each
@@ -289,7 +294,7 @@ def allegiance(patterns: pd.DataFrame, settings: FlagSettings) -> pd.DataFrame:
     conditional Poisson test compares the two O/E ratios of the same examiner.
     """
     data = patterns[patterns["n_exams"] > 0]
-    if data.empty:
+    if not _comparable(data["n_exams"], data["n_adverse"]):
         return pd.DataFrame()
     model = fit_casemix(
         data.groupby(list(CASE_FEATURES), dropna=False, as_index=False)[
@@ -346,13 +351,16 @@ def early_mmi(exams: pd.DataFrame, settings: FlagSettings) -> pd.DataFrame:
     """Examiners who declare MMI sooner than case mix predicts: Cox O/E of MMI declarations."""
     data = exams.dropna(subset=["mmi_reached", "days_injury_to_mmi"])
     data = data[data["days_injury_to_mmi"] >= 0]
-    if data.empty or not data["mmi_reached"].any():
+    if not _comparable(pd.Series(len(data)), data["mmi_reached"].astype(int)):
         return pd.DataFrame()
     design = pd.get_dummies(
         data[list(CASE_FEATURES)].fillna("missing").astype(str), drop_first=True, dtype=float
     )
     design = design.loc[:, design.sum() >= 20]
     covariates = list(design.columns)
+    if not covariates:
+        # Too few exams for any case feature to be estimated: no case-mix expectation.
+        return pd.DataFrame()
     frame = pd.concat(
         [
             design,
@@ -402,7 +410,7 @@ class DriftChart:
 def drift_charts(exams: pd.DataFrame, settings: FlagSettings) -> list[DriftChart]:
     """Per examiner with enough exams: later exams and their risks recalibrated to the baseline."""
     data = exams.dropna(subset=["is_adverse"])
-    if data.empty:
+    if not _comparable(pd.Series(len(data)), data["is_adverse"].astype(int)):
         return []
     features = [*CASE_FEATURES, "specialty"]
     counts = (
