@@ -647,3 +647,372 @@ def quarantine_bars(summary: pd.DataFrame) -> go.Figure:
     fig.update_xaxes(title="rows")
     fig.update_yaxes(type="category")
     return _layout(fig, 140 + 24 * len(s))
+
+
+# ---------------------------------------------------------------------------------------------
+# Examiner comparison: funnel, forest, CUSUM, shares
+# ---------------------------------------------------------------------------------------------
+
+LEVEL_COLOURS = {0.95: OKABE_ITO["orange"], 0.998: OKABE_ITO["purple"]}
+LIMIT_NAMES = {
+    "tau2": "{level} limits, over-dispersion allowed (used for flags)",
+    "exact": "{level} limits, {null} without over-dispersion",
+}
+
+
+def _ratio_text(row) -> str:
+    if not np.isfinite(row.ratio):
+        return "O/E not defined (no expected events)"
+    text = f"O/E {row.ratio:.2f} (95% CI {row.ci_low:.2f}–{row.ci_high:.2f})"
+    if np.isfinite(getattr(row, "shrunken_ratio", np.nan)):
+        text += f", shrunken {row.shrunken_ratio:.2f}"
+    return text
+
+
+def _unit_hover(row, name: str, volume: str) -> str:
+    status = (
+        "flagged"
+        if row.flagged
+        else ("below minimum volume: never flagged" if not row.eligible else "not flagged")
+    )
+    q = f"q = {row.q_value:.3g}" if np.isfinite(row.q_value) else "q not computed"
+    return (
+        f"<b>{name}</b> ({status})<br>{int(row.n):,} {volume}; {row.observed:,.0f} observed vs "
+        f"{row.expected:,.1f} expected<br>{_ratio_text(row)}<br>raw rate {percent(row.raw_rate)}"
+        f" vs {percent(row.peer_rate)} comparison<br>{q}"
+    )
+
+
+def funnel(
+    points: pd.DataFrame,
+    limits: pd.DataFrame,
+    label_col: str = "examiner_id",
+    *,
+    text_col: str | None = None,
+    volume: str = "exams",
+    null_name: str = "exact Poisson",
+    max_labels: int = 25,
+    height: int = 520,
+) -> go.Figure:
+    """Funnel plot: O/E against the expected count, with 95% and 99.8% limits around 1.
+
+    `points`: one row per unit with label_col, n, observed, expected, ratio, ci_low, ci_high,
+    shrunken_ratio, raw_rate, peer_rate, q_value, flagged, eligible (the flags table).
+    `limits`: expected, level, kind ('tau2' or 'exact'), lower, upper. Flagged units are drawn
+    in vermillion and labelled (the `max_labels` with the smallest q), units below the minimum
+    volume as open grey circles. Each point carries its label as customdata, for selection;
+    `text_col` (default: label_col) is the shorter text written beside flagged points.
+    """
+    text_col = text_col or label_col
+    pts = points[np.isfinite(points["expected"]) & (points["expected"] > 0)]
+    if pts.empty:
+        return empty("No units with an expected count to plot")
+    fig = go.Figure()
+    for (kind, level), part in limits.groupby(["kind", "level"], sort=False):
+        part = part.sort_values("expected")
+        name = LIMIT_NAMES[kind].format(level=f"{100 * level:g}%", null=null_name)
+        style = dict(
+            color=LEVEL_COLOURS.get(level, GREY),
+            width=2 if kind == "tau2" else 1.2,
+            dash="solid" if kind == "tau2" else "dot",
+        )
+        for side, show in (("upper", True), ("lower", False)):
+            fig.add_trace(
+                go.Scatter(
+                    x=part["expected"],
+                    y=part[side],
+                    mode="lines",
+                    line=style,
+                    name=name,
+                    legendgroup=name,
+                    showlegend=show,
+                    hoverinfo="skip",
+                )
+            )
+    fig.add_hline(y=1, line_color=GREY, line_width=1)
+    flagged = pts["flagged"].astype(bool)
+    eligible = pts["eligible"].astype(bool)
+    groups = (
+        ("below minimum volume (never flagged)", ~eligible & ~flagged, GREY, "circle-open"),
+        ("not flagged", eligible & ~flagged, OKABE_ITO["blue"], "circle"),
+        ("flagged", flagged, OKABE_ITO["vermillion"], "circle"),
+    )
+    labelled = set(pts[flagged].nsmallest(max_labels, "q_value")[label_col])
+    for name, mask, c, symbol in groups:
+        part = pts[mask].sort_values("expected")
+        if part.empty:
+            continue
+        text = [
+            str(t) if v in labelled else ""
+            for v, t in zip(part[label_col], part[text_col], strict=True)
+        ]
+        # Neighbours along the x axis take turns above and below, so labels overlap less.
+        turns = ("top center", "bottom center", "top right", "bottom left")
+        fig.add_trace(
+            go.Scatter(
+                x=part["expected"],
+                y=part["ratio"],
+                mode="markers+text" if name == "flagged" else "markers",
+                name=f"{name} ({len(part):,})",
+                text=text if name == "flagged" else None,
+                textposition=[turns[i % len(turns)] for i in range(len(part))],
+                textfont=dict(size=11, color=c),
+                marker=dict(
+                    color=c,
+                    size=9 if name == "flagged" else 7,
+                    symbol=symbol,
+                    line=dict(color=c, width=1.2),
+                    opacity=0.85,
+                ),
+                customdata=part[label_col].astype(str).to_numpy(),
+                hovertext=[_unit_hover(r, str(getattr(r, label_col)), volume)
+                           for r in part.itertuples()],
+                hoverinfo="text",
+            )
+        )
+    top = float(np.nanmax(pts["ratio"])) if np.isfinite(pts["ratio"]).any() else 2.0
+    fig.update_yaxes(title="observed / expected", range=[0, max(2.0, 1.1 * top)], zeroline=False)
+    fig.update_xaxes(title="expected count (log scale)", type="log")
+    _layout(fig, height)
+    return fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.14, x=0))
+
+
+def forest(rows: pd.DataFrame, label_col: str = "label", height: int | None = None) -> go.Figure:
+    """Forest plot: O/E with its 95% interval per row, shrunken estimate beside it.
+
+    `rows`: label_col, ratio, ci_low, ci_high, shrunken_ratio, flagged, eligible, n, observed,
+    expected, q_value, raw_rate, peer_rate. Flagged rows in vermillion; the shrunken
+    (empirical Bayes) estimate is a hollow diamond; the dotted line is O/E = 1.
+    """
+    rows = rows[np.isfinite(rows["ratio"])]
+    if rows.empty:
+        return empty("No measure with an observed/expected ratio")
+    labels = [str(v) for v in rows[label_col]]
+    colours = [
+        OKABE_ITO["vermillion"] if f else (OKABE_ITO["blue"] if e else GREY)
+        for f, e in zip(rows["flagged"], rows["eligible"], strict=True)
+    ]
+    fig = go.Figure()
+    if "shrunken_ratio" in rows:
+        fig.add_trace(
+            go.Scatter(
+                x=rows["shrunken_ratio"],
+                y=labels,
+                mode="markers",
+                name="shrunken (empirical Bayes)",
+                marker=dict(symbol="diamond-open", size=11, color=OKABE_ITO["black"]),
+                hovertext=[f"{lab}: shrunken O/E {s:.2f}" for lab, s in
+                           zip(labels, rows["shrunken_ratio"], strict=True)],
+                hoverinfo="text",
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=rows["ratio"],
+            y=labels,
+            mode="markers",
+            name="O/E with 95% CI",
+            marker=dict(color=colours, size=10),
+            error_x=dict(
+                type="data",
+                symmetric=False,
+                array=rows["ci_high"] - rows["ratio"],
+                arrayminus=rows["ratio"] - rows["ci_low"],
+                color=GREY,
+                thickness=1.5,
+                width=5,
+            ),
+            hovertext=[_unit_hover(r, lab, "in the measure") for r, lab in
+                       zip(rows.itertuples(), labels, strict=True)],
+            hoverinfo="text",
+        )
+    )
+    fig.add_vline(x=1, line_dash="dot", line_color=GREY)
+    high = float(np.nanmax(rows["ci_high"].replace(np.inf, np.nan)))
+    fig.update_xaxes(title="observed / expected (95% CI)", range=[0, max(2.0, 1.05 * high)])
+    fig.update_yaxes(type="category", categoryorder="array", categoryarray=labels[::-1])
+    return _layout(fig, height or max(220, 90 + 34 * len(rows)))
+
+
+def cusum(path: pd.DataFrame, threshold: float, name: str = "") -> go.Figure:
+    """Risk-adjusted CUSUM over time with its threshold; cumulative observed and expected below.
+
+    `path` is ime.flags.drift_path: exam_date, cusum, observed_cumulative,
+    expected_cumulative, signal.
+    """
+    if path.empty:
+        return empty("Too few exams after the baseline for a CUSUM")
+    fig = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, row_heights=[0.62, 0.38], vertical_spacing=0.06
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=path["exam_date"],
+            y=path["cusum"],
+            mode="lines",
+            line=dict(color=OKABE_ITO["blue"], width=2, shape="hv"),
+            name="CUSUM",
+            hovertext=[
+                f"{_day(d)}: CUSUM {c:.2f} (threshold {threshold:.2f}); {o:,.0f} adverse vs "
+                f"{e:,.1f} expected so far"
+                for d, c, o, e in zip(
+                    path["exam_date"],
+                    path["cusum"],
+                    path["observed_cumulative"],
+                    path["expected_cumulative"],
+                    strict=True,
+                )
+            ],
+            hoverinfo="text",
+        ),
+        row=1,
+        col=1,
+    )
+    signals = path[path["signal"].astype(bool)]
+    if not signals.empty:
+        fig.add_trace(
+            go.Scatter(
+                x=signals["exam_date"],
+                y=signals["cusum"],
+                mode="markers",
+                marker=dict(color=OKABE_ITO["vermillion"], size=9, symbol="x"),
+                name="signal (crossed the threshold)",
+                hovertext=[f"{_day(d)}: signal" for d in signals["exam_date"]],
+                hoverinfo="text",
+            ),
+            row=1,
+            col=1,
+        )
+    fig.add_hline(
+        y=threshold,
+        line_color=OKABE_ITO["vermillion"],
+        line_dash="dash",
+        annotation_text=f"threshold {threshold:.2f}",
+        annotation_position="top left",
+        row=1,
+        col=1,
+    )
+    for col, label, c in (
+        ("observed_cumulative", "adverse opinions, cumulative", OKABE_ITO["vermillion"]),
+        ("expected_cumulative", "expected from own baseline", OKABE_ITO["black"]),
+    ):
+        fig.add_trace(
+            go.Scatter(
+                x=path["exam_date"],
+                y=path[col],
+                mode="lines",
+                line=dict(color=c, width=1.5, dash="solid" if col.startswith("obs") else "dot"),
+                name=label,
+                hovertext=[f"{_day(d)}: {v:,.1f} {label}" for d, v in
+                           zip(path["exam_date"], path[col], strict=True)],
+                hoverinfo="text",
+            ),
+            row=2,
+            col=1,
+        )
+    top = max(float(path["cusum"].max()), threshold) * 1.15
+    fig.update_yaxes(title="CUSUM", range=[0, top], row=1, col=1)
+    fig.update_yaxes(title="count", rangemode="tozero", row=2, col=1)
+    _layout(fig, 460)
+    if name:
+        fig.update_layout(title=dict(text=name, font=dict(size=14)))
+    return fig
+
+
+def _day(value) -> str:
+    return f"{value:%Y-%m-%d}" if hasattr(value, "strftime") else str(value)
+
+
+def share_bars(
+    shares: pd.DataFrame,
+    label_col: str,
+    count_col: str = "n_exams",
+    highlight_col: str = "top",
+    max_bars: int = 12,
+) -> go.Figure:
+    """Horizontal bars of each category's share of the total, the highlighted one in colour.
+
+    Categories beyond the `max_bars` - 1 largest are combined into one bar ('N others').
+    """
+    if shares.empty:
+        return empty("No exams")
+    s = shares.sort_values([count_col, label_col], ascending=[False, True])
+    if len(s) > max_bars:
+        rest = s.iloc[max_bars - 1 :]
+        other = {label_col: f"{len(rest)} others", count_col: rest[count_col].sum(),
+                 highlight_col: False}
+        s = pd.concat([s.iloc[: max_bars - 1], pd.DataFrame([other])], ignore_index=True)
+    s = s.iloc[::-1]
+    total = s[count_col].sum()
+    fig = go.Figure(
+        go.Bar(
+            x=s[count_col] / total,
+            y=s[label_col].astype(str),
+            orientation="h",
+            marker_color=[
+                OKABE_ITO["vermillion"] if h else OKABE_ITO["blue"] for h in s[highlight_col]
+            ],
+            hovertext=[
+                f"{lab}: {int(n):,} of {int(total):,} exams ({percent(n / total)})"
+                for lab, n in zip(s[label_col], s[count_col], strict=True)
+            ],
+            hoverinfo="text",
+            text=[f"{int(n):,}" for n in s[count_col]],
+            textposition="outside",
+        )
+    )
+    fig.update_xaxes(title="share of the examiner's exams", tickformat=".0%", rangemode="tozero")
+    fig.update_yaxes(type="category")
+    return _layout(fig, 120 + 22 * len(s), showlegend=False)
+
+
+def cohort_rates(
+    rates: pd.DataFrame,
+    group_col: str = "group",
+    cohort_col: str = "measure",
+    overall: pd.DataFrame | None = None,
+) -> go.Figure:
+    """Rates of two or more cohorts side by side on one axis, one row per group.
+
+    `rates` is long: group_col, cohort_col, k, n, rate, ci_low, ci_high (rows without exams are
+    left out). Each cohort has its colour and sits beside the others in every row, so an
+    examiner and their peers read against the same scale. `overall` (cohort_col, rate) draws
+    each cohort's overall rate as a dotted line in its colour.
+    """
+    rates = rates[rates["n"] > 0]
+    if rates.empty:
+        return empty("No exams")
+    groups = list(dict.fromkeys(rates[group_col]))
+    fig = go.Figure()
+    for i, (cohort, part) in enumerate(rates.groupby(cohort_col, sort=False)):
+        c = colour(i)
+        fig.add_trace(
+            go.Scatter(
+                x=part["rate"],
+                y=part[group_col],
+                orientation="h",
+                mode="markers",
+                name=str(cohort),
+                marker=dict(color=c, size=9),
+                error_x=dict(
+                    type="data",
+                    symmetric=False,
+                    array=part["ci_high"] - part["rate"],
+                    arrayminus=part["rate"] - part["ci_low"],
+                    color=c,
+                    thickness=1.5,
+                    width=4,
+                ),
+                hovertext=_hover(part.assign(_name=[f"{cohort}, {g}" for g in part[group_col]]),
+                                 "_name"),
+                hoverinfo="text",
+            )
+        )
+        if overall is not None:
+            ref = overall[overall[cohort_col] == cohort]
+            if not ref.empty and np.isfinite(ref["rate"].iloc[0]):
+                fig.add_vline(x=float(ref["rate"].iloc[0]), line_dash="dot", line_color=c)
+    fig.update_xaxes(tickformat=".0%", rangemode="tozero", title="rate (95% CI)")
+    fig.update_yaxes(type="category", categoryorder="array", categoryarray=groups[::-1])
+    _layout(fig, max(200, 110 + 34 * len(groups)))
+    return fig.update_layout(scattermode="group", scattergap=0.45)

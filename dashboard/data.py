@@ -76,6 +76,11 @@ def current_scope() -> Scope:
     return FULL_ACCESS
 
 
+def current_username() -> str:
+    """Who is signed in, for the audit log. A fixed demo user until sign-in arrives."""
+    return "demo"
+
+
 class SharedConnection:
     """One read-only connection per database path, reopened when a load replaces the file.
 
@@ -224,3 +229,126 @@ def flags(filters: Filters) -> FlagsResult:
     """Examiner flags from ime.flags for these filters."""
     scope = current_scope()
     return _cached_flags(require_snapshot(), (scope.role, scope.insurer_ids), _filters_key(filters))
+
+
+# ---------------------------------------------------------------------------------------------
+# Examiner-level data: every read the Examiners and Examiner profile pages make goes through
+# the functions below, so that who may see which examiner is decided here.
+# ---------------------------------------------------------------------------------------------
+
+_LAST_VIEWED = "audit_last_viewed_examiner"
+
+
+def examiners(filters: Filters) -> pd.DataFrame:
+    """Examiners in view: examiner_id, specialty, n_exams, n_rated, n_zero_wpi."""
+    return query("examiner_volumes", filters)
+
+
+def examiner_requesters(filters: Filters, examiner_id: str) -> pd.DataFrame:
+    """Adverse opinions by requester for the examiner and same-specialty peers."""
+    return query("examiner_adverse_by_requester", filters, examiner_id=examiner_id)
+
+
+def examiner_insurers(filters: Filters) -> pd.DataFrame:
+    """Exams per examiner and insurer (referral dependence)."""
+    return query("examiner_insurer_counts", filters)
+
+
+def examiner_shared_cases(filters: Filters, examiner_id: str | None) -> pd.DataFrame:
+    """Pairs of exams of the same case by two examiners (one of them `examiner_id`; None: all)."""
+    return query("examiner_shared_cases", filters, examiner_id=examiner_id)
+
+
+def examiner_treating_pairs(filters: Filters, examiner_id: str) -> pd.DataFrame:
+    """The examiner's WPI ratings beside treating ratings of the same case, as counts."""
+    return query(
+        "rating_pair_counts", filters, examiner_id=examiner_id, body_part=None, guides_edition=None
+    )
+
+
+def examiner_rulings(filters: Filters) -> pd.DataFrame:
+    """Later rulings on each examiner's reports (rejected, reversed) with volumes."""
+    return query("examiner_rulings", filters)
+
+
+@dataclass(frozen=True)
+class DriftCharts:
+    """The drift (CUSUM) input of every examiner with enough exams, or why there is none."""
+
+    charts: dict
+    error: str | None = None
+
+
+@st.cache_data(
+    ttl=RESULT_TTL_SECONDS, max_entries=16, show_spinner="Computing the drift charts…"
+)
+def _cached_drift_charts(snap: Snapshot, scope_key: tuple, filters_key: tuple) -> DriftCharts:
+    from ime.flags import FlagSettings, drift_charts
+
+    scope = Scope(scope_key[0], tuple(scope_key[1]))
+    try:
+        with connection().reading() as con:
+            exams = run(con, "examiner_exam_sequence", scope, _filters_from_key(filters_key))
+        return DriftCharts({c.examiner_id: c for c in drift_charts(exams, FlagSettings())})
+    except Exception as exc:  # noqa: BLE001 - as for the flags: say why, keep the page
+        return DriftCharts({}, f"{type(exc).__name__}: {exc}")
+
+
+def examiner_drift(filters: Filters, examiner_id: str, threshold: float) -> pd.DataFrame | None:
+    """The examiner's CUSUM over time (ime.flags.drift_path); None without a drift chart.
+
+    Raises RuntimeError with the reason when the charts could not be computed.
+    """
+    from ime.flags import drift_path
+
+    scope = current_scope()
+    result = _cached_drift_charts(
+        require_snapshot(), (scope.role, scope.insurer_ids), _filters_key(filters)
+    )
+    if result.error:
+        raise RuntimeError(result.error)
+    chart = result.charts.get(examiner_id)
+    return None if chart is None else drift_path(chart, threshold)
+
+
+def examiner_viewed(examiner_id: str) -> None:
+    """Record in the audit log that the reader is shown this examiner's profile.
+
+    The profile page calls this for every examiner it shows; a rerun showing the same examiner
+    to the same reader again (a filter change, a click elsewhere on the page) is not a new view.
+    """
+    from ime import audit
+
+    username, scope = current_username(), current_scope()
+    key = (username, scope.role, scope.insurer_ids, examiner_id)
+    if st.session_state.get(_LAST_VIEWED) == key:
+        return
+    audit.record("view_examiner", username, scope, {"examiner_id": examiner_id})
+    st.session_state[_LAST_VIEWED] = key
+
+
+@st.cache_data(
+    ttl=RESULT_TTL_SECONDS, max_entries=8, show_spinner="Computing the decision-count flags…"
+)
+def _cached_decision_flags(snap: Snapshot, scope_key: tuple) -> FlagsResult:
+    from ime.flags import compute_flags
+
+    scope = Scope(scope_key[0], tuple(scope_key[1]))
+    try:
+        with connection().reading() as con:
+            stored = run(con, "stored_flags", scope)
+            rows = stored[stored["measure"] == "decision_counts"]
+            if rows.empty:
+                rows = compute_flags(con, scope, Filters(), measures=("decision_counts",))
+        return FlagsResult(rows.reset_index(drop=True))
+    except Exception as exc:  # noqa: BLE001 - a failing engine must not take the page down
+        return FlagsResult(None, f"{type(exc).__name__}: {exc}")
+
+
+def decision_count_flags() -> FlagsResult:
+    """Flags of the published decision counts (every source), stored at load or computed.
+
+    Published counts carry no case features, so the sidebar filters never apply to them.
+    """
+    scope = current_scope()
+    return _cached_decision_flags(require_snapshot(), (scope.role, scope.insurer_ids))

@@ -20,6 +20,7 @@ GLOBAL_KEYS = (START_KEY, END_KEY, *FILTER_COLUMNS)
 _STATE = "filter_"  # session-state prefix of the sidebar widgets
 _ACTIVE = "active_filters"
 _PAGE = "active_page"
+_CHOICE = "choice_"  # session-state prefix of page-level choices
 
 LABELS = {
     "jurisdiction": "Jurisdiction",
@@ -173,7 +174,7 @@ def choice(
     """
     if default not in options:
         raise ValueError(f"default {default!r} is not one of the options for {key!r}")
-    state = f"choice_{key}"
+    state = _CHOICE + key
     if state not in st.session_state or st.session_state[state] not in options:
         from_link = st.query_params.get(key)
         st.session_state[state] = from_link if from_link in options else default
@@ -186,9 +187,14 @@ def choice(
 
 
 def forget_other_page_choices(page: str) -> None:
-    """When the reader moves to another page, drop the previous page's choices from the URL."""
+    """When the reader moves to another page, forget the previous page's choices.
+
+    Streamlit itself gives the new page the URL the link asked for (a menu click: none), and
+    the sidebar writes the filters back. What would linger is the previous page's choices in
+    session state: dropping them lets a link's own choice (`?examiner=...` from the Examiners
+    page) win over the one made earlier on another page with the same key.
+    """
     if st.session_state.get(_PAGE) not in (None, page):
-        for key in list(st.query_params):
-            if key not in GLOBAL_KEYS:
-                del st.query_params[key]
+        for key in [k for k in st.session_state if str(k).startswith(_CHOICE)]:
+            del st.session_state[key]
     st.session_state[_PAGE] = page

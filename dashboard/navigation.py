@@ -45,6 +45,11 @@ PAGES = (
     PageSpec("denials.py", "Denials and opinions", ":material/gavel:", "Outcomes"),
     PageSpec("mmi.py", "Time to MMI", ":material/timeline:", "Outcomes"),
     PageSpec("impairment.py", "Impairment", ":material/bar_chart:", "Outcomes"),
+    PageSpec("examiners.py", "Examiners", ":material/groups:", "Examiners"),
+    PageSpec("examiner_profile.py", "Examiner profile", ":material/person_search:", "Examiners"),
+    PageSpec(
+        "aggregate_audit.py", "Aggregate audit", ":material/account_balance:", "Decision-makers"
+    ),
     PageSpec("data_quality.py", "Data quality", ":material/fact_check:", "About the data"),
     PageSpec("methods.py", "Methods", ":material/menu_book:", "About the data"),
 )

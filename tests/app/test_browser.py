@@ -15,6 +15,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -41,9 +43,14 @@ MIN_CHARTS = {
     "denials.py": 3,
     "mmi.py": 1,
     "impairment.py": 4,
+    "examiners.py": 1,
+    "examiner_profile.py": 6,
+    "aggregate_audit.py": 1,
     "data_quality.py": 2,
     "methods.py": 0,
 }
+# Served from SSA's published decision counts (the demo has none), when the real data is there.
+FROM_SSA = {"aggregate_audit.py"}
 
 
 def _free_port() -> int:
@@ -66,22 +73,20 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 
     pytest.fail(f"ime serve did not answer on {url} within {timeout:.0f} s:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="module")
-def server(demo_db, tmp_path_factory):
-    if not CHROMIUM.exists():
-        pytest.skip(
-            f"{CHROMIUM} is absent: install Debian's chromium package to run the browser "
-            "test (a downloaded browser is never used)"
-        )
+@contextmanager
+def _serve(db: Path, tmp_path_factory) -> Iterator[str]:
+    """`ime serve` of `db` on a free port, auditing into a log of its own."""
     port = _free_port()
     url = f"http://localhost:{port}"
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    root = tmp_path_factory.mktemp("serve")
+    log = root / "serve.log"
     ime = shutil.which("ime", path=str(Path(sys.executable).parent))
     assert ime, "the `ime` command is not installed in this environment"
     env = {k: v for k, v in os.environ.items() if k != "IME_DB"}
+    env["IME_AUDIT_DB"] = str(root / "audit.duckdb")
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [ime, "serve", "--port", str(port), "--db", str(demo_db)],
+            [ime, "serve", "--port", str(port), "--db", str(db)],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
@@ -97,6 +102,35 @@ def server(demo_db, tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+def _require_chromium() -> None:
+    if not CHROMIUM.exists():
+        pytest.skip(
+            f"{CHROMIUM} is absent: install Debian's chromium package to run the browser "
+            "test (a downloaded browser is never used)"
+        )
+
+
+@pytest.fixture(scope="module")
+def server(flagged_db, tmp_path_factory):
+    """The 20,000-exam demo, so that the screenshots show flagged examiners."""
+    _require_chromium()
+    with _serve(flagged_db, tmp_path_factory) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def ssa_server(request, tmp_path_factory):
+    """SSA's decision counts, or None when the real data is absent (the demo server then)."""
+    _require_chromium()
+    try:
+        db = request.getfixturevalue("ssa_db")
+    except pytest.skip.Exception:
+        yield None
+        return
+    with _serve(db, tmp_path_factory) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -128,10 +162,15 @@ def _render(page, url: str, min_charts: int) -> None:
 
 
 @pytest.mark.parametrize("spec", PAGES, ids=[p.url_path for p in PAGES])
-def test_page_renders_in_chromium_without_errors(spec, server, browser):
+def test_page_renders_in_chromium_without_errors(spec, server, browser, request):
+    url = server
+    if spec.file in FROM_SSA:
+        url = request.getfixturevalue("ssa_server")
+        if url is None:
+            pytest.skip(f"{spec.title}: no published counts in the demo, and no real data")
     page = browser.new_page(viewport={"width": WIDTH, "height": 900})
     try:
-        _render(page, f"{server}/{spec.url}", MIN_CHARTS.get(spec.file, 0))
+        _render(page, f"{url}/{spec.url}", MIN_CHARTS.get(spec.file, 0))
         errors = page.locator('[data-testid="stException"]')
         assert errors.count() == 0, errors.first.inner_text()
         assert page.locator("h1").first.inner_text().strip()
@@ -148,8 +187,8 @@ def test_page_renders_in_chromium_without_errors(spec, server, browser):
         page.close()
 
 
-def test_a_link_with_filters_opens_the_same_view(server, browser, truth):
-    jurisdiction, n = truth.execute(
+def test_a_link_with_filters_opens_the_same_view(server, browser, flagged_truth):
+    jurisdiction, n = flagged_truth.execute(
         "SELECT jurisdiction, count(*) FROM fct_exams GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1"
     ).fetchone()
     page = browser.new_page(viewport={"width": WIDTH, "height": 900})
@@ -159,5 +198,35 @@ def test_a_link_with_filters_opens_the_same_view(server, browser, truth):
         exams = page.locator('[data-testid="stMetric"]').first.inner_text()
         assert f"{n:,}" in exams
         assert f"jurisdiction={jurisdiction}" in page.url
+    finally:
+        page.close()
+
+
+def test_an_examiner_opens_in_their_profile(server, browser, flagged_truth):
+    # Not the busiest examiner, whom the Impairment and profile pages show by default.
+    examiner, n = flagged_truth.execute(
+        "SELECT examiner_id, count(*) FROM fct_exams GROUP BY 1 ORDER BY 2 DESC, 1 "
+        "LIMIT 1 OFFSET 1"
+    ).fetchone()
+    page = browser.new_page(viewport={"width": WIDTH, "height": 900})
+    try:
+        # Another page's examiner choice first, then the Examiners page and its link.
+        _render(page, f"{server}/impairment", MIN_CHARTS["impairment.py"])
+        page.get_by_role("link", name="Examiners", exact=True).click()
+        page.get_by_text("Open a profile").wait_for(timeout=60_000)
+        page.locator('[data-testid="stSelectbox"]', has_text="Open a profile").click()
+        page.keyboard.type(examiner)  # the option list is virtual: search, then pick
+        page.get_by_role("option", name=examiner, exact=True).wait_for(state="attached")
+        page.keyboard.press("Enter")
+        page.get_by_text(f"Open the profile of {examiner}").click()
+        page.wait_for_selector("h1:has-text('Examiner profile')", timeout=60_000)
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=\"stStatusWidget\"]') === null",
+            timeout=90_000,
+        )
+        assert page.locator('[data-testid="stException"]').count() == 0
+        assert f"examiner={examiner}" in page.url
+        exams = page.locator('[data-testid="stMetric"]').first.inner_text()
+        assert f"{n:,}" in exams, exams
     finally:
         page.close()

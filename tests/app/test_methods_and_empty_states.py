@@ -38,7 +38,17 @@ def test_without_a_database_every_page_says_how_to_create_one(spec, tmp_path, mo
     assert [c.value for c in at.code] == ["ime demo\nime load data/demo"]
 
 
-@pytest.mark.parametrize("page", ["overview.py", "denials.py", "mmi.py", "impairment.py"])
+EXAM_PAGES = [
+    "overview.py",
+    "denials.py",
+    "mmi.py",
+    "impairment.py",
+    "examiners.py",
+    "examiner_profile.py",
+]
+
+
+@pytest.mark.parametrize("page", EXAM_PAGES)
 def test_filters_without_exams_say_so(page, use_db, truth):
     # A day inside the data's window on which nobody was examined.
     day = truth.execute(
@@ -65,9 +75,26 @@ def aggregate_only_db(tmp_path_factory):
     return root / "ime.duckdb"
 
 
-@pytest.mark.parametrize("page", ["overview.py", "denials.py", "mmi.py", "impairment.py"])
+@pytest.mark.parametrize("page", EXAM_PAGES)
 def test_a_database_without_exams_says_so(page, aggregate_only_db, monkeypatch):
     monkeypatch.setenv("IME_DB", str(aggregate_only_db))
     at = open_page(page)
     no_exception(at)
     assert any("holds no exams yet" in i.value for i in at.info)
+
+
+def test_the_aggregate_audit_needs_no_exams(aggregate_only_db, monkeypatch):
+    monkeypatch.setenv("IME_DB", str(aggregate_only_db))
+    at = open_page("aggregate_audit.py")
+    no_exception(at)
+    # One decision-maker is too few to compare (the flags engine says why); the counts show.
+    assert any("only the counts are shown" in w.value for w in at.warning)
+    table = at.dataframe[0].value
+    assert table[["maker_id", "n_decisions", "n_adverse"]].values.tolist() == [["J1", 120, 30]]
+    assert table["rate"].tolist() == [0.25]
+
+
+def test_the_aggregate_audit_says_when_there_are_no_published_counts(use_db):
+    at = open_page("aggregate_audit.py")
+    no_exception(at)
+    assert any("holds no published decision counts" in i.value for i in at.info)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from apphelp import captions, markdown_text, metric, no_exception, open_page, pct
 from expected_figures import counts, km_median, wilson_caption
 

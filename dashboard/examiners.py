@@ -1,0 +1,484 @@
+"""Glue for the examiner pages: shapes the flags table and report queries for charts and tables.
+
+No statistic is computed here: intervals, funnel limits, agreement and concentration come from
+imestats, the flags (O/E, q-values, shrinkage, CUSUM) from ime.flags. What lives here is
+bookkeeping: which rows belong to a measure or an examiner, labels, and the algebra that reads
+back from the flags table the over-dispersion the engine allowed for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from dashboard.analysis import expand, wilson
+from ime.flags import FlagSettings, explain
+from imestats import agreement, concentration, distributions, funnel
+
+SETTINGS = FlagSettings()
+MIN_VOLUME = SETTINGS.min_volume
+LEVELS = (0.95, 0.998)
+
+
+@dataclass(frozen=True)
+class ExaminerMeasure:
+    """A measure of the flags engine as the pages name it."""
+
+    key: str
+    label: str
+    rate: str  # what raw_rate counts
+    peer: str  # what peer_rate is
+    funnel: bool  # an O/E against case-mix expectations, drawn on a funnel plot
+
+
+EXAMINER_MEASURES = {
+    m.key: m
+    for m in (
+        ExaminerMeasure(
+            "adverse_opinion",
+            "Adverse opinions",
+            "adverse opinions among all exams",
+            "same-specialty peers",
+            True,
+        ),
+        ExaminerMeasure(
+            "denial",
+            "Denials after the exam",
+            "denied or terminated among exams followed by a decision",
+            "same-specialty peers",
+            True,
+        ),
+        ExaminerMeasure(
+            "zero_impairment",
+            "Zero impairment ratings",
+            "0% WPI among rated exams",
+            "same-specialty peers",
+            True,
+        ),
+        ExaminerMeasure(
+            "early_mmi",
+            "Early MMI",
+            "MMI declared among exams with an MMI opinion",
+            "all examiners",
+            True,
+        ),
+        ExaminerMeasure(
+            "allegiance",
+            "Allegiance",
+            "adverse rate when retained by an insurer or employer",
+            "the examiner's own rate when retained by a claimant or neutral",
+            False,
+        ),
+        ExaminerMeasure(
+            "drift",
+            "Drift over time",
+            "adverse rate after the examiner's baseline",
+            "rate expected from the examiner's own baseline",
+            False,
+        ),
+    )
+}
+MEASURE_LABELS = {key: m.label for key, m in EXAMINER_MEASURES.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Examiners table
+# ---------------------------------------------------------------------------------------------
+
+
+def flagged_on(flags: pd.DataFrame) -> pd.Series:
+    """Per examiner, the measures it is flagged on, in words ('' when none)."""
+    rows = flags[flags["measure"].isin(EXAMINER_MEASURES) & flags["flagged"].fillna(False)]
+    order = {m: i for i, m in enumerate(EXAMINER_MEASURES)}
+    rows = rows.assign(_o=rows["measure"].map(order)).sort_values(["examiner_id", "_o"])
+    return rows.groupby("examiner_id")["measure"].agg(
+        lambda ms: ", ".join(MEASURE_LABELS[m].lower() for m in ms)
+    )
+
+
+def examiner_table(
+    flags: pd.DataFrame, volumes: pd.DataFrame, measure: str, specialty: str | None = None
+) -> pd.DataFrame:
+    """One row per examiner in view for one measure: volume, rates, O/E, interval, q, flags.
+
+    `volumes` is the examiner_volumes query (examiner_id, specialty, n_exams). Examiners with no
+    row for the measure (no exam that counts for it) are listed with n = 0. The adjusted rate
+    is the indirectly standardised rate, O/E times the comparison group's rate.
+    """
+    rows = flags[flags["measure"] == measure].drop(columns=["measure"])
+    table = volumes[["examiner_id", "specialty", "n_exams"]].merge(
+        rows, on="examiner_id", how="left"
+    )
+    if specialty is not None:
+        table = table[table["specialty"] == specialty]
+    table["n"] = table["n"].fillna(0).astype(int)
+    table["flagged"] = table["flagged"].fillna(False).astype(bool)
+    table["eligible"] = table["eligible"].fillna(False).astype(bool)
+    if EXAMINER_MEASURES[measure].funnel:
+        table["adjusted_rate"] = table["ratio"] * table["peer_rate"]
+    else:
+        table["adjusted_rate"] = np.nan
+    table["status"] = np.select(
+        [table["flagged"], table["n"] == 0, ~table["eligible"]],
+        ["flagged", "no exams for this measure", f"below minimum volume ({MIN_VOLUME})"],
+        "",
+    )
+    labels = flagged_on(flags).to_dict()
+    table["flagged_on"] = [labels.get(e, "") for e in table["examiner_id"]]
+    return table.sort_values(
+        ["flagged", "q_value", "n", "examiner_id"],
+        ascending=[False, True, False, True],
+        na_position="last",
+        kind="stable",
+    ).reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Funnel plot
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FunnelGeometry:
+    """The limits a funnel plot draws, with the over-dispersion they allow for."""
+
+    tau2: float  # additive between-unit variance on the O/E scale, as the flags used it
+    variance_scale: float  # c in var(O/E) = c / E under no over-dispersion (1 for Poisson)
+    null: str  # 'poisson' or 'binomial': the exact limits without over-dispersion
+    limits: pd.DataFrame  # expected, level, kind ('exact' or 'tau2'), lower, upper
+
+
+def overdispersion_from_flags(rows: pd.DataFrame) -> tuple[float, float]:
+    """The tau2 and within-unit variance scale that produced the flags' z-scores.
+
+    The engine scores each unit (imestats.funnel.score_units) with z = (O - E) / sqrt(V) and
+    z_adjusted = (O/E - 1) / sqrt(V / E^2 + tau2), one tau2 per measure and comparison. So
+    V / E^2 = ((O/E - 1) / z)^2 and tau2 = ((O/E - 1) / z_adjusted)^2 - V / E^2 for every unit
+    with O != E; the median over units reads them back without refitting. The scale c is the
+    median of V / E (1 for Poisson counts, about 1 - rate for binomial ones).
+    """
+    r = rows["ratio"].to_numpy(float) - 1.0
+    z = rows["z"].to_numpy(float)
+    za = rows["z_adjusted"].to_numpy(float)
+    e = rows["expected"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ok = np.isfinite(r) & np.isfinite(z) & np.isfinite(za) & (np.abs(z) > 1e-8)
+        ok &= (np.abs(za) > 1e-8) & (np.abs(r) > 1e-8) & (e > 0)
+        within = (r / z) ** 2
+        tau2 = (r / za) ** 2 - within
+    if not ok.any():
+        return 0.0, 1.0
+    return float(max(0.0, np.median(tau2[ok]))), float(np.median((within * e)[ok]))
+
+
+def funnel_geometry(
+    rows: pd.DataFrame, null: str = "poisson", theta0: float | None = None, n_grid: int = 160
+) -> FunnelGeometry:
+    """95% and 99.8% limits around O/E = 1 over the range of expected counts in `rows`.
+
+    'exact': exact Poisson limits (or exact binomial ones at target rate theta0, on the O/E
+    scale) with no over-dispersion; 'tau2': normal limits with the additive between-unit
+    variance the flags allowed for (Spiegelhalter 2005). Limits are clipped at 0 for display.
+    """
+    tau2, scale = overdispersion_from_flags(rows)
+    e = rows["expected"].to_numpy(float)
+    e = e[np.isfinite(e) & (e > 0)]
+    if e.size == 0:
+        empty = pd.DataFrame(columns=["expected", "level", "kind", "lower", "upper"])
+        return FunnelGeometry(tau2, scale, null, empty)
+    grid = np.geomspace(max(e.min() * 0.8, 0.2), e.max() * 1.15, n_grid)
+    if null == "binomial":
+        if theta0 is None or not 0 < theta0 < 1:
+            raise ValueError(f"binomial limits need a target rate in (0, 1), got {theta0!r}")
+        n = np.unique(np.maximum(np.round(grid / theta0), 1.0))
+        exact_x = n * theta0
+    frames = []
+    for level in LEVELS:
+        if null == "binomial":
+            lim = funnel.exact_binomial_limits(n, theta0, level)
+            lower, upper = lim.lower / theta0, lim.upper / theta0
+        else:
+            exact_x = grid
+            lim = funnel.exact_poisson_ratio_limits(grid, level)
+            lower, upper = lim.lower, lim.upper
+        frames.append(
+            pd.DataFrame(
+                {
+                    "expected": exact_x,
+                    "level": level,
+                    "kind": "exact",
+                    "lower": np.clip(lower, 0, None),
+                    "upper": upper,
+                }
+            )
+        )
+        adj = funnel.clip_limits(
+            funnel.tau2_additive_limits(1.0, np.sqrt(scale / grid), tau2, level),
+            0.0,
+            np.inf,
+        )
+        frames.append(
+            pd.DataFrame(
+                {
+                    "expected": grid,
+                    "level": level,
+                    "kind": "tau2",
+                    "lower": adj.lower,
+                    "upper": adj.upper,
+                }
+            )
+        )
+    return FunnelGeometry(tau2, scale, null, pd.concat(frames, ignore_index=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# One examiner
+# ---------------------------------------------------------------------------------------------
+
+
+def examiner_measures(flags: pd.DataFrame, examiner_id: str) -> pd.DataFrame:
+    """The examiner's rows of the flags table, in the pages' measure order, with labels."""
+    rows = flags[
+        (flags["examiner_id"] == examiner_id) & flags["measure"].isin(EXAMINER_MEASURES)
+    ].copy()
+    order = {m: i for i, m in enumerate(EXAMINER_MEASURES)}
+    rows["label"] = rows["measure"].map(MEASURE_LABELS)
+    rows["flagged"] = rows["flagged"].fillna(False).astype(bool)
+    return rows.sort_values("measure", key=lambda s: s.map(order)).reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """One measure's figures and method in words, from ime.flags.explain."""
+
+    measure: str
+    flagged: bool
+    lines: list[str]
+
+
+def explanations(flags: pd.DataFrame, examiner_id: str) -> tuple[list[Explanation], str]:
+    """Each measure's explanation for the examiner, and the words common to all measures.
+
+    ime.flags.explain writes a heading, one block per measure and a closing paragraph,
+    separated by blank lines; the page shows each measure's block on its own.
+    """
+    rows = examiner_measures(flags, examiner_id)
+    out, common = [], ""
+    for row in rows.itertuples():
+        one = flags[(flags["examiner_id"] == examiner_id) & (flags["measure"] == row.measure)]
+        blocks = explain(one, examiner_id, SETTINGS).split("\n\n")
+        body = blocks[1].splitlines()
+        out.append(Explanation(row.measure, bool(row.flagged), [s.strip() for s in body[1:]]))
+        common = blocks[-1]
+    return out, common
+
+
+def drift_threshold(flags: pd.DataFrame) -> float | None:
+    """The panel's CUSUM threshold: the engine stores peak (z) and peak / threshold."""
+    rows = flags[(flags["measure"] == "drift") & (flags["z_adjusted"].abs() > 0)]
+    if rows.empty:
+        return None
+    return float((rows["z"] / rows["z_adjusted"]).median())
+
+
+SIDES = {
+    "insurer_or_employer": "Retained by insurer or employer",
+    "claimant_or_neutral": "Retained by claimant or neutral",
+    "other": "Other or not stated",
+}
+
+
+def allegiance_rates(counts: pd.DataFrame, specialty: str) -> pd.DataFrame:
+    """Adverse rates by who retained the examiner, for the examiner and for peers.
+
+    `counts` is the examiner_adverse_by_requester query. Returns the long format of
+    charts.rate_dots: group (each side, then each requester under it), measure (the cohort:
+    'examiner' or 'peers'), k, n, rate, ci_low, ci_high.
+    """
+    rows = []
+    for side, label in SIDES.items():
+        part = counts[counts["retained_by"] == side]
+        if part.empty:
+            continue
+        for cohort, c in part.groupby("cohort"):
+            rows.append((label, cohort, c["n_adverse"].sum(), c["n_exams"].sum()))
+        for (requester, cohort), c in part.groupby(["requested_by", "cohort"]):
+            name = f"· {str(requester).replace('_', ' ')}"
+            rows.append((name, cohort, c["n_adverse"].sum(), c["n_exams"].sum()))
+    out = pd.DataFrame(rows, columns=["group", "measure", "k", "n"])
+    out["rate"], out["ci_low"], out["ci_high"] = wilson(out["k"], out["n"])
+    out["measure"] = out["measure"].map(
+        {"examiner": "examiner", "peers": f"peers ({specialty.replace('_', ' ')})"}
+    )
+    return out
+
+
+def cohort_totals(rates: pd.DataFrame, groups: list[str]) -> pd.DataFrame:
+    """Per cohort (measure), the rate over `groups` with its interval: the reference line."""
+    part = rates[rates["group"].isin(groups)].groupby("measure", as_index=False)[["k", "n"]].sum()
+    part["rate"], part["ci_low"], part["ci_high"] = wilson(part["k"], part["n"])
+    return part
+
+
+@dataclass(frozen=True)
+class Referrals:
+    """Referral dependence of one examiner against the peers of the same specialty."""
+
+    shares: pd.DataFrame  # insurer_id, n_exams, share, top
+    summary: concentration.Concentration
+    top_insurer: str
+    top_ci_low: float
+    top_ci_high: float
+    by_examiner: pd.DataFrame  # examiner_id, specialty, n_exams, top_share, hhi
+
+
+def concentration_by_examiner(counts: pd.DataFrame) -> pd.DataFrame:
+    """Top-insurer share and Herfindahl index per examiner from examiner_insurer_counts."""
+    rows = []
+    for (examiner, specialty), part in counts.groupby(["examiner_id", "specialty"], sort=True):
+        c = concentration.concentration(part["n_exams"].to_numpy())
+        rows.append((examiner, specialty, c.n_total, c.n_categories, c.top_share, c.hhi))
+    return pd.DataFrame(
+        rows, columns=["examiner_id", "specialty", "n_exams", "n_insurers", "top_share", "hhi"]
+    )
+
+
+def referrals(counts: pd.DataFrame, examiner_id: str) -> Referrals | None:
+    """The examiner's shares by insurer, top share (Wilson interval), HHI, and peers' figures."""
+    mine = counts[counts["examiner_id"] == examiner_id].sort_values(
+        ["n_exams", "insurer_id"], ascending=[False, True]
+    )
+    if mine.empty:
+        return None
+    summary = concentration.concentration(mine["n_exams"].to_numpy())
+    top = str(mine["insurer_id"].iloc[summary.top_position])
+    _, low, high = wilson([summary.top_count], [summary.n_total])
+    shares = mine[["insurer_id", "n_exams"]].assign(
+        share=mine["n_exams"] / summary.n_total, top=mine["insurer_id"] == top
+    )
+    specialty = mine["specialty"].iloc[0]
+    peers = concentration_by_examiner(counts[counts["specialty"] == specialty])
+    return Referrals(shares.reset_index(drop=True), summary, top, low[0], high[0], peers)
+
+
+@dataclass(frozen=True)
+class CausationAgreement:
+    """Cohen's kappa on causation between the examiner and other examiners of the same cases."""
+
+    n_pairs: int
+    n_other_examiners: int
+    table: pd.DataFrame  # cross-tabulation: examiner's opinion (rows) by the other's (columns)
+    kappa: agreement.KappaResult | None
+
+
+CAUSATION_ORDER = ("related", "partially_related", "not_related", "undetermined")
+
+
+def causation_agreement(pairs: pd.DataFrame, min_pairs: int = 10) -> CausationAgreement:
+    """Kappa from examiner_shared_cases rows where both exams give a causation opinion."""
+    both = pairs.dropna(subset=["causation", "other_causation"])
+    seen = set(both["causation"]) | set(both["other_causation"])
+    cats = [c for c in CAUSATION_ORDER if c in seen] + sorted(seen - set(CAUSATION_ORDER))
+    table = pd.crosstab(
+        pd.Categorical(both["causation"], categories=cats),
+        pd.Categorical(both["other_causation"], categories=cats),
+        dropna=False,
+    )
+    table.index.name, table.columns.name = "this examiner", "other examiner"
+    result = None
+    if len(both) >= min_pairs and len(cats) >= 2:
+        try:
+            result = agreement.cohens_kappa(table.to_numpy())
+        except (ValueError, ZeroDivisionError, FloatingPointError):
+            result = None
+        if result is not None and not np.isfinite(result.kappa):
+            result = None
+    return CausationAgreement(
+        len(both), int(both["other_examiner_id"].nunique()), table, result
+    )
+
+
+@dataclass(frozen=True)
+class TreatingAgreement:
+    """The examiner's WPI ratings against treating ratings of the same cases."""
+
+    n_pairs: int
+    icc: agreement.IccOneWayResult | None
+    bland_altman: agreement.BlandAltmanResult | None
+    paired: distributions.PairedGapResult | None
+
+
+def treating_agreement(pairs: pd.DataFrame) -> TreatingAgreement:
+    """ICC (one-way, each case a target rated twice), Bland-Altman and the mean gap.
+
+    `pairs` is the rating_pair_counts query (counts per distinct IME and treating rating).
+    """
+    ime = expand(pairs["ime_wpi_percent"], pairs["n_pairs"])
+    treating = expand(pairs["treating_wpi_percent"], pairs["n_pairs"])
+    n = len(ime)
+    if n < 3 or np.ptp(np.concatenate([ime, treating])) == 0:
+        return TreatingAgreement(n, None, None, None)
+    cases = np.arange(n)
+    icc = agreement.icc_oneway_unbalanced(
+        np.concatenate([ime, treating]), np.concatenate([cases, cases])
+    )
+    return TreatingAgreement(
+        n, icc, agreement.bland_altman(ime, treating), distributions.paired_gap(ime, treating)
+    )
+
+
+RULINGS = {
+    "report_rejected": ("Report rejected", "n_report_rejected"),
+    "decision_reversed": ("Decision reversed", "n_decision_reversed"),
+}
+
+
+def rulings_rates(counts: pd.DataFrame, examiner_id: str) -> pd.DataFrame:
+    """Shares of the examiner's exams later rejected or reversed, and of same-specialty peers.
+
+    `counts` is the examiner_rulings query. Long format for charts.rate_dots: group (the
+    ruling), measure (cohort), k, n, rate, ci_low, ci_high, plus n_ruled.
+    """
+    mine = counts[counts["examiner_id"] == examiner_id]
+    if mine.empty:
+        return pd.DataFrame(columns=["group", "measure", "k", "n", "rate", "ci_low", "ci_high"])
+    specialty = mine["specialty"].iloc[0]
+    peers = counts[(counts["specialty"] == specialty) & (counts["examiner_id"] != examiner_id)]
+    rows = []
+    for cohort, part in (
+        ("examiner", mine),
+        (f"peers ({str(specialty).replace('_', ' ')})", peers),
+    ):
+        for label, column in RULINGS.values():
+            rows.append(
+                (label, cohort, part[column].sum(), part["n_exams"].sum(), part["n_ruled"].sum())
+            )
+    out = pd.DataFrame(rows, columns=["group", "measure", "k", "n", "n_ruled"])
+    out["rate"], out["ci_low"], out["ci_high"] = wilson(out["k"], out["n"])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Aggregate audit (published decision counts)
+# ---------------------------------------------------------------------------------------------
+
+
+def decision_makers(flags: pd.DataFrame, units: pd.DataFrame, source: str) -> pd.DataFrame:
+    """The decision_counts flags of one source beside the published units they come from.
+
+    `units` is the decision_counts_units query; the engine names a unit 'maker @ group'.
+    """
+    part = units[units["source"] == source].assign(
+        examiner_id=lambda u: u["maker_id"] + " @ " + u["group_name"]
+    )
+    rows = flags[(flags["measure"] == "decision_counts") & (flags["peer_group"] == source)]
+    out = part[["maker_id", "group_name", "examiner_id", "n_periods"]].merge(
+        rows.drop(columns=["measure"]), on="examiner_id", how="inner"
+    )
+    out["flagged"] = out["flagged"].fillna(False).astype(bool)
+    out["eligible"] = out["eligible"].fillna(False).astype(bool)
+    return out.sort_values(
+        ["flagged", "q_value", "n"], ascending=[False, True, False], na_position="last"
+    ).reset_index(drop=True)

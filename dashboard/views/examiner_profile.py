@@ -1,0 +1,253 @@
+"""Examiner profile: every measure of one examiner against peers, and the reasons behind each."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import analysis, charts, data, examiners, filters, layout
+
+st.title("Examiner profile")
+flt = layout.require_database()
+volumes = data.examiners(flt)
+layout.stop_if_empty(int(volumes["n_exams"].sum()), flt)
+layout.scope_caption(flt)
+
+ranked = volumes.sort_values(["n_exams", "examiner_id"], ascending=[False, True])
+# Labels must not depend on the filters: the widget keeps its choice by label.
+options = {
+    e: f"{e} · {filters.pretty(s)}"
+    for e, s in zip(ranked["examiner_id"], ranked["specialty"], strict=True)
+}
+c_pick, c_back = st.columns([3, 1], vertical_alignment="bottom")
+examiner = filters.choice(
+    "Examiner", options, key="examiner", default=next(iter(options)), container=c_pick
+)
+c_back.page_link(
+    "views/examiners.py",
+    label="All examiners",
+    icon=":material/groups:",
+    query_params=filters.to_url(flt),
+)
+data.examiner_viewed(examiner)
+me = ranked[ranked["examiner_id"] == examiner].iloc[0]
+specialty = str(me["specialty"])
+n_exams = int(me["n_exams"])
+
+result = data.flags(flt)
+flags = result.table
+if result.error or flags is None:
+    st.warning(f"The flags could not be computed for this view. {result.error or ''}")
+    mine = None
+else:
+    mine = examiners.examiner_measures(flags, examiner)
+
+m_exams, m_spec, m_flags, m_top = st.columns(4)
+m_exams.metric("Exams", f"{n_exams:,}")
+if n_exams < examiners.MIN_VOLUME:
+    m_exams.caption(f"below the minimum volume of {examiners.MIN_VOLUME}: never flagged")
+m_spec.metric("Specialty", filters.pretty(specialty))
+m_spec.caption(f"compared with {int((volumes['specialty'] == specialty).sum()) - 1} peers")
+if mine is not None:
+    m_flags.metric("Flagged measures", f"{int(mine['flagged'].sum())} of {len(mine)}")
+    flagged_labels = ", ".join(mine.loc[mine["flagged"], "label"].str.lower())
+    m_flags.caption(flagged_labels or "no measure flagged")
+
+# --- All measures against peers --------------------------------------------------------------
+st.subheader("Every measure against peers")
+if mine is None or mine.empty:
+    st.info("No measure has figures for this examiner under these filters.")
+else:
+    st.plotly_chart(charts.forest(mine, "label"), width="stretch")
+    st.caption(
+        "Observed/expected with its 95% interval (colour: vermillion flagged, blue not flagged, "
+        "grey below the minimum volume); the hollow diamond is the shrunken (empirical Bayes) "
+        "estimate, pulled towards 1 by how little the volume tells."
+    )
+    st.dataframe(
+        mine,
+        hide_index=True,
+        width="stretch",
+        column_order=[
+            "label",
+            "flagged",
+            "n",
+            "ratio",
+            "ci_low",
+            "ci_high",
+            "q_value",
+            "shrunken_ratio",
+            "raw_rate",
+            "peer_rate",
+            "observed",
+            "expected",
+            "peer_group",
+        ],
+        column_config={
+            "label": "measure",
+            "n": "volume",
+            "raw_rate": st.column_config.NumberColumn("raw rate", format="percent"),
+            "peer_rate": st.column_config.NumberColumn("comparison rate", format="percent"),
+            "observed": st.column_config.NumberColumn(format="%.0f"),
+            "expected": st.column_config.NumberColumn(format="%.1f"),
+            "ratio": st.column_config.NumberColumn("O/E", format="%.2f"),
+            "ci_low": st.column_config.NumberColumn("95% CI low", format="%.2f"),
+            "ci_high": st.column_config.NumberColumn("95% CI high", format="%.2f"),
+            "shrunken_ratio": st.column_config.NumberColumn("shrunken O/E", format="%.2f"),
+            "q_value": st.column_config.NumberColumn("q", format="%.4f"),
+            "peer_group": "compared with",
+        },
+    )
+    st.markdown("**Each measure in words.** A flag is a reason to look, not a verdict.")
+    words, common = examiners.explanations(flags, examiner)
+    for item in words:
+        label = examiners.MEASURE_LABELS[item.measure]
+        with st.expander(
+            f"{label}: {'flagged' if item.flagged else 'not flagged'}", expanded=item.flagged
+        ):
+            st.markdown("  \n".join(item.lines))
+    st.caption(common)
+
+# --- Allegiance ------------------------------------------------------------------------------
+st.subheader("Allegiance: adverse opinions by who retained the examiner")
+side_rates = examiners.allegiance_rates(data.examiner_requesters(flt, examiner), specialty)
+side_labels = list(examiners.SIDES.values())
+st.plotly_chart(
+    charts.cohort_rates(side_rates, overall=examiners.cohort_totals(side_rates, side_labels)),
+    width="stretch",
+)
+if mine is not None and "allegiance" in set(mine["measure"]):
+    a = mine.set_index("measure").loc["allegiance"]
+    st.markdown(
+        f"Retained by an insurer or employer, the examiner gave adverse opinions "
+        f"{a['ratio']:.2f} times as often as their own claimant or neutral rate predicts for "
+        f"those cases (95% CI {a['ci_low']:.2f} to {a['ci_high']:.2f}; exact conditional "
+        f"Poisson test, q = {a['q_value']:.3g}; smaller side {int(a['n']):,} exams)."
+        if a["q_value"] == a["q_value"]
+        else f"Too few exams on the smaller side ({int(a['n']):,}) to test allegiance: "
+        f"at least {examiners.MIN_VOLUME} are needed on each side."
+    )
+st.caption(
+    "Raw adverse rates with 95% Wilson intervals; the dotted line is each cohort's rate over "
+    "the two sides. The comparison of sides within the examiner is case-mix adjusted in the "
+    "allegiance measure above; these rates are not."
+)
+
+# --- Referral dependence ---------------------------------------------------------------------
+st.subheader("Referral dependence: where the exams come from")
+ref = examiners.referrals(data.examiner_insurers(flt), examiner)
+if ref is None:
+    st.info("No exams with an insurer in view.")
+else:
+    peers_ref = ref.by_examiner[ref.by_examiner["examiner_id"] != examiner]
+    r_top, r_hhi, r_n = st.columns(3)
+    r_top.metric("Top insurer share", charts.percent(ref.summary.top_share))
+    r_top.caption(
+        f"{ref.top_insurer}: {ref.summary.top_count:,} of {ref.summary.n_total:,} exams "
+        f"(95% CI {100 * ref.top_ci_low:.1f}–{100 * ref.top_ci_high:.1f}%)"
+        + (f"; peers' median {charts.percent(peers_ref['top_share'].median())}"
+           if len(peers_ref) else "")
+    )
+    r_hhi.metric("Herfindahl index", f"{ref.summary.hhi:.3f}")
+    r_hhi.caption(
+        f"sum of squared insurer shares, 1/{ref.summary.n_categories} to 1"
+        + (f"; peers' median {peers_ref['hhi'].median():.3f}" if len(peers_ref) else "")
+    )
+    r_n.metric("Insurers", f"{ref.summary.n_categories:,}")
+    r_n.caption(f"as concentrated as {ref.summary.equivalent_number:.1f} equal-sized insurers")
+    st.plotly_chart(charts.share_bars(ref.shares, "insurer_id"), width="stretch")
+
+# --- Drift -----------------------------------------------------------------------------------
+st.subheader("Drift: a change in the examiner's own behaviour over time")
+threshold = examiners.drift_threshold(flags) if flags is not None else None
+if threshold is None:
+    st.info(
+        "No examiner in view has enough exams for a drift chart "
+        f"(twice the minimum volume, {2 * examiners.MIN_VOLUME})."
+    )
+else:
+    try:
+        path = data.examiner_drift(flt, examiner, threshold)
+    except RuntimeError as exc:
+        path = None
+        st.warning(f"The drift chart could not be computed for this view. {exc}")
+    if path is None:
+        st.info(
+            f"{examiner} has too few exams in view for a drift chart: it needs "
+            f"{2 * examiners.MIN_VOLUME}, a baseline and the exams after it."
+        )
+    else:
+        st.plotly_chart(charts.cusum(path, threshold), width="stretch")
+        st.caption(
+            "Risk-adjusted CUSUM (Steiner 2000) of adverse opinions after the examiner's own "
+            "baseline (their first exams), looking for a doubling of the odds; the dashed line "
+            "is the threshold set so that at most 5% of examiners without a change would cross "
+            "it. It rises when opinions are more adverse than the baseline predicts for the "
+            "cases seen, and falls back towards 0 otherwise."
+        )
+
+# --- Agreement -------------------------------------------------------------------------------
+st.subheader("Agreement with other raters of the same cases")
+k_col, w_col = st.columns(2)
+with k_col:
+    st.markdown("**Causation, against other examiners (Cohen's kappa)**")
+    own = examiners.causation_agreement(data.examiner_shared_cases(flt, examiner))
+    panel = examiners.causation_agreement(data.examiner_shared_cases(flt, None))
+    if own.kappa is None:
+        st.info(
+            f"{own.n_pairs} cases shared with another examiner where both gave a causation "
+            "opinion: too few for kappa (at least 10)."
+        )
+    else:
+        k = own.kappa
+        st.metric("Kappa on causation", f"{k.kappa:.2f}")
+        st.caption(
+            f"95% CI {k.ci_low:.2f} to {k.ci_high:.2f}; {own.n_pairs:,} pairs of exams of the "
+            f"same case with {own.n_other_examiners} other examiners"
+            + (
+                f". All pairs of examiners in view: {panel.kappa.kappa:.2f} "
+                f"({panel.n_pairs:,} pairs)"
+                if panel.kappa is not None
+                else ""
+            )
+        )
+with w_col:
+    st.markdown("**Impairment (WPI), against treating ratings**")
+    pairs = data.examiner_treating_pairs(flt, examiner)
+    treat = examiners.treating_agreement(pairs)
+    if treat.icc is None:
+        st.info(f"{treat.n_pairs} rated exams with a treating rating: at least 3 are needed.")
+    else:
+        i, ba = treat.icc, treat.bland_altman
+        w1, w2 = st.columns(2)
+        w1.metric("ICC", f"{i.icc:.2f}")
+        w1.caption(f"one-way, 95% CI {i.ci_low:.2f} to {i.ci_high:.2f}; {treat.n_pairs:,} cases")
+        w2.metric("Mean gap to treating", f"{ba.bias:+.1f} points")
+        w2.caption(
+            f"95% CI {ba.bias_ci_low:+.1f} to {ba.bias_ci_high:+.1f}; Wilcoxon "
+            f"{analysis.p_text(treat.paired.p_value)}; limits of agreement {ba.loa_low:+.1f} to "
+            f"{ba.loa_high:+.1f}"
+        )
+if own.n_pairs:
+    with st.expander(f"Causation opinions of {examiner} against the other examiner, case by case"):
+        st.dataframe(own.table.rename(index=filters.pretty, columns=filters.pretty))
+if treat.icc is not None:
+    st.plotly_chart(charts.bland_altman(pairs, treat.bland_altman), width="stretch")
+    st.caption(
+        "IME minus the treating physician's rating of the same case nearest in time: negative "
+        "when the IME rates lower. The ICC treats each case as a target rated twice."
+    )
+
+# --- Later rulings ---------------------------------------------------------------------------
+st.subheader("Later rulings on the examiner's reports")
+ruling_rates = examiners.rulings_rates(data.examiner_rulings(flt), examiner)
+if ruling_rates.empty or ruling_rates["k"].sum() == 0:
+    st.info("No later ruling rejected a report or reversed a decision for this examiner or peers.")
+else:
+    st.plotly_chart(charts.cohort_rates(ruling_rates), width="stretch")
+    ruled = ruling_rates.groupby("measure", sort=False)["n_ruled"].first()
+    st.caption(
+        "Share of all exams whose report a later ruling rejected or whose decision it reversed, "
+        f"with 95% Wilson intervals ({int(ruled.iloc[0]):,} of the examiner's exams had a "
+        "ruling). Not adjusted for case mix and not a flag: rulings depend on which cases are "
+        "appealed."
+    )

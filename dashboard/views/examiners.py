@@ -1,0 +1,169 @@
+"""Examiners: every examiner on one measure, a funnel plot, and the way into each profile."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from dashboard import charts, data, examiners, filters, layout
+from ime.flags import COMMON_WORDS, METHOD_WORDS
+
+PROFILE = "views/examiner_profile.py"
+
+st.title("Examiners")
+flt = layout.require_database()
+volumes = data.examiners(flt)
+layout.stop_if_empty(int(volumes["n_exams"].sum()), flt)
+layout.scope_caption(flt)
+
+c_measure, c_peer = st.columns(2)
+measure = filters.choice(
+    "Measure",
+    examiners.MEASURE_LABELS,
+    key="measure",
+    default="adverse_opinion",
+    container=c_measure,
+)
+specialties = sorted(volumes["specialty"].dropna().unique())
+peer = filters.choice(
+    "Peer group (specialty)",
+    {"all": "all specialties", **{s: filters.pretty(s) for s in specialties}},
+    key="peer",
+    default="all",
+    container=c_peer,
+    help="Examiners are compared with peers of the same specialty; this only narrows the list.",
+)
+spec = examiners.EXAMINER_MEASURES[measure]
+
+result = data.flags(flt)
+if result.error or result.table is None:
+    st.warning(f"The flags could not be computed for this view. {result.error or ''}")
+    st.stop()
+flags = result.table
+table = examiners.examiner_table(flags, volumes, measure, None if peer == "all" else peer)
+
+
+def open_profile(examiner_id: str) -> None:
+    st.switch_page(PROFILE, query_params={"examiner": examiner_id, **filters.to_url(flt)})
+
+
+m_shown, m_flagged, m_small, m_disp = st.columns(4)
+m_shown.metric("Examiners", f"{len(table):,}")
+m_shown.caption(f"{int(table['n'].sum()):,} exams count for this measure")
+m_flagged.metric(f"Flagged on {spec.label.lower()}", f"{int(table['flagged'].sum()):,}")
+m_flagged.caption(f"q < {examiners.SETTINGS.q} after Benjamini-Hochberg, an excess only")
+n_small = int(((table["n"] > 0) & ~table["eligible"]).sum())
+m_small.metric("Below minimum volume", f"{n_small:,}")
+m_small.caption(f"fewer than {examiners.MIN_VOLUME}: shown, never flagged")
+
+rows = flags[flags["measure"] == measure]
+points = table[table["n"] > 0]
+if spec.funnel and not rows.empty:
+    geometry = examiners.funnel_geometry(rows)
+    m_disp.metric("Over-dispersion τ²", f"{geometry.tau2:.3f}")
+    m_disp.caption("between-examiner variance on the O/E scale that case mix does not explain")
+    st.subheader(f"Funnel plot: {spec.label.lower()}")
+    event = st.plotly_chart(
+        charts.funnel(points, geometry.limits),
+        width="stretch",
+        key="funnel",
+        on_select="rerun",
+        selection_mode="points",
+    )
+    st.caption(
+        "Each point is an examiner: observed against expected count from the case-mix model. "
+        "Solid lines: 95% and 99.8% limits allowing for the over-dispersion the flags allow "
+        "for (additive τ², Spiegelhalter 2005); dotted: exact Poisson limits without it. Flags "
+        "come from q-values across examiners, not from the lines alone. Click a point to open "
+        "the examiner's profile."
+    )
+    chosen = [p.get("customdata") for p in event.selection.points] if event else []
+    chosen = [c[0] if isinstance(c, list) else c for c in chosen if c]
+    if chosen:
+        open_profile(str(chosen[0]))
+else:
+    m_disp.metric("Comparison", "own exams")
+    m_disp.caption(spec.peer)
+    st.subheader(f"{spec.label}: ratio with its interval per examiner")
+    shown = points[np.isfinite(points["ratio"])].sort_values("ratio", ascending=False)
+    shown = shown.assign(label=[f"{e} (n={n:,})" for e, n in zip(shown["examiner_id"],
+                                                                  shown["n"], strict=True)])
+    st.plotly_chart(charts.forest(shown, "label", height=120 + 18 * len(shown)), width="stretch")
+    st.caption(
+        "Not a funnel plot: this measure compares each examiner with their own exams "
+        f"({spec.peer}), not with an expected count from peers."
+        + (
+            " The drift flag is the CUSUM crossing its panel threshold (see the profile), "
+            "the ratio is the later exams' O/E against the baseline."
+            if measure == "drift"
+            else ""
+        )
+    )
+
+st.subheader("Every examiner")
+st.caption(
+    f"Raw rate: {spec.rate}. Adjusted rate: observed/expected times the comparison rate "
+    f"({spec.peer}). Select a row to open the examiner's profile; click a heading to sort."
+)
+event = st.dataframe(
+    table.assign(specialty=table["specialty"].map(filters.pretty)),
+    hide_index=True,
+    width="stretch",
+    key="examiner_table",
+    on_select="rerun",
+    selection_mode="single-row",
+    column_order=[
+        "examiner_id",
+        "specialty",
+        "n",
+        "ratio",
+        "ci_low",
+        "ci_high",
+        "q_value",
+        "status",
+        "shrunken_ratio",
+        "raw_rate",
+        "adjusted_rate",
+        "peer_rate",
+        "observed",
+        "expected",
+        "flagged_on",
+    ],
+    column_config={
+        "examiner_id": "examiner",
+        "n": st.column_config.NumberColumn("volume", help="exams that count for this measure"),
+        "raw_rate": st.column_config.NumberColumn("raw rate", format="percent"),
+        "adjusted_rate": st.column_config.NumberColumn("adjusted rate", format="percent"),
+        "peer_rate": st.column_config.NumberColumn("comparison rate", format="percent"),
+        "observed": st.column_config.NumberColumn(format="%.0f"),
+        "expected": st.column_config.NumberColumn(format="%.1f"),
+        "ratio": st.column_config.NumberColumn("O/E", format="%.2f"),
+        "ci_low": st.column_config.NumberColumn("95% CI low", format="%.2f"),
+        "ci_high": st.column_config.NumberColumn("95% CI high", format="%.2f"),
+        "shrunken_ratio": st.column_config.NumberColumn("shrunken O/E", format="%.2f"),
+        "q_value": st.column_config.NumberColumn("q", format="%.4f"),
+        "status": "status",
+        "flagged_on": "flagged on (all measures)",
+    },
+)
+if event and event.selection.rows:
+    open_profile(str(table["examiner_id"].iloc[event.selection.rows[0]]))
+
+c_pick, c_link = st.columns([2, 1], vertical_alignment="bottom")
+pick = c_pick.selectbox(
+    "Open a profile",
+    list(table["examiner_id"]),
+    format_func=lambda e: e,
+    key="open_examiner",
+)
+if pick:
+    c_link.page_link(
+        PROFILE,
+        label=f"Open the profile of {pick}",
+        icon=":material/person_search:",
+        query_params={"examiner": pick, **filters.to_url(flt)},
+    )
+
+with st.expander("How this measure is computed"):
+    st.markdown(METHOD_WORDS[measure])
+    st.markdown(COMMON_WORDS)

@@ -1,0 +1,118 @@
+"""The examiner pages' glue and charts on small synthetic tables (no database)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from dashboard import charts, examiners
+from imestats.funnel import score_units
+
+
+def _scored_units(seed: int = 7, n_units: int = 40) -> tuple[pd.DataFrame, float, np.ndarray]:
+    """Over-dispersed binomial units scored as the flags engine scores them."""
+    rng = np.random.default_rng(seed)
+    n = rng.integers(20, 600, n_units)
+    p = np.clip(0.3 * rng.lognormal(0, 0.3, n_units), 0.01, 0.95)
+    observed = rng.binomial(n, p).astype(float)
+    expected = n * 0.3
+    variance = expected * 0.7
+    scores = score_units(observed, expected, variance, "tau2")
+    rows = pd.DataFrame(
+        {
+            "examiner_id": [f"U{i:02d}" for i in range(n_units)],
+            "n": n,
+            "observed": observed,
+            "expected": expected,
+            "ratio": scores.units["ratio"],
+            "z": scores.units["z"],
+            "z_adjusted": scores.units["z_adjusted"],
+        }
+    )
+    return rows, scores.tau2, variance / expected
+
+
+def test_tau2_read_back_from_the_flags_equals_the_engines_estimate():
+    rows, tau2, scale = _scored_units()
+    assert tau2 > 0, "the synthetic units must be over-dispersed for this test to mean much"
+    got_tau2, got_scale = examiners.overdispersion_from_flags(rows)
+    assert got_tau2 == pytest.approx(tau2, rel=1e-9)
+    assert got_scale == pytest.approx(np.median(scale), rel=1e-9)
+
+
+def test_without_over_dispersion_tau2_reads_back_as_zero():
+    rows, _, _ = _scored_units()
+    rows["z_adjusted"] = rows["z"]
+    assert examiners.overdispersion_from_flags(rows)[0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_funnel_limits_against_scipy():
+    rows, tau2, scale = _scored_units()
+    limits = examiners.funnel_geometry(rows).limits
+    for level in examiners.LEVELS:
+        tail = (1 - level) / 2
+        exact = limits[(limits["kind"] == "exact") & (limits["level"] == level)]
+        e = exact["expected"].to_numpy()
+        # Exact Poisson limits for O/E (Spiegelhalter 2005): chi-square quantiles over 2E.
+        np.testing.assert_allclose(exact["upper"], stats.chi2.isf(tail, 2 * (e + 1)) / (2 * e))
+        np.testing.assert_allclose(exact["lower"], stats.chi2.ppf(tail, 2 * e) / (2 * e))
+        adj = limits[(limits["kind"] == "tau2") & (limits["level"] == level)]
+        e = adj["expected"].to_numpy()
+        half = stats.norm.isf(tail) * np.sqrt(np.median(scale) / e + tau2)
+        np.testing.assert_allclose(adj["upper"], 1 + half)
+        np.testing.assert_allclose(adj["lower"], np.clip(1 - half, 0, None))
+
+
+def test_binomial_limits_are_on_the_ratio_scale():
+    rows, _, _ = _scored_units()
+    theta0 = 0.3
+    limits = examiners.funnel_geometry(rows, null="binomial", theta0=theta0).limits
+    exact = limits[(limits["kind"] == "exact") & (limits["level"] == 0.998)]
+    n = np.round(exact["expected"].to_numpy() / theta0)
+    # At whole n the interpolated exact limit (Spiegelhalter 2005, A.1.1) lies between the
+    # binomial quantile and the count below it, over n, divided by the target rate.
+    r_p = stats.binom.ppf(0.999, n, theta0)
+    upper = exact["upper"].to_numpy() * theta0 * n
+    assert np.all((upper <= r_p + 1e-9) & (upper >= r_p - 1 - 1e-9))
+
+
+def test_funnel_labels_flagged_units_and_marks_small_ones():
+    rows, _, _ = _scored_units()
+    rows = rows.assign(
+        ci_low=0.5, ci_high=1.5, shrunken_ratio=1.0, raw_rate=0.3, peer_rate=0.3,
+        q_value=np.linspace(0.001, 0.9, len(rows)),
+        flagged=[i < 3 for i in range(len(rows))],
+        eligible=rows["n"] >= 30,
+    )
+    rows.loc[5, ["n", "eligible"]] = [12, False]
+    fig = charts.funnel(rows, examiners.funnel_geometry(rows).limits, max_labels=2)
+    traces = {t.name.split(" (")[0]: t for t in fig.data if t.mode != "lines"}
+    flagged = traces["flagged"]
+    text = dict(zip(flagged.customdata, flagged.text, strict=True))
+    assert text == {"U00": "U00", "U01": "U01", "U02": ""}  # the 2 smallest q labelled
+    assert "U05" in list(traces["below minimum volume"].customdata)
+    assert "U05" not in list(traces["not flagged"].customdata)
+    small = traces["below minimum volume"]
+    hover = dict(zip(small.customdata, small.hovertext, strict=True))
+    assert "12 exams" in hover["U05"]
+    limit_names = {t.name for t in fig.data if t.mode == "lines"}
+    assert len(limit_names) == 4  # 95% and 99.8%, exact and over-dispersed
+
+
+def test_forest_draws_interval_and_shrunken_estimate():
+    rows = pd.DataFrame(
+        {
+            "label": ["A", "B"], "ratio": [1.5, 0.8], "ci_low": [1.1, 0.5], "ci_high": [2.0, 1.2],
+            "shrunken_ratio": [1.3, 0.9], "flagged": [True, False], "eligible": [True, True],
+            "n": [200, 80], "observed": [60.0, 16.0], "expected": [40.0, 20.0],
+            "q_value": [0.01, 0.7], "raw_rate": [0.3, 0.2], "peer_rate": [0.2, 0.25],
+        }
+    )
+    fig = charts.forest(rows)
+    shrunk, dots = fig.data  # the estimate drawn over its shrunken twin
+    assert list(dots.x) == [1.5, 0.8]
+    assert list(dots.error_x.array) == pytest.approx([0.5, 0.4])
+    assert list(shrunk.x) == [1.3, 0.9]
+    assert dots.marker.color[0] == charts.OKABE_ITO["vermillion"]

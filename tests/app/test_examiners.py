@@ -1,0 +1,148 @@
+"""Examiners page: every examiner on a measure, the funnel plot, and the way to a profile."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from apphelp import figures, frame_with, metric, no_exception, open_page
+from expected_figures import array
+
+from ime.flags import compute_flags
+
+
+@pytest.fixture(scope="module")
+def adverse_flags(flagged_truth):
+    """The engine's adverse-opinion figures, computed afresh (the page reads the stored ones)."""
+    return compute_flags(flagged_truth, measures=("adverse_opinion",)).set_index("examiner_id")
+
+
+def test_every_examiner_with_the_engines_figures(use_flagged_db, flagged_truth, adverse_flags):
+    at = open_page("examiners.py")
+    no_exception(at)
+    table = frame_with(at, "flagged_on").set_index("examiner_id")
+    volumes = dict(
+        flagged_truth.execute("SELECT examiner_id, count(*) FROM fct_exams GROUP BY 1").fetchall()
+    )
+    assert set(table.index) == set(volumes)
+    assert metric(at, "Examiners") == f"{len(volumes):,}"
+    flagged = adverse_flags[adverse_flags["flagged"]]
+    assert len(flagged) >= 2, "the 20,000-exam demo should flag planted examiners"
+    assert metric(at, "Flagged on adverse opinions") == f"{len(flagged):,}"
+    for examiner, row in flagged.iterrows():
+        shown = table.loc[examiner]
+        adverse = flagged_truth.execute(
+            "SELECT count(*) FILTER (is_adverse) FROM fct_exams WHERE examiner_id = $e",
+            {"e": examiner},
+        ).fetchone()[0]
+        assert shown["n"] == volumes[examiner]
+        assert shown["observed"] == adverse
+        assert shown["ratio"] == pytest.approx(adverse / row["expected"], rel=1e-9)
+        assert shown["ratio"] == pytest.approx(row["ratio"], rel=1e-9)
+        assert shown["q_value"] == pytest.approx(row["q_value"], rel=1e-9)
+        assert (shown["ci_low"], shown["ci_high"]) == pytest.approx((row["ci_low"], row["ci_high"]))
+        assert shown["status"] == "flagged"
+        assert "adverse opinions" in shown["flagged_on"]
+    small = [e for e, n in volumes.items() if n < 30]
+    assert small, "some demo examiners should be below the minimum volume"
+    for examiner in small:
+        assert table.loc[examiner, "status"].startswith("below minimum volume")
+
+
+def test_funnel_labels_flagged_examiners_and_marks_small_ones(
+    use_flagged_db, flagged_truth, adverse_flags
+):
+    at = open_page("examiners.py")
+    funnel = figures(at)[0]
+    points = {t["name"].split(" (")[0]: t for t in funnel["data"] if t["mode"] != "lines"}
+    flagged = set(adverse_flags.index[adverse_flags["flagged"]])
+    assert set(points["flagged"]["customdata"]) == flagged
+    assert set(points["flagged"]["text"]) == flagged  # every one labelled
+    small = {
+        e
+        for (e,) in flagged_truth.execute(
+            "SELECT examiner_id FROM fct_exams GROUP BY 1 HAVING count(*) < 30"
+        ).fetchall()
+    }
+    assert set(points["below minimum volume"]["customdata"]) == small
+    # Points sit at (expected, O/E); hover gives the counts behind them.
+    first = points["flagged"]
+    examiner = first["customdata"][0]
+    x, y = array(first["x"])[0], array(first["y"])[0]
+    assert x == pytest.approx(adverse_flags.loc[examiner, "expected"])
+    assert y == pytest.approx(adverse_flags.loc[examiner, "ratio"])
+    assert f"{int(adverse_flags.loc[examiner, 'n']):,} exams" in first["hovertext"][0]
+    names = {t["name"] for t in funnel["data"] if t["mode"] == "lines"}
+    assert any("99.8%" in n and "over-dispersion allowed" in n for n in names)
+    assert any("99.8%" in n and "exact Poisson" in n for n in names)
+
+
+def test_measure_and_peer_group_change_the_table_and_the_url(use_flagged_db, flagged_truth):
+    at = open_page("examiners.py")
+    at.selectbox(key="choice_measure").set_value("zero_impairment").run()
+    no_exception(at)
+    rated = dict(
+        flagged_truth.execute(
+            "SELECT examiner_id, count(wpi_percent) FROM fct_exams GROUP BY 1"
+        ).fetchall()
+    )
+    table = frame_with(at, "flagged_on").set_index("examiner_id")
+    assert table["n"].to_dict() == rated
+    assert at.query_params["measure"] == "zero_impairment"
+
+    specialty = "psychology"
+    at.selectbox(key="choice_peer").set_value(specialty).run()
+    no_exception(at)
+    mine = {
+        e
+        for (e,) in flagged_truth.execute(
+            "SELECT DISTINCT examiner_id FROM fct_exams WHERE specialty = $s", {"s": specialty}
+        ).fetchall()
+    }
+    table = frame_with(at, "flagged_on")
+    assert set(table["examiner_id"]) == mine
+    assert metric(at, "Examiners") == f"{len(mine):,}"
+    assert at.query_params["peer"] == specialty
+
+
+def test_allegiance_has_no_funnel_but_a_ratio_per_examiner(use_flagged_db):
+    at = open_page("examiners.py", {"measure": "allegiance"})
+    no_exception(at)
+    table = frame_with(at, "flagged_on")
+    forest = next(t for t in figures(at)[0]["data"] if t["name"] == "O/E with 95% CI")
+    shown = table[np.isfinite(table["ratio"]) & (table["n"] > 0)]
+    assert len(forest["y"]) == len(shown)
+    assert any("Not a funnel plot" in c.value for c in at.caption)
+
+
+def test_a_sidebar_filter_changes_the_figures(use_db, truth):
+    jurisdiction = truth.execute(
+        "SELECT jurisdiction FROM fct_exams GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+    ).fetchone()[0]
+    at = open_page("examiners.py")
+    before = frame_with(at, "flagged_on").set_index("examiner_id")["n"]
+    at.multiselect(key="filter_jurisdiction").set_value([jurisdiction]).run()
+    no_exception(at)
+    assert not at.warning, [w.value for w in at.warning]
+    volumes = dict(
+        truth.execute(
+            "SELECT examiner_id, count(*) FROM fct_exams WHERE jurisdiction = $j GROUP BY 1",
+            {"j": jurisdiction},
+        ).fetchall()
+    )
+    after = frame_with(at, "flagged_on").set_index("examiner_id")["n"]
+    assert after.to_dict() == volumes
+    assert not after.equals(before)
+    assert at.query_params["jurisdiction"] == jurisdiction
+
+
+def test_the_profile_link_carries_the_examiner_and_the_filters(use_db, truth):
+    jurisdiction = truth.execute(
+        "SELECT jurisdiction FROM fct_exams GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+    ).fetchone()[0]
+    at = open_page("examiners.py", {"jurisdiction": jurisdiction})
+    table = frame_with(at, "flagged_on")
+    examiner = table["examiner_id"].iloc[-1]
+    at.selectbox(key="open_examiner").set_value(examiner).run()
+    (link,) = at.get("page_link")
+    assert link.proto.page == "examiner_profile"
+    assert link.proto.query_string == f"examiner={examiner}&jurisdiction={jurisdiction}"
