@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data, filters
+from dashboard import data, filters, signin
 from dashboard.navigation import PAGES
 
 st.set_page_config(page_title="IME outcomes", page_icon=":material/balance:", layout="wide")
+if not signin.gate():
+    st.stop()
 
 sections: dict[str, list] = {}
 for spec in PAGES:

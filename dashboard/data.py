@@ -26,7 +26,8 @@ import pandas as pd
 import streamlit as st
 
 from ime.config import database_path
-from queries import FULL_ACCESS, Filters, Scope, connect, run
+from dashboard import signin
+from queries import Filters, Scope, connect, run
 
 # Results stay cached for an hour at most; a new load changes the key anyway.
 RESULT_TTL_SECONDS = 3600
@@ -72,13 +73,18 @@ def snapshot(path: Path | None = None) -> Snapshot | None:
 
 
 def current_scope() -> Scope:
-    """Who is reading. Full access until sign-in and roles arrive; every query gets it here."""
-    return FULL_ACCESS
+    """Who is reading: the signed-in user's scope (full access in demo mode)."""
+    return signin.scope()
 
 
 def current_username() -> str:
-    """Who is signed in, for the audit log. A fixed demo user until sign-in arrives."""
-    return "demo"
+    """Who is signed in, for the audit log ("demo" in demo mode)."""
+    return signin.username()
+
+
+def can_see_examiners() -> bool:
+    """Researchers see aggregates only: no page of examiner-level figures."""
+    return current_scope().role != "researcher"
 
 
 class SharedConnection:
@@ -352,3 +358,60 @@ def decision_count_flags() -> FlagsResult:
     """
     scope = current_scope()
     return _cached_decision_flags(require_snapshot(), (scope.role, scope.insurer_ids))
+
+
+@st.cache_data(ttl=RESULT_TTL_SECONDS, max_entries=64, show_spinner="Preparing the table…")
+def _cached_export_preview(snap: Snapshot, scope_key: tuple, what: str, filters_key: tuple) -> pd.DataFrame:
+    from ime.export_tables import present
+
+    scope = Scope(scope_key[0], tuple(scope_key[1]))
+    with connection().reading() as con:
+        return present(con, what, scope, _filters_from_key(filters_key)).display
+
+
+def export_preview(what: str, filters: Filters) -> pd.DataFrame:
+    """An export table as the reader's role may take it away (suppressed where it must be)."""
+    scope = current_scope()
+    return _cached_export_preview(require_snapshot(), (scope.role, scope.insurer_ids), what, _filters_key(filters))
+
+
+def export_dictionary(what: str) -> pd.DataFrame:
+    """The data dictionary of an export table."""
+    from ime.export_tables import TABLES
+
+    items = TABLES[what].dictionary.items()
+    return pd.DataFrame(list(items), columns=["column", "description"])
+
+
+def export_zip(what: str, fmt: str, filters: Filters) -> tuple[str, bytes]:
+    """Write an export (table, dictionary, metadata; audited) and return it as a zip file."""
+    import io
+    import tempfile
+    import zipfile
+
+    from ime.export_tables import export
+
+    with tempfile.TemporaryDirectory() as tmp, connection().reading() as con:
+        files = export(
+            con, what, current_scope(), Path(tmp) / f"{what}.{fmt}", fmt,
+            username=current_username(), filters=filters,
+        )
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in (files.data, files.dictionary, files.metadata):
+                archive.write(path, path.name)
+    return f"{what}.zip", buffer.getvalue()
+
+
+def audit_entries(event: str | None) -> pd.DataFrame:
+    """The newest audit entries (regulators only: the page checks the role)."""
+    from ime import audit
+
+    return audit.read(500, event=event)
+
+
+def audit_chain_break() -> int | None:
+    """The first audit entry changed outside the app, or None when the chain is intact."""
+    from ime import audit
+
+    return audit.verify_chain()

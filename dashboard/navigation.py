@@ -52,4 +52,6 @@ PAGES = (
     ),
     PageSpec("data_quality.py", "Data quality", ":material/fact_check:", "About the data"),
     PageSpec("methods.py", "Methods", ":material/menu_book:", "About the data"),
+    PageSpec("exports.py", "Exports", ":material/download:", "Take away"),
+    PageSpec("audit_log.py", "Audit log", ":material/history:", "Take away"),
 )

@@ -188,6 +188,121 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ime.bench import run
+
+    return run(args)
+
+
+def _filters(args: argparse.Namespace):
+    """The Filters of --start, --end and --filter COLUMN=VALUE (repeatable, OR within a column)."""
+    from queries import FILTER_COLUMNS, Filters
+
+    values: dict[str, list[str]] = {}
+    for item in args.filter or ():
+        column, sep, value = item.partition("=")
+        if not sep or column.strip() not in FILTER_COLUMNS or not value.strip():
+            raise ValueError(
+                f"--filter {item!r}: use COLUMN=VALUE, COLUMN one of {', '.join(FILTER_COLUMNS)}"
+            )
+        values.setdefault(column.strip(), []).append(value.strip())
+    return Filters(start=args.start, end=args.end, **{c: tuple(v) for c, v in values.items()})
+
+
+def _connect_or_fail(args: argparse.Namespace, command: str):
+    import queries
+
+    try:
+        return queries.connect(database_path(args.db))
+    except FileNotFoundError as exc:
+        print(f"ime {command}: {exc}", file=sys.stderr)
+        return None
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import queries
+    from ime.export_tables import export
+    from ime.exports import FORMATS
+    from imestats.suppression import check_k
+
+    if args.insurer and args.role != "insurer":
+        print(f"ime export: --insurer applies to --role insurer only (role is {args.role})",
+              file=sys.stderr)
+        return 2
+    suffix = Path(args.out).suffix.lstrip(".").lower() if args.out else ""
+    fmt = args.format or (suffix if suffix in FORMATS else "csv")
+    if args.out and suffix and suffix != fmt:
+        print(f"ime export: --out {args.out} ends in .{suffix} but the format is {fmt}; "
+              "make them agree", file=sys.stderr)
+        return 2
+    try:
+        scope = queries.Scope(args.role, tuple(args.insurer or ()))
+        k = check_k(args.k)
+        filters = _filters(args)
+    except ValueError as exc:
+        message = str(exc)
+        if args.role == "insurer" and not args.insurer:
+            message = "--role insurer needs at least one --insurer ID (the insurer's own cases)"
+        print(f"ime export: {message}", file=sys.stderr)
+        return 2
+    con = _connect_or_fail(args, "export")
+    if con is None:
+        return 2
+    known = set(queries.run(con, "filter_values").query("filter == 'insurer_id'")["value"])
+    unknown = sorted(set(scope.insurer_ids) - known)
+    if unknown:
+        print(f"ime export: no cases of insurer {', '.join(unknown)} in {database_path(args.db)}; "
+              f"known insurers: {', '.join(sorted(known)) or 'none'}", file=sys.stderr)
+        return 2
+    if scope.role == "regulator" and k != 11:
+        print("ime export: note: a regulator's export is not suppressed; --k is not used",
+              file=sys.stderr)
+    out = Path(args.out) if args.out else Path("exports") / f"{args.what}-{scope.role}.{fmt}"
+    files = export(con, args.what, scope, out, fmt, username=_operator(), filters=filters, k=k)
+    print(f"Wrote {files.data}\n  data dictionary {files.dictionary}\n  metadata {files.metadata}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ime.report import write_report
+    from queries import FULL_ACCESS
+
+    examiner_id = args.examiner_id if args.kind == "examiner" else None
+    try:
+        filters = _filters(args)
+    except ValueError as exc:
+        print(f"ime report: {exc}", file=sys.stderr)
+        return 2
+    con = _connect_or_fail(args, "report")
+    if con is None:
+        return 2
+    default = f"examiner-{examiner_id}.html" if examiner_id else "panel.html"
+    out = Path(args.out) if args.out else Path("reports") / default
+    try:
+        # The command line is run by whoever holds the database: a regulator's view.
+        files = write_report(con, FULL_ACCESS, out, username=_operator(), examiner_id=examiner_id,
+                             pdf=args.pdf, filters=filters)
+    except (KeyError, RuntimeError) as exc:
+        print(f"ime report: {exc.args[0]}", file=sys.stderr)
+        return 2
+    print(f"Wrote {files.html}" + (f" and {files.pdf}" if files.pdf else ""))
+    return 0
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    import datetime as dt
+
+    parser.add_argument("--start", type=dt.date.fromisoformat, metavar="YYYY-MM-DD",
+                        help="first exam date to include")
+    parser.add_argument("--end", type=dt.date.fromisoformat, metavar="YYYY-MM-DD",
+                        help="last exam date to include")
+    parser.add_argument(
+        "--filter", action="append", metavar="COLUMN=VALUE",
+        help="keep exams with this value (repeatable; values of one column are alternatives): "
+             "jurisdiction, claim_type, body_part, insurer_id, specialty, requested_by, exam_type",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ime", description="IME outcomes: load data, flag examiners, export, serve the dashboard."
@@ -232,6 +347,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.set_defaults(func=cmd_validate)
 
+    from ime import bench as bench_module
+
+    bench = sub.add_parser(
+        "bench", help="time load, flags, exports and every page at several sizes against "
+        "baselines; write docs/benchmarks.md",
+    )
+    bench_module.add_arguments(bench)
+    bench.set_defaults(func=cmd_bench)
+
     serve = sub.add_parser("serve", help="start the dashboard on localhost")
     serve.add_argument("--port", type=int, default=8501, help="port to listen on (default: 8501)")
     serve.add_argument(
@@ -268,6 +392,52 @@ def build_parser() -> argparse.ArgumentParser:
     listing = user_sub.add_parser("list", help="list the users and how each signs in")
     listing.add_argument("--users", help=users_help)
     listing.set_defaults(func=cmd_user_list)
+
+    from ime.exports import FORMATS
+    from ime.presentation import EXPORTABLE_TABLES
+
+    export = sub.add_parser(
+        "export",
+        help="an aggregate table as a role may see it, with data dictionary and metadata",
+        description="Write an aggregate table as ROLE may see it (researcher: pseudonyms and "
+                    "small-cell suppression; insurer: own cases, and market aggregates with "
+                    "suppression), beside it <stem>.dictionary.csv and <stem>.metadata.json. "
+                    "Every export is recorded in the audit log.",
+    )
+    export.add_argument("what", choices=EXPORTABLE_TABLES, help="the table to export")
+    export.add_argument("--role", choices=ROLES, default="regulator",
+                        help="whose view to export (default: regulator)")
+    export.add_argument("--insurer", action="append", metavar="ID",
+                        help="insurer_id whose cases an insurer sees (repeatable; required "
+                             "with --role insurer)")
+    export.add_argument("--format", choices=FORMATS,
+                        help="file format (default: from --out's suffix, else csv)")
+    export.add_argument("--out", help="table file (default: exports/WHAT-ROLE.FORMAT)")
+    export.add_argument("--k", type=int, default=11,
+                        help="suppression threshold: counts 1 to k-1 are suppressed (default "
+                             "11; can be raised, never lowered)")
+    _add_filters(export)
+    _add_db(export)
+    export.set_defaults(func=cmd_export)
+
+    report = sub.add_parser(
+        "report", help="audit pack for regulators: an examiner's report or the panel report",
+        description="Write a self-contained HTML audit report (and with --pdf a PDF beside "
+                    "it): every measure against peers with charts, intervals and the method "
+                    "in words, the data snapshot hash, and a section for the examiner's reply.",
+    )
+    report_sub = report.add_subparsers(dest="kind", required=True)
+    one = report_sub.add_parser("examiner", help="one examiner's audit report")
+    one.add_argument("examiner_id", help="the examiner's id")
+    panel = report_sub.add_parser("panel", help="every flagged examiner: summary and sections")
+    for parser_ in (one, panel):
+        parser_.add_argument("--out", help="HTML file (default: reports/examiner-ID.html or "
+                                           "reports/panel.html)")
+        parser_.add_argument("--pdf", action="store_true",
+                             help="also print it to PDF (same name, .pdf) in headless Chromium")
+        _add_filters(parser_)
+        _add_db(parser_)
+        parser_.set_defaults(func=cmd_report)
     return parser
 
 

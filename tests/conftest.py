@@ -11,3 +11,11 @@ def pseudonym_key_file(tmp_path_factory, monkeypatch):
     path = tmp_path_factory.mktemp("key") / "pseudonym.key"
     monkeypatch.setenv("IME_KEY_FILE", str(path))
     return path
+
+
+@pytest.fixture(autouse=True)
+def no_configured_users(tmp_path_factory, monkeypatch):
+    """Tests run in demo mode unless they write users: never the developer's users file."""
+    path = tmp_path_factory.mktemp("users") / "users.toml"
+    monkeypatch.setenv("IME_USERS", str(path))
+    return path

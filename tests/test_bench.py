@@ -1,0 +1,129 @@
+"""`ime bench` runs end to end on a tiny data set and writes every row of the document.
+
+No timing is asserted: the figures depend on the machine. What is checked is that every step
+ran, every page and its views appear, the targets and the profiler section are written, and
+the pandas baselines computed the same figures as the product.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dashboard.navigation import PAGES
+from ime import bench
+
+N_EXAMS = 3_000
+
+
+@pytest.fixture(scope="module")
+def document(tmp_path_factory) -> str:
+    """The benchmark document of one run at 3,000 exams (about five minutes on two cores)."""
+    root = tmp_path_factory.mktemp("bench")
+    out = root / "benchmarks.md"
+    env = {k: v for k, v in os.environ.items() if k != "IME_DB"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ime.cli",
+            "bench",
+            "--exams",
+            str(N_EXAMS),
+            "--workdir",
+            str(root / "work"),
+            "--out",
+            str(out),
+        ],
+        cwd=Path(bench.ROOT),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out.read_text(encoding="utf-8")
+
+
+def _row(document: str, label: str) -> str:
+    rows = [line for line in document.splitlines() if line.startswith(f"| {label} |")]
+    assert rows, f"no row {label!r} in the document"
+    return rows[0]
+
+
+pytestmark = pytest.mark.slow
+
+
+def test_bench_document_names_machine_command_and_sections(document):
+    for heading in (
+        "## Reproduce",
+        "## Machine",
+        "## Targets",
+        "## Results",
+        "## Growth",
+        "## Where the time goes",
+        f"### {N_EXAMS:,} exams",
+    ):
+        assert heading in document
+    assert f"ime bench --exams {N_EXAMS}" in document
+    assert "scripts/bench.sh" in document
+    assert "CPUs available (nproc)" in document
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        "Demo generator, CSV",
+        "`ime load` (validation, models, contracts, flags precompute)",
+        "`ime flags`, all measures computed",
+        "`ime flags`, default (reads the flags stored at load)",
+    ],
+    ids=["generate", "load", "flags_all", "flags_stored"],
+)
+def test_bench_command_rows_have_a_figure(document, label):
+    cells = [c.strip() for c in _row(document, label).split("|")]
+    assert cells[2].endswith(" s"), cells
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.file for p in PAGES])
+def test_bench_every_page_has_all_four_runs(document, page):
+    for view in ("default", "filtered"):
+        for temperature in ("cold", "warm"):
+            label = f"Page {page.title}, {view} view, {temperature}: data + statistics"
+            row = _row(document, label)
+            product = row.split("|")[2].strip()
+            assert product.endswith(" s"), row
+            if page.file in bench.PANDAS_WAY:
+                assert "pandas figures agree" in row, row
+
+
+TARGETS = (
+    "`ime load` ≤ 1.5× a bare DuckDB load",
+    "peak memory < 4 GiB at 10,000,000",
+    "demo generator makes 10,000,000 exams in < 5 min",
+    "every page's data and statistics < 1 s at 10,000,000",
+    "every page ≥ 10× faster than pandas",
+    "`ime flags`, all measures, < 30 s at 10,000,000",
+    "`ime flags`, all measures, ≤ 3× a bare DuckDB load at 1,000,000",
+    "page times grow ≤ 3× from 1,000,000 to 10,000,000",
+)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_bench_states_every_target(document, target):
+    assert f"| {target}" in document
+
+
+def test_bench_export_rows(document):
+    assert "`ime export" in document
+
+
+def test_bench_profile_names_load_phases_and_flag_steps(document):
+    assert "### `ime load`" in document
+    assert "precompute flags (store_flags)" in document
+    assert "measure adverse_opinion" in document
+    assert "query examiner_patterns" in document

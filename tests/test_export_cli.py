@@ -1,0 +1,332 @@
+"""`ime export` end to end on a seeded demo database: scope, suppression, formats, metadata,
+formula neutralisation and the audit log, each checked against a direct DuckDB query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import openpyxl
+import pandas as pd
+import pytest
+from exporthelp import FORMULA_INSURER, K, demo_db, pinned_small_values
+
+from ime import audit
+from ime.cli import main
+from ime.export_tables import TABLES, Rate
+from ime.exports import FORMATS
+from ime.presentation import EXPORTABLE_TABLES, MARKET, OWN
+from imestats.suppression import SUPPRESSED
+
+INSURER_A, INSURER_B = "INS001", "INS002"
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory) -> Path:
+    return demo_db(tmp_path_factory).path
+
+
+@pytest.fixture(scope="module")
+def truth(db):
+    """A read-only connection for the figures an export must agree with."""
+    con = duckdb.connect(str(db), read_only=True)
+    yield con
+    con.close()
+
+
+@pytest.fixture(autouse=True)
+def audit_db(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "audit.duckdb"
+    monkeypatch.setenv("IME_AUDIT_DB", str(path))
+    return path
+
+
+@dataclass(frozen=True)
+class Exported:
+    table: pd.DataFrame
+    meta: dict
+    path: Path
+
+
+def export(db: Path, out: Path, what: str, *args: str) -> Exported:
+    """Run `ime export` in-process and read the table back as text (CSV) or typed."""
+    assert main(["export", what, "--db", str(db), "--out", str(out), *args]) == 0
+    meta = json.loads(out.with_name(out.stem + ".metadata.json").read_text())
+    if out.suffix == ".csv":
+        table = pd.read_csv(out, dtype=str, keep_default_na=False)
+    elif out.suffix == ".parquet":
+        table = pd.read_parquet(out)
+    else:
+        table = pd.read_excel(out, sheet_name="data", engine="openpyxl")
+    return Exported(table, meta, out)
+
+
+def numbers(column: pd.Series) -> pd.Series:
+    """The published numbers of a text column ("suppressed" and blanks dropped)."""
+    return pd.to_numeric(column.replace({SUPPRESSED: None, "": None}), errors="coerce").dropna()
+
+
+def count(truth, sql: str, params: dict | None = None) -> int:
+    return int(truth.execute(sql, params or {}).fetchone()[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Scope: an insurer never sees another insurer's cases.
+# ---------------------------------------------------------------------------------------------
+
+OWN_TOTALS = {
+    # table: (count column, label column, total label, SQL counting the same exams)
+    "insurer_rates": ("n_exams", "insurer_id", "total", "SELECT count(*) FROM fct_exams WHERE {w}"),
+    "monthly_rates": ("n_exams", "month", "all months", "SELECT count(*) FROM fct_exams WHERE {w}"),
+    "examiner_rates": ("n_exams", "examiner_id", "all examiners",
+                       "SELECT count(*) FROM fct_exams WHERE {w}"),
+    "mmi_summary": ("n_exams", "grouping", "all",
+                    "SELECT count(*) FROM fct_exams WHERE {w} AND mmi_reached IS NOT NULL "
+                    "AND days_injury_to_mmi IS NOT NULL"),
+    "impairment_distribution": (
+        "n_rated", "body_part", "all",
+        "SELECT count(*) FROM fct_exams WHERE {w} AND wpi_percent IS NOT NULL",
+    ),
+}
+
+
+@pytest.mark.parametrize("what", list(OWN_TOTALS))
+def test_insurer_export_counts_only_its_own_cases(db, truth, tmp_path, what):
+    column, label_col, total, sql = OWN_TOTALS[what]
+    args = ["--role", "insurer", "--insurer", INSURER_A]
+    shown = export(db, tmp_path / f"{what}.csv", what, *args).table
+    own = shown[shown["population"] == OWN]
+    market = shown[shown["population"] == MARKET]
+    own_total = own[own[label_col] == total]
+    assert int(own_total[column].iloc[0]) == count(
+        truth, sql.format(w="insurer_id = $i"), {"i": INSURER_A}
+    )
+    market_total = market[market[label_col] == total][column].iloc[0]
+    assert int(market_total) == count(truth, sql.format(w="true"))
+    assert not shown.isin([INSURER_B]).any().any()
+    assert set(shown["population"]) == {OWN, MARKET}
+
+
+def test_insurer_monthly_rows_match_a_direct_query(db, truth, tmp_path):
+    shown = export(db, tmp_path / "m.csv", "monthly_rates", "--role", "insurer",
+                   "--insurer", INSURER_A).table
+    own = shown[(shown["population"] == OWN) & (shown["month"] != "all months")]
+    direct = truth.execute(
+        "SELECT strftime(exam_month, '%Y-%m') AS month, count(*) AS n FROM fct_exams "
+        "WHERE insurer_id = $i GROUP BY ALL ORDER BY month", {"i": INSURER_A},
+    ).df()
+    assert own["month"].tolist() == direct["month"].tolist()
+    assert own["n_exams"].astype(int).tolist() == direct["n"].tolist()
+
+
+def test_insurer_examiner_rows_are_its_own_exams_and_names_are_dropped(db, truth, tmp_path):
+    shown = export(db, tmp_path / "e.csv", "examiner_rates", "--role", "insurer",
+                   "--insurer", INSURER_A).table
+    own = shown[(shown["population"] == OWN) & (shown["examiner_id"] != "all examiners")]
+    direct = truth.execute(
+        "SELECT examiner_id, count(*) AS n FROM fct_exams WHERE insurer_id = $i "
+        "GROUP BY ALL ORDER BY examiner_id", {"i": INSURER_A},
+    ).df()
+    assert own["examiner_id"].tolist() == direct["examiner_id"].tolist()
+    assert own["n_exams"].astype(int).tolist() == direct["n"].tolist()
+    assert "examiner_name" not in shown
+    # The market part is the total over all insurers only: no examiner is named in it.
+    assert shown.loc[shown["population"] == MARKET, "examiner_id"].tolist() == ["all examiners"]
+
+
+def test_regulator_export_covers_every_exam_with_names(db, truth, tmp_path):
+    shown = export(db, tmp_path / "e.csv", "examiner_rates").table
+    total = shown[shown["examiner_id"] == "all examiners"]
+    assert int(total["n_exams"].iloc[0]) == count(truth, "SELECT count(*) FROM fct_exams")
+    names = set(truth.execute("SELECT examiner_name FROM examiners").df()["examiner_name"])
+    assert set(shown["examiner_name"]) - {""} <= names and len(set(shown["examiner_name"])) > 10
+
+
+def test_filters_narrow_the_export_and_are_recorded(db, truth, tmp_path):
+    done = export(db, tmp_path / "i.csv", "insurer_rates", "--filter", "jurisdiction=CA",
+                  "--start", "2020-01-01")
+    total = done.table[done.table["insurer_id"] == "total"]
+    assert int(total["n_exams"].iloc[0]) == count(
+        truth,
+        "SELECT count(*) FROM fct_exams "
+        "WHERE jurisdiction = 'CA' AND exam_date >= DATE '2020-01-01'",
+    )
+    assert done.meta["filters"] == {"start": "2020-01-01", "jurisdiction": ["CA"]}
+
+
+# ---------------------------------------------------------------------------------------------
+# Researchers: suppression and no examiner identity.
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("what", EXPORTABLE_TABLES)
+def test_researcher_export_has_no_small_count_and_no_examiner_identity(db, truth, tmp_path, what):
+    shown = export(db, tmp_path / f"{what}.csv", what, "--role", "researcher").table
+    spec = TABLES[what]
+    for col in spec.count_cols:
+        published = numbers(shown[col])
+        assert not published.between(1, K - 1).any(), f"{col}: {sorted(published[published < K])}"
+    for rate in (i for i in spec.layout if isinstance(i, Rate)):
+        hidden = shown[rate.events].eq(SUPPRESSED) | shown[rate.trials].eq(SUPPRESSED)
+        for col in rate.columns:
+            assert shown.loc[hidden, col].eq(SUPPRESSED).all(), col
+    identities = set(truth.execute(
+        "SELECT examiner_id FROM examiners UNION SELECT examiner_name FROM examiners "
+        "UNION SELECT maker_id FROM decision_counts UNION SELECT case_id FROM cases "
+        "UNION SELECT claimant_id FROM cases"
+    ).df().iloc[:, 0].dropna())
+    cells = set(shown.to_numpy().ravel().tolist())
+    assert not cells & identities
+    assert "examiner_id" not in shown and "examiner_name" not in shown and "maker_id" not in shown
+
+
+def _attack(db, tmp_path, what, label_col, total_label):
+    """Pinned small values of a researcher export, against the regulator's figures."""
+    # Blank cells are counts that were not computed (drift below its minimum volume).
+    shown = export(db, tmp_path / f"{what}-r.csv", what, "--role", "researcher").table
+    shown = shown.replace({"": None})
+    truth = export(db, tmp_path / f"{what}-g.csv", what).table
+    spec = TABLES[what]
+    truth_counts = truth[spec.count_cols].replace({"": None}).apply(pd.to_numeric)
+    labels = shown[label_col].tolist()
+    total = labels.index(total_label)
+    margins = [(total, [i for i in range(len(labels)) if i != total])]
+    relations = [(t, list(p)) for t, p in spec.relations]
+    return shown, truth_counts, pinned_small_values(shown, truth_counts, spec.count_cols, relations,
+                                                    margins)
+
+
+def test_complementary_suppression_is_visible_and_no_small_value_can_be_recovered(db, tmp_path):
+    shown, truth_counts, pinned = _attack(db, tmp_path, "insurer_rates", "insurer_id", "total")
+    assert pinned == []
+    complements = [
+        (col, i) for col in truth_counts for i in range(len(shown))
+        if shown[col].iloc[i] == SUPPRESSED and truth_counts[col].iloc[i] >= K
+    ]
+    assert complements, "some cell of at least k is hidden to protect a small one"
+
+
+def test_examiner_rates_for_researchers_withstand_the_attack(db, tmp_path):
+    _, _, pinned = _attack(db, tmp_path, "examiner_rates", "examiner", "all examiners")
+    assert pinned == []
+
+
+def test_a_higher_threshold_suppresses_more(db, tmp_path):
+    done = export(db, tmp_path / "i.csv", "insurer_rates", "--role", "researcher", "--k", "20")
+    for col in TABLES["insurer_rates"].count_cols:
+        assert not numbers(done.table[col]).between(1, 19).any(), col
+    assert done.meta["suppression"]["k"] == 20
+
+
+# ---------------------------------------------------------------------------------------------
+# Files: formats, formula neutralisation, metadata, audit.
+# ---------------------------------------------------------------------------------------------
+
+
+def test_formula_is_neutralised_in_a_real_export(db, tmp_path):
+    text = export(db, tmp_path / "i.csv", "insurer_rates").path.read_text()
+    assert f"'{FORMULA_INSURER}" in text
+    assert not any(line.startswith("=") or ",=" in line for line in text.splitlines())
+    export(db, tmp_path / "i.xlsx", "insurer_rates")
+    sheet = openpyxl.load_workbook(tmp_path / "i.xlsx")["data"]
+    cells = [c for row in sheet.iter_rows() for c in row if c.value == f"'{FORMULA_INSURER}"]
+    assert cells and all(c.data_type == "s" for c in cells)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize(
+    "what, args",
+    [("examiner_rates", ["--role", "researcher"]),
+     ("insurer_rates", ["--role", "insurer", "--insurer", INSURER_A])],
+    ids=["researcher-examiners", "insurer-insurers"],
+)
+def test_every_format_writes_and_reads_back(db, tmp_path, fmt, what, args):
+    done = export(db, tmp_path / f"t.{fmt}", what, *args)
+    assert len(done.table) == done.meta["rows"] > 1
+    assert [str(c) for c in done.table.columns] == done.meta["columns"]
+    assert done.meta["format"] == fmt
+    digest = hashlib.sha256(done.path.read_bytes()).hexdigest()
+    assert digest == done.meta["file_sha256"]
+    if fmt == "parquet" and "researcher" in args:
+        flags = [c for c in done.table.columns if c.endswith("_suppressed")]
+        assert flags and all(done.table[c].dtype == bool for c in flags)
+        assert pd.api.types.is_numeric_dtype(done.table["n_exams"])
+
+
+def test_metadata_cites_the_snapshot_the_rule_and_the_methods(db, tmp_path):
+    done = export(db, tmp_path / "m.csv", "monthly_rates", "--role", "researcher")
+    meta = done.meta
+    assert meta["snapshot_sha256"] == hashlib.sha256(db.read_bytes()).hexdigest()
+    assert meta["suppression"]["k"] == K and "1 to 10" in meta["suppression"]["rule"]
+    assert meta["suppression"]["cells_suppressed"] > 0
+    assert meta["role"] == "researcher" and meta["table"] == "monthly_rates"
+    assert {"rate_interval", "suppression", "kaplan_meier"} <= set(meta["method_versions"])
+    assert meta["exported_at_utc"]
+    dictionary = pd.read_csv(tmp_path / "m.dictionary.csv")
+    assert dictionary["column"].tolist() == list(done.table.columns)
+    assert dictionary["description"].notna().all()
+
+
+def test_exports_are_recorded_in_the_audit_log(db, tmp_path, audit_db):
+    export(db, tmp_path / "a.csv", "insurer_rates", "--role", "researcher")
+    export(db, tmp_path / "b.parquet", "monthly_rates", "--role", "insurer", "--insurer", INSURER_A)
+    log = audit.read(event="export", path=audit_db)
+    assert len(log) == 2
+    details = [json.loads(d) for d in log["detail"]]
+    assert [d["table"] for d in details] == ["monthly_rates", "insurer_rates"]
+    assert [d["format"] for d in details] == ["parquet", "csv"]
+    assert log["role"].tolist() == ["insurer", "researcher"]
+    assert list(log["insurer_ids"].iloc[0]) == [INSURER_A]
+    assert all(u.startswith("cli:") for u in log["username"])
+    assert audit.verify_chain(path=audit_db) is None
+
+
+def test_decision_counts_flags_sum_the_published_counts(db, truth, tmp_path):
+    shown = export(db, tmp_path / "d.csv", "decision_counts_flags").table
+    makers = shown[shown["maker_id"] != "all"]
+    direct = truth.execute(
+        "SELECT source, maker_id, sum(n_decisions) AS n FROM decision_counts GROUP BY ALL "
+        "ORDER BY source, maker_id"
+    ).df()
+    assert makers["n_decisions"].astype(int).tolist() == direct["n"].astype(int).tolist()
+    assert set(makers["adverse_flagged"]) <= {"True", "False"}
+    totals = shown[shown["maker_id"] == "all"].set_index("source")["n_decisions"].astype(int)
+    assert totals.to_dict() == direct.groupby("source")["n"].sum().astype(int).to_dict()
+    assert len(totals) == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors.
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--role", "insurer"], "needs at least one --insurer"),
+        (["--role", "insurer", "--insurer", "NOPE"], "no cases of insurer NOPE"),
+        (["--role", "researcher", "--insurer", INSURER_A], "--insurer applies to --role insurer"),
+        (["--k", "5"], "at least 11"),
+        (["--format", "xlsx"], "make them agree"),
+        (["--filter", "colour=red"], "COLUMN=VALUE"),
+    ],
+    ids=["insurer-without-id", "unknown-insurer", "insurer-id-for-researcher", "k-below-11",
+         "format-and-suffix-differ", "unknown-filter"],
+)
+def test_export_errors_are_clear_and_write_nothing(db, tmp_path, capsys, args, message):
+    out = tmp_path / "x.csv"
+    assert main(["export", "insurer_rates", "--db", str(db), "--out", str(out), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not list(tmp_path.glob("x.*"))
+
+
+def test_export_of_an_unknown_table_or_database_fails(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["export", "fct_exams"])
+    assert exc.value.code == 2
+    assert main(["export", "insurer_rates", "--db", str(tmp_path / "none.duckdb")]) == 2
+    assert "no database yet" in capsys.readouterr().err

@@ -1,0 +1,139 @@
+"""The audit pack: an examiner's report and the panel report, as HTML and PDF."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+from exporthelp import demo_db
+
+from ime import audit
+from ime.cli import main
+from ime.flags import COMMON_WORDS, METHOD_WORDS
+from ime.report import (
+    CHROMIUM,
+    MEASURE_LABELS,
+    examiner_report,
+    panel_data,
+    panel_report,
+    write_report,
+)
+from queries import Scope
+
+SECTIONS = (
+    "1. Every measure against peers", "2. Funnel plots against peers", "3. Allegiance",
+    "4. Drift over time", "5. Other rates against peers", "6. Volumes", "7. The method in words",
+    "8. Examiner's reply",
+)
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory) -> Path:
+    return demo_db(tmp_path_factory).path
+
+
+@pytest.fixture(scope="module")
+def con(db):
+    con = duckdb.connect(str(db), read_only=True)
+    yield con
+    con.close()
+
+
+@pytest.fixture(scope="module")
+def data(con):
+    return panel_data(con)
+
+
+@pytest.fixture(scope="module")
+def flagged(data) -> list[str]:
+    ids = sorted(data.flags.loc[data.flags["flagged"].astype(bool), "examiner_id"].unique())
+    assert ids, "the demo database should flag at least one examiner"
+    return ids
+
+
+@pytest.fixture(autouse=True)
+def audit_db(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "audit.duckdb"
+    monkeypatch.setenv("IME_AUDIT_DB", str(path))
+    return path
+
+
+def test_examiner_report_has_every_measure_section_and_reply(con, data, flagged):
+    examiner_id = flagged[0]
+    page = examiner_report(con, examiner_id, data)
+    for label in MEASURE_LABELS.values():
+        assert label in page, label
+    for section in SECTIONS:
+        assert section in page, section
+    for measure in set(data.flags.loc[data.flags["examiner_id"] == examiner_id, "measure"]):
+        assert html.escape(METHOD_WORDS[measure]) in page, measure
+    assert html.escape(COMMON_WORDS) in page
+    assert data.snapshot_sha256 in page and data.generated_at_utc in page
+    name = data.figures.at[examiner_id, "examiner_name"]
+    assert name in page
+    assert "FLAGGED" in page
+    assert page.count('class="plotly-graph-div') >= 5
+
+
+def test_report_opens_offline(con, data, flagged):
+    page = examiner_report(con, flagged[0], data)
+    assert not re.search(r"<script[^>]+src=", page), "no script is fetched from the network"
+    assert not re.search(r"<link[^>]+href=", page)
+    assert "Plotly" in page  # plotly.js is inline
+
+
+def test_report_never_shows_a_claimant_or_case_identifier(con, data, flagged):
+    page = panel_report(con, data)
+    identifiers = set(con.execute(
+        "SELECT claimant_id FROM cases UNION SELECT case_id FROM cases "
+        "UNION SELECT exam_id FROM exams"
+    ).df().iloc[:, 0])
+    assert not identifiers & set(re.findall(r"[A-Za-z0-9_]+", page))
+
+
+def test_panel_report_has_a_section_for_every_flagged_examiner(con, data, flagged):
+    page = panel_report(con, data)
+    for examiner_id in flagged:
+        assert f'id="examiner-{examiner_id}"' in page
+    assert page.count('<section class="examiner"') == len(flagged)
+    assert page.count("8. Examiner's reply") == len(flagged)
+
+
+def test_reports_are_for_regulators_only(con, tmp_path):
+    for scope in (Scope("researcher"), Scope("insurer", ("INS001",))):
+        with pytest.raises(PermissionError, match="regulators"):
+            write_report(con, scope, tmp_path / "r.html", username="t", examiner_id="EX0001")
+    assert not list(tmp_path.iterdir())
+
+
+def test_unknown_examiner_is_a_clear_error(db, tmp_path, capsys):
+    out = tmp_path / "r.html"
+    assert main(["report", "examiner", "NOPE", "--db", str(db), "--out", str(out)]) == 2
+    assert "no exams of examiner 'NOPE'" in capsys.readouterr().err
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}")
+def test_cli_writes_html_and_pdf_and_audits_it(db, flagged, tmp_path, audit_db):
+    out = tmp_path / "report.html"
+    args = ["report", "examiner", flagged[0], "--db", str(db), "--out", str(out), "--pdf"]
+    assert main(args) == 0
+    pdf = out.with_suffix(".pdf").read_bytes()
+    assert pdf.startswith(b"%PDF")
+    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) >= 3
+    assert "8. Examiner's reply" in out.read_text()
+    log = audit.read(event="export", path=audit_db)
+    detail = json.loads(log["detail"].iloc[0])
+    assert detail["table"] == "audit_report" and detail["examiner_id"] == flagged[0]
+    assert detail["pdf"].endswith("report.pdf") and log["role"].iloc[0] == "regulator"
+
+
+def test_cli_panel_report_html(db, flagged, tmp_path):
+    out = tmp_path / "panel.html"
+    assert main(["report", "panel", "--db", str(db), "--out", str(out)]) == 0
+    assert all(f'id="examiner-{i}"' in out.read_text() for i in flagged)
+    assert not out.with_suffix(".pdf").exists()
