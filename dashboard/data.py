@@ -25,8 +25,8 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from ime.config import database_path
 from dashboard import signin
+from ime.config import database_path
 from queries import Filters, Scope, connect, run
 
 # Results stay cached for an hour at most; a new load changes the key anyway.
@@ -361,7 +361,9 @@ def decision_count_flags() -> FlagsResult:
 
 
 @st.cache_data(ttl=RESULT_TTL_SECONDS, max_entries=64, show_spinner="Preparing the table…")
-def _cached_export_preview(snap: Snapshot, scope_key: tuple, what: str, filters_key: tuple) -> pd.DataFrame:
+def _cached_export_preview(
+    snap: Snapshot, scope_key: tuple, what: str, filters_key: tuple
+) -> pd.DataFrame:
     from ime.export_tables import present
 
     scope = Scope(scope_key[0], tuple(scope_key[1]))
@@ -372,7 +374,8 @@ def _cached_export_preview(snap: Snapshot, scope_key: tuple, what: str, filters_
 def export_preview(what: str, filters: Filters) -> pd.DataFrame:
     """An export table as the reader's role may take it away (suppressed where it must be)."""
     scope = current_scope()
-    return _cached_export_preview(require_snapshot(), (scope.role, scope.insurer_ids), what, _filters_key(filters))
+    scope_key = (scope.role, scope.insurer_ids)
+    return _cached_export_preview(require_snapshot(), scope_key, what, _filters_key(filters))
 
 
 def export_dictionary(what: str) -> pd.DataFrame:
@@ -401,6 +404,27 @@ def export_zip(what: str, fmt: str, filters: Filters) -> tuple[str, bytes]:
             for path in (files.data, files.dictionary, files.metadata):
                 archive.write(path, path.name)
     return f"{what}.zip", buffer.getvalue()
+
+
+def audit_pack(examiner_id: str, filters: Filters) -> tuple[str, bytes]:
+    """One examiner's audit report as HTML and PDF in a zip (regulators; audited)."""
+    import io
+    import tempfile
+    import zipfile
+
+    from ime.report import write_report
+
+    with tempfile.TemporaryDirectory() as tmp, connection().reading() as con:
+        files = write_report(
+            con, current_scope(), Path(tmp) / f"examiner-{examiner_id}.html",
+            username=current_username(), examiner_id=examiner_id, pdf=True, filters=filters,
+        )
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in (files.html, files.pdf):
+                if path is not None:
+                    archive.write(path, path.name)
+    return f"audit-pack-{examiner_id}.zip", buffer.getvalue()
 
 
 def audit_entries(event: str | None) -> pd.DataFrame:

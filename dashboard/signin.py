@@ -1,4 +1,4 @@
-"""Who is reading: a configured user signed in with a password or the identity provider, or demo mode.
+"""Who is reading: a user signed in (password or identity provider), or demo mode.
 
 With no users configured (`ime user add` creates the first), the app runs in demo mode with
 full access and says so on every page. Otherwise nothing is shown before sign-in, and the
@@ -66,7 +66,9 @@ def _oidc() -> None:
     if result.ok:
         st.session_state[SESSION_KEY] = result.user
         st.rerun()
-    st.error("Your organisation account is not configured for this dashboard. Ask an administrator.")
+    st.error(
+        "Your organisation account is not configured for this dashboard. Ask an administrator."
+    )
     st.button("Sign out", on_click=st.logout)
 
 

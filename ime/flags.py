@@ -9,12 +9,14 @@ an excess (ratio above 1). Data come through the one query runner, so the access
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import duckdb
 import numpy as np
 import pandas as pd
 from scipy import stats
+from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 import queries
 from imestats.casemix import expected_by_unit, fit_casemix
@@ -356,7 +358,10 @@ def early_mmi(exams: pd.DataFrame, settings: FlagSettings) -> pd.DataFrame:
     design = pd.get_dummies(
         data[list(CASE_FEATURES)].fillna("missing").astype(str), drop_first=True, dtype=float
     )
-    design = design.loc[:, design.sum() >= 20]
+    # A feature level needs exams with and without MMI declared, or its hazard ratio runs off
+    # to infinity (the fit then fails to converge).
+    events = design.mul(data["mmi_reached"].astype(float).to_numpy(), axis=0).sum()
+    design = design.loc[:, (design.sum() >= 20) & (events >= 5) & (design.sum() - events >= 5)]
     covariates = list(design.columns)
     if not covariates:
         # Too few exams for any case feature to be estimated: no case-mix expectation.
@@ -370,7 +375,14 @@ def early_mmi(exams: pd.DataFrame, settings: FlagSettings) -> pd.DataFrame:
         axis=1,
     )
     sample = frame.sample(n=min(len(frame), settings.cox_sample), random_state=settings.seed)
-    model = cox_ph(sample, "days_injury_to_mmi", "event", covariates)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        warnings.simplefilter("error", RuntimeWarning)
+        try:
+            model = cox_ph(sample, "days_injury_to_mmi", "event", covariates)
+        except (ConvergenceWarning, RuntimeWarning, np.linalg.LinAlgError):
+            # Some filtered views are too thin for the survival model: no early-MMI figures.
+            return pd.DataFrame()
     oe = observed_expected_by_examiner(model, frame, "days_injury_to_mmi", "event", "examiner_id")
     scores = score_units(oe["observed"], oe["expected"], oe["expected"], settings.adjustment).units
     specialty = frame.groupby("examiner_id")["specialty"].first()
@@ -511,6 +523,8 @@ def decision_counts(units: pd.DataFrame, settings: FlagSettings) -> pd.DataFrame
     """
     parts = []
     for source, data in units[units["n_decisions"] > 0].groupby("source"):
+        if len(data) < 2:
+            continue  # one decision-maker has no peers to be compared with
         n = data["n_decisions"].astype(float).to_numpy()
         r = data["n_adverse"].astype(float).to_numpy()
         theta0 = r.sum() / n.sum()

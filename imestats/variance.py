@@ -7,6 +7,8 @@ intra-class correlation.
 
 from __future__ import annotations
 
+import warnings
+
 from dataclasses import dataclass
 from typing import Literal
 
@@ -222,7 +224,11 @@ def examiner_variance_vb(
         vcp_p=1,
         fe_p=2,
     )
-    result = model.fit_vb()
+    # BFGS's line search may try steps whose exp() overflows before backing off; the
+    # accepted optimum is unaffected, so these trial overflows are not reported.
+    with np.errstate(over="ignore"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "overflow", RuntimeWarning)
+        result = model.fit_vb()
     sigma = float(np.exp(result.vcp_mean[0]))
     return ExaminerVariance(
         sigma2=sigma**2,

@@ -1,4 +1,4 @@
-"""Audit log: sign-ins, examiner profile views and exports; readable by regulators, editable by nobody."""
+"""Audit log: sign-ins, profile views and exports; regulators read it, nobody edits it."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ st.caption(
     "hash of the one before it, so an edit made outside the app is detectable."
 )
 event = st.selectbox(
-    "Event", ("all", "sign_in", "sign_in_failed", "sign_in_refused", "view_examiner", "export"),
+    "Event",
+    ("all", "sign_in", "sign_in_failed", "sign_in_refused", "view_examiner", "export"),
     key="audit_event",
 )
 entries = data.audit_entries(None if event == "all" else event)

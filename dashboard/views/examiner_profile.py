@@ -53,6 +53,12 @@ if mine is not None:
     flagged_labels = ", ".join(mine.loc[mine["flagged"], "label"].str.lower())
     m_flags.caption(flagged_labels or "no measure flagged")
 
+if data.current_scope().role == "regulator" and st.button("Prepare the audit pack (HTML and PDF)"):
+    name, payload = data.audit_pack(examiner, flt)
+    st.download_button(f"Download {name}", payload, file_name=name, mime="application/zip")
+    st.caption("Every measure against peers, charts, the method in words, the data snapshot hash "
+               "and a section for the examiner's reply. Recorded in the audit log.")
+
 # --- All measures against peers --------------------------------------------------------------
 st.subheader("Every measure against peers")
 if mine is None or mine.empty:
