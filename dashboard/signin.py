@@ -81,7 +81,7 @@ def _sign_out() -> None:
 def gate() -> bool:
     """Show who is signed in (or the sign-in form); True when the page may be shown."""
     if auth.demo_mode():
-        st.warning(
+        st.info(
             "Demo mode: no users are configured, so everyone sees everything as a regulator "
             "would. Add users with `ime user add` to require sign-in.",
             icon=":material/info:",

@@ -53,8 +53,10 @@ group = filters.choice(
 )
 
 result = data.decision_count_flags()
-if result.error or result.table is None:
-    st.warning(f"The flags could not be computed, so only the counts are shown. {result.error}")
+makers = None if result.table is None else examiners.decision_makers(result.table, units, source)
+if result.error or makers is None or makers.empty:
+    reason = result.error or "a source needs at least two decision-makers to compare."
+    st.warning(f"No comparison, so only the counts are shown: {reason}")
     plain = units[units["source"] == source]
     plain = plain if group == "all" else plain[plain["group_name"] == group]
     rate, low, high = analysis.wilson(plain["n_adverse"], plain["n_decisions"])
@@ -74,10 +76,6 @@ if result.error or result.table is None:
             "ci_high": st.column_config.NumberColumn("95% CI high", format="percent"),
         },
     )
-    st.stop()
-makers = examiners.decision_makers(result.table, units, source)
-if makers.empty:
-    st.info(f"No decision-maker of {source} has any decision.")
     st.stop()
 theta0 = float(makers["peer_rate"].iloc[0])
 supplied = units.loc[units["source"] == source, "n_expected"].notna().any()

@@ -22,14 +22,14 @@ def test_demo_mode_says_so_on_every_page(use_db):
     for page in ("overview.py", "denials.py", "exports.py"):
         at = open_as(page)
         no_exception(at)
-        assert any("Demo mode" in w.value for w in at.warning), page
+        assert any("Demo mode" in i.value for i in at.info), page
 
 
 def test_with_users_configured_nothing_shows_before_sign_in(use_db, no_configured_users):
     auth.add_user("reg", "regulator", password=PASSWORD, path=no_configured_users)
     at = open_as("overview.py")
     no_exception(at)
-    assert not at.metric and not any("Demo mode" in w.value for w in at.warning)
+    assert not at.metric and not any("Demo mode" in i.value for i in at.info)
     at.text_input[0].input("reg")
     at.text_input[1].input("a wrong password of some length")
     at.button[0].click().run()
