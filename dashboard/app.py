@@ -22,6 +22,13 @@ for spec in PAGES:
         )
     )
 page = st.navigation(sections)
+if not data.researcher_may_open(page.url_path):
+    st.info(
+        "Your role (researcher) sees aggregates only, with small-cell suppression: take them "
+        "from the Exports page (examiners appear there as pseudonyms). The Methods page "
+        "explains every figure."
+    )
+    st.stop()
 filters.forget_other_page_choices(page.url_path)
 
 if data.snapshot() is not None:

@@ -82,9 +82,14 @@ def current_username() -> str:
     return signin.username()
 
 
-def can_see_examiners() -> bool:
-    """Researchers see aggregates only: no page of examiner-level figures."""
-    return current_scope().role != "researcher"
+# Researchers see aggregates only, and only suppressed: the Exports page serves them through
+# ime.presentation; the other pages show unsuppressed counts and examiner-level figures.
+RESEARCHER_PAGES = ("exports", "methods")
+
+
+def researcher_may_open(url_path: str) -> bool:
+    """False for a researcher on a page that is not theirs."""
+    return current_scope().role != "researcher" or url_path in RESEARCHER_PAGES
 
 
 class SharedConnection:

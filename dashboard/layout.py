@@ -40,13 +40,3 @@ def scope_caption(flt: Filters) -> None:
         f"Showing {filters.describe(flt)}. Every rate has a 95% Wilson interval and its count."
     )
 
-
-def stop_unless_examiner_level_allowed() -> None:
-    """Researchers see aggregates only: explain and stop on a page of examiner-level figures."""
-    if not data.can_see_examiners():
-        st.info(
-            "This page shows figures per examiner. Your role (researcher) sees aggregates "
-            "only; the Exports page has the examiner table with pseudonyms and small-cell "
-            "suppression."
-        )
-        st.stop()

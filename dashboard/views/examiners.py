@@ -11,7 +11,6 @@ from ime.flags import COMMON_WORDS, METHOD_WORDS
 PROFILE = "views/examiner_profile.py"
 
 st.title("Examiners")
-layout.stop_unless_examiner_level_allowed()
 flt = layout.require_database()
 volumes = data.examiners(flt)
 layout.stop_if_empty(int(volumes["n_exams"].sum()), flt)

@@ -47,7 +47,9 @@ def test_an_insurer_sees_only_its_own_exams(use_db, truth, no_configured_users):
     insurer = truth.execute(
         "SELECT insurer_id FROM fct_exams GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
     ).fetchone()[0]
-    own = truth.execute("SELECT count(*) FROM fct_exams WHERE insurer_id = ?", [insurer]).fetchone()[0]
+    own = truth.execute(
+        "SELECT count(*) FROM fct_exams WHERE insurer_id = ?", [insurer]
+    ).fetchone()[0]
     total = truth.execute("SELECT count(*) FROM fct_exams").fetchone()[0]
     user = auth.add_user("ins", "insurer", (insurer,), password=PASSWORD, path=no_configured_users)
     at = open_as("overview.py", user)
@@ -62,16 +64,19 @@ def test_an_insurer_sees_only_its_own_exams(use_db, truth, no_configured_users):
     assert metric(other, "Exams") in ("0", f"{own:,}")
 
 
-def test_a_researcher_gets_no_examiner_level_page(use_db, no_configured_users):
+def test_a_researcher_sees_only_suppressed_aggregates(use_db, no_configured_users):
     user = auth.add_user("res", "researcher", password=PASSWORD, path=no_configured_users)
-    for page in ("examiners.py", "examiner_profile.py", "impairment.py"):
+    pages = ("overview.py", "denials.py", "examiners.py", "examiner_profile.py", "audit_log.py")
+    for page in pages:
         at = open_as(page, user)
         no_exception(at)
         assert any("aggregates only" in i.value for i in at.info), page
-        assert not at.dataframe, page
+        assert not at.dataframe and not at.metric, page
 
 
-def test_researcher_export_preview_has_pseudonyms_and_suppression(use_db, truth, no_configured_users):
+def test_researcher_export_preview_has_pseudonyms_and_suppression(
+    use_db, truth, no_configured_users
+):
     user = auth.add_user("res", "researcher", password=PASSWORD, path=no_configured_users)
     at = open_as("exports.py", user)
     no_exception(at)
@@ -93,6 +98,8 @@ def test_the_audit_log_page_is_for_regulators(use_db, no_configured_users):
     no_exception(at)
     assert "export" in set(at.dataframe[0].value["event"])
     assert any("hash chain is intact" in s.value for s in at.success)
-    researcher = auth.add_user("res", "researcher", password=PASSWORD, path=no_configured_users)
-    at = open_as("audit_log.py", researcher)
+    insurer = auth.add_user(
+        "ins", "insurer", ("INS001",), password=PASSWORD, path=no_configured_users
+    )
+    at = open_as("audit_log.py", insurer)
     assert not at.dataframe and any("for regulators" in i.value for i in at.info)
