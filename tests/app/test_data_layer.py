@@ -69,7 +69,7 @@ def test_a_new_load_is_served_without_restarting_the_app(demo_db, truth, tmp_pat
 
 
 def test_bookkeeping_is_for_regulators_only(use_db, monkeypatch):
-    monkeypatch.setattr(data, "current_scope", lambda: Scope("researcher"))
+    monkeypatch.setattr(data, "current_scope", lambda: Scope("insurer", ("INS001",)))
     with pytest.raises(PermissionError, match="regulators only"):
         data.query("dq_load_history")
 
@@ -90,7 +90,7 @@ def test_url_values_outside_the_data_and_bad_dates_are_dropped():
 
 
 def test_bookkeeping_sections_are_hidden_from_other_roles(use_db, monkeypatch):
-    monkeypatch.setattr(data, "current_scope", lambda: Scope("researcher"))
+    monkeypatch.setattr(data, "current_scope", lambda: Scope("insurer", ("INS001",)))
     overview = open_page("overview.py")
     no_exception(overview)
     assert "What changed since the last load" not in [s.value for s in overview.subheader]
