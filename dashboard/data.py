@@ -283,43 +283,50 @@ def examiner_rulings(filters: Filters) -> pd.DataFrame:
 
 
 @dataclass(frozen=True)
-class DriftCharts:
-    """The drift (CUSUM) input of every examiner with enough exams, or why there is none."""
+class DriftChart:
+    """One examiner's drift (CUSUM) input (None below the volume a chart needs), or why not."""
 
-    charts: dict
+    chart: object | None
     error: str | None = None
 
 
 @st.cache_data(
-    ttl=RESULT_TTL_SECONDS, max_entries=16, show_spinner="Computing the drift charts…"
+    ttl=RESULT_TTL_SECONDS, max_entries=64, show_spinner="Computing the drift chart…"
 )
-def _cached_drift_charts(snap: Snapshot, scope_key: tuple, filters_key: tuple) -> DriftCharts:
-    from ime.flags import FlagSettings, drift_charts
+def _cached_drift_chart(
+    snap: Snapshot, scope_key: tuple, filters_key: tuple, examiner_id: str
+) -> DriftChart:
+    from ime.flags import FlagSettings, case_mix_terms, drift_charts
 
     scope = Scope(scope_key[0], tuple(scope_key[1]))
+    filters = _filters_from_key(filters_key)
     try:
         with connection().reading() as con:
-            exams = run(con, "examiner_exam_sequence", scope, _filters_from_key(filters_key))
-        return DriftCharts({c.examiner_id: c for c in drift_charts(exams, FlagSettings())})
+            # The default view scores with the models stored at load; others fit their own.
+            terms = case_mix_terms(con, scope, filters)
+            risks = run(
+                con, "examiner_adverse_risks", scope, filters, terms=terms, examiner_id=examiner_id
+            )
+        charts = drift_charts(risks, FlagSettings()) if terms else []
+        return DriftChart(charts[0] if charts else None)
     except Exception as exc:  # noqa: BLE001 - as for the flags: say why, keep the page
-        return DriftCharts({}, f"{type(exc).__name__}: {exc}")
+        return DriftChart(None, f"{type(exc).__name__}: {exc}")
 
 
 def examiner_drift(filters: Filters, examiner_id: str, threshold: float) -> pd.DataFrame | None:
     """The examiner's CUSUM over time (ime.flags.drift_path); None without a drift chart.
 
-    Raises RuntimeError with the reason when the charts could not be computed.
+    Raises RuntimeError with the reason when the chart could not be computed.
     """
     from ime.flags import drift_path
 
     scope = current_scope()
-    result = _cached_drift_charts(
-        require_snapshot(), (scope.role, scope.insurer_ids), _filters_key(filters)
+    result = _cached_drift_chart(
+        require_snapshot(), (scope.role, scope.insurer_ids), _filters_key(filters), examiner_id
     )
     if result.error:
         raise RuntimeError(result.error)
-    chart = result.charts.get(examiner_id)
-    return None if chart is None else drift_path(chart, threshold)
+    return None if result.chart is None else drift_path(result.chart, threshold)
 
 
 def examiner_viewed(examiner_id: str) -> None:

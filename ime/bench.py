@@ -1078,8 +1078,71 @@ def _flag_inputs(df):
     return patterns, sequence
 
 
+def _flag_tables(df):
+    """The engine's inputs the analyst's way: models fitted on every exam, scored in pandas.
+
+    Returns what the examiner_expected and examiner_adverse_risks queries give the product,
+    and the exam sequence of the early-MMI measure. (The product fits its models on a hash
+    sample of at most FlagSettings.casemix_sample exams: above that size the expected counts
+    differ slightly, and the agreement check says by how much.)
+    """
+    import numpy as np
+    from scipy import special
+
+    from ime.flags import (
+        BINARY_MEASURES,
+        CASE_FEATURES,
+        INSURER_SIDE,
+        NEUTRAL_OR_CLAIMANT_SIDE,
+    )
+    from imestats.casemix import fit_casemix
+
+    patterns, sequence = _flag_inputs(df)
+    scored = patterns.assign(
+        side=np.select(
+            [
+                patterns["requested_by"].isin(INSURER_SIDE),
+                patterns["requested_by"].isin(NEUTRAL_OR_CLAIMANT_SIDE),
+            ],
+            ["insurer", "neutral"],
+            "other",
+        )
+    )
+    models = {}
+    for m in BINARY_MEASURES.values():
+        features = [*CASE_FEATURES, *m.extra_features, "specialty"]
+        has_trials = (patterns[m.trials] > 0).to_numpy()
+        counts = (
+            patterns[has_trials]
+            .groupby(features, dropna=False, as_index=False)[[m.trials, m.events]]
+            .sum()
+        )
+        models[m.name] = fit_casemix(counts, features, m.trials, m.events)
+        p = np.zeros(len(patterns))
+        p[has_trials] = models[m.name].predict(patterns[has_trials])
+        trials = patterns[m.trials].to_numpy(dtype=float)
+        scored[m.expected] = trials * p
+        scored[m.variance] = trials * p * (1 - p)
+    sums = [
+        c for m in BINARY_MEASURES.values() for c in (m.trials, m.events, m.expected, m.variance)
+    ]
+    expected = (
+        scored.groupby(["examiner_id", "side"], as_index=False)
+        .agg(specialty=("specialty", "first"), **{c: (c, "sum") for c in sums})
+    )
+    rated = sequence[sequence["is_adverse"].notna()]
+    risks = rated[["examiner_id", "exam_date", "is_adverse"]].assign(
+        eta_adverse=special.logit(models["adverse_opinion"].predict(rated))
+    )
+    return expected, risks, sequence
+
+
 def _flags(df):
     """The examiner flags from pandas inputs, through the engine's own statistics."""
+    return _flags_from(*_flag_tables(df))
+
+
+def _flags_from(expected, risks, sequence):
     import pandas as pd
 
     from ime.flags import (
@@ -1092,12 +1155,11 @@ def _flags(df):
     )
 
     settings = FlagSettings()
-    patterns, sequence = _flag_inputs(df)
-    frames = [binary_measure(patterns, m, settings) for m in BINARY_MEASURES.values()]
+    frames = [binary_measure(expected, m, settings) for m in BINARY_MEASURES.values()]
     frames += [
-        allegiance(patterns, settings),
+        allegiance(expected, settings),
         early_mmi(sequence, settings),
-        drift(sequence, settings),
+        drift(risks, settings),
     ]
     return pd.concat([f for f in frames if not f.empty], ignore_index=True)
 
@@ -1349,7 +1411,8 @@ def _profile_compute(frames, t):
         ranked = volumes.sort_values(["n_exams", "examiner_id"], ascending=[False, True])
         examiner, specialty = ranked["examiner_id"].iloc[0], ranked["specialty"].iloc[0]
     with t.phase("flags"):
-        flags = _flags(df)
+        tables = _flag_tables(df)
+        flags = _flags_from(*tables)
     with t.phase("figures"):
         examiners.examiner_measures(flags, examiner)
         examiners.explanations(flags, examiner)
@@ -1376,10 +1439,10 @@ def _profile_compute(frames, t):
         examiners.referrals(insurers, examiner)
     with t.phase("flags"):
         threshold = examiners.drift_threshold(flags)
-        _, sequence = _flag_inputs(df)
-        charts = {c.examiner_id: c for c in drift_charts(sequence, FlagSettings())}
-        if threshold is not None and examiner in charts:
-            drift_path(charts[examiner], threshold)
+        risks = tables[1]
+        charts = drift_charts(risks[risks["examiner_id"] == examiner], FlagSettings())
+        if threshold is not None and charts:
+            drift_path(charts[0], threshold)
     with t.phase("figures"):
         rated = df[["exam_id", "case_id", "examiner_id", "causation", "wpi_percent"]]
         multi = rated[rated["case_id"].duplicated(keep=False)]
@@ -1685,18 +1748,19 @@ def _trace_flags(tracer: Tracer) -> None:
 
     queries.run = traced_run
     tracer.wrap(
-        flags, "binary_measure", lambda patterns, measure, settings: f"measure {measure.name}"
+        flags, "binary_measure", lambda expected, measure, settings: f"measure {measure.name}"
     )
     for name in ("allegiance", "early_mmi", "drift", "decision_counts"):
         tracer.wrap(flags, name, f"measure {name}")
     for name in (
+        "fit_case_mix_terms",
         "fit_casemix",
-        "expected_by_unit",
         "score_units",
         "cox_ph",
         "observed_expected_by_examiner",
-        "threshold_for_panel",
-        "risk_adjusted_cusum",
+        "threshold_for_batched_panel",
+        "batched_cusum",
+        "baseline_log_odds_ratio",
         "drift_charts",
         "gamma_poisson_shrinkage",
         "poisson_rate_ratio",
@@ -2668,6 +2732,9 @@ def _render_load_profile(p: dict, r: dict[str, Result]) -> list[str]:
 
 
 def _render_flags_profile(p: dict, r: dict[str, Result]) -> list[str]:
+    from ime.flags import DEFAULT_SETTINGS
+
+    sample_size = DEFAULT_SETTINGS.casemix_sample
     total = p["total_s"]
     steps = p["steps"]
     measures = [s for s in steps if s["name"].startswith("measure ")]
@@ -2694,13 +2761,13 @@ def _render_flags_profile(p: dict, r: dict[str, Result]) -> list[str]:
             f"The costliest statistical step is **{s['name']}**: {fmt_s(s['seconds'])} over "
             f"{s['calls']:,} calls ({_share(s['seconds'], total)} of the engine)."
         )
-    patterns = p["query_rows"].get("examiner_patterns")
+    patterns = p["query_rows"].get("casemix_patterns")
     if patterns and n_exams:
         lines.append(
-            f"`examiner_patterns` (the case-mix models' input, one row per examiner and covariate "
-            f"pattern) returns {patterns:,} rows for {n_exams:,} exams: {patterns / n_exams:.2f} "
-            "rows "
-            "per exam, so the grouped fit is about as large as a fit on single exams."
+            f"`casemix_patterns` (the case-mix models' input: covariate patterns of a hash "
+            f"sample of about {sample_size:,} exams) returns {patterns:,} "
+            f"rows for {n_exams:,} exams; every exam is then scored in SQL "
+            "(`examiner_expected`, `examiner_adverse_risks`)."
         )
     lines += ["", "| step | seconds | share | calls | peak memory |", "|---|---|---|---|---|"]
     for group in (measures, queries_, inner):

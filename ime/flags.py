@@ -15,23 +15,24 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 import queries
-from imestats.casemix import expected_by_unit, fit_casemix
+from imestats.casemix import MISSING_LEVEL, fit_casemix
 from imestats.cusum import (
     baseline_log_odds_ratio,
+    batch_log_terms,
+    batched_cusum,
     recalibrate_risks,
-    risk_adjusted_cusum,
-    threshold_for_panel,
+    threshold_for_batched_panel,
 )
 from imestats.funnel import score_units
 from imestats.multiplicity import bh_qvalues, flag_units
 from imestats.proportions import oe_ratio_interval
 from imestats.rates import poisson_rate_ratio
 from imestats.shrinkage import gamma_poisson_shrinkage
-from imestats.survival import cox_ph, observed_expected_by_examiner
+from imestats.survival import cox_ph
 
 # SPEC 2: the case features of the expected count; never the examiner.
 CASE_FEATURES = (
@@ -82,11 +83,18 @@ NEUTRAL_OR_CLAIMANT_SIDE = ("claimant", "board", "panel", "agreed")
 
 @dataclass(frozen=True)
 class BinaryMeasure:
-    """A per-exam yes/no outcome compared as observed/expected adverse events."""
+    """A per-exam yes/no outcome compared as observed/expected adverse events.
+
+    `trials`, `events`, `expected` and `variance` name its columns in the examiner_expected
+    query; `term` names its model's column in the case-mix terms.
+    """
 
     name: str
     trials: str
     events: str
+    expected: str
+    variance: str
+    term: str
     extra_features: tuple[str, ...] = ()
     description: str = ""
 
@@ -98,18 +106,29 @@ BINARY_MEASURES = {
             "adverse_opinion",
             "n_exams",
             "n_adverse",
+            "e_adverse",
+            "v_adverse",
+            "adverse",
             description="adverse opinions (not related, no further treatment, or MMI at 0% WPI)",
         ),
         BinaryMeasure(
             "denial",
             "n_with_decision",
             "n_denied",
-            description="denials or terminations after the exam, among exams followed by a decision",
+            "e_denied",
+            "v_denied",
+            "denial",
+            description=(
+                "denials or terminations after the exam, among exams followed by a decision"
+            ),
         ),
         BinaryMeasure(
             "zero_impairment",
             "n_rated",
             "n_zero_wpi",
+            "e_zero_wpi",
+            "v_zero_wpi",
+            "zero_impairment",
             ("guides_edition",),
             description="0% whole-person impairment ratings among rated exams",
         ),
@@ -124,11 +143,20 @@ class FlagSettings:
     q: float = 0.05
     min_volume: int = 30
     adjustment: str = "tau2"
-    # Early MMI: the Cox model is fitted on at most this many exams, a simple random sample,
-    # then every exam is scored (sampling on covariates leaves the hazard model unbiased).
+    # The case-mix models are fitted on a fixed hash sample of about this many exams (every
+    # exam of a smaller view), then score every exam in the database. Past a few hundred
+    # thousand exams more data barely moves some 70 coefficients, while the fit's cost grows
+    # with the distinct covariate patterns, which are nearly as many as the exams.
+    casemix_sample: int = 250_000
+    # Early MMI: the Cox model is fitted on about this many exams, a hash sample independent of
+    # outcome and time, then every exam is scored (sampling on covariates leaves the hazard
+    # model unbiased).
     cox_sample: int = 25_000
     # Drift: the first share of each examiner's exams is the baseline; the CUSUM looks for a
-    # doubling of the odds (Steiner 2000) with a 5% panel-wide false-alarm probability.
+    # doubling of the odds (Steiner 2000) with a 5% panel-wide false-alarm probability. It
+    # steps a calendar quarter of exams at a time, so its cost (above all the simulation of
+    # the threshold) follows quarters, not exams.
+    drift_batch_months: int = 3
     drift_baseline_share: float = 0.4
     drift_odds_ratio: float = 2.0
     drift_false_alarm: float = 0.05
@@ -145,27 +173,55 @@ def compute_flags(
     filters: queries.Filters = queries.NO_FILTERS,
     measures: tuple[str, ...] = MEASURES,
     settings: FlagSettings = DEFAULT_SETTINGS,
+    case_mix: CaseMix | None = None,
 ) -> pd.DataFrame:
-    """Flags for every examiner and measure, with the detail columns the dashboard shows."""
+    """Flags for every examiner and measure, with the detail columns the dashboard shows.
+
+    The case-mix models are fitted on the view unless `case_mix` (fitted on the same view)
+    is given; the exams are scored in DuckDB, so only per-examiner sums reach Python.
+    """
     unknown = set(measures) - set(MEASURES)
     if unknown:
         raise ValueError(f"unknown measure(s) {sorted(unknown)}; known: {', '.join(MEASURES)}")
+    if case_mix is None and set(measures) - {"decision_counts"}:
+        case_mix = fit_case_mix(con, scope, filters, settings)
     frames = []
-    needs_patterns = set(measures) & {*BINARY_MEASURES, "allegiance"}
-    patterns = queries.run(con, "examiner_patterns", scope, filters) if needs_patterns else None
+    expected = None
+    if set(measures) & {*BINARY_MEASURES, "allegiance"} and case_mix.terms:
+        expected = queries.run(
+            con,
+            "examiner_expected",
+            scope,
+            filters,
+            terms=case_mix.terms,
+            insurer_side=list(INSURER_SIDE),
+            neutral_side=list(NEUTRAL_OR_CLAIMANT_SIDE),
+        )
     for name in measures:
-        if name in BINARY_MEASURES:
-            frames.append(binary_measure(patterns, BINARY_MEASURES[name], settings))
-        elif name == "allegiance":
-            frames.append(allegiance(patterns, settings))
-        elif name == "early_mmi":
-            frames.append(
-                early_mmi(queries.run(con, "examiner_exam_sequence", scope, filters), settings)
+        if name in BINARY_MEASURES and expected is not None:
+            frames.append(binary_measure(expected, BINARY_MEASURES[name], settings))
+        elif name == "allegiance" and expected is not None:
+            frames.append(allegiance(expected, settings))
+        elif name == "early_mmi" and case_mix.mmi_hazard:
+            mmi = queries.run(
+                con,
+                "examiner_mmi_expected",
+                scope,
+                filters,
+                terms=case_mix.terms,
+                hazard=case_mix.mmi_hazard,
             )
-        elif name == "drift":
-            frames.append(
-                drift(queries.run(con, "examiner_exam_sequence", scope, filters), settings)
+            frames.append(early_mmi(mmi, settings))
+        elif name == "drift" and case_mix.terms:
+            risks = queries.run(
+                con,
+                "examiner_adverse_risks",
+                scope,
+                filters,
+                terms=case_mix.terms,
+                examiner_id=None,
             )
+            frames.append(drift(risks, settings))
         elif name == "decision_counts":
             frames.append(
                 decision_counts(queries.run(con, "decision_counts_units", scope, filters), settings)
@@ -177,14 +233,160 @@ def compute_flags(
 
 
 def store_flags(con: duckdb.DuckDBPyConnection) -> None:
-    """Compute the flags of the unfiltered view once per load, into the table examiner_flags."""
-    flags = compute_flags(con)[OUTPUT_COLUMNS + DETAIL_COLUMNS]
-    con.register("computed_flags", flags)
+    """Fit the case-mix models and compute the flags of the unfiltered view once per load.
+
+    Into the tables casemix_terms and examiner_flags, which the default view then reads.
+    """
+    case_mix = fit_case_mix(con, queries.FULL_ACCESS, queries.NO_FILTERS, DEFAULT_SETTINGS)
+    _replace_table(con, "casemix_terms", pd.DataFrame(case_mix.terms, columns=TERM_COLUMNS))
+    flags = compute_flags(con, case_mix=case_mix)
+    _replace_table(con, "examiner_flags", flags[OUTPUT_COLUMNS + DETAIL_COLUMNS])
+
+
+_STORED_TABLES = ("casemix_terms", "examiner_flags")
+
+
+def _replace_table(con: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame) -> None:
+    if table not in _STORED_TABLES:
+        raise ValueError(f"{table!r} is not a table the flags engine stores")
+    con.register("computed_rows", rows)
     try:
-        con.execute("DELETE FROM examiner_flags")
-        con.execute("INSERT INTO examiner_flags BY NAME SELECT * FROM computed_flags")
+        con.execute(f"DELETE FROM {table}")  # noqa: S608 - a name from _STORED_TABLES
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM computed_rows")  # noqa: S608
     finally:
-        con.unregister("computed_flags")
+        con.unregister("computed_rows")
+
+
+def _is_default_view(
+    scope: queries.Scope, filters: queries.Filters, settings: FlagSettings
+) -> bool:
+    """The view whose flags and models `ime load` stored: no filters, every insurer."""
+    unfiltered = filters == queries.NO_FILTERS and scope.role != "insurer"
+    return unfiltered and settings == DEFAULT_SETTINGS
+
+
+@dataclass(frozen=True)
+class CaseMix:
+    """The case-mix models of one view, in the form DuckDB scores exams with.
+
+    `terms`: one dict per feature and level (TERM_COLUMNS) with the log-odds terms of the
+    three logistic models (adverse, denial, zero_impairment) and the log relative hazard of
+    the Cox model of time to MMI (early_mmi), intercepts under the feature '(intercept)'; 0
+    for a model that could not be fitted. `mmi_hazard`: the Cox model's baseline cumulative
+    hazard as dicts of days and cumulative_hazard; empty without a Cox model.
+    """
+
+    terms: list[dict]
+    mmi_hazard: list[dict]
+
+
+TERM_COLUMNS = [
+    "feature",
+    "level",
+    *(m.term for m in BINARY_MEASURES.values()),
+    "early_mmi",
+]
+
+
+def fit_case_mix(
+    con: duckdb.DuckDBPyConnection,
+    scope: queries.Scope,
+    filters: queries.Filters,
+    settings: FlagSettings,
+) -> CaseMix:
+    """Fit the case-mix models of a view on samples of it (see FlagSettings).
+
+    One logistic model per binary measure on covariate patterns, with specialty among the
+    features, and a Cox model of time to MMI. A measure that never or always happens in the
+    view, or a view too thin for the Cox model, gets no model (and no comparison).
+    """
+    patterns = queries.run(
+        con, "casemix_patterns", scope, filters, sample_size=settings.casemix_sample
+    )
+    columns = {}
+    for measure in BINARY_MEASURES.values():
+        data = patterns[patterns[measure.trials] > 0]
+        if not _comparable(data[measure.trials], data[measure.events]):
+            continue
+        features = [*CASE_FEATURES, *measure.extra_features, "specialty"]
+        counts = data.groupby(features, dropna=False, as_index=False)[
+            [measure.trials, measure.events]
+        ].sum()
+        model = fit_casemix(counts, features, measure.trials, measure.events)
+        columns[measure.term] = model.level_terms().set_index(["covariate", "level"])["term"]
+    sample = queries.run(con, "mmi_sample", scope, filters, sample_size=settings.cox_sample)
+    mmi_terms, mmi_hazard = _fit_mmi_model(sample)
+    if mmi_hazard:
+        columns["early_mmi"] = mmi_terms
+    if not columns:
+        return CaseMix([], [])
+    table = pd.DataFrame(columns).reindex(columns=TERM_COLUMNS[2:]).fillna(0.0)
+    table.index.names = ["feature", "level"]
+    return CaseMix(table.reset_index().to_dict("records"), mmi_hazard)
+
+
+# Separates feature and level in the indicator columns of the Cox design.
+_LEVEL_SEPARATOR = "\x1f"
+
+
+def _fit_mmi_model(sample: pd.DataFrame) -> tuple[pd.Series, list[dict]]:
+    """The Cox model of time to MMI given the case features, as terms and baseline hazard.
+
+    Exams without MMI are censored at the exam date. Returns the log relative hazard per
+    (feature, level), centred at the sample's means through the intercept term, and the
+    Breslow baseline cumulative hazard; empty when the sample is too thin for the model.
+    """
+    none = (pd.Series(dtype=float), [])
+    if not _comparable(pd.Series(len(sample)), sample["mmi_reached"].astype(int)):
+        return none
+    design = pd.get_dummies(
+        sample[list(CASE_FEATURES)].fillna(MISSING_LEVEL).astype(str),
+        prefix_sep=_LEVEL_SEPARATOR,
+        drop_first=True,
+        dtype=float,
+    )
+    event = sample["mmi_reached"].astype(float).to_numpy()
+    # A feature level needs exams with and without MMI declared, or its hazard ratio runs off
+    # to infinity (the fit then fails to converge).
+    events = design.mul(event, axis=0).sum()
+    design = design.loc[:, (design.sum() >= 20) & (events >= 5) & (design.sum() - events >= 5)]
+    covariates = list(design.columns)
+    if not covariates:
+        # Too few exams for any case feature to be estimated: no case-mix expectation.
+        return none
+    frame = design.assign(days=sample["days_injury_to_mmi"].to_numpy(), event=event)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        warnings.simplefilter("error", RuntimeWarning)
+        try:
+            model = cox_ph(frame, "days", "event", covariates)
+        except (ConvergenceWarning, RuntimeWarning, np.linalg.LinAlgError):
+            # Some filtered views are too thin for the survival model: no early-MMI figures.
+            return none
+    coef = model.table["coef"]
+    names = [tuple(c.split(_LEVEL_SEPARATOR, 1)) for c in covariates]
+    terms = pd.Series(coef.to_numpy(), index=pd.MultiIndex.from_tuples(names))
+    centre = float(model.covariate_means.to_numpy() @ coef.to_numpy())
+    terms[("(intercept)", "(intercept)")] = -centre
+    hazard = [
+        {"days": float(t), "cumulative_hazard": float(h)}
+        for t, h in zip(model.baseline_time, model.baseline_cumulative_hazard, strict=True)
+    ]
+    return terms, hazard
+
+
+def case_mix_terms(
+    con: duckdb.DuckDBPyConnection,
+    scope: queries.Scope = queries.FULL_ACCESS,
+    filters: queries.Filters = queries.NO_FILTERS,
+    settings: FlagSettings = DEFAULT_SETTINGS,
+) -> list[dict]:
+    """The case-mix terms of a view: the ones stored at load for the default view, else fitted."""
+    if _is_default_view(scope, filters, settings):
+        stored = queries.run(con, "stored_casemix_terms", scope, filters)
+        if not stored.empty:
+            return stored.to_dict("records")
+    return fit_case_mix(con, scope, filters, settings).terms
 
 
 def flags_for_view(
@@ -194,10 +396,7 @@ def flags_for_view(
     settings: FlagSettings = DEFAULT_SETTINGS,
 ) -> pd.DataFrame:
     """Flags for a view: the ones stored at load when the view is the default, else computed."""
-    default = (
-        filters == queries.NO_FILTERS and scope.role != "insurer" and settings == DEFAULT_SETTINGS
-    )
-    if default:
+    if _is_default_view(scope, filters, settings):
         stored = queries.run(con, "stored_flags", scope, filters)
         if not stored.empty:
             return stored
@@ -244,24 +443,30 @@ def _comparable(trials: pd.Series, events: pd.Series) -> bool:
 
 
 def binary_measure(
-    patterns: pd.DataFrame, measure: BinaryMeasure, settings: FlagSettings
+    expected: pd.DataFrame, measure: BinaryMeasure, settings: FlagSettings
 ) -> pd.DataFrame:
-    """Case-mix adjusted O/E of a yes/no outcome per examiner, against same-specialty peers."""
-    data = patterns[patterns[measure.trials] > 0]
-    if not _comparable(data[measure.trials], data[measure.events]):
+    """Case-mix adjusted O/E of a yes/no outcome per examiner, against same-specialty peers.
+
+    `expected` is the examiner_expected query: observed, expected and variance per examiner
+    and side, the expected count from one model for all examiners with specialty among the
+    features (what an average examiner of the same specialty would give for these cases).
+    Fitting each specialty alone was tried and rejected: with a dozen examiners in a
+    specialty, one high-volume examiner's own habits leak into the "case mix" and hide them.
+    """
+    oe = (
+        expected.groupby("examiner_id", sort=True)
+        .agg(
+            peer_group=("specialty", "first"),
+            n=(measure.trials, "sum"),
+            observed=(measure.events, "sum"),
+            expected=(measure.expected, "sum"),
+            variance=(measure.variance, "sum"),
+        )
+        .reset_index()
+    )
+    oe = oe[oe["n"] > 0].reset_index(drop=True)
+    if not _comparable(oe["n"], oe["observed"]):
         return pd.DataFrame()
-    # One model for all examiners with specialty among the features: the expected count is
-    # what an average examiner of the same specialty would give for these cases. Fitting each
-    # specialty alone was tried and rejected: with a dozen examiners in a specialty, one
-    # high-volume examiner's own habits leak into the "case mix" and hide that examiner.
-    features = [*CASE_FEATURES, *measure.extra_features, "specialty"]
-    pattern_counts = data.groupby(features, dropna=False, as_index=False)[
-        [measure.trials, measure.events]
-    ].sum()
-    model = fit_casemix(pattern_counts, features, measure.trials, measure.events)
-    oe = expected_by_unit(data, model, "examiner_id").reset_index()
-    specialty = data.groupby("examiner_id")["specialty"].first()
-    oe["peer_group"] = oe["examiner_id"].map(specialty).to_numpy()
     by_specialty = oe.groupby("peer_group")[["observed", "n"]].transform("sum")
     oe["peer_rate"] = by_specialty["observed"] / by_specialty["n"]
     # One over-dispersion estimate for the whole panel: a specialty's dozen or two examiners
@@ -288,44 +493,25 @@ def binary_measure(
     return _finish(rows, measure.name, settings)
 
 
-def allegiance(patterns: pd.DataFrame, settings: FlagSettings) -> pd.DataFrame:
+def allegiance(expected: pd.DataFrame, settings: FlagSettings) -> pd.DataFrame:
     """Within each examiner: adverse O/E when retained by insurer or employer vs by others.
 
     The case-mix model of adverse opinions (requested_by among its features) gives each side
     its expected count, so the comparison allows for the cases each side sends; the exact
     conditional Poisson test compares the two O/E ratios of the same examiner.
     """
-    data = patterns[patterns["n_exams"] > 0]
-    if not _comparable(data["n_exams"], data["n_adverse"]):
+    if not _comparable(expected["n_exams"], expected["n_adverse"]):
         return pd.DataFrame()
-    model = fit_casemix(
-        data.groupby(list(CASE_FEATURES), dropna=False, as_index=False)[
-            ["n_exams", "n_adverse"]
-        ].sum(),
-        CASE_FEATURES,
-        "n_exams",
-        "n_adverse",
-    )
-    side = np.select(
-        [
-            data["requested_by"].isin(INSURER_SIDE),
-            data["requested_by"].isin(NEUTRAL_OR_CLAIMANT_SIDE),
-        ],
-        ["insurer", "neutral"],
-        "other",
-    )
-    data = data.assign(unit=data["examiner_id"] + "\x1f" + side)
-    oe = expected_by_unit(data[side != "other"], model, "unit").reset_index()
-    oe[["examiner_id", "side"]] = oe["unit"].str.split("\x1f", expand=True)
-    wide = oe.pivot(
-        index="examiner_id", columns="side", values=["n", "observed", "expected"]
+    sides = expected[expected["side"] != "other"]
+    wide = sides.pivot(
+        index="examiner_id", columns="side", values=["n_exams", "n_adverse", "e_adverse"]
     ).fillna(0)
-    if "insurer" not in wide["n"] or "neutral" not in wide["n"]:
+    if "insurer" not in wide["n_exams"] or "neutral" not in wide["n_exams"]:
         return pd.DataFrame()
-    o1, e1 = wide[("observed", "insurer")], wide[("expected", "insurer")]
-    o2, e2 = wide[("observed", "neutral")], wide[("expected", "neutral")]
+    o1, e1 = wide[("n_adverse", "insurer")], wide[("e_adverse", "insurer")]
+    o2, e2 = wide[("n_adverse", "neutral")], wide[("e_adverse", "neutral")]
     test = poisson_rate_ratio(o1.to_numpy(), e1.to_numpy(), o2.to_numpy(), e2.to_numpy())
-    n_insurer, n_neutral = wide[("n", "insurer")], wide[("n", "neutral")]
+    n_insurer, n_neutral = wide[("n_exams", "insurer")], wide[("n_exams", "neutral")]
     with np.errstate(divide="ignore", invalid="ignore"):
         rows = pd.DataFrame(
             {
@@ -349,129 +535,117 @@ def allegiance(patterns: pd.DataFrame, settings: FlagSettings) -> pd.DataFrame:
     return _finish(rows, "allegiance", settings)
 
 
-def early_mmi(exams: pd.DataFrame, settings: FlagSettings) -> pd.DataFrame:
-    """Examiners who declare MMI sooner than case mix predicts: Cox O/E of MMI declarations."""
-    data = exams.dropna(subset=["mmi_reached", "days_injury_to_mmi"])
-    data = data[data["days_injury_to_mmi"] >= 0]
-    if not _comparable(pd.Series(len(data)), data["mmi_reached"].astype(int)):
-        return pd.DataFrame()
-    design = pd.get_dummies(
-        data[list(CASE_FEATURES)].fillna("missing").astype(str), drop_first=True, dtype=float
-    )
-    # A feature level needs exams with and without MMI declared, or its hazard ratio runs off
-    # to infinity (the fit then fails to converge).
-    events = design.mul(data["mmi_reached"].astype(float).to_numpy(), axis=0).sum()
-    design = design.loc[:, (design.sum() >= 20) & (events >= 5) & (design.sum() - events >= 5)]
-    covariates = list(design.columns)
-    if not covariates:
-        # Too few exams for any case feature to be estimated: no case-mix expectation.
-        return pd.DataFrame()
-    frame = pd.concat(
-        [
-            design,
-            data[["examiner_id", "specialty", "days_injury_to_mmi"]],
-            data["mmi_reached"].astype(float).rename("event"),
-        ],
-        axis=1,
-    )
-    sample = frame.sample(n=min(len(frame), settings.cox_sample), random_state=settings.seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", ConvergenceWarning)
-        warnings.simplefilter("error", RuntimeWarning)
-        try:
-            model = cox_ph(sample, "days_injury_to_mmi", "event", covariates)
-        except (ConvergenceWarning, RuntimeWarning, np.linalg.LinAlgError):
-            # Some filtered views are too thin for the survival model: no early-MMI figures.
-            return pd.DataFrame()
-    oe = observed_expected_by_examiner(model, frame, "days_injury_to_mmi", "event", "examiner_id")
-    scores = score_units(oe["observed"], oe["expected"], oe["expected"], settings.adjustment).units
-    specialty = frame.groupby("examiner_id")["specialty"].first()
-    rows = pd.DataFrame(
-        {
-            "examiner_id": oe["examiner"],
-            "peer_group": "all examiners, case mix by Cox model",
-            "n": oe["n_exams"].astype(int),
-            "observed": oe["observed"],
-            "expected": oe["expected"],
-            "ratio": oe["o_e_ratio"],
-            "ci_low": oe["ci_low"],
-            "ci_high": oe["ci_high"],
-            "raw_rate": (oe["observed"] / oe["n_exams"]).to_numpy(),
-            "peer_rate": float(frame["event"].mean()),
-            "z": scores["z"].to_numpy(),
-            "z_adjusted": scores["z_adjusted"].to_numpy(),
-            "p_value": scores["p_one_sided"].to_numpy(),
-        }
-    )
-    rows["specialty"] = rows["examiner_id"].map(specialty)
-    return _finish(rows.drop(columns="specialty"), "early_mmi", settings)
+def early_mmi(mmi: pd.DataFrame, settings: FlagSettings) -> pd.DataFrame:
+    """Examiners who declare MMI sooner than case mix predicts: Cox O/E of MMI declarations.
+
+    `mmi` is the examiner_mmi_expected query: exams, observed and Cox-expected declarations.
+    """
+    mmi = mmi[mmi["n_exams"] > 0]
+    observed = mmi["observed"].to_numpy(dtype=float)
+    expected = mmi["expected"].to_numpy(dtype=float)
+    # Poisson variance: the expected count is a sum of cumulative hazards, not of risks.
+    scores = score_units(observed, expected, expected, settings.adjustment).units
+    interval = oe_ratio_interval(observed, expected)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rows = pd.DataFrame(
+            {
+                "examiner_id": mmi["examiner_id"].to_numpy(),
+                "peer_group": "all examiners, case mix by Cox model",
+                "n": mmi["n_exams"].astype(int).to_numpy(),
+                "observed": observed,
+                "expected": expected,
+                "ratio": interval.estimate,
+                "ci_low": interval.low,
+                "ci_high": interval.high,
+                "raw_rate": observed / mmi["n_exams"].to_numpy(),
+                "peer_rate": observed.sum() / mmi["n_exams"].sum(),
+                "z": scores["z"].to_numpy(),
+                "z_adjusted": scores["z_adjusted"].to_numpy(),
+                "p_value": scores["p_one_sided"].to_numpy(),
+            }
+        )
+    return _finish(rows, "early_mmi", settings)
 
 
 @dataclass(frozen=True)
 class DriftChart:
-    """One examiner's exams after the baseline, with their own-baseline risks, for the CUSUM."""
+    """One examiner's exams after the baseline, in batches of calendar periods, for the CUSUM.
+
+    Per batch (the later exams of one period of FlagSettings.drift_batch_months): the date of
+    its last exam, its exams, adverse opinions, mean own-baseline risk and the sum of
+    log(1 - p + R p) over its exams.
+    """
 
     examiner_id: str
     n_exams: int
     baseline_end_date: object
-    exam_dates: np.ndarray
+    batch_end_dates: np.ndarray
+    trials: np.ndarray
     adverse: np.ndarray
     risk: np.ndarray
+    log_terms: np.ndarray
 
 
-def drift_charts(exams: pd.DataFrame, settings: FlagSettings) -> list[DriftChart]:
-    """Per examiner with enough exams: later exams and their risks recalibrated to the baseline."""
-    data = exams.dropna(subset=["is_adverse"])
-    if not _comparable(pd.Series(len(data)), data["is_adverse"].astype(int)):
+def drift_charts(risks: pd.DataFrame, settings: FlagSettings) -> list[DriftChart]:
+    """Per examiner with enough exams: later exams by period, risks recalibrated to baseline.
+
+    `risks` is the examiner_adverse_risks query (exams in date order per examiner with the
+    case-mix log odds of an adverse opinion).
+    """
+    if not _comparable(pd.Series(len(risks)), risks["is_adverse"].astype(int)):
         return []
-    features = [*CASE_FEATURES, "specialty"]
-    counts = (
-        data.assign(n=1, y=data["is_adverse"].astype(int))
-        .groupby(features, dropna=False, as_index=False)[["n", "y"]]
-        .sum()
-    )
-    risk = fit_casemix(counts, features, "n", "y").predict(data)
-    adverse = data["is_adverse"].to_numpy(dtype=float)
-    dates = data["exam_date"].to_numpy()
+    adverse = risks["is_adverse"].to_numpy(dtype=float)
+    risk = special.expit(risks["eta_adverse"].to_numpy(dtype=float))
+    dates = risks["exam_date"].to_numpy(dtype="datetime64[D]")
+    periods = dates.astype("datetime64[M]").astype(np.int64) // settings.drift_batch_months
     charts = []
-    for examiner, idx in data.groupby("examiner_id", sort=True).indices.items():
+    for examiner, idx in risks.groupby("examiner_id", sort=True).indices.items():
         if len(idx) < 2 * settings.min_volume:
             continue
         y, p = adverse[idx], risk[idx]
         baseline_end = max(settings.min_volume, int(len(idx) * settings.drift_baseline_share))
         delta = baseline_log_odds_ratio(y, p, baseline_end)
+        later_p = recalibrate_risks(p[baseline_end:], delta)
+        later_period = periods[idx][baseline_end:]
+        starts = np.flatnonzero(np.r_[True, later_period[1:] != later_period[:-1]])
+        trials = np.diff(np.r_[starts, later_period.size])
+        batch = np.repeat(np.arange(starts.size), trials)
         charts.append(
             DriftChart(
                 examiner,
                 len(idx),
                 dates[idx][baseline_end - 1],
-                dates[idx][baseline_end:],
-                y[baseline_end:],
-                recalibrate_risks(p[baseline_end:], delta),
+                dates[idx][baseline_end:][starts + trials - 1],
+                trials,
+                np.add.reduceat(y[baseline_end:], starts),
+                np.add.reduceat(later_p, starts) / trials,
+                batch_log_terms(later_p, batch, starts.size, settings.drift_odds_ratio),
             )
         )
     return charts
 
 
-def drift(exams: pd.DataFrame, settings: FlagSettings) -> pd.DataFrame:
+def drift(risks: pd.DataFrame, settings: FlagSettings) -> pd.DataFrame:
     """A change in an examiner's own adverse-opinion rate: risk-adjusted CUSUM on own baseline."""
-    charts = drift_charts(exams, settings)
+    charts = drift_charts(risks, settings)
     if not charts:
         return pd.DataFrame()
-    panel = threshold_for_panel(
+    panel = threshold_for_batched_panel(
+        [c.trials for c in charts],
         [c.risk for c in charts],
+        [c.log_terms for c in charts],
         settings.drift_false_alarm,
         settings.drift_odds_ratio,
         n_sim=settings.drift_simulations,
         rng=settings.seed,
     )
     observed = np.array([c.adverse.sum() for c in charts])
-    expected = np.array([c.risk.sum() for c in charts])
-    later = np.array([len(c.adverse) for c in charts])
+    expected = np.array([(c.trials * c.risk).sum() for c in charts])
+    later = np.array([c.trials.sum() for c in charts])
     peak = np.array(
         [
-            risk_adjusted_cusum(
-                c.adverse, c.risk, panel.threshold, settings.drift_odds_ratio
+            batched_cusum(
+                c.adverse, c.log_terms, panel.threshold, settings.drift_odds_ratio
             ).max_statistic
             for c in charts
         ]
@@ -503,14 +677,17 @@ def drift(exams: pd.DataFrame, settings: FlagSettings) -> pd.DataFrame:
 def drift_path(
     chart: DriftChart, threshold: float, settings: FlagSettings = DEFAULT_SETTINGS
 ) -> pd.DataFrame:
-    """The CUSUM of one examiner over time, for the profile page: one row per later exam."""
-    cusum = risk_adjusted_cusum(chart.adverse, chart.risk, threshold, settings.drift_odds_ratio)
+    """The CUSUM of one examiner over time, for the profile page: one row per batch (period).
+
+    exam_date is the date of the batch's last exam, where the chart takes its step.
+    """
+    cusum = batched_cusum(chart.adverse, chart.log_terms, threshold, settings.drift_odds_ratio)
     return pd.DataFrame(
         {
-            "exam_date": chart.exam_dates,
+            "exam_date": chart.batch_end_dates,
             "cusum": cusum.path,
             "observed_cumulative": np.cumsum(chart.adverse),
-            "expected_cumulative": np.cumsum(chart.risk),
+            "expected_cumulative": np.cumsum(chart.trials * chart.risk),
             "signal": np.isin(np.arange(len(chart.adverse)), cusum.signal_indices),
         }
     )
@@ -562,31 +739,35 @@ METHOD_WORDS = {
         "Observed adverse opinions against the number expected for the examiner's own cases, from "
         "a logistic model of case features (claim type, jurisdiction, body part, injury nature, "
         "age band, sex, representation, who requested the exam, year) and the examiner's "
-        "specialty, fitted on all examiners without any examiner term: the expected count is "
-        "what an average examiner of the same specialty would give for these cases."
+        "specialty, fitted on all examiners (a fixed sample of about 250,000 exams when there are "
+        "more) without any examiner term: the expected count is what an average examiner of the "
+        "same specialty would give for these cases."
     ),
     "denial": (
         "Denials or terminations that followed the exam within 90 days (or that name the exam), "
         "against the number expected for the examiner's cases, by the same kind of model."
     ),
     "zero_impairment": (
-        "0% whole-person impairment ratings among rated exams, against the number expected for the "
-        "examiner's cases (the model adds the AMA Guides edition)."
+        "0% whole-person impairment ratings among rated exams, against the number expected for "
+        "the examiner's cases (the model adds the AMA Guides edition)."
     ),
     "early_mmi": (
         "MMI declarations against the number expected from a Cox model of time from injury to MMI "
-        "given the case features (exams without MMI are censored at the exam date); a ratio above "
-        "1 means MMI is declared sooner than the case mix predicts."
+        "given the case features (exams without MMI are censored at the exam date), fitted on a "
+        "fixed sample of about 25,000 exams; a ratio above 1 means MMI is declared sooner than "
+        "the case mix predicts."
     ),
     "allegiance": (
-        "Within the examiner's own exams: adverse opinions when retained by an insurer or employer, "
-        "against what the examiner's own rate with claimant-retained or neutral (board, panel, "
-        "agreed) exams predicts for those cases; exact conditional Poisson test of the two rates."
+        "Within the examiner's own exams: adverse opinions when retained by an insurer or "
+        "employer, against what the examiner's own rate with claimant-retained or neutral "
+        "(board, panel, agreed) exams predicts for those cases; exact conditional Poisson test "
+        "of the two rates."
     ),
     "drift": (
         "A risk-adjusted CUSUM of adverse opinions against the examiner's own earlier baseline "
-        "(Steiner 2000), signalling a lasting doubling of the odds; the threshold is set by "
-        "simulation so that at most 5% of examiners with no change would signal across the panel."
+        "(Steiner 2000), signalling a lasting doubling of the odds; it steps a calendar quarter of "
+        "exams at a time, and the threshold is set by simulation so that at most 5% of examiners "
+        "with no change would signal across the panel."
     ),
     "decision_counts": (
         "Published counts only: adverse decisions against the pooled rate of all decision-makers "

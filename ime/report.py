@@ -39,6 +39,7 @@ from ime.flags import (
     METHOD_WORDS,
     DriftChart,
     FlagSettings,
+    case_mix_terms,
     drift_charts,
     drift_path,
     explain,
@@ -126,8 +127,11 @@ def panel_data(
     flags = flags[flags["measure"] != "decision_counts"]
     figures = examiner_figures(con, FULL_ACCESS, filters, settings, flags, period=True)
     figures = figures.drop(index=ALL_EXAMINERS)
-    sequence = queries.run(con, "examiner_exam_sequence", FULL_ACCESS, filters)
-    charts = {c.examiner_id: c for c in drift_charts(sequence, settings)}
+    terms = case_mix_terms(con, FULL_ACCESS, filters, settings)
+    risks = queries.run(
+        con, "examiner_adverse_risks", FULL_ACCESS, filters, terms=terms, examiner_id=None
+    )
+    charts = {c.examiner_id: c for c in drift_charts(risks, settings)} if terms else {}
     drift = flags[(flags["measure"] == "drift") & (flags["z_adjusted"] > 0)]
     # ime.flags keeps, for drift, the CUSUM peak in z and peak / threshold in z_adjusted.
     threshold = float((drift["z"] / drift["z_adjusted"]).median()) if len(drift) else None
@@ -433,7 +437,8 @@ def _examiner_section(data: PanelData, examiner_id: str) -> str:
             _chart(drift_chart(path, data.drift_threshold)),
             f'<p class="note">Baseline: the examiner\'s exams up to '
             f"{pd.Timestamp(chart.baseline_end_date).date()}"
-            f"; the chart follows the {len(chart.adverse):,} later exams. The threshold gives "
+            f"; the chart follows the {chart.trials.sum():,} later exams in steps of "
+            f"{data.settings.drift_batch_months} months. The threshold gives "
             f"a {data.settings.drift_false_alarm:.0%} chance that any examiner without a change "
             "would signal across the panel.</p>",
         ]

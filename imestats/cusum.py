@@ -7,7 +7,7 @@ of "odds multiplied by R_A" against "odds as predicted".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -96,6 +96,36 @@ def _weight_pair(p: np.ndarray, odds_ratio: float, null_odds_ratio: float = 1.0)
     return -log_normaliser, np.log(odds_ratio / null_odds_ratio) - log_normaliser
 
 
+def _check_threshold(threshold: float) -> None:
+    if not threshold > 0:
+        raise ValueError(f"threshold must be > 0, got {threshold!r}")
+
+
+def _cusum_from_weights(
+    weights: np.ndarray, threshold: float, direction: float, odds_ratio: float
+) -> CusumResult:
+    """X_t = max(0, X_{t-1} + W_t) with reset to 0 after X_t >= h; path reported times direction."""
+    magnitude = np.empty_like(weights)
+    signals = []
+    current = 0.0
+    for t, weight in enumerate(weights):
+        current = max(0.0, current + weight)
+        magnitude[t] = current
+        if current >= threshold:
+            signals.append(t)
+            current = 0.0
+    signal_indices = np.asarray(signals, dtype=int)
+    return CusumResult(
+        path=direction * magnitude,
+        start=0,
+        signal_indices=signal_indices,
+        max_statistic=float(magnitude.max()) if magnitude.size else 0.0,
+        first_signal=int(signal_indices[0]) if signal_indices.size else None,
+        threshold=float(threshold),
+        odds_ratio=float(odds_ratio),
+    )
+
+
 def cusum_weights(y, p, odds_ratio: float = 2.0, null_odds_ratio: float = 1.0) -> np.ndarray:
     """Risk-adjusted CUSUM scores W_t (log-likelihood ratios), vectorised.
 
@@ -159,31 +189,131 @@ def risk_adjusted_cusum(y, p, threshold: float, odds_ratio: float = 2.0) -> Cusu
     performance using risk-adjusted cumulative sum charts. Biostatistics
     2000;1:441-452.
     """
-    if threshold <= 0:
-        raise ValueError(f"threshold must be > 0, got {threshold!r}")
+    _check_threshold(threshold)
     weights = cusum_weights(y, p, odds_ratio)
     # Both charts are the same recursion on the magnitude; the lower chart is
     # reported with a negative sign, as Steiner et al. plot it.
     direction = 1.0 if odds_ratio > 1 else -1.0
-    magnitude = np.empty_like(weights)
-    signals = []
-    current = 0.0
-    for t, weight in enumerate(weights):
-        current = max(0.0, current + weight)
-        magnitude[t] = current
-        if current >= threshold:
-            signals.append(t)
-            current = 0.0
-    signal_indices = np.asarray(signals, dtype=int)
-    return CusumResult(
-        path=direction * magnitude,
-        start=0,
-        signal_indices=signal_indices,
-        max_statistic=float(magnitude.max()) if magnitude.size else 0.0,
-        first_signal=int(signal_indices[0]) if signal_indices.size else None,
-        threshold=float(threshold),
-        odds_ratio=float(odds_ratio),
+    return _cusum_from_weights(weights, threshold, direction, odds_ratio)
+
+
+def _checked_upper_odds_ratio(odds_ratio: float) -> float:
+    if not odds_ratio > 1:
+        raise ValueError(
+            f"batched charts are upper charts and need odds_ratio R_A > 1, got {odds_ratio!r}"
+        )
+    return float(odds_ratio)
+
+
+def batch_log_terms(p, batch_index, n_batches: int, odds_ratio: float = 2.0) -> np.ndarray:
+    """Per batch, the sum of the cases' log normalisers log(1 - p_i + R_A p_i).
+
+    Parameters
+    ----------
+    p : array_like
+        Case-mix predicted risk per case, 0 < p < 1 (for drift charts: the
+        recalibrated post-baseline risks).
+    batch_index : array_like of int
+        Batch of each case, 0 <= batch_index < n_batches, same shape as p.
+        Cases need not be sorted; a batch without cases gets 0.
+    n_batches : int
+        Number of batches.
+    odds_ratio : float, default 2.0
+        R_A; must be the one later passed to :func:`batched_cusum` or
+        :func:`threshold_for_batched_panel`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Length n_batches: L_k = sum over cases i in batch k of
+        log(1 - p_i + R_A p_i), computed as log1p((R_A - 1) p_i).
+
+    Notes
+    -----
+    With O_k events in batch k, the sum of the per-case CUSUM weights of
+    :func:`cusum_weights` (R_0 = 1) over the batch is exactly
+    W_k = O_k log R_A - L_k, so a batch needs only (O_k, L_k) and no
+    per-case data.
+
+    References
+    ----------
+    Steiner SH, Cook RJ, Farewell VT, Treasure T. Monitoring surgical
+    performance using risk-adjusted cumulative sum charts. Biostatistics
+    2000;1:441-452.
+    """
+    if not odds_ratio > 0:
+        raise ValueError(f"odds_ratio must be > 0, got {odds_ratio!r}")
+    p_arr = _checked_risks(p).ravel()
+    index = np.asarray(batch_index)
+    if index.size != p_arr.size:
+        raise ValueError(f"batch_index has {index.size} entries but p has {p_arr.size}")
+    if index.size and not np.issubdtype(index.dtype, np.integer):
+        raise ValueError(f"batch_index must be integers, got dtype {index.dtype}")
+    index = index.ravel().astype(np.intp)
+    if n_batches < 0 or (index.size and (index.min() < 0 or index.max() >= n_batches)):
+        raise ValueError(f"batch_index must lie in [0, n_batches) = [0, {n_batches!r})")
+    return np.bincount(
+        index, weights=np.log1p((odds_ratio - 1.0) * p_arr), minlength=int(n_batches)
     )
+
+
+def batched_cusum(events, log_terms, threshold: float, odds_ratio: float = 2.0) -> CusumResult:
+    """Upper risk-adjusted Bernoulli CUSUM over batches of cases, reset after each signal.
+
+    Parameters
+    ----------
+    events : array_like of int
+        Number of events O_k (>= 0) in each batch, in time order.
+    log_terms : array_like
+        L_k per batch from :func:`batch_log_terms` with the same R_A.
+    threshold : float
+        Control limit h > 0 (e.g. from :func:`threshold_for_batched_panel`).
+    odds_ratio : float, default 2.0
+        R_A > 1 (upper chart, detects deterioration).
+
+    Returns
+    -------
+    CusumResult
+        As from :func:`risk_adjusted_cusum`, with batches in place of cases:
+        ``path[k]`` is the chart after batch k and ``signal_indices`` are
+        batch indices.
+
+    Notes
+    -----
+    The chart is S_k = max(0, S_{k-1} + W_k) with W_k = O_k log R_A - L_k,
+    the exact sum of the batch's per-case weights, and signals when
+    S_k >= h. With one case per batch it is the per-case chart of
+    :func:`risk_adjusted_cusum`. Otherwise it is that chart seen only at
+    batch ends, with the floor at 0 and the signal check applied only
+    there: without signals the per-case chart is the largest sum of weights
+    over the cases since any case, the batched chart the largest since any
+    batch start, so the batched chart never exceeds the per-case chart at
+    batch ends and equals it when the per-case chart's last visit to 0 is
+    at a batch boundary. Use a threshold simulated for the batched chart
+    (:func:`threshold_for_batched_panel`), not one for the per-case chart.
+
+    References
+    ----------
+    Steiner SH, Cook RJ, Farewell VT, Treasure T. Monitoring surgical
+    performance using risk-adjusted cumulative sum charts. Biostatistics
+    2000;1:441-452.
+    """
+    _check_threshold(threshold)
+    odds_ratio = _checked_upper_odds_ratio(odds_ratio)
+    events_arr = np.asarray(events)
+    terms = np.asarray(log_terms, dtype=float)
+    if events_arr.shape != terms.shape or events_arr.ndim != 1:
+        raise ValueError(
+            f"events and log_terms must be 1-D of equal length, got shapes "
+            f"{events_arr.shape} and {terms.shape}"
+        )
+    events_float = events_arr.astype(float)
+    if np.any((events_float < 0) | (events_float != np.round(events_float))):
+        raise ValueError("events must be non-negative integer counts")
+    if not np.all(np.isfinite(terms)):
+        raise ValueError("log_terms must be finite")
+    weights = events_float * np.log(odds_ratio) - terms
+    return _cusum_from_weights(weights, threshold, 1.0, odds_ratio)
 
 
 def baseline_log_odds_ratio(y, p, baseline_end: int) -> float:
@@ -309,6 +439,61 @@ def _time_major_layout(risks: Sequence[np.ndarray]):
     return flat, offsets, active
 
 
+def _check_simulation_settings(target_false_alarm: float, n_sim: int) -> None:
+    if not 0.0 < target_false_alarm < 1.0:
+        raise ValueError(f"target_false_alarm must be in (0, 1), got {target_false_alarm!r}")
+    if n_sim < 1:
+        raise ValueError(f"n_sim must be at least 1, got {n_sim!r}")
+
+
+def _simulated_panel_maxima(
+    offsets: np.ndarray,
+    active: np.ndarray,
+    n_sim: int,
+    max_block_elements: int,
+    draw_weights: Callable[[slice, int], np.ndarray],
+) -> np.ndarray:
+    """Per replicate, the largest un-reset chart value over all units and steps.
+
+    Steps through the time-major layout of :func:`_time_major_layout` in
+    blocks of replicates; ``draw_weights(cases, replicates)`` returns the
+    simulated weights (active units x replicates) of the step whose cases
+    are ``flat[cases]``.
+    """
+    n_units = int(active[0])
+    block = max(1, max_block_elements // n_units)
+    maxima = []
+    for first in range(0, n_sim, block):
+        replicates = min(block, n_sim - first)
+        # Unit-major state: the active units of a step are one contiguous block.
+        chart = np.zeros((n_units, replicates))
+        highest = np.zeros((n_units, replicates))
+        for offset, k in zip(offsets, active, strict=True):
+            weights = draw_weights(slice(offset, offset + k), replicates)
+            np.add(chart[:k], weights, out=chart[:k])
+            np.maximum(chart[:k], 0.0, out=chart[:k])
+            np.maximum(highest[:k], chart[:k], out=highest[:k])
+        maxima.append(highest.max(axis=0))
+    return np.concatenate(maxima)
+
+
+def _panel_threshold(
+    panel_maxima: np.ndarray, target_false_alarm: float, odds_ratio: float
+) -> PanelThreshold:
+    """The (1 - target) quantile of the simulated panel maxima and its achieved rate."""
+    n_sim = panel_maxima.size
+    threshold = float(np.quantile(panel_maxima, 1.0 - target_false_alarm))
+    achieved = float(np.mean(panel_maxima >= threshold))
+    return PanelThreshold(
+        threshold=threshold,
+        false_alarm_rate=achieved,
+        monte_carlo_se=float(np.sqrt(achieved * (1.0 - achieved) / n_sim)),
+        n_sim=int(n_sim),
+        odds_ratio=float(odds_ratio),
+        panel_maxima=panel_maxima,
+    )
+
+
 def threshold_for_panel(
     risk_arrays_per_unit: Sequence,
     target_false_alarm: float = 0.05,
@@ -360,8 +545,7 @@ def threshold_for_panel(
     performance using risk-adjusted cumulative sum charts. Biostatistics
     2000;1:441-452.
     """
-    if not 0.0 < target_false_alarm < 1.0:
-        raise ValueError(f"target_false_alarm must be in (0, 1), got {target_false_alarm!r}")
+    _check_simulation_settings(target_false_alarm, n_sim)
     risks = [_checked_risks(r).ravel() for r in risk_arrays_per_unit]
     risks = [r for r in risks if r.size]
     if not risks:
@@ -369,28 +553,127 @@ def threshold_for_panel(
     generator = np.random.default_rng(rng)
     flat_p, offsets, active = _time_major_layout(risks)
     weight_if_0, weight_if_1 = _weight_pair(flat_p, odds_ratio)
-    n_units = len(risks)
-    block = max(1, max_block_elements // n_units)
-    maxima = []
-    for first in range(0, n_sim, block):
-        replicates = min(block, n_sim - first)
-        chart = np.zeros((replicates, n_units))
-        highest = np.zeros((replicates, n_units))
-        for offset, k in zip(offsets, active, strict=True):
-            cases = slice(offset, offset + k)
-            events = generator.random((replicates, k)) < flat_p[cases]
-            weights = np.where(events, weight_if_1[cases], weight_if_0[cases])
-            np.maximum(chart[:, :k] + weights, 0.0, out=chart[:, :k])
-            np.maximum(highest[:, :k], chart[:, :k], out=highest[:, :k])
-        maxima.append(highest.max(axis=1))
-    panel_maxima = np.concatenate(maxima)
-    threshold = float(np.quantile(panel_maxima, 1.0 - target_false_alarm))
-    achieved = float(np.mean(panel_maxima >= threshold))
-    return PanelThreshold(
-        threshold=threshold,
-        false_alarm_rate=achieved,
-        monte_carlo_se=float(np.sqrt(achieved * (1.0 - achieved) / n_sim)),
-        n_sim=int(n_sim),
-        odds_ratio=float(odds_ratio),
-        panel_maxima=panel_maxima,
-    )
+
+    def draw_weights(cases: slice, replicates: int) -> np.ndarray:
+        # Drawn replicate-major (the random stream of earlier versions), used unit-major.
+        events = (generator.random((replicates, cases.stop - cases.start)) < flat_p[cases]).T
+        return np.where(events, weight_if_1[cases, None], weight_if_0[cases, None])
+
+    panel_maxima = _simulated_panel_maxima(offsets, active, n_sim, max_block_elements, draw_weights)
+    return _panel_threshold(panel_maxima, target_false_alarm, odds_ratio)
+
+
+def threshold_for_batched_panel(
+    trials_per_unit: Sequence,
+    mean_risk_per_unit: Sequence,
+    log_terms_per_unit: Sequence,
+    target_false_alarm: float = 0.05,
+    odds_ratio: float = 2.0,
+    n_sim: int = 2000,
+    rng: np.random.Generator | int | None = None,
+    max_block_elements: int = 4_000_000,
+) -> PanelThreshold:
+    """Threshold h for a panel of batched charts (:func:`batched_cusum`), by simulation.
+
+    Parameters
+    ----------
+    trials_per_unit : sequence of array_like of int
+        For each examiner, the number of cases m_k >= 1 of each batch, in
+        time order.
+    mean_risk_per_unit : sequence of array_like
+        For each examiner, the mean case-mix risk of each batch,
+        0 < mean p_k < 1 (for drift charts: of the recalibrated risks).
+    log_terms_per_unit : sequence of array_like
+        For each examiner, L_k of each batch from :func:`batch_log_terms`
+        with the same R_A.
+    target_false_alarm : float, default 0.05
+        Probability that ANY chart in the panel signals over the whole
+        period when every examiner performs as predicted.
+    odds_ratio : float, default 2.0
+        R_A > 1 of the (upper) charts.
+    n_sim : int, default 2000
+        Simulated replicates of the whole panel.
+    rng : numpy.random.Generator or int, optional
+        Random generator or seed; pass one for reproducible thresholds.
+    max_block_elements : int, default 4_000_000
+        Replicates x units simulated at once (bounds memory).
+
+    Returns
+    -------
+    PanelThreshold
+
+    Notes
+    -----
+    As :func:`threshold_for_panel`, with batches in place of cases: the
+    weight of batch k is W_k = O_k log R_A - L_k and h is the (1 - target)
+    quantile of the simulated maxima over units and batches of the
+    un-reset charts. Cost is proportional to n_sim x total batches instead
+    of n_sim x total cases.
+
+    Under the null the events of a batch are independent Bernoulli(p_i), so
+    O_k is Poisson-binomial with mean m_k mean p_k. It is simulated as
+    Binomial(m_k, mean p_k): the same mean and a variance
+    m_k mean p_k (1 - mean p_k) that is at least the Poisson-binomial
+    variance sum p_i (1 - p_i), larger by m_k times the variance of the
+    risks within the batch. The simulated weights are therefore slightly
+    too dispersed, so h comes out slightly too high and the achieved
+    false-alarm probability slightly below the target (conservative); with
+    one case per batch, or equal risks within each batch, the simulation is
+    exact. The risks are treated as known, as in :func:`threshold_for_panel`.
+
+    References
+    ----------
+    Steiner SH, Cook RJ, Farewell VT, Treasure T. Monitoring surgical
+    performance using risk-adjusted cumulative sum charts. Biostatistics
+    2000;1:441-452.
+    Aylin P, Best N, Bottle A, Marshall C. Following Shipman: a pilot system
+    for monitoring mortality rates in primary care. Lancet 2003;362:485-491.
+    """
+    _check_simulation_settings(target_false_alarm, n_sim)
+    log_odds_ratio = np.log(_checked_upper_odds_ratio(odds_ratio))
+    if not len(trials_per_unit) == len(mean_risk_per_unit) == len(log_terms_per_unit):
+        raise ValueError(
+            f"need the same number of units in trials ({len(trials_per_unit)}), mean risks "
+            f"({len(mean_risk_per_unit)}) and log terms ({len(log_terms_per_unit)})"
+        )
+    trials, mean_risks, log_terms = [], [], []
+    for unit, (m, p_bar, terms) in enumerate(
+        zip(trials_per_unit, mean_risk_per_unit, log_terms_per_unit, strict=True)
+    ):
+        m = np.asarray(m, dtype=float).ravel()
+        p_bar = _checked_risks(p_bar).ravel()
+        terms = np.asarray(terms, dtype=float).ravel()
+        if not m.size == p_bar.size == terms.size:
+            raise ValueError(
+                f"unit {unit}: trials, mean risks and log terms have {m.size}, {p_bar.size} "
+                f"and {terms.size} batches"
+            )
+        if np.any((m < 1) | (m != np.round(m))):
+            raise ValueError(f"unit {unit}: trials per batch must be integers >= 1")
+        if not np.all(np.isfinite(terms)):
+            raise ValueError(f"unit {unit}: log terms must be finite")
+        if m.size:
+            trials.append(m)
+            mean_risks.append(p_bar)
+            log_terms.append(terms)
+    if not trials:
+        raise ValueError("no unit has any batch to simulate")
+    generator = np.random.default_rng(rng)
+    # Equal lengths per unit, so the three layouts share offsets and active.
+    flat_m, offsets, active = _time_major_layout(trials)
+    flat_m = flat_m.astype(np.int64)
+    flat_p_bar = _time_major_layout(mean_risks)[0]
+    flat_terms = _time_major_layout(log_terms)[0]
+
+    def draw_weights(cases: slice, replicates: int) -> np.ndarray:
+        # Unit-major, so consecutive draws share (m, p) and NumPy reuses the
+        # binomial sampler's setup (markedly faster than replicate-major).
+        events = generator.binomial(
+            flat_m[cases, None],
+            flat_p_bar[cases, None],
+            size=(cases.stop - cases.start, replicates),
+        )
+        return events * log_odds_ratio - flat_terms[cases, None]
+
+    panel_maxima = _simulated_panel_maxima(offsets, active, n_sim, max_block_elements, draw_weights)
+    return _panel_threshold(panel_maxima, target_false_alarm, odds_ratio)

@@ -1,9 +1,10 @@
 """The one query runner: every report query goes through `run`, which applies filters and scope.
 
 Report queries (queries/reports/*.sql) never read fct_ tables directly: they read the table
-macros defined here (`exams_in_view()`, `rating_pairs_in_view()`, `decision_counts_in_view()`), which apply the sidebar
-filters and the access scope from DuckDB variables that only `run` sets. A query therefore
-cannot see rows outside the scope, whatever its parameters.
+macros defined here (`exams_in_view()`, `rating_pairs_in_view()`, `decision_counts_in_view()`),
+which apply the sidebar filters and the access scope from DuckDB variables that only `run`
+sets, or the macros of queries/macros/ built on them. A query therefore cannot see rows
+outside the scope, whatever its parameters.
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ MACROS = (
     # is every case and whose filters are empty may see them (ime.flags.flags_for_view).
     "CREATE OR REPLACE TEMP MACRO stored_flags_in_view() AS TABLE SELECT * FROM examiner_flags "
     "WHERE getvariable('scope_insurers') IS NULL",
+    # The case-mix models behind those flags, under the same rule.
+    "CREATE OR REPLACE TEMP MACRO stored_casemix_terms_in_view() AS TABLE "
+    "SELECT * FROM casemix_terms WHERE getvariable('scope_insurers') IS NULL",
 )
 
 
@@ -114,6 +118,9 @@ def scoped_cursor(
         cur.execute(f"SET VARIABLE {name} = $value", {"value": value})
     for macro in MACROS:
         cur.execute(macro)
+    # Macros over the view macros, one per file: the case features as the models read them.
+    for macro in folder("macros").values():
+        cur.execute(macro.sql)
     return cur
 
 

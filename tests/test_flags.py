@@ -13,18 +13,24 @@ from etl.load import load
 from ime.cli import main
 from ime.demo import generate
 from ime.flags import (
+    CASE_FEATURES,
     DETAIL_COLUMNS,
+    INSURER_SIDE,
     MEASURES,
+    NEUTRAL_OR_CLAIMANT_SIDE,
     OUTPUT_COLUMNS,
     FlagSettings,
+    case_mix_terms,
     compute_flags,
     drift_charts,
     drift_path,
     explain,
+    fit_case_mix,
     flags_for_view,
     store_flags,
 )
 from ime.validation import detection_table, naive_flags, score
+from imestats.casemix import fit_casemix
 
 REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 PROFILES = Path(__file__).resolve().parents[1] / "data" / "profiles"
@@ -49,6 +55,52 @@ def test_every_examiner_measure_has_the_spec_columns(demo):
     assert set(flags["measure"]) == set(MEASURES) - {"decision_counts"}
     per_measure = flags.groupby("measure")["examiner_id"].nunique()
     assert per_measure["adverse_opinion"] == len(truth)
+
+
+def test_exams_scored_in_duckdb_match_the_models_own_predictions(demo):
+    # Independent computation: the adverse-opinion model refitted in pandas on every
+    # examiner x pattern row, its probabilities from CaseMixModel.predict (a design matrix,
+    # no SQL), summed per examiner; against the joins of scored_exams_in_view.
+    _, con, _, _ = demo
+    case_mix = fit_case_mix(con, queries.FULL_ACCESS, queries.NO_FILTERS, FlagSettings())
+    expected = queries.run(
+        con,
+        "examiner_expected",
+        terms=case_mix.terms,
+        insurer_side=list(INSURER_SIDE),
+        neutral_side=list(NEUTRAL_OR_CLAIMANT_SIDE),
+    )
+    patterns = queries.run(con, "examiner_patterns")
+    # 50,000 exams are below the sample size: the model is fitted on every exam.
+    sampled = queries.run(con, "casemix_patterns", sample_size=FlagSettings().casemix_sample)
+    assert sampled["n_exams"].sum() == patterns["n_exams"].sum()
+    features = [*CASE_FEATURES, "specialty"]
+    model = fit_casemix(
+        patterns.groupby(features, dropna=False, as_index=False)[["n_exams", "n_adverse"]].sum(),
+        features,
+        "n_exams",
+        "n_adverse",
+    )
+    mine = (
+        patterns.assign(e=patterns["n_exams"] * model.predict(patterns))
+        .groupby("examiner_id")["e"]
+        .sum()
+    )
+    product = expected.groupby("examiner_id")["e_adverse"].sum()
+    assert product.to_numpy() == pytest.approx(mine.loc[product.index].to_numpy(), rel=1e-9)
+
+
+def test_cox_expectations_scored_in_duckdb_add_up_to_the_observed(demo):
+    # Breslow's baseline hazard makes the expected MMI declarations of the fitting data add
+    # up to the observed ones (Therneau & Grambsch 2000, martingale residuals sum to 0): with
+    # every followed exam in the sample, the SQL scoring (step lookup, centring) must agree.
+    _, con, _, _ = demo
+    everything = FlagSettings(cox_sample=10**9)
+    case_mix = fit_case_mix(con, queries.FULL_ACCESS, queries.NO_FILTERS, everything)
+    mmi = queries.run(
+        con, "examiner_mmi_expected", terms=case_mix.terms, hazard=case_mix.mmi_hazard
+    )
+    assert mmi["expected"].sum() == pytest.approx(mmi["observed"].sum(), rel=1e-9)
 
 
 def test_targets_on_a_seed_the_report_does_not_use(demo):
@@ -121,11 +173,10 @@ def test_drift_path_crosses_the_threshold_for_a_signalling_examiner(demo):
     _, con, flags, _ = demo
     row = flags[(flags["measure"] == "drift") & flags["flagged"]].iloc[0]
     threshold = row["z"] / row["z_adjusted"]
-    chart = next(
-        c
-        for c in drift_charts(queries.run(con, "examiner_exam_sequence"), FlagSettings())
-        if c.examiner_id == row["examiner_id"]
+    risks = queries.run(
+        con, "examiner_adverse_risks", terms=case_mix_terms(con), examiner_id=row["examiner_id"]
     )
+    (chart,) = drift_charts(risks, FlagSettings())
     path = drift_path(chart, threshold)
     assert path["signal"].any()
     assert path["cusum"].max() == pytest.approx(row["z"])

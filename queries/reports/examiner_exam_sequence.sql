@@ -4,7 +4,7 @@
 -- grain: one row per exam_id
 -- params:
 -- columns: examiner_id VARCHAR, specialty VARCHAR, exam_date DATE, claim_type VARCHAR, jurisdiction VARCHAR, body_part VARCHAR, injury_nature VARCHAR, age_band VARCHAR, claimant_sex VARCHAR, represented VARCHAR, requested_by VARCHAR, exam_year VARCHAR, is_adverse BOOLEAN, mmi_reached BOOLEAN, days_injury_to_mmi BIGINT
--- source: exams_in_view()
+-- source: case_features_in_view()
 SELECT
     examiner_id,
     specialty,
@@ -15,11 +15,11 @@ SELECT
     injury_nature,
     age_band,
     claimant_sex,
-    CAST(represented AS VARCHAR) AS represented,
+    represented,
     requested_by,
-    CAST(exam_year AS VARCHAR) AS exam_year,
+    exam_year,
     is_adverse,
     mmi_reached,
     days_injury_to_mmi
-FROM exams_in_view()
+FROM case_features_in_view()
 ORDER BY examiner_id, exam_date, exam_id

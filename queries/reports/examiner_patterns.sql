@@ -4,7 +4,7 @@
 -- grain: one row per examiner_id and distinct combination of the case features
 -- params:
 -- columns: examiner_id VARCHAR, specialty VARCHAR, claim_type VARCHAR, jurisdiction VARCHAR, body_part VARCHAR, injury_nature VARCHAR, age_band VARCHAR, claimant_sex VARCHAR, represented VARCHAR, requested_by VARCHAR, exam_year VARCHAR, guides_edition VARCHAR, n_exams BIGINT, n_adverse BIGINT, n_with_decision BIGINT, n_denied BIGINT, n_rated BIGINT, n_zero_wpi BIGINT
--- source: exams_in_view()
+-- source: case_features_in_view()
 SELECT
     examiner_id,
     specialty,
@@ -14,9 +14,9 @@ SELECT
     injury_nature,
     age_band,
     claimant_sex,
-    CAST(represented AS VARCHAR) AS represented,
+    represented,
     requested_by,
-    CAST(exam_year AS VARCHAR) AS exam_year,
+    exam_year,
     guides_edition,
     count(*) AS n_exams,
     count(*) FILTER (is_adverse) AS n_adverse,
@@ -24,5 +24,5 @@ SELECT
     count(*) FILTER (is_denied) AS n_denied,
     count(is_zero_wpi) AS n_rated,
     count(*) FILTER (is_zero_wpi) AS n_zero_wpi
-FROM exams_in_view()
+FROM case_features_in_view()
 GROUP BY ALL

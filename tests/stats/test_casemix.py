@@ -156,6 +156,26 @@ def test_separation_by_a_combination_of_levels_falls_back_to_ridge():
     assert np.isfinite(model.params).all()
 
 
+def test_level_terms_add_up_to_the_predicted_log_odds():
+    # Pooled (hip, wrist), reference, missing and a dropped covariate (line) all occur here;
+    # the sum of the terms must reproduce predict() on every pattern.
+    patterns = _with_extra_body_parts({"hip": (20, 8), "wrist": (200, 0)})
+    model = fit_casemix(patterns, COVARIATES)
+    terms = model.level_terms()
+    assert terms.iloc[0].tolist() == ["(intercept)", "(intercept)", model.params["Intercept"]]
+    lookup = terms.set_index(["covariate", "level"])["term"]
+    log_odds = model.params["Intercept"] + sum(
+        patterns[c.name]
+        .fillna(MISSING_LEVEL)
+        .map(lambda level, name=c.name: lookup[(name, level)])
+        .to_numpy()
+        for c in model.codings
+    )
+    assert special.logit(model.predict(patterns)) == pytest.approx(log_odds, abs=1e-9)
+    assert lookup[("body_part", "hip")] == model.params[f"body_part[{POOLED_LEVEL}]"]
+    assert "line" not in set(terms["covariate"])
+
+
 def test_predict_unseen_level_names_the_covariate():
     model = fit_casemix(_patterns(_cases(), COVARIATES), COVARIATES)
     unseen = pd.DataFrame([{"body_part": "elbow", "jurisdiction": "CA", "sex": "F", "line": "WC"}])
