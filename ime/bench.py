@@ -1825,11 +1825,12 @@ def _tracer_report(tracer: Tracer, total: float) -> dict:
 
 
 def worker_profile_load(csv: str, db: str) -> dict:
-    """`ime load` (with the flags precompute `ime load` asks for) under cProfile and the tracer."""
+    """`ime load` (with the precompute `ime load` asks for) under cProfile and the tracer."""
     import cProfile
 
+    import queries
     from etl import load as loader
-    from ime.flags import store_flags
+    from ime import precompute
 
     tracer = Tracer()
     entity_of_arg = {
@@ -1874,15 +1875,15 @@ def worker_profile_load(csv: str, db: str) -> dict:
 
     loader.next_snapshot = traced_snapshot
 
-    def precompute(con) -> None:
-        with tracer.span("precompute flags (store_flags)"):
-            store_flags(con)
-
     Path(db).unlink(missing_ok=True)
     profile = cProfile.Profile()
     started = time.perf_counter()
     profile.enable()
-    report = loader.load([Path(csv)], Path(db), progress=False, after_build=precompute)
+    tracer.wrap(precompute, "store_flags", "precompute flags (store_flags)")
+    tracer.wrap(queries, "store_default_view", "precompute the pages' default view")
+    report = loader.load(
+        [Path(csv)], Path(db), progress=False, after_build=precompute.after_load
+    )
     profile.disable()
     total = time.perf_counter() - started
     tracer.stop()
@@ -2055,7 +2056,7 @@ def rows_for(bench: Run, n: int) -> list[Row]:
         ),
         Row(
             "load",
-            "`ime load` (validation, models, contracts, flags precompute)",
+            "`ime load` (validation, models, contracts, precompute of flags and default view)",
             load,
             bare,
             "bare DuckDB `CREATE TABLE AS SELECT * FROM read_csv` of the same files",
@@ -2671,7 +2672,7 @@ def _render_load_profile(p: dict, r: dict[str, Result]) -> list[str]:
     phases = p["phases"]
     accounted = sum(x["seconds"] for x in phases)
     bare, load = r.get("bare_load"), r.get("load")
-    flags_phase = next((x for x in phases if x["name"].startswith("precompute flags")), None)
+    precompute = [x for x in phases if x["name"].startswith("precompute")]
     lines = ["### `ime load`", ""]
     summary = f"Under the profiler `ime load` took {fmt_s(total)}"
     if load and load.ok:
@@ -2685,13 +2686,12 @@ def _render_load_profile(p: dict, r: dict[str, Result]) -> list[str]:
             f"The largest phase is **{top['name']}**: {fmt_s(top['seconds'])}, "
             f"{_share(top['seconds'], total)} of the load."
         )
-    if flags_phase and bare and bare.ok and load and load.ok:
-        without = load.seconds * (1 - flags_phase["seconds"] / total)
+    if precompute and bare and bare.ok and load and load.ok:
+        without = load.seconds * (1 - sum(x["seconds"] for x in precompute) / total)
         lines.append(
-            f"Without the flags precompute the load would take about {fmt_s(without)} "
-            f"({fmt_ratio(without / bare.seconds)} the bare load), scaling the unprofiled time "
-            "by the "
-            "phase's share."
+            f"Without the precompute (flags, case-mix models and the pages' default view) the "
+            f"load would take about {fmt_s(without)} ({fmt_ratio(without / bare.seconds)} the "
+            "bare load), scaling the unprofiled time by the phases' share."
         )
     peak_phase = max(phases, key=lambda x: x["peak_mib"]) if phases else None
     if peak_phase:

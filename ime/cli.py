@@ -30,13 +30,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_load(args: argparse.Namespace) -> int:
     from etl.errors import LoadError
     from etl.load import load
-    from ime.flags import store_flags
+    from ime.precompute import after_load
 
     try:
         report = load(
             [Path(p) for p in args.paths], database_path(args.db),
             Path(args.profile) if args.profile else None, progress=not args.json,
-            after_build=store_flags,
+            after_build=after_load,
         )
     except LoadError as exc:
         print(f"ime load: nothing was changed: {exc}", file=sys.stderr)

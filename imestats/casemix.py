@@ -9,6 +9,7 @@ is the sum of its cases' predicted probabilities (indirect standardisation).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -234,8 +235,11 @@ def _newton(
     for _ in range(100):
         gradient = design.T @ (y - n * special.expit(eta)) - penalty * beta
         try:
-            step = linalg.solve(hessian(eta), gradient, assume_a="pos")
-        except (linalg.LinAlgError, ValueError):
+            with warnings.catch_warnings():
+                # A nearly singular X'WX means fitted probabilities near 0 or 1: separation.
+                warnings.simplefilter("error", linalg.LinAlgWarning)
+                step = linalg.solve(hessian(eta), gradient, assume_a="pos")
+        except (linalg.LinAlgError, linalg.LinAlgWarning, ValueError):
             return beta, hessian(eta), False
         scale = 1.0
         while True:

@@ -124,6 +124,85 @@ def scoped_cursor(
     return cur
 
 
+# The values rates_by_group's $dimension and mmi_counts's $group_by accept ('all': no grouping).
+RATE_DIMENSIONS = (
+    "all",
+    "insurer_id",
+    "jurisdiction",
+    "claim_type",
+    "body_part",
+    "specialty",
+    "requested_by",
+    "retained_by",
+    "exam_type",
+    "exam_year",
+)
+MMI_GROUPINGS = (
+    "all",
+    "insurer_id",
+    "body_part",
+    "claim_type",
+    "jurisdiction",
+    "specialty",
+    "requested_by",
+    "retained_by",
+    "exam_type",
+    "represented",
+    "age_band",
+    "claimant_sex",
+    "guides_edition",
+)
+# Queries whose default view (no filters, every insurer) `ime load` computes once and stores
+# (store_default_view), with every parameter set a page asks for in that view: the pages'
+# aggregates then open without scanning every exam. Other parameters, any filter and an
+# insurer's scope run live.
+STORED_DEFAULT_VIEW: dict[str, tuple[dict[str, object], ...]] = {
+    "overview_totals": ({},),
+    "exam_window": ({},),
+    "filter_values": ({},),
+    "rates_by_month": ({},),
+    "rates_by_group": tuple({"dimension": d} for d in RATE_DIMENSIONS),
+    "mmi_counts": tuple({"group_by": g} for g in MMI_GROUPINGS),
+    "impairment_distribution": ({},),
+    "wpi_editions": ({},),
+    "rating_pair_counts": ({"examiner_id": None, "body_part": None, "guides_edition": None},),
+    "examiner_counts": ({},),
+    "examiner_volumes": ({},),
+    "examiner_names": ({},),
+    "examiner_insurer_counts": ({},),
+    "examiner_rulings": ({},),
+}
+DEFAULT_VIEW_SCHEMA = "default_view"
+
+
+def _stored_table(name: str, scope: Scope, filters: Filters, params: dict) -> str | None:
+    """The table holding this query's stored default view, if it is one; else None."""
+    if scope.role == "insurer" or filters != NO_FILTERS:
+        return None
+    for i, stored_params in enumerate(STORED_DEFAULT_VIEW.get(name, ())):
+        if stored_params == params:
+            return f"{name}__{i}"
+    return None
+
+
+def store_default_view(con: duckdb.DuckDBPyConnection) -> None:
+    """Compute and store the default view of the STORED_DEFAULT_VIEW queries (once per load)."""
+    reports = folder("reports")
+    con.execute(f"DROP SCHEMA IF EXISTS {DEFAULT_VIEW_SCHEMA} CASCADE")
+    con.execute(f"CREATE SCHEMA {DEFAULT_VIEW_SCHEMA}")
+    cur = scoped_cursor(con, FULL_ACCESS, NO_FILTERS)
+    try:
+        for name, parameter_sets in STORED_DEFAULT_VIEW.items():
+            for params in parameter_sets:
+                table = _stored_table(name, FULL_ACCESS, NO_FILTERS, params)
+                # Table names come from the fixed STORED_DEFAULT_VIEW; values are bound.
+                cur.execute(
+                    f"CREATE TABLE {DEFAULT_VIEW_SCHEMA}.{table} AS {reports[name].sql}", params
+                )
+    finally:
+        cur.close()
+
+
 def run(
     con: duckdb.DuckDBPyConnection,
     name: str,
@@ -131,10 +210,26 @@ def run(
     filters: Filters = NO_FILTERS,
     **params: object,
 ) -> pd.DataFrame:
-    """Run queries/reports/<name>.sql with bound `params` under `scope` and `filters`."""
+    """Run queries/reports/<name>.sql with bound `params` under `scope` and `filters`.
+
+    The default view of a query `ime load` stored is read from its table instead.
+    """
     reports = folder("reports")
     if name not in reports:
         raise KeyError(f"no report query {name!r}; known: {', '.join(reports)}")
+    table = _stored_table(name, scope, filters, params)
+    if table is not None:
+        cur = con.cursor()
+        try:
+            stored = cur.execute(
+                "SELECT 1 FROM duckdb_tables() WHERE schema_name = $schema AND table_name = $table",
+                {"schema": DEFAULT_VIEW_SCHEMA, "table": table},
+            ).fetchall()
+            if stored:
+                # A name made by _stored_table from the fixed STORED_DEFAULT_VIEW.
+                return cur.execute(f"SELECT * FROM {DEFAULT_VIEW_SCHEMA}.{table}").df()  # noqa: S608
+        finally:
+            cur.close()
     cur = scoped_cursor(con, scope, filters)
     try:
         return cur.execute(reports[name].sql, params).df()

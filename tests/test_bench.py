@@ -78,7 +78,7 @@ def test_bench_document_names_machine_command_and_sections(document):
     "label",
     [
         "Demo generator, CSV",
-        "`ime load` (validation, models, contracts, flags precompute)",
+        "`ime load` (validation, models, contracts, precompute of flags and default view)",
         "`ime flags`, all measures computed",
         "`ime flags`, default (reads the flags stored at load)",
     ],
@@ -126,4 +126,4 @@ def test_bench_profile_names_load_phases_and_flag_steps(document):
     assert "### `ime load`" in document
     assert "precompute flags (store_flags)" in document
     assert "measure adverse_opinion" in document
-    assert "query examiner_patterns" in document
+    assert "query casemix_patterns" in document
