@@ -33,9 +33,13 @@ def run_contracts(con: duckdb.DuckDBPyConnection, load_id: int) -> dict[str, int
     """Run every check in queries/contracts; store and return violations per check."""
     results = {}
     for name, check in folder("contracts").items():
-        n = con.execute(f"SELECT count(*) FROM ({check.sql})").fetchall()[0][0]
+        # A check reads whole entity tables: it runs once, and the count and the sample are
+        # taken from its violations (usually none).
+        con.execute(f"CREATE OR REPLACE TEMP TABLE contract_violations AS {check.sql}")
+        n = con.execute("SELECT count(*) FROM contract_violations").fetchall()[0][0]
         sample = con.execute(
-            f"SELECT to_json(list(s)) FROM (SELECT * FROM ({check.sql}) LIMIT {CONTRACT_SAMPLE_ROWS}) s"
+            "SELECT to_json(list(s)) "
+            f"FROM (SELECT * FROM contract_violations LIMIT {CONTRACT_SAMPLE_ROWS}) s"
         ).fetchall()[0][0]
         con.execute(
             "INSERT INTO contract_results VALUES ($load_id, $name, $description, $n, $sample)",
@@ -48,4 +52,5 @@ def run_contracts(con: duckdb.DuckDBPyConnection, load_id: int) -> dict[str, int
             },
         )
         results[name] = n
+    con.execute("DROP TABLE IF EXISTS contract_violations")
     return results

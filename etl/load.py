@@ -21,6 +21,7 @@ from etl.profile import FileMapping, Profile, read_profile
 from etl.schema import ENTITIES
 from etl.snapshot import next_snapshot
 from etl.sources import FORMATS, StagedFile, stage_file
+from etl.sql import Query, quote_ident
 from etl.validate import Checked, check_against_database, rule_message, type_and_check
 
 ENTITY_ORDER = list(ENTITIES)
@@ -201,6 +202,16 @@ def load(
 def _load_file(
     con: duckdb.DuckDBPyConnection, pf: PlannedFile, table: str, hash_key: str, load_id: int
 ) -> FileReport:
+    try:
+        return _load_rows(con, pf, table, hash_key, load_id)
+    finally:
+        # The staged rows of one file are as large as the file: gone before the next file is read.
+        _drop_temporaries(con, table)
+
+
+def _load_rows(
+    con: duckdb.DuckDBPyConnection, pf: PlannedFile, table: str, hash_key: str, load_id: int
+) -> FileReport:
     entity = pf.entity
     sha = _sha256(pf.path)
     staged = stage_file(con, pf.path, entity, pf.mapping, table, hash_key)
@@ -217,7 +228,7 @@ def _load_file(
         zip_columns_cut=list(staged.zip_columns),
     )
     _quarantine(con, pf, staged, checked, sha, load_id, warn_rules, report)
-    good = _good_rows(con, checked, entity, pf.mapping, warn_rules, table)
+    good = _good_rows(checked, entity, pf.mapping, warn_rules)
     _upsert(con, entity, good, load_id, report)
     report.loaded = report.read - report.quarantined
     con.execute(
@@ -240,6 +251,17 @@ def _load_file(
         },
     )
     return report
+
+
+def _drop_temporaries(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Drop the temporary tables and views of one file: `table` and those named `<table>_...`."""
+    temporaries = con.execute(
+        "SELECT 'TABLE', table_name FROM duckdb_tables() WHERE temporary "
+        "UNION ALL SELECT 'VIEW', view_name FROM duckdb_views() WHERE temporary AND NOT internal"
+    ).fetchall()
+    for kind, name in temporaries:
+        if name == table or name.startswith(f"{table}_"):
+            con.execute(f"DROP {kind} {quote_ident(name)}")
 
 
 def _quarantine(
@@ -280,9 +302,8 @@ def _quarantine(
             "warn_rules": warn_rules,
         },
     )
-    for column, rule, n, rows in con.execute(
-        f"SELECT column_name, rule, count(*), count(DISTINCT _row) FROM {checked.problems} "
-        "GROUP BY ALL ORDER BY ALL"
+    for column, rule, n in con.execute(
+        f"SELECT column_name, rule, count(*) FROM {checked.problems} GROUP BY ALL ORDER BY ALL"
     ).fetchall():
         words = rule_message(rule, pf.entity, pf.mapping)
         kind = "warning" if rule in warn_rules else "quarantined"
@@ -295,23 +316,19 @@ def _quarantine(
 
 
 def _good_rows(
-    con: duckdb.DuckDBPyConnection,
     checked: Checked,
     entity: str,
     mapping: FileMapping | None,
     warn_rules: list[str],
-    table: str,
-) -> str:
-    """A temp table of the rows to store, in the entity's columns (aggregated if asked)."""
-    good = f"{table}_good"
-    held = f"(SELECT DISTINCT _row FROM {checked.problems} WHERE NOT list_contains($w, rule))"
-    source = f"(SELECT t.* FROM {checked.table} t ANTI JOIN {held} h ON h._row = t._row)"
+) -> Query:
+    """The rows to store, in the entity's columns (aggregated if asked): a query, not a table."""
+    held = f"SELECT DISTINCT _row FROM {checked.problems} WHERE NOT list_contains($w, rule)"
+    source = f"SELECT t.* FROM ({checked.rows.sql}) t ANTI JOIN ({held}) h ON h._row = t._row"
+    params = {**checked.rows.params, "w": warn_rules}
     agg = mapping.aggregate if mapping else None
     cols = ENTITIES[entity].column_names
     if agg is None:
-        select = ", ".join(cols) + ", extra"
-        con.execute(f"CREATE TEMP TABLE {good} AS SELECT {select} FROM {source}", {"w": warn_rules})
-        return good
+        return Query(f"SELECT {', '.join(cols)}, extra FROM ({source})", params)
     exprs = []
     for c in cols:
         if c == agg.count:
@@ -322,43 +339,38 @@ def _good_rows(
             exprs.append(c)
         else:
             exprs.append(f"NULL AS {c}")
-    by = ", ".join(agg.by)
-    con.execute(
-        f"CREATE TEMP TABLE {good} AS SELECT {', '.join(exprs)}, CAST(NULL AS JSON) AS extra "
-        f"FROM {source} GROUP BY {by}",
-        {"w": warn_rules},
+    return Query(
+        f"SELECT {', '.join(exprs)}, CAST(NULL AS JSON) AS extra "
+        f"FROM ({source}) GROUP BY {', '.join(agg.by)}",
+        params,
     )
-    return good
 
 
 def _upsert(
-    con: duckdb.DuckDBPyConnection, entity: str, good: str, load_id: int, report: FileReport
+    con: duckdb.DuckDBPyConnection, entity: str, good: Query, load_id: int, report: FileReport
 ) -> None:
     """Insert new keys, replace changed rows, leave identical rows untouched."""
     e = ENTITIES[entity]
-    cols = ", ".join(e.column_names) + ", extra"
+    names = [*e.column_names, "extra"]
+    cols = ", ".join(names)
     same_key = " AND ".join(f"t.{k} IS NOT DISTINCT FROM g.{k}" for k in e.key)
-    # Rows whose key is already stored are compared column by column; new keys go straight in,
-    # so a first load of ten million rows never runs the comparison.
-    known = f"{good}_known"
-    con.execute(
-        f"CREATE TEMP TABLE {known} AS SELECT g.* FROM {good} g SEMI JOIN {entity} t ON {same_key}"
-    )
-    changed = f"{good}_changed"
-    con.execute(
-        f"CREATE TEMP TABLE {changed} AS SELECT {cols} FROM {known} EXCEPT SELECT {cols} FROM {entity}"
-    )
-    n_good = con.execute(f"SELECT count(*) FROM {good}").fetchall()[0][0]
-    n_known = con.execute(f"SELECT count(*) FROM {known}").fetchall()[0][0]
-    report.replaced = con.execute(f"SELECT count(*) FROM {changed}").fetchall()[0][0]
-    report.unchanged = n_known - report.replaced
-    report.inserted = n_good - n_known
-    con.execute(f"DELETE FROM {entity} t WHERE EXISTS (SELECT 1 FROM {changed} g WHERE {same_key})")
-    con.execute(
-        f"INSERT INTO {entity} ({cols}, _load_id) SELECT {cols}, $load_id FROM {changed} "
-        f"UNION ALL SELECT {cols}, $load_id FROM {good} g ANTI JOIN {known} t ON {same_key}",
-        {"load_id": load_id},
-    )
+    differs = " OR ".join(f"t.{c} IS DISTINCT FROM g.{c}" for c in names)
+    # Changed rows are deleted first; what is left to write is then every good row whose key is
+    # not stored (new and changed rows), in one pass. Both statements join on the key, with the
+    # stored table as the smaller side on a first load: ten million new rows are never compared
+    # column by column.
+    report.replaced = con.execute(
+        f"DELETE FROM {entity} t USING ({good.sql}) g WHERE {same_key} AND ({differs})",
+        good.params,
+    ).fetchall()[0][0]
+    written = con.execute(
+        f"INSERT INTO {entity} ({cols}, _load_id) SELECT {cols}, $load_id "
+        f"FROM ({good.sql}) g ANTI JOIN {entity} t ON {same_key}",
+        {**good.params, "load_id": load_id},
+    ).fetchall()[0][0]
+    n_good = con.execute(f"SELECT count(*) FROM ({good.sql})", good.params).fetchall()[0][0]
+    report.inserted = written - report.replaced
+    report.unchanged = n_good - written
     if n_good != report.read - report.quarantined:
         report.note = f"aggregated into {n_good:,} {entity} rows"
 
@@ -367,8 +379,8 @@ def _record_history(
     con: duckdb.DuckDBPyConnection, report: LoadReport, started_at: dt.datetime
 ) -> None:
     con.execute(
-        "INSERT INTO load_history VALUES ($id, $started, now(), $profile, $n_files, $read, $loaded, "
-        "$q, $ins, $rep, $unch, $report)",
+        "INSERT INTO load_history VALUES ($id, $started, now(), $profile, $n_files, $read, "
+        "$loaded, $q, $ins, $rep, $unch, $report)",
         {
             "id": report.load_id,
             "started": started_at,

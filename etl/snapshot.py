@@ -5,6 +5,10 @@ DuckDB allows one writing process. A load therefore never writes the database th
 over the original, which is atomic on POSIX file systems. Readers keep the snapshot they
 opened until they reopen. A load that fails or is killed (SIGKILL included) leaves only a
 stray copy, removed by the next load, and the last good database exactly as it was.
+
+The load's connection has a bounded memory limit ($IME_MEMORY_LIMIT, default 2 GiB): beyond it
+DuckDB spills to a folder beside the copy instead of growing with the data (its default limit is
+80% of the machine's memory, which a national load would take before spilling anything).
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from pathlib import Path
 import duckdb
 
 from etl.errors import LoadError
+
+MEMORY_ENV = "IME_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "2GiB"
 
 
 def _fsync(path: Path) -> None:
@@ -38,13 +45,13 @@ def next_snapshot(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
             raise LoadError(f"{db_path}: another load is writing this database; try again") from exc
-        # Holding the lock, any copy left beside the database is from a load that died.
+        # Holding the lock, any copy (or spill folder) beside the database is from a load that died.
         for stale in db_path.parent.glob(f".{db_path.name}.*.loading*"):
-            stale.unlink()
+            _remove(stale)
         work = db_path.parent / f".{db_path.name}.{os.getpid()}.loading"
         if db_path.exists():
             shutil.copyfile(db_path, work)
-        con = duckdb.connect(str(work))
+        con = _connect(work)
         try:
             yield con
             con.execute("CHECKPOINT")
@@ -55,4 +62,20 @@ def next_snapshot(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         finally:
             con.close()
             for leftover in db_path.parent.glob(f".{db_path.name}.{os.getpid()}.loading*"):
-                leftover.unlink()
+                _remove(leftover)
+
+
+def _connect(work: Path) -> duckdb.DuckDBPyConnection:
+    limit = os.environ.get(MEMORY_ENV) or DEFAULT_MEMORY_LIMIT
+    config = {"memory_limit": limit, "temp_directory": str(work) + ".tmp"}
+    try:
+        return duckdb.connect(str(work), config=config)
+    except duckdb.ParserException as exc:  # the only setting DuckDB parses is the memory limit
+        raise LoadError(f"{MEMORY_ENV}={limit!r}: {exc}") from exc
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink()

@@ -1838,7 +1838,7 @@ def worker_profile_load(csv: str, db: str) -> dict:
         "type_and_check": lambda con, table, entity, *a, **k: entity,
         "check_against_database": lambda con, checked, entity, *a, **k: entity,
         "_quarantine": lambda con, pf, *a, **k: pf.entity,
-        "_good_rows": lambda con, checked, entity, *a, **k: entity,
+        "_good_rows": lambda checked, entity, *a, **k: entity,
         "_upsert": lambda con, entity, *a, **k: entity,
     }
     labels = {

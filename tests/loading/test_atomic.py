@@ -23,13 +23,15 @@ def write_big_folder(folder: Path) -> None:
     folder.mkdir(parents=True)
     con = duckdb.connect()
     con.execute(
-        "COPY (SELECT 'EX' || i AS examiner_id, 'orthopedic_surgery' AS specialty FROM range(50) t(i)) "
-        "TO $p (HEADER)",
+        "COPY (SELECT 'EX' || i AS examiner_id, 'orthopedic_surgery' AS specialty "
+        "FROM range(50) t(i)) TO $p (HEADER)",
         {"p": str(folder / "examiners.csv")},
     )
     con.execute(
-        "COPY (SELECT 'C' || i AS case_id, 'CL' || i AS claimant_id, 'INS' || (i % 7) AS insurer_id, "
-        "DATE '2020-01-01' + CAST(i % 300 AS INTEGER) AS injury_date FROM range($n) t(i)) TO $p (HEADER)",
+        "COPY (SELECT 'C' || i AS case_id, 'CL' || i AS claimant_id, "
+        "'INS' || (i % 7) AS insurer_id, "
+        "DATE '2020-01-01' + CAST(i % 300 AS INTEGER) AS injury_date FROM range($n) t(i)) "
+        "TO $p (HEADER)",
         {"p": str(folder / "cases.csv"), "n": N_EXAMS},
     )
     con.execute(
