@@ -9,7 +9,7 @@
 -- params: $examiner_id VARCHAR
 -- columns: examiner_id VARCHAR, other_examiner_id VARCHAR, causation VARCHAR, other_causation VARCHAR, wpi_percent DOUBLE, other_wpi_percent DOUBLE
 -- source: exams_in_view()
-WITH e AS (
+WITH e AS NOT MATERIALIZED (
     SELECT exam_id, case_id, examiner_id, causation, wpi_percent
     FROM exams_in_view()
     WHERE examiner_id IS NOT NULL
