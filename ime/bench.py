@@ -1081,8 +1081,8 @@ def _flag_inputs(df):
 def _flag_tables(df):
     """The engine's inputs the analyst's way: models fitted on every exam, scored in pandas.
 
-    Returns what the examiner_expected and examiner_adverse_risks queries give the product,
-    and the exam sequence of the early-MMI measure. (The product fits its models on a hash
+    Returns what the examiner_expected, examiner_adverse_risks and examiner_mmi_expected
+    queries give the product. (The product fits its models on a hash
     sample of at most FlagSettings.casemix_sample exams: above that size the expected counts
     differ slightly, and the agreement check says by how much.)
     """
@@ -1134,7 +1134,50 @@ def _flag_tables(df):
     risks = rated[["examiner_id", "exam_date", "is_adverse"]].assign(
         eta_adverse=special.logit(models["adverse_opinion"].predict(rated))
     )
-    return expected, risks, sequence
+    return expected, risks, _mmi_expected(sequence)
+
+
+def _mmi_expected(sequence):
+    """Observed and Cox-expected MMI declarations per examiner, as examiner_mmi_expected.
+
+    The Cox model as the engine fits it, on a simple random sample of the product's size
+    (the product's sample is a hash of exam_id, so above that size the two differ slightly).
+    """
+    import numpy as np
+    import pandas as pd
+
+    from ime.flags import CASE_FEATURES, FlagSettings, fit_mmi_model
+    from imestats.casemix import MISSING_LEVEL
+
+    settings = FlagSettings()
+    followed = sequence[
+        sequence["mmi_reached"].notna() & (sequence["days_injury_to_mmi"] >= 0)
+    ].reset_index(drop=True)
+    size = min(len(followed), settings.cox_sample)
+    terms, hazard = fit_mmi_model(followed.sample(n=size, random_state=settings.seed))
+    if not hazard:
+        return pd.DataFrame(columns=["examiner_id", "n_exams", "observed", "expected"])
+    log_hazard = np.full(len(followed), terms[("(intercept)", "(intercept)")])
+    for feature in CASE_FEATURES:
+        if feature in terms.index.get_level_values(0):
+            levels = followed[feature].astype("string").fillna(MISSING_LEVEL)
+            log_hazard += levels.map(terms[feature]).fillna(0.0).to_numpy(dtype=float)
+    times = np.array([h["days"] for h in hazard])
+    steps = np.concatenate(([0.0], [h["cumulative_hazard"] for h in hazard]))
+    days = followed["days_injury_to_mmi"].to_numpy(dtype=float)
+    baseline = steps[np.searchsorted(times, days, side="right")]
+    return (
+        followed.assign(
+            observed=followed["mmi_reached"].astype(int),
+            expected=baseline * np.exp(log_hazard),
+        )
+        .groupby("examiner_id", as_index=False)
+        .agg(
+            n_exams=("observed", "size"),
+            observed=("observed", "sum"),
+            expected=("expected", "sum"),
+        )
+    )
 
 
 def _flags(df):
@@ -1142,7 +1185,7 @@ def _flags(df):
     return _flags_from(*_flag_tables(df))
 
 
-def _flags_from(expected, risks, sequence):
+def _flags_from(expected, risks, mmi):
     import pandas as pd
 
     from ime.flags import (
@@ -1158,7 +1201,7 @@ def _flags_from(expected, risks, sequence):
     frames = [binary_measure(expected, m, settings) for m in BINARY_MEASURES.values()]
     frames += [
         allegiance(expected, settings),
-        early_mmi(sequence, settings),
+        early_mmi(mmi, settings),
         drift(risks, settings),
     ]
     return pd.concat([f for f in frames if not f.empty], ignore_index=True)

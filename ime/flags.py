@@ -315,7 +315,7 @@ def fit_case_mix(
         model = fit_casemix(counts, features, measure.trials, measure.events)
         columns[measure.term] = model.level_terms().set_index(["covariate", "level"])["term"]
     sample = queries.run(con, "mmi_sample", scope, filters, sample_size=settings.cox_sample)
-    mmi_terms, mmi_hazard = _fit_mmi_model(sample)
+    mmi_terms, mmi_hazard = fit_mmi_model(sample)
     if mmi_hazard:
         columns["early_mmi"] = mmi_terms
     if not columns:
@@ -329,7 +329,7 @@ def fit_case_mix(
 _LEVEL_SEPARATOR = "\x1f"
 
 
-def _fit_mmi_model(sample: pd.DataFrame) -> tuple[pd.Series, list[dict]]:
+def fit_mmi_model(sample: pd.DataFrame) -> tuple[pd.Series, list[dict]]:
     """The Cox model of time to MMI given the case features, as terms and baseline hazard.
 
     Exams without MMI are censored at the exam date. Returns the log relative hazard per

@@ -563,6 +563,12 @@ def threshold_for_panel(
     return _panel_threshold(panel_maxima, target_false_alarm, odds_ratio)
 
 
+# Binomial variance from which a batch's simulated events come from the normal approximation
+# (the usual rule of thumb n p (1 - p) > 9; tests/stats/test_cusum_batched.py checks the
+# achieved false-alarm rate just above it against an exact binomial simulation).
+NORMAL_APPROXIMATION_VARIANCE = 9.0
+
+
 def threshold_for_batched_panel(
     trials_per_unit: Sequence,
     mean_risk_per_unit: Sequence,
@@ -620,6 +626,11 @@ def threshold_for_batched_panel(
     false-alarm probability slightly below the target (conservative); with
     one case per batch, or equal risks within each batch, the simulation is
     exact. The risks are treated as known, as in :func:`threshold_for_panel`.
+    Batches whose binomial variance is at least NORMAL_APPROXIMATION_VARIANCE
+    (9) draw O_k from the normal distribution with the same mean and
+    variance, rounded and kept within [0, m_k] (De Moivre-Laplace), several
+    times cheaper than the binomial sampler at the batch sizes of millions
+    of exams; smaller batches draw the binomial itself.
 
     References
     ----------
@@ -665,15 +676,32 @@ def threshold_for_batched_panel(
     flat_p_bar = _time_major_layout(mean_risks)[0]
     flat_terms = _time_major_layout(log_terms)[0]
 
+    variance = flat_m * flat_p_bar * (1.0 - flat_p_bar)
+    normal = variance >= NORMAL_APPROXIMATION_VARIANCE
+    flat_mean, flat_sd = flat_m * flat_p_bar, np.sqrt(variance)
+
     def draw_weights(cases: slice, replicates: int) -> np.ndarray:
-        # Unit-major, so consecutive draws share (m, p) and NumPy reuses the
-        # binomial sampler's setup (markedly faster than replicate-major).
-        events = generator.binomial(
-            flat_m[cases, None],
-            flat_p_bar[cases, None],
-            size=(cases.stop - cases.start, replicates),
-        )
-        return events * log_odds_ratio - flat_terms[cases, None]
+        m, large = flat_m[cases], normal[cases]
+        events = np.empty((m.size, replicates))
+        small = np.flatnonzero(~large)
+        if small.size:
+            # Unit-major, so consecutive draws share (m, p) and NumPy reuses the
+            # binomial sampler's setup (markedly faster than replicate-major).
+            events[small] = generator.binomial(
+                m[small, None], flat_p_bar[cases][small, None], size=(small.size, replicates)
+            )
+        big = np.flatnonzero(large)
+        if big.size:
+            # In place: at millions of exams these arrays hold most of the simulation.
+            draws = generator.standard_normal((big.size, replicates))
+            draws *= flat_sd[cases][big, None]
+            draws += flat_mean[cases][big, None]
+            np.rint(draws, out=draws)
+            np.clip(draws, 0, m[big, None], out=draws)
+            events[big] = draws
+        events *= log_odds_ratio
+        events -= flat_terms[cases, None]
+        return events
 
     panel_maxima = _simulated_panel_maxima(offsets, active, n_sim, max_block_elements, draw_weights)
     return _panel_threshold(panel_maxima, target_false_alarm, odds_ratio)

@@ -8,6 +8,7 @@ import pytest
 from scipy import special, stats
 
 from imestats.cusum import (
+    NORMAL_APPROXIMATION_VARIANCE,
     batch_log_terms,
     batched_cusum,
     cusum_weights,
@@ -300,3 +301,31 @@ def test_batched_panel_threshold_is_reproducible_and_ignores_empty_units():
         trials, mean_risks, log_terms, 0.1, n_sim=500, rng=4, max_block_elements=5
     )
     assert small_blocks.panel_maxima.shape == (500,)
+
+
+def test_normal_approximation_of_large_batches_keeps_the_false_alarm_rate():
+    # Batches of 40 exams with equal risks 0.35-0.65 (binomial variance 9.1-10, just above the
+    # normal-approximation cut of 9) get their events from the rounded normal. The achieved
+    # false-alarm rate of the threshold is checked against an independent exact simulation:
+    # binomial events, the un-reset upper chart per unit, the panel maximum per replicate.
+    rng = np.random.default_rng(11)
+    n_units, n_batches, m, odds_ratio = 40, 12, 40, 2.0
+    p_bar = rng.uniform(0.35, 0.65, size=(n_units, n_batches))
+    trials = np.full((n_units, n_batches), m)
+    log_terms = m * np.log1p((odds_ratio - 1.0) * p_bar)
+    assert (m * p_bar * (1 - p_bar) >= NORMAL_APPROXIMATION_VARIANCE).all()
+    n_sim = 4000
+    panel = threshold_for_batched_panel(
+        list(trials), list(p_bar), list(log_terms), 0.05, odds_ratio, n_sim=n_sim, rng=5
+    )
+    exact = np.random.default_rng(6)
+    events = exact.binomial(m, p_bar, size=(n_sim, n_units, n_batches))
+    weights = events * np.log(odds_ratio) - log_terms
+    chart = np.zeros((n_sim, n_units))
+    highest = np.zeros((n_sim, n_units))
+    for k in range(n_batches):
+        chart = np.maximum(chart + weights[:, :, k], 0.0)
+        highest = np.maximum(highest, chart)
+    achieved = float(np.mean(highest.max(axis=1) >= panel.threshold))
+    tolerance = 4 * np.sqrt(2 * 0.05 * 0.95 / n_sim)
+    assert abs(achieved - 0.05) <= tolerance, (achieved, panel.threshold)
