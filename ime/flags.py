@@ -787,6 +787,9 @@ def _verdict(r, settings: FlagSettings) -> str:
     if not r.eligible:
         return f"Below the minimum volume of {settings.min_volume}: shown, never flagged."
     if r.measure == "drift":
+        if not r.z > 0:
+            # z_adjusted = peak / threshold is 0 too: the threshold is not recoverable here.
+            return "The CUSUM never rose above 0: nothing suggests a change."
         threshold = r.z / r.z_adjusted
         crossed = "crossed" if r.flagged else "did not cross"
         return f"The CUSUM reached {r.z:.2f} and {crossed} the panel threshold {threshold:.2f}."

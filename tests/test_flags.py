@@ -182,6 +182,14 @@ def test_drift_path_crosses_the_threshold_for_a_signalling_examiner(demo):
     assert path["cusum"].max() == pytest.approx(row["z"])
 
 
+def test_explain_a_drift_chart_that_never_rose_above_zero():
+    row = dict.fromkeys(OUTPUT_COLUMNS + DETAIL_COLUMNS, 1.0)
+    row.update(examiner_id="EX1", measure="drift", z=0.0, z_adjusted=0.0, eligible=True)
+    row.update(flagged=False, peer_group="the examiner's own first exams")
+    text = explain(pd.DataFrame([row]), "EX1")
+    assert "The CUSUM never rose above 0" in text
+
+
 def test_explain_names_every_measure_and_the_verdict(demo):
     _, _, flags, _ = demo
     examiner = flags.loc[flags["flagged"], "examiner_id"].iloc[0]
