@@ -265,9 +265,12 @@ def examiner_insurers(filters: Filters) -> pd.DataFrame:
     return query("examiner_insurer_counts", filters)
 
 
-def examiner_shared_cases(filters: Filters, examiner_id: str | None) -> pd.DataFrame:
-    """Pairs of exams of the same case by two examiners (one of them `examiner_id`; None: all)."""
-    return query("examiner_shared_cases", filters, examiner_id=examiner_id)
+def causation_pairs(filters: Filters, examiner_id: str | None) -> pd.DataFrame:
+    """Causation opinions of two examiners on the same case, counted per pair of opinions.
+
+    One of the two is `examiner_id`; None: every pair of examiners.
+    """
+    return query("causation_pair_counts", filters, examiner_id=examiner_id)
 
 
 def examiner_treating_pairs(filters: Filters, examiner_id: str) -> pd.DataFrame:

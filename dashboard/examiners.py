@@ -275,14 +275,6 @@ def explanations(flags: pd.DataFrame, examiner_id: str) -> tuple[list[Explanatio
     return out, common
 
 
-def drift_threshold(flags: pd.DataFrame) -> float | None:
-    """The panel's CUSUM threshold: the engine stores peak (z) and peak / threshold."""
-    rows = flags[(flags["measure"] == "drift") & (flags["z_adjusted"].abs() > 0)]
-    if rows.empty:
-        return None
-    return float((rows["z"] / rows["z_adjusted"]).median())
-
-
 SIDES = {
     "insurer_or_employer": "Retained by insurer or employer",
     "claimant_or_neutral": "Retained by claimant or neutral",
@@ -376,28 +368,30 @@ class CausationAgreement:
 CAUSATION_ORDER = ("related", "partially_related", "not_related", "undetermined")
 
 
-def causation_agreement(pairs: pd.DataFrame, min_pairs: int = 10) -> CausationAgreement:
-    """Kappa from examiner_shared_cases rows where both exams give a causation opinion."""
-    both = pairs.dropna(subset=["causation", "other_causation"])
-    seen = set(both["causation"]) | set(both["other_causation"])
+def causation_agreement(counts: pd.DataFrame, min_pairs: int = 10) -> CausationAgreement:
+    """Kappa from the causation_pair_counts query (pairs of opinions on the same case)."""
+    seen = set(counts["causation"]) | set(counts["other_causation"])
     cats = [c for c in CAUSATION_ORDER if c in seen] + sorted(seen - set(CAUSATION_ORDER))
-    table = pd.crosstab(
-        pd.Categorical(both["causation"], categories=cats),
-        pd.Categorical(both["other_causation"], categories=cats),
-        dropna=False,
+    table = (
+        counts.pivot_table(
+            index="causation", columns="other_causation", values="n_pairs", aggfunc="sum"
+        )
+        .reindex(index=cats, columns=cats)
+        .fillna(0)
+        .astype("int64")
     )
     table.index.name, table.columns.name = "this examiner", "other examiner"
+    n_pairs = int(counts["n_pairs"].sum())
     result = None
-    if len(both) >= min_pairs and len(cats) >= 2:
+    if n_pairs >= min_pairs and len(cats) >= 2:
         try:
             result = agreement.cohens_kappa(table.to_numpy())
         except (ValueError, ZeroDivisionError, FloatingPointError):
             result = None
         if result is not None and not np.isfinite(result.kappa):
             result = None
-    return CausationAgreement(
-        len(both), int(both["other_examiner_id"].nunique()), table, result
-    )
+    n_other = int(counts["n_other_examiners"].iloc[0]) if len(counts) else 0
+    return CausationAgreement(n_pairs, n_other, table, result)
 
 
 @dataclass(frozen=True)

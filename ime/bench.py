@@ -1441,12 +1441,19 @@ def _nearest_treating(mine, treating):
     )
 
 
+def _causation_counts(pairs):
+    """Pairs of exams of the same case counted per pair of causation opinions."""
+    both = pairs.dropna(subset=["causation", "other_causation"])
+    counts = both.groupby(["causation", "other_causation"]).size().rename("n_pairs").reset_index()
+    return counts.assign(n_other_examiners=both["other_examiner_id"].nunique())
+
+
 def _profile_compute(frames, t):
     import numpy as np
     import pandas as pd
 
     from dashboard import examiners
-    from ime.flags import FlagSettings, drift_charts, drift_path
+    from ime.flags import FlagSettings, drift_charts, drift_path, drift_threshold
 
     df, treating = frames["df"], frames["treating"]
     with t.phase("figures"):
@@ -1481,7 +1488,7 @@ def _profile_compute(frames, t):
         )
         examiners.referrals(insurers, examiner)
     with t.phase("flags"):
-        threshold = examiners.drift_threshold(flags)
+        threshold = drift_threshold(flags)
         risks = tables[1]
         charts = drift_charts(risks[risks["examiner_id"] == examiner], FlagSettings())
         if threshold is not None and charts:
@@ -1492,14 +1499,12 @@ def _profile_compute(frames, t):
         pairs = multi.merge(multi, on="case_id", suffixes=("", "_other"))
         pairs = pairs[pairs["examiner_id"] != pairs["examiner_id_other"]]
         shared = pairs.rename(
-            columns={
-                "examiner_id_other": "other_examiner_id",
-                "causation_other": "other_causation",
-                "wpi_percent_other": "other_wpi_percent",
-            }
+            columns={"examiner_id_other": "other_examiner_id", "causation_other": "other_causation"}
         )
-        examiners.causation_agreement(shared[shared["examiner_id"] == examiner])
-        examiners.causation_agreement(shared[shared["exam_id"] < shared["exam_id_other"]])
+        examiners.causation_agreement(_causation_counts(shared[shared["examiner_id"] == examiner]))
+        examiners.causation_agreement(
+            _causation_counts(shared[shared["exam_id"] < shared["exam_id_other"]])
+        )
         mine = df[(df["examiner_id"] == examiner) & df["wpi_percent"].notna()]
         treating_pairs = _nearest_treating(mine, treating)
         examiners.treating_agreement(treating_pairs)

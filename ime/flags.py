@@ -76,6 +76,7 @@ DETAIL_COLUMNS = [
     "z",
     "z_adjusted",
     "eligible",
+    "cusum_threshold",
 ]
 INSURER_SIDE = ("insurer", "employer")
 NEUTRAL_OR_CLAIMANT_SIDE = ("claimant", "board", "panel", "agreed")
@@ -432,7 +433,8 @@ def _finish(
         rows["flagged"] = flagged & (rows["ratio"].to_numpy(dtype=float) > 1)
     else:
         rows["flagged"] = signal & rows["eligible"].to_numpy()
-    return rows[OUTPUT_COLUMNS + DETAIL_COLUMNS].sort_values(
+    # Columns a measure has no use for (the CUSUM threshold outside drift) are left empty.
+    return rows.reindex(columns=OUTPUT_COLUMNS + DETAIL_COLUMNS).sort_values(
         ["measure", "examiner_id"], ignore_index=True
     )
 
@@ -667,11 +669,18 @@ def drift(risks: pd.DataFrame, settings: FlagSettings) -> pd.DataFrame:
             # panel threshold: 1 or more is a signal.
             "z": peak,
             "z_adjusted": peak / panel.threshold,
+            "cusum_threshold": panel.threshold,
             # Poisson tail of the later exams against the own-baseline expectation.
             "p_value": stats.poisson.sf(observed - 1, expected),
         }
     )
     return _finish(rows, "drift", settings, signal=peak >= panel.threshold)
+
+
+def drift_threshold(flags: pd.DataFrame) -> float | None:
+    """The panel's CUSUM threshold in a flags table; None when it has no drift chart."""
+    thresholds = flags.loc[flags["measure"] == "drift", "cusum_threshold"].dropna()
+    return float(thresholds.iloc[0]) if len(thresholds) else None
 
 
 def drift_path(
@@ -787,12 +796,11 @@ def _verdict(r, settings: FlagSettings) -> str:
     if not r.eligible:
         return f"Below the minimum volume of {settings.min_volume}: shown, never flagged."
     if r.measure == "drift":
-        if not r.z > 0:
-            # z_adjusted = peak / threshold is 0 too: the threshold is not recoverable here.
-            return "The CUSUM never rose above 0: nothing suggests a change."
-        threshold = r.z / r.z_adjusted
         crossed = "crossed" if r.flagged else "did not cross"
-        return f"The CUSUM reached {r.z:.2f} and {crossed} the panel threshold {threshold:.2f}."
+        return (
+            f"The CUSUM reached {r.z:.2f} and {crossed} the panel threshold "
+            f"{r.cusum_threshold:.2f}."
+        )
     figures = f"p = {r.p_value:.3g}, q = {r.q_value:.3g}"
     if r.flagged:
         return f"{figures}: below the false-discovery threshold {settings.q}, with an excess."

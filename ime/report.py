@@ -42,6 +42,7 @@ from ime.flags import (
     case_mix_terms,
     drift_charts,
     drift_path,
+    drift_threshold,
     explain,
     flags_for_view,
 )
@@ -132,14 +133,11 @@ def panel_data(
         con, "examiner_adverse_risks", FULL_ACCESS, filters, terms=terms, examiner_id=None
     )
     charts = {c.examiner_id: c for c in drift_charts(risks, settings)} if terms else {}
-    drift = flags[(flags["measure"] == "drift") & (flags["z_adjusted"] > 0)]
-    # ime.flags keeps, for drift, the CUSUM peak in z and peak / threshold in z_adjusted.
-    threshold = float((drift["z"] / drift["z_adjusted"]).median()) if len(drift) else None
     return PanelData(
         flags=flags,
         figures=figures,
         charts=charts,
-        drift_threshold=threshold,
+        drift_threshold=drift_threshold(flags),
         snapshot_sha256=snapshot_hash(database_file(con)),
         generated_at_utc=audit.utc_now().isoformat(timespec="seconds"),
         filters=filters,

@@ -1,9 +1,9 @@
 """The one query runner: every report query goes through `run`, which applies filters and scope.
 
 Report queries (queries/reports/*.sql) never read fct_ tables directly: they read the table
-macros defined here (`exams_in_view()`, `rating_pairs_in_view()`, `decision_counts_in_view()`),
-which apply the sidebar filters and the access scope from DuckDB variables that only `run`
-sets, or the macros of queries/macros/ built on them. A query therefore cannot see rows
+macros defined here (`exams_in_view()`, `rating_pairs_in_view()`, `shared_exams_in_view()`,
+`decision_counts_in_view()`), which apply the sidebar filters and the access scope from DuckDB
+variables that only `run` sets, or the macros of queries/macros/ built on them. A query therefore cannot see rows
 outside the scope, whatever its parameters.
 """
 
@@ -75,8 +75,10 @@ _EXAM_FILTER = " AND ".join(
 )
 MACROS = (
     f"CREATE OR REPLACE TEMP MACRO exams_in_view() AS TABLE SELECT * FROM fct_exams WHERE {_EXAM_FILTER}",
-    "CREATE OR REPLACE TEMP MACRO rating_pairs_in_view() AS TABLE SELECT p.* FROM fct_rating_pairs p "
-    "SEMI JOIN exams_in_view() e ON e.exam_id = p.exam_id",
+    # Tables derived from fct_exams carry their exam's filter columns, so the same filter
+    # applies to them directly rather than through a join with every exam.
+    f"CREATE OR REPLACE TEMP MACRO rating_pairs_in_view() AS TABLE SELECT * FROM fct_rating_pairs WHERE {_EXAM_FILTER}",
+    f"CREATE OR REPLACE TEMP MACRO shared_exams_in_view() AS TABLE SELECT * FROM fct_shared_exams WHERE {_EXAM_FILTER}",
     # Published aggregates carry no insurer or claimant: every role may read them.
     "CREATE OR REPLACE TEMP MACRO decision_counts_in_view() AS TABLE SELECT * FROM fct_decision_counts",
     # Flags stored at load time describe every examiner, unfiltered: only a reader whose scope
@@ -166,6 +168,7 @@ STORED_DEFAULT_VIEW: dict[str, tuple[dict[str, object], ...]] = {
     "impairment_distribution": ({},),
     "wpi_editions": ({},),
     "rating_pair_counts": ({"examiner_id": None, "body_part": None, "guides_edition": None},),
+    "causation_pair_counts": ({"examiner_id": None},),
     "examiner_counts": ({},),
     "examiner_volumes": ({},),
     "examiner_names": ({},),

@@ -172,7 +172,8 @@ def test_an_insurer_scope_sees_fewer_exams(demo):
 def test_drift_path_crosses_the_threshold_for_a_signalling_examiner(demo):
     _, con, flags, _ = demo
     row = flags[(flags["measure"] == "drift") & flags["flagged"]].iloc[0]
-    threshold = row["z"] / row["z_adjusted"]
+    threshold = row["cusum_threshold"]
+    assert threshold == pytest.approx(row["z"] / row["z_adjusted"])
     risks = queries.run(
         con, "examiner_adverse_risks", terms=case_mix_terms(con), examiner_id=row["examiner_id"]
     )
@@ -185,9 +186,9 @@ def test_drift_path_crosses_the_threshold_for_a_signalling_examiner(demo):
 def test_explain_a_drift_chart_that_never_rose_above_zero():
     row = dict.fromkeys(OUTPUT_COLUMNS + DETAIL_COLUMNS, 1.0)
     row.update(examiner_id="EX1", measure="drift", z=0.0, z_adjusted=0.0, eligible=True)
-    row.update(flagged=False, peer_group="the examiner's own first exams")
+    row.update(flagged=False, peer_group="the examiner's own first exams", cusum_threshold=4.5)
     text = explain(pd.DataFrame([row]), "EX1")
-    assert "The CUSUM never rose above 0" in text
+    assert "The CUSUM reached 0.00 and did not cross the panel threshold 4.50." in text
 
 
 def test_explain_names_every_measure_and_the_verdict(demo):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import analysis, charts, data, examiners, filters, layout
+from ime.flags import drift_threshold
 
 st.title("Examiner profile")
 flt = layout.require_database()
@@ -164,7 +165,7 @@ else:
 
 # --- Drift -----------------------------------------------------------------------------------
 st.subheader("Drift: a change in the examiner's own behaviour over time")
-threshold = examiners.drift_threshold(flags) if flags is not None else None
+threshold = drift_threshold(flags) if flags is not None else None
 if threshold is None:
     st.info(
         "No examiner in view has enough exams for a drift chart "
@@ -196,8 +197,8 @@ st.subheader("Agreement with other raters of the same cases")
 k_col, w_col = st.columns(2)
 with k_col:
     st.markdown("**Causation, against other examiners (Cohen's kappa)**")
-    own = examiners.causation_agreement(data.examiner_shared_cases(flt, examiner))
-    panel = examiners.causation_agreement(data.examiner_shared_cases(flt, None))
+    own = examiners.causation_agreement(data.causation_pairs(flt, examiner))
+    panel = examiners.causation_agreement(data.causation_pairs(flt, None))
     if own.kappa is None:
         st.info(
             f"{own.n_pairs} cases shared with another examiner where both gave a causation "

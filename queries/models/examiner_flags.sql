@@ -21,5 +21,6 @@ SELECT
     CAST(NULL AS DOUBLE) AS shrunken_ratio,
     CAST(NULL AS DOUBLE) AS z,
     CAST(NULL AS DOUBLE) AS z_adjusted,
-    CAST(NULL AS BOOLEAN) AS eligible
+    CAST(NULL AS BOOLEAN) AS eligible,
+    CAST(NULL AS DOUBLE) AS cusum_threshold
 WHERE false

@@ -97,3 +97,7 @@ JOIN stg_cases AS c USING (case_id)
 LEFT JOIN examiners AS x USING (examiner_id)
 LEFT JOIN post_exam AS p USING (exam_id)
 LEFT JOIN later_rulings AS r USING (exam_id)
+-- One examiner's exams, and one specialty's, sit together: a query for one examiner or their
+-- peers (the profile and impairment pages) reads only their row groups: DuckDB skips a row
+-- group whose min and max examiner (or specialty) rule it out.
+ORDER BY specialty, examiner_id

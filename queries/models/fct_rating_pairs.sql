@@ -1,6 +1,8 @@
 -- name: fct_rating_pairs
 -- Each rated exam beside the treating physician's rating of the same case nearest in time.
--- gap_wpi_points = IME minus treating: negative when the IME rates lower.
+-- gap_wpi_points = IME minus treating: negative when the IME rates lower. The exam's filter
+-- columns come along (queries.rating_pairs_in_view filters on them); rows are ordered by
+-- examiner so that a scan for one examiner skips the rest.
 -- grain: one row per exam_id that has a treating rating on its case
 -- materialized: table
 -- source: fct_exams, treating_ratings
@@ -12,6 +14,11 @@ WITH nearest AS (
         e.body_part,
         e.guides_edition,
         e.exam_date,
+        e.insurer_id,
+        e.jurisdiction,
+        e.claim_type,
+        e.requested_by,
+        e.exam_type,
         e.wpi_percent AS ime_wpi_percent,
         arg_min(t.wpi_percent, (abs(t.rating_date - e.exam_date), t.rating_date))
             AS treating_wpi_percent,
@@ -24,3 +31,4 @@ WITH nearest AS (
 )
 SELECT *, ime_wpi_percent - treating_wpi_percent AS gap_wpi_points
 FROM nearest
+ORDER BY examiner_id, exam_id

@@ -120,14 +120,15 @@ def test_allegiance_rates_by_who_retained_the_examiner(profile, drifter, flagged
 
 
 def test_drift_chart_peaks_where_the_engine_says(profile, drifter, flagged_truth):
-    peak, ratio = flagged_truth.execute(
-        "SELECT z, z / z_adjusted FROM examiner_flags WHERE examiner_id = $e AND measure = 'drift'",
+    peak, threshold = flagged_truth.execute(
+        "SELECT z, cusum_threshold FROM examiner_flags WHERE examiner_id = $e "
+        "AND measure = 'drift'",
         {"e": drifter},
     ).fetchone()
-    threshold = flagged_truth.execute(
-        "SELECT median(z / z_adjusted) FROM examiner_flags WHERE measure = 'drift'"
-    ).fetchone()[0]
-    assert ratio == pytest.approx(threshold)  # one panel threshold for every examiner
+    (n_thresholds,) = flagged_truth.execute(
+        "SELECT count(DISTINCT cusum_threshold) FROM examiner_flags WHERE measure = 'drift'"
+    ).fetchone()
+    assert n_thresholds == 1  # one panel threshold for every examiner
     chart = _figure(profile, "CUSUM")
     path = array(next(t for t in chart["data"] if t["name"] == "CUSUM")["y"])
     assert path.max() == pytest.approx(peak, rel=1e-9)
@@ -136,21 +137,29 @@ def test_drift_chart_peaks_where_the_engine_says(profile, drifter, flagged_truth
     assert any(t["name"].startswith("signal") for t in chart["data"])
 
 
-def test_kappa_against_other_examiners_of_the_same_cases(profile, drifter, flagged_truth):
-    pairs = flagged_truth.execute(
-        "SELECT a.causation, b.causation FROM fct_exams a JOIN fct_exams b "
-        "ON a.case_id = b.case_id AND a.examiner_id <> b.examiner_id "
-        "WHERE a.examiner_id = $e AND a.causation IS NOT NULL AND b.causation IS NOT NULL",
-        {"e": drifter},
-    ).fetchall()
+def _kappa_by_hand(pairs) -> float:
     a, b = np.array(pairs).T
     cats = sorted(set(a) | set(b))
     p_o = np.mean(a == b)
     p_e = sum(np.mean(a == c) * np.mean(b == c) for c in cats)
-    kappa = (p_o - p_e) / (1 - p_e)  # Cohen 1960, by hand
+    return (p_o - p_e) / (1 - p_e)  # Cohen 1960
+
+
+def test_kappa_against_other_examiners_of_the_same_cases(profile, drifter, flagged_truth):
+    pair_sql = (
+        "SELECT a.causation, b.causation, b.examiner_id FROM fct_exams a JOIN fct_exams b "
+        "ON a.case_id = b.case_id AND a.examiner_id <> b.examiner_id "
+        "WHERE a.causation IS NOT NULL AND b.causation IS NOT NULL AND "
+    )
+    pairs = flagged_truth.execute(pair_sql + "a.examiner_id = $e", {"e": drifter}).fetchall()
+    panel = flagged_truth.execute(pair_sql + "a.exam_id < b.exam_id").fetchall()
+    kappa = _kappa_by_hand([p[:2] for p in pairs])
     assert metric(profile, "Kappa on causation") == f"{kappa:.2f}"
-    said = f"{len(pairs):,} pairs of exams of the same case"
-    assert any(said in c.value for c in profile.caption)
+    n_others = len({p[2] for p in pairs})
+    said = f"{len(pairs):,} pairs of exams of the same case with {n_others} other examiners"
+    panel_said = f"All pairs of examiners in view: {_kappa_by_hand([p[:2] for p in panel]):.2f} "
+    panel_said += f"({len(panel):,} pairs)"
+    assert any(said in c.value and panel_said in c.value for c in profile.caption)
 
 
 def test_icc_and_gap_against_treating_ratings(profile, drifter, flagged_truth):
