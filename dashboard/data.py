@@ -27,7 +27,7 @@ import streamlit as st
 
 from dashboard import signin
 from ime.config import database_path
-from queries import Filters, Scope, connect, run
+from queries import Filters, Scope, connect, run, run_exams
 
 # Results stay cached for an hour at most; a new load changes the key anyway.
 RESULT_TTL_SECONDS = 3600
@@ -299,15 +299,15 @@ class DriftChart:
 def _cached_drift_chart(
     snap: Snapshot, scope_key: tuple, filters_key: tuple, examiner_id: str
 ) -> DriftChart:
-    from ime.flags import FlagSettings, case_mix_terms, drift_charts
+    from ime.flags import FlagSettings, case_mix_for_view, drift_charts
 
     scope = Scope(scope_key[0], tuple(scope_key[1]))
     filters = _filters_from_key(filters_key)
     try:
         with connection().reading() as con:
             # The default view scores with the models stored at load; others fit their own.
-            terms = case_mix_terms(con, scope, filters)
-            risks = run(
+            terms = case_mix_for_view(con, scope, filters).terms
+            risks = run_exams(
                 con, "examiner_adverse_risks", scope, filters, terms=terms, examiner_id=examiner_id
             )
         charts = drift_charts(risks, FlagSettings()) if terms else []

@@ -21,7 +21,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning
 import queries
 from imestats.casemix import MISSING_LEVEL, fit_casemix
 from imestats.cusum import (
-    baseline_log_odds_ratio,
+    baseline_log_odds_ratios,
     batch_log_terms,
     batched_cusum,
     recalibrate_risks,
@@ -178,14 +178,15 @@ def compute_flags(
 ) -> pd.DataFrame:
     """Flags for every examiner and measure, with the detail columns the dashboard shows.
 
-    The case-mix models are fitted on the view unless `case_mix` (fitted on the same view)
-    is given; the exams are scored in DuckDB, so only per-examiner sums reach Python.
+    The case-mix models are the view's (case_mix_for_view) unless `case_mix` (fitted on the
+    same view) is given; the exams are scored in DuckDB, so only per-examiner sums reach
+    Python.
     """
     unknown = set(measures) - set(MEASURES)
     if unknown:
         raise ValueError(f"unknown measure(s) {sorted(unknown)}; known: {', '.join(MEASURES)}")
     if case_mix is None and set(measures) - {"decision_counts"}:
-        case_mix = fit_case_mix(con, scope, filters, settings)
+        case_mix = case_mix_for_view(con, scope, filters, settings)
     frames = []
     expected = None
     if set(measures) & {*BINARY_MEASURES, "allegiance"} and case_mix.terms:
@@ -214,7 +215,7 @@ def compute_flags(
             )
             frames.append(early_mmi(mmi, settings))
         elif name == "drift" and case_mix.terms:
-            risks = queries.run(
+            risks = queries.run_exams(
                 con,
                 "examiner_adverse_risks",
                 scope,
@@ -236,15 +237,19 @@ def compute_flags(
 def store_flags(con: duckdb.DuckDBPyConnection) -> None:
     """Fit the case-mix models and compute the flags of the unfiltered view once per load.
 
-    Into the tables casemix_terms and examiner_flags, which the default view then reads.
+    Into the tables casemix_terms, casemix_hazard and examiner_flags, which the default view
+    then reads.
     """
     case_mix = fit_case_mix(con, queries.FULL_ACCESS, queries.NO_FILTERS, DEFAULT_SETTINGS)
     _replace_table(con, "casemix_terms", pd.DataFrame(case_mix.terms, columns=TERM_COLUMNS))
+    _replace_table(
+        con, "casemix_hazard", pd.DataFrame(case_mix.mmi_hazard, columns=HAZARD_COLUMNS)
+    )
     flags = compute_flags(con, case_mix=case_mix)
     _replace_table(con, "examiner_flags", flags[OUTPUT_COLUMNS + DETAIL_COLUMNS])
 
 
-_STORED_TABLES = ("casemix_terms", "examiner_flags")
+_STORED_TABLES = ("casemix_terms", "casemix_hazard", "examiner_flags")
 
 
 def _replace_table(con: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame) -> None:
@@ -287,6 +292,7 @@ TERM_COLUMNS = [
     *(m.term for m in BINARY_MEASURES.values()),
     "early_mmi",
 ]
+HAZARD_COLUMNS = ["days", "cumulative_hazard"]
 
 
 def fit_case_mix(
@@ -376,18 +382,19 @@ def fit_mmi_model(sample: pd.DataFrame) -> tuple[pd.Series, list[dict]]:
     return terms, hazard
 
 
-def case_mix_terms(
+def case_mix_for_view(
     con: duckdb.DuckDBPyConnection,
     scope: queries.Scope = queries.FULL_ACCESS,
     filters: queries.Filters = queries.NO_FILTERS,
     settings: FlagSettings = DEFAULT_SETTINGS,
-) -> list[dict]:
-    """The case-mix terms of a view: the ones stored at load for the default view, else fitted."""
+) -> CaseMix:
+    """The case-mix models of a view: the ones stored at load for the default view, else fitted."""
     if _is_default_view(scope, filters, settings):
-        stored = queries.run(con, "stored_casemix_terms", scope, filters)
-        if not stored.empty:
-            return stored.to_dict("records")
-    return fit_case_mix(con, scope, filters, settings).terms
+        terms = queries.run(con, "stored_casemix_terms", scope, filters)
+        if not terms.empty:
+            hazard = queries.run(con, "stored_casemix_hazard", scope, filters)
+            return CaseMix(terms.to_dict("records"), hazard.to_dict("records"))
+    return fit_case_mix(con, scope, filters, settings)
 
 
 def flags_for_view(
@@ -592,39 +599,63 @@ def drift_charts(risks: pd.DataFrame, settings: FlagSettings) -> list[DriftChart
     """Per examiner with enough exams: later exams by period, risks recalibrated to baseline.
 
     `risks` is the examiner_adverse_risks query (exams in date order per examiner with the
-    case-mix log odds of an adverse opinion).
+    case-mix log odds of an adverse opinion). Every examiner is handled at once, in arrays
+    over all exams, and then cut into one chart each.
     """
     if not _comparable(pd.Series(len(risks)), risks["is_adverse"].astype(int)):
         return []
-    adverse = risks["is_adverse"].to_numpy(dtype=float)
-    risk = special.expit(risks["eta_adverse"].to_numpy(dtype=float))
-    dates = risks["exam_date"].to_numpy(dtype="datetime64[D]")
-    periods = dates.astype("datetime64[M]").astype(np.int64) // settings.drift_batch_months
-    charts = []
-    for examiner, idx in risks.groupby("examiner_id", sort=True).indices.items():
-        if len(idx) < 2 * settings.min_volume:
-            continue
-        y, p = adverse[idx], risk[idx]
-        baseline_end = max(settings.min_volume, int(len(idx) * settings.drift_baseline_share))
-        delta = baseline_log_odds_ratio(y, p, baseline_end)
-        later_p = recalibrate_risks(p[baseline_end:], delta)
-        later_period = periods[idx][baseline_end:]
-        starts = np.flatnonzero(np.r_[True, later_period[1:] != later_period[:-1]])
-        trials = np.diff(np.r_[starts, later_period.size])
-        batch = np.repeat(np.arange(starts.size), trials)
-        charts.append(
-            DriftChart(
-                examiner,
-                len(idx),
-                dates[idx][baseline_end - 1],
-                dates[idx][baseline_end:][starts + trials - 1],
-                trials,
-                np.add.reduceat(y[baseline_end:], starts),
-                np.add.reduceat(later_p, starts) / trials,
-                batch_log_terms(later_p, batch, starts.size, settings.drift_odds_ratio),
-            )
+    examiner = risks["examiner_id"]
+    first = np.flatnonzero((examiner != examiner.shift()).to_numpy())
+    counts = np.diff(np.r_[first, len(risks)])
+    charted = counts >= 2 * settings.min_volume
+    if not charted.any():
+        return []
+    keep = np.repeat(charted, counts)
+    names = examiner.iloc[first[charted]].tolist()
+    counts = counts[charted]
+    # The charted examiners' exams: examiner (0, 1, ...) and place in the examiner's sequence.
+    starts = np.cumsum(counts) - counts
+    unit = np.repeat(np.arange(counts.size), counts)
+    place = np.arange(unit.size) - starts[unit]
+    adverse = risks["is_adverse"].to_numpy(dtype=float)[keep]
+    risk = special.expit(risks["eta_adverse"].to_numpy(dtype=float)[keep])
+    dates = risks["exam_date"].to_numpy(dtype="datetime64[D]")[keep]
+    baseline_end = np.maximum(
+        settings.min_volume, (counts * settings.drift_baseline_share).astype(int)
+    )
+    in_baseline = place < baseline_end[unit]
+    delta = baseline_log_odds_ratios(
+        adverse[in_baseline], risk[in_baseline], unit[in_baseline], counts.size
+    )
+    # Every examiner has later exams: the baseline is at most 40% of at least 60 exams, or 30.
+    later_unit, later_date = unit[~in_baseline], dates[~in_baseline]
+    later_p = recalibrate_risks(risk[~in_baseline], delta[later_unit])
+    period = later_date.astype("datetime64[M]").astype(np.int64) // settings.drift_batch_months
+    # A batch is a run of one examiner's later exams in one period.
+    new_batch = np.r_[True, (np.diff(later_unit) != 0) | (np.diff(period) != 0)]
+    batch_start = np.flatnonzero(new_batch)
+    trials = np.diff(np.r_[batch_start, later_unit.size])
+    batch_adverse = np.add.reduceat(adverse[~in_baseline], batch_start)
+    batch_risk = np.add.reduceat(later_p, batch_start) / trials
+    log_terms = batch_log_terms(
+        later_p, np.cumsum(new_batch) - 1, batch_start.size, settings.drift_odds_ratio
+    )
+    batch_end_date = later_date[batch_start + trials - 1]
+    # Each examiner's batches are consecutive: cut the arrays at each examiner's first batch.
+    cuts = np.r_[np.searchsorted(later_unit[batch_start], np.arange(counts.size)), batch_start.size]
+    return [
+        DriftChart(
+            names[k],
+            int(counts[k]),
+            dates[starts[k] + baseline_end[k] - 1],
+            batch_end_date[lo:hi],
+            trials[lo:hi],
+            batch_adverse[lo:hi],
+            batch_risk[lo:hi],
+            log_terms[lo:hi],
         )
-    return charts
+        for k, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:], strict=True))
+    ]
 
 
 def drift(risks: pd.DataFrame, settings: FlagSettings) -> pd.DataFrame:

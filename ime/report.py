@@ -39,7 +39,7 @@ from ime.flags import (
     METHOD_WORDS,
     DriftChart,
     FlagSettings,
-    case_mix_terms,
+    case_mix_for_view,
     drift_charts,
     drift_path,
     drift_threshold,
@@ -128,8 +128,8 @@ def panel_data(
     flags = flags[flags["measure"] != "decision_counts"]
     figures = examiner_figures(con, FULL_ACCESS, filters, settings, flags, period=True)
     figures = figures.drop(index=ALL_EXAMINERS)
-    terms = case_mix_terms(con, FULL_ACCESS, filters, settings)
-    risks = queries.run(
+    terms = case_mix_for_view(con, FULL_ACCESS, filters, settings).terms
+    risks = queries.run_exams(
         con, "examiner_adverse_risks", FULL_ACCESS, filters, terms=terms, examiner_id=None
     )
     charts = {c.examiner_id: c for c in drift_charts(risks, settings)} if terms else {}

@@ -357,6 +357,63 @@ def baseline_log_odds_ratio(y, p, baseline_end: int) -> float:
     )
 
 
+def baseline_log_odds_ratios(y, p, unit, n_units: int) -> np.ndarray:
+    """:func:`baseline_log_odds_ratio` of many examiners at once, from their baseline cases.
+
+    Parameters
+    ----------
+    y, p : array_like
+        Outcomes and case-mix risks of the baseline cases only (order does not matter).
+    unit : array_like of int
+        The examiner of each case, 0 <= unit < n_units; every unit needs a case.
+    n_units : int
+        Number of examiners.
+
+    Returns
+    -------
+    numpy.ndarray
+        Length n_units: per unit the delta solving
+        sum expit(logit p_t + delta) = O over its cases, O kept within
+        [0.5, n - 0.5] as in :func:`baseline_log_odds_ratio`.
+
+    Notes
+    -----
+    Every unit's equation is solved at once by Newton's method from the
+    solution for equal risks, which converges in a few steps because the sum
+    is increasing in delta; a step that would leave the bracket kept so far
+    (starting at [-50, 50]) is replaced by bisection, so the solution is
+    found whatever the start.
+    """
+    y_arr, p_arr = _risks_and_outcomes(y, p)
+    index = np.asarray(unit, dtype=np.intp).ravel()
+    if index.size != y_arr.size:
+        raise ValueError(f"unit has {index.size} entries but y has {y_arr.size}")
+    n = np.bincount(index, minlength=n_units)
+    if n.size != n_units or np.any(n == 0):
+        raise ValueError(f"every unit in [0, {n_units}) needs at least one baseline case")
+    logit = special.logit(p_arr)
+    observed = np.clip(np.bincount(index, weights=y_arr, minlength=n_units), 0.5, n - 0.5)
+    low, high = np.full(n_units, -50.0), np.full(n_units, 50.0)
+    # The solution when every risk of a unit is the same: a start a few steps closer.
+    mean_risk = np.bincount(index, weights=p_arr, minlength=n_units) / n
+    delta = np.clip(special.logit(observed / n) - special.logit(mean_risk), -49.0, 49.0)
+    for _ in range(200):
+        q = special.expit(logit + delta[index])
+        excess = np.bincount(index, weights=q, minlength=n_units) - observed
+        slope = np.bincount(index, weights=q * (1.0 - q), minlength=n_units)
+        low = np.where(excess < 0, delta, low)
+        high = np.where(excess > 0, delta, high)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = delta - excess / slope
+        outside = ~((step > low) & (step < high))
+        step = np.where(outside, (low + high) / 2.0, step)
+        converged = np.abs(step - delta) <= 1e-12
+        delta = step
+        if converged.all():
+            return delta
+    raise RuntimeError("baseline log odds ratios did not converge in 200 steps")
+
+
 def recalibrate_risks(p, log_odds_ratio: float) -> np.ndarray:
     """Risks with their odds multiplied by exp(log_odds_ratio): expit(logit p + delta)."""
     return special.expit(special.logit(np.asarray(p, dtype=float)) + log_odds_ratio)

@@ -79,7 +79,7 @@ def test_bench_document_names_machine_command_and_sections(document):
     [
         "Demo generator, CSV",
         "`ime load` (validation, models, contracts, precompute of flags and default view)",
-        "`ime flags`, all measures computed",
+        "`ime flags`, all measures computed (with the case-mix models fitted at load)",
         "`ime flags`, default (reads the flags stored at load)",
     ],
     ids=["generate", "load", "flags_all", "flags_stored"],

@@ -20,7 +20,7 @@ from ime.flags import (
     NEUTRAL_OR_CLAIMANT_SIDE,
     OUTPUT_COLUMNS,
     FlagSettings,
-    case_mix_terms,
+    case_mix_for_view,
     compute_flags,
     drift_charts,
     drift_path,
@@ -155,6 +155,18 @@ def test_stored_flags_match_a_fresh_computation(demo):
     pd.testing.assert_frame_equal(stored, fresh, check_dtype=False, atol=1e-9)
 
 
+def test_the_default_view_reuses_the_models_stored_at_load(demo):
+    _, con, _, _ = demo
+    stored = case_mix_for_view(con)
+    fitted = fit_case_mix(con, queries.FULL_ACCESS, queries.NO_FILTERS, FlagSettings())
+    by_level = ["feature", "level"]
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(stored.terms).sort_values(by_level, ignore_index=True),
+        pd.DataFrame(fitted.terms).sort_values(by_level, ignore_index=True),
+    )
+    assert stored.mmi_hazard == fitted.mmi_hazard and len(stored.mmi_hazard) > 100
+
+
 def test_an_insurer_scope_sees_fewer_exams(demo):
     _, con, flags, _ = demo
     insurer = con.execute(
@@ -174,8 +186,9 @@ def test_drift_path_crosses_the_threshold_for_a_signalling_examiner(demo):
     row = flags[(flags["measure"] == "drift") & flags["flagged"]].iloc[0]
     threshold = row["cusum_threshold"]
     assert threshold == pytest.approx(row["z"] / row["z_adjusted"])
-    risks = queries.run(
-        con, "examiner_adverse_risks", terms=case_mix_terms(con), examiner_id=row["examiner_id"]
+    terms = case_mix_for_view(con).terms
+    risks = queries.run_exams(
+        con, "examiner_adverse_risks", terms=terms, examiner_id=row["examiner_id"]
     )
     (chart,) = drift_charts(risks, FlagSettings())
     path = drift_path(chart, threshold)

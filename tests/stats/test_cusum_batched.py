@@ -9,6 +9,8 @@ from scipy import special, stats
 
 from imestats.cusum import (
     NORMAL_APPROXIMATION_VARIANCE,
+    baseline_log_odds_ratio,
+    baseline_log_odds_ratios,
     batch_log_terms,
     batched_cusum,
     cusum_weights,
@@ -329,3 +331,29 @@ def test_normal_approximation_of_large_batches_keeps_the_false_alarm_rate():
     achieved = float(np.mean(highest.max(axis=1) >= panel.threshold))
     tolerance = 4 * np.sqrt(2 * 0.05 * 0.95 / n_sim)
     assert abs(achieved - 0.05) <= tolerance, (achieved, panel.threshold)
+
+
+def test_baseline_log_odds_ratios_solve_each_units_equation_as_brentq_does():
+    # The scalar baseline_log_odds_ratio (Brent's method, xtol 1e-12) is the independent value.
+    rng = np.random.default_rng(11)
+    sizes = [30, 31, 57, 200, 1000, 45, 30]
+    ys, ps, units = [], [], []
+    for k, n in enumerate(sizes):
+        p = special.expit(rng.normal(-1.0 + 0.3 * k, 1.2, n))
+        y = (rng.random(n) < special.expit(special.logit(p) + 0.8 - 0.3 * k)).astype(float)
+        if k == 5:
+            y[:] = 0.0  # no event: O is taken as 0.5
+        if k == 6:
+            y[:] = 1.0  # only events: O is taken as n - 0.5
+        ys.append(y), ps.append(p), units.append(np.full(n, k))
+    order = rng.permutation(sum(sizes))  # cases of the units interleaved
+    y, p, unit = (np.concatenate(a)[order] for a in (ys, ps, units))
+    deltas = baseline_log_odds_ratios(y, p, unit, len(sizes))
+    for k, (yk, pk) in enumerate(zip(ys, ps, strict=True)):
+        one = baseline_log_odds_ratio(np.r_[yk, 0.0], np.r_[pk, 0.5], len(yk))
+        assert deltas[k] == pytest.approx(one, abs=1e-10)
+
+
+def test_baseline_log_odds_ratios_need_a_case_for_every_unit():
+    with pytest.raises(ValueError, match="at least one baseline case"):
+        baseline_log_odds_ratios([0.0, 1.0], [0.3, 0.4], [0, 2], 3)
