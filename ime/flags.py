@@ -598,9 +598,9 @@ class DriftChart:
 def drift_charts(risks: pd.DataFrame, settings: FlagSettings) -> list[DriftChart]:
     """Per examiner with enough exams: later exams by period, risks recalibrated to baseline.
 
-    `risks` is the examiner_adverse_risks query (exams in date order per examiner with the
-    case-mix log odds of an adverse opinion). Every examiner is handled at once, in arrays
-    over all exams, and then cut into one chart each.
+    `risks` is the examiner_adverse_risks query (each examiner's exams together, in date
+    order, with the case-mix log odds of an adverse opinion). Every examiner is handled at
+    once, in arrays over all exams, and then cut into one chart each.
     """
     if not _comparable(pd.Series(len(risks)), risks["is_adverse"].astype(int)):
         return []
@@ -611,6 +611,8 @@ def drift_charts(risks: pd.DataFrame, settings: FlagSettings) -> list[DriftChart
     if not charted.any():
         return []
     keep = np.repeat(charted, counts)
+    if examiner.iloc[first].duplicated().any():
+        raise ValueError("drift risks must hold each examiner's exams together, in date order")
     names = examiner.iloc[first[charted]].tolist()
     counts = counts[charted]
     # The charted examiners' exams: examiner (0, 1, ...) and place in the examiner's sequence.
@@ -627,7 +629,8 @@ def drift_charts(risks: pd.DataFrame, settings: FlagSettings) -> list[DriftChart
     delta = baseline_log_odds_ratios(
         adverse[in_baseline], risk[in_baseline], unit[in_baseline], counts.size
     )
-    # Every examiner has later exams: the baseline is at most 40% of at least 60 exams, or 30.
+    # Every charted examiner has later exams: at least twice the minimum volume, and a
+    # baseline of the minimum volume or a share below 1.
     later_unit, later_date = unit[~in_baseline], dates[~in_baseline]
     later_p = recalibrate_risks(risk[~in_baseline], delta[later_unit])
     period = later_date.astype("datetime64[M]").astype(np.int64) // settings.drift_batch_months

@@ -116,3 +116,29 @@ def test_forest_draws_interval_and_shrunken_estimate():
     assert list(dots.error_x.array) == pytest.approx([0.5, 0.4])
     assert list(shrunk.x) == [1.3, 0.9]
     assert dots.marker.color[0] == charts.OKABE_ITO["vermillion"]
+
+
+def _pair_counts(rows, n_other):
+    return pd.DataFrame(
+        rows, columns=["causation", "other_causation", "n_pairs"]
+    ).assign(n_other_examiners=n_other)
+
+
+def test_causation_kappa_from_counts_per_pair_of_opinions():
+    # 2x2 table [[20, 5], [10, 15]]: p_o = 35/50 = 0.7, p_e = 0.5*0.6 + 0.5*0.4 = 0.5,
+    # kappa = (0.7 - 0.5) / (1 - 0.5) = 0.4 (Cohen 1960, by hand).
+    counts = _pair_counts(
+        [("not_related", "related", 5), ("related", "related", 20),
+         ("not_related", "not_related", 15), ("related", "not_related", 10)],
+        n_other=4,
+    )
+    result = examiners.causation_agreement(counts)
+    assert result.kappa.kappa == pytest.approx(0.4, abs=1e-12)
+    assert (result.n_pairs, result.n_other_examiners) == (50, 4)
+    assert list(result.table.index) == ["related", "not_related"]  # the order of the guide
+    assert result.table.loc["related", "not_related"] == 10
+
+
+def test_causation_agreement_without_pairs_has_no_kappa():
+    result = examiners.causation_agreement(_pair_counts([], n_other=0))
+    assert (result.n_pairs, result.n_other_examiners, result.kappa) == (0, 0, None)
