@@ -11,11 +11,13 @@ whatever its parameters.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from queries.sqlfile import folder
 
@@ -107,9 +109,13 @@ def connect(db_path: Path) -> duckdb.DuckDBPyConnection:
 
 
 def scoped_cursor(
-    con: duckdb.DuckDBPyConnection, scope: Scope, filters: Filters
+    con: duckdb.DuckDBPyConnection, scope: Scope, filters: Filters, sql: str | None = None
 ) -> duckdb.DuckDBPyConnection:
-    """A cursor whose view macros show only what `scope` and `filters` allow."""
+    """A cursor whose view macros show only what `scope` and `filters` allow.
+
+    With `sql`, only the macros it calls (and the macros those call) are created: each takes
+    a few milliseconds, which a page of a dozen queries would otherwise pay for every one.
+    """
     cur = con.cursor()
     variables = {
         "scope_insurers": list(scope.insurer_ids) if scope.role == "insurer" else None,
@@ -123,12 +129,29 @@ def scoped_cursor(
     for name, value in variables.items():
         # Variable names come from the fixed list above; values are bound.
         cur.execute(f"SET VARIABLE {name} = $value", {"value": value})
-    for macro in MACROS:
+    for macro in _macros_called_by(sql):
         cur.execute(macro)
-    # Macros over the view macros, one per file: the case features as the models read them.
-    for macro in folder("macros").values():
-        cur.execute(macro.sql)
     return cur
+
+
+_MACRO_NAME = re.compile(r"CREATE OR REPLACE TEMP MACRO (\w+)\(")
+
+
+def _macros_called_by(sql: str | None) -> list[str]:
+    """The view macros, then the macros of queries/macros/ (the case features as the models
+    read them), in that order; with `sql`, only those it calls directly or through another."""
+    every = {_MACRO_NAME.search(m).group(1): m for m in MACROS}
+    every.update((name, macro.sql) for name, macro in folder("macros").items())
+    if sql is None:
+        return list(every.values())
+    called, texts = set(), [sql]
+    while texts:
+        text = texts.pop()
+        for name, macro in every.items():
+            if name not in called and f"{name}(" in text:
+                called.add(name)
+                texts.append(macro)
+    return [macro for name, macro in every.items() if name in called]
 
 
 # The values rates_by_group's $dimension and mmi_counts's $group_by accept ('all': no grouping).
@@ -233,10 +256,11 @@ def run(
             ).fetchall()
             if stored:
                 # A name made by _stored_table from the fixed STORED_DEFAULT_VIEW.
-                return cur.execute(f"SELECT * FROM {DEFAULT_VIEW_SCHEMA}.{table}").df()  # noqa: S608
+                sql = f"SELECT * FROM {DEFAULT_VIEW_SCHEMA}.{table}"  # noqa: S608
+                return _frame(cur.sql(sql).to_arrow_table())
         finally:
             cur.close()
-    cur = scoped_cursor(con, scope, filters)
+    cur = scoped_cursor(con, scope, filters, report.sql)
     try:
         return cur.execute(report.sql, params).df()
     finally:
@@ -252,15 +276,27 @@ def run_exams(
 ) -> pd.DataFrame:
     """As `run`, for a query with one row per exam (millions of rows), never stored.
 
-    The rows come through Arrow: for millions of text values several times faster than
-    DuckDB's own conversion to pandas. Dates come as datetime64 rather than as objects.
+    The rows come through Arrow (`_frame`).
     """
     report = _report(name)
-    cur = scoped_cursor(con, scope, filters)
+    cur = scoped_cursor(con, scope, filters, report.sql)
     try:
-        return cur.sql(report.sql, params=params).to_arrow_table().to_pandas(date_as_object=False)
+        return _frame(cur.sql(report.sql, params=params).to_arrow_table())
     finally:
         cur.close()
+
+
+def _frame(table: pa.Table) -> pd.DataFrame:
+    """A result as DuckDB's own .df() gives it, through Arrow: for large results, and above all
+    text, many times faster. Decimals (sums of integers) become floats and dates datetime64,
+    as .df() makes them."""
+    as_df = [
+        pa.float64() if pa.types.is_decimal(f.type)
+        else pa.timestamp("us") if pa.types.is_date(f.type)
+        else f.type
+        for f in table.schema
+    ]
+    return table.cast(pa.schema(list(zip(table.schema.names, as_df, strict=True)))).to_pandas()
 
 
 def _report(name: str):

@@ -20,25 +20,10 @@ from ime import bench
 N_EXAMS = 3_000
 
 
-@pytest.fixture(scope="module")
-def document(tmp_path_factory) -> str:
-    """The benchmark document of one run at 3,000 exams (about five minutes on two cores)."""
-    root = tmp_path_factory.mktemp("bench")
-    out = root / "benchmarks.md"
+def _ime_bench(*args: str) -> None:
     env = {k: v for k, v in os.environ.items() if k != "IME_DB"}
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ime.cli",
-            "bench",
-            "--exams",
-            str(N_EXAMS),
-            "--workdir",
-            str(root / "work"),
-            "--out",
-            str(out),
-        ],
+        [sys.executable, "-m", "ime.cli", "bench", *args],
         cwd=Path(bench.ROOT),
         env=env,
         capture_output=True,
@@ -46,7 +31,29 @@ def document(tmp_path_factory) -> str:
         timeout=1800,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return out.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory) -> Path:
+    """One run at 3,000 exams (about five minutes on two cores): its folder."""
+    root = tmp_path_factory.mktemp("bench")
+    _ime_bench(
+        "--exams", str(N_EXAMS), "--workdir", str(root / "work"), "--out", str(root / "bench.md")
+    )
+    return root
+
+
+@pytest.fixture(scope="module")
+def document(bench_run) -> str:
+    """The benchmark document of that run."""
+    return (bench_run / "bench.md").read_text(encoding="utf-8")
+
+
+def test_render_writes_the_document_again_from_the_saved_results(bench_run, document):
+    again = bench_run / "again.md"
+    _ime_bench("--render", str(bench_run / "work" / "results.json"), "--out", str(again))
+    assert again.read_text(encoding="utf-8") == document
+    assert "## Why the misses, in words" in document
 
 
 def _row(document: str, label: str) -> str:

@@ -58,3 +58,17 @@ def test_shared_exams_in_view_are_the_exams_in_view_of_cases_with_two_examiners(
             "GROUP BY case_id HAVING count(DISTINCT examiner_id) > 1)",
         )
         assert got == want and got
+
+
+def test_a_query_gets_the_macros_it_calls_and_theirs():
+    def names(sql):
+        return [m.split("MACRO ", 1)[1].split("(", 1)[0] for m in queries._macros_called_by(sql)]
+
+    assert names("SELECT count(*) FROM rating_pairs_in_view()") == ["rating_pairs_in_view"]
+    assert names("SELECT * FROM scored_exams_in_view($terms)") == [
+        "exams_in_view",
+        "case_features_in_view",
+        "scored_exams_in_view",
+    ]
+    assert len(names(None)) == len(queries.MACROS) + 2  # every macro, e.g. for a test's cursor
+
