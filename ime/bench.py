@@ -410,6 +410,11 @@ def bench_size(bench: Run, n: int, workdir: Path, out: Path) -> None:
                 result.detail = last_json(stdout)
             except ValueError as exc:
                 result.status, result.note = "failed", str(exc)
+        # Before the document is written: a run stopped after this step shows the figure.
+        if key.startswith("page:"):
+            _set_page_figure(result)
+        elif key.startswith("pandas:"):
+            _set_pandas_figure(result)
         results[key] = result
         _say(n, what, result)
         _save(bench, workdir)
@@ -488,7 +493,6 @@ def bench_size(bench: Run, n: int, workdir: Path, out: Path) -> None:
                 env_db,
                 parse=True,
             )
-            _set_page_figure(results[f"page:{page.file}:{view}"])
 
     # The analyst's Parquet: the tables as loaded (validated, quarantined rows left out), so
     # that the pandas figures can be checked against the product's; cleaning is not charged
@@ -516,7 +520,6 @@ def bench_size(bench: Run, n: int, workdir: Path, out: Path) -> None:
                 env_db,
                 parse=True,
             )
-            _set_pandas_figure(results[key])
     shutil.rmtree(parquet_dir, ignore_errors=True)
 
     if n == bench.profile_size:
@@ -1976,7 +1979,7 @@ def worker_profile_flags(db: str) -> dict:
     import cProfile
 
     import queries
-    from ime.flags import DEFAULT_SETTINGS, compute_flags, fit_case_mix
+    from ime import flags
 
     tracer = Tracer()
     _trace_flags(tracer)
@@ -1986,15 +1989,18 @@ def worker_profile_flags(db: str) -> dict:
     started = time.perf_counter()
     profile.enable()
     with tracer.span("compute_flags, all measures, models fitted"):
-        case_mix = fit_case_mix(con, queries.FULL_ACCESS, queries.NO_FILTERS, DEFAULT_SETTINGS)
-        flags = compute_flags(con, case_mix=case_mix)
+        # Through the module, so that the tracer's wrappers see the fit.
+        case_mix = flags.fit_case_mix(
+            con, queries.FULL_ACCESS, queries.NO_FILTERS, flags.DEFAULT_SETTINGS
+        )
+        table = flags.compute_flags(con, case_mix=case_mix)
     profile.disable()
     total = time.perf_counter() - started
     tracer.stop()
     out = _tracer_report(tracer, total)
     out["functions"] = _top_functions(profile)
     out["n_exams"] = int(n_exams)
-    out["rows"] = int(len(flags))
+    out["rows"] = int(len(table))
     return out
 
 

@@ -148,7 +148,7 @@ def _macros_called_by(sql: str | None) -> list[str]:
     while texts:
         text = texts.pop()
         for name, macro in every.items():
-            if name not in called and f"{name}(" in text:
+            if name not in called and re.search(rf"\b{name}\(", text):
                 called.add(name)
                 texts.append(macro)
     return [macro for name, macro in every.items() if name in called]
