@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, fields
+from functools import cache
 from pathlib import Path
 
 import duckdb
@@ -137,11 +138,18 @@ def scoped_cursor(
 _MACRO_NAME = re.compile(r"CREATE OR REPLACE TEMP MACRO (\w+)\(")
 
 
-def _macros_called_by(sql: str | None) -> list[str]:
+@cache
+def _every_macro() -> dict[str, str]:
     """The view macros, then the macros of queries/macros/ (the case features as the models
-    read them), in that order; with `sql`, only those it calls directly or through another."""
+    read them), by name, in that order."""
     every = {_MACRO_NAME.search(m).group(1): m for m in MACROS}
     every.update((name, macro.sql) for name, macro in folder("macros").items())
+    return every
+
+
+def _macros_called_by(sql: str | None) -> list[str]:
+    """Every macro, or with `sql` only those it calls directly or through another."""
+    every = _every_macro()
     if sql is None:
         return list(every.values())
     called, texts = set(), [sql]
