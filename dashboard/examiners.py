@@ -264,10 +264,11 @@ def explanations(flags: pd.DataFrame, examiner_id: str) -> tuple[list[Explanatio
     ime.flags.explain writes a heading, one block per measure and a closing paragraph,
     separated by blank lines; the page shows each measure's block on its own.
     """
-    rows = examiner_measures(flags, examiner_id)
+    mine = flags[flags["examiner_id"] == examiner_id]
+    rows = examiner_measures(mine, examiner_id)
     out, common = [], ""
     for row in rows.itertuples():
-        one = flags[(flags["examiner_id"] == examiner_id) & (flags["measure"] == row.measure)]
+        one = mine[mine["measure"] == row.measure]
         blocks = explain(one, examiner_id, SETTINGS).split("\n\n")
         body = blocks[1].splitlines()
         out.append(Explanation(row.measure, bool(row.flagged), [s.strip() for s in body[1:]]))
@@ -328,13 +329,9 @@ class Referrals:
 
 def concentration_by_examiner(counts: pd.DataFrame) -> pd.DataFrame:
     """Top-insurer share and Herfindahl index per examiner from examiner_insurer_counts."""
-    rows = []
-    for (examiner, specialty), part in counts.groupby(["examiner_id", "specialty"], sort=True):
-        c = concentration.concentration(part["n_exams"].to_numpy())
-        rows.append((examiner, specialty, c.n_total, c.n_categories, c.top_share, c.hhi))
-    return pd.DataFrame(
-        rows, columns=["examiner_id", "specialty", "n_exams", "n_insurers", "top_share", "hhi"]
-    )
+    return concentration.concentration_by_group(
+        counts, ["examiner_id", "specialty"], "n_exams"
+    ).rename(columns={"n_total": "n_exams", "n_categories": "n_insurers"})
 
 
 def referrals(counts: pd.DataFrame, examiner_id: str) -> Referrals | None:

@@ -1,8 +1,14 @@
 """Herfindahl index and top share against the published worked example."""
 
+import pandas as pd
 import pytest
 
-from imestats.concentration import concentration, herfindahl_index, top_share
+from imestats.concentration import (
+    concentration,
+    concentration_by_group,
+    herfindahl_index,
+    top_share,
+)
 
 
 def test_hhi_against_us_doj_four_firm_example():
@@ -40,3 +46,29 @@ def test_one_insurer_is_full_concentration_and_equal_shares_the_minimum():
 def test_counts_without_shares_are_refused(counts):
     with pytest.raises(ValueError):
         concentration(counts)
+
+
+def test_grouped_concentration_equals_one_call_per_group():
+    # The DOJ example above (HHI 0.26) as one examiner's insurers, beside two others.
+    frame = pd.DataFrame(
+        {
+            "examiner_id": ["b"] * 5 + ["a", "a", "c"],
+            "specialty": ["ortho"] * 5 + ["neuro", "neuro", "ortho"],
+            "n_exams": [20, 30, 0, 30, 20, 1, 3, 7],
+        }
+    )
+    grouped = concentration_by_group(frame, ["examiner_id", "specialty"], "n_exams")
+    assert grouped["examiner_id"].tolist() == ["a", "b", "c"]
+    for row in grouped.itertuples():
+        one = concentration(frame.loc[frame["examiner_id"] == row.examiner_id, "n_exams"])
+        assert (row.n_total, row.n_categories) == (one.n_total, one.n_categories)
+        assert row.top_share == pytest.approx(one.top_share, abs=1e-15)
+        assert row.hhi == pytest.approx(one.hhi, abs=1e-15)
+    assert grouped.loc[grouped["examiner_id"] == "b", "hhi"].item() == pytest.approx(0.26)
+    assert grouped.loc[grouped["examiner_id"] == "a", "hhi"].item() == pytest.approx(10 / 16)
+
+
+def test_grouped_concentration_refuses_a_group_without_counts():
+    frame = pd.DataFrame({"examiner_id": ["a", "b"], "n_exams": [0, 4]})
+    with pytest.raises(ValueError, match="all zero"):
+        concentration_by_group(frame, ["examiner_id"], "n_exams")
