@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pandas as pd
@@ -28,6 +29,9 @@ import streamlit as st
 from dashboard import signin
 from ime.config import database_path
 from queries import Filters, Scope, connect, run, run_exams
+
+if TYPE_CHECKING:
+    from ime.flags import CaseMix
 
 # Results stay cached for an hour at most; a new load changes the key anyway.
 RESULT_TTL_SECONDS = 3600
@@ -223,14 +227,31 @@ class FlagsResult:
     error: str | None = None
 
 
+@st.cache_data(ttl=RESULT_TTL_SECONDS, max_entries=64, show_spinner="Fitting the case-mix models…")
+def _cached_case_mix(snap: Snapshot, scope_key: tuple, filters_key: tuple) -> CaseMix:
+    """The view's case-mix models, shared by its flags and drift charts.
+
+    The default view reads the models stored at load; a filtered view fits its own, once.
+    Errors propagate to the callers, which each say why on the page.
+    """
+    from ime.flags import case_mix_for_view
+
+    scope = Scope(scope_key[0], tuple(scope_key[1]))
+    with connection().reading() as con:
+        return case_mix_for_view(con, scope, _filters_from_key(filters_key))
+
+
 @st.cache_data(ttl=RESULT_TTL_SECONDS, max_entries=64, show_spinner="Computing flags…")
 def _cached_flags(snap: Snapshot, scope_key: tuple, filters_key: tuple) -> FlagsResult:
     from ime.flags import flags_for_view
 
     scope = Scope(scope_key[0], tuple(scope_key[1]))
     try:
+        case_mix = _cached_case_mix(snap, scope_key, filters_key)
         with connection().reading() as con:
-            return FlagsResult(flags_for_view(con, scope, _filters_from_key(filters_key)))
+            return FlagsResult(
+                flags_for_view(con, scope, _filters_from_key(filters_key), case_mix=case_mix)
+            )
     except Exception as exc:  # noqa: BLE001 - a failing engine must not take the page down
         # Deterministic for a snapshot and filters, so the failure is cached like a result.
         return FlagsResult(None, f"{type(exc).__name__}: {exc}")
@@ -299,14 +320,13 @@ class DriftChart:
 def _cached_drift_chart(
     snap: Snapshot, scope_key: tuple, filters_key: tuple, examiner_id: str
 ) -> DriftChart:
-    from ime.flags import FlagSettings, case_mix_for_view, drift_charts
+    from ime.flags import FlagSettings, drift_charts
 
     scope = Scope(scope_key[0], tuple(scope_key[1]))
     filters = _filters_from_key(filters_key)
     try:
+        terms = _cached_case_mix(snap, scope_key, filters_key).terms
         with connection().reading() as con:
-            # The default view scores with the models stored at load; others fit their own.
-            terms = case_mix_for_view(con, scope, filters).terms
             risks = run_exams(
                 con, "examiner_adverse_risks", scope, filters, terms=terms, examiner_id=examiner_id
             )

@@ -402,13 +402,18 @@ def flags_for_view(
     scope: queries.Scope = queries.FULL_ACCESS,
     filters: queries.Filters = queries.NO_FILTERS,
     settings: FlagSettings = DEFAULT_SETTINGS,
+    case_mix: CaseMix | None = None,
 ) -> pd.DataFrame:
-    """Flags for a view: the ones stored at load when the view is the default, else computed."""
+    """Flags for a view: the ones stored at load when the view is the default, else computed.
+
+    `case_mix`: the view's models (case_mix_for_view), for a caller that needs them anyway
+    (a drift chart), so that a filtered view fits them once.
+    """
     if _is_default_view(scope, filters, settings):
         stored = queries.run(con, "stored_flags", scope, filters)
         if not stored.empty:
             return stored
-    return compute_flags(con, scope, filters, settings=settings)
+    return compute_flags(con, scope, filters, settings=settings, case_mix=case_mix)
 
 
 def _finish(

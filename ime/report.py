@@ -124,11 +124,12 @@ def panel_data(
     settings: FlagSettings = DEFAULT_SETTINGS,
 ) -> PanelData:
     """Flags, figures and drift charts of every examiner, under full access."""
-    flags = flags_for_view(con, FULL_ACCESS, filters, settings)
+    case_mix = case_mix_for_view(con, FULL_ACCESS, filters, settings)
+    flags = flags_for_view(con, FULL_ACCESS, filters, settings, case_mix)
     flags = flags[flags["measure"] != "decision_counts"]
     figures = examiner_figures(con, FULL_ACCESS, filters, settings, flags, period=True)
     figures = figures.drop(index=ALL_EXAMINERS)
-    terms = case_mix_for_view(con, FULL_ACCESS, filters, settings).terms
+    terms = case_mix.terms
     risks = queries.run_exams(
         con, "examiner_adverse_risks", FULL_ACCESS, filters, terms=terms, examiner_id=None
     )

@@ -7,10 +7,12 @@ import json
 
 import numpy as np
 import pytest
+import streamlit as st
 from apphelp import figures, frame_with, metric, no_exception, open_page, pct
 from expected_figures import array
 from statsmodels.stats.proportion import proportion_confint
 
+import ime.flags
 from ime import audit
 from ime.flags import compute_flags
 
@@ -234,3 +236,28 @@ def test_a_sidebar_filter_changes_the_profile(use_db, truth):
     assert metric(at, "Top insurer share") == pct(k, n)
     assert metric(at, "Top insurer share") != top_before or n == 0
     assert at.query_params["examiner"] == examiner
+
+
+def test_a_filtered_view_fits_its_case_mix_models_once(use_db, truth, monkeypatch):
+    # The flags and the drift chart of a filtered view share one fit (the Cox model alone
+    # takes seconds on a large view); the default view reads the models stored at load.
+    st.cache_data.clear()
+    fitted = []
+    fit = ime.flags.fit_case_mix
+
+    def counted(con, scope, filters, settings):
+        fitted.append(filters)
+        return fit(con, scope, filters, settings)
+
+    monkeypatch.setattr(ime.flags, "fit_case_mix", counted)
+    examiner, jurisdiction = truth.execute(
+        "SELECT examiner_id, jurisdiction FROM fct_exams GROUP BY ALL "
+        "ORDER BY count(*) DESC LIMIT 1"
+    ).fetchone()
+    at = open_page("examiner_profile.py", {"examiner": examiner})
+    no_exception(at)
+    assert fitted == []
+    at.multiselect(key="filter_jurisdiction").set_value([jurisdiction]).run()
+    no_exception(at)
+    assert [f.jurisdiction for f in fitted] == [(jurisdiction,)]
+    assert _figure(at, "CUSUM")  # the drift chart is drawn from that fit
