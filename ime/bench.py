@@ -2368,7 +2368,7 @@ def _judge(value: float, limit: float, lower_bound: bool, less_is_better: bool =
             return f"met ({value / limit:.2f} of the limit)"
         if value <= limit:
             return "unknown (stopped at its time limit)"
-        return f"MISSED: {value / limit:.1f}× the limit"
+        return f"MISSED: {value / limit:.2f}× the limit"
     return (
         f"met ({value / limit:.1f}× the minimum)"
         if value >= limit
