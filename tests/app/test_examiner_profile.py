@@ -216,11 +216,17 @@ def test_changing_the_examiner_changes_the_figures_and_audits_each_view(
     assert audit.verify_chain(path=audit_db) is None
 
 
-def test_a_sidebar_filter_changes_the_profile(use_db, truth):
-    examiner, jurisdiction = truth.execute(
+@pytest.fixture(scope="module")
+def busiest(truth) -> tuple[str, str]:
+    """The examiner and jurisdiction with the most exams together."""
+    return truth.execute(
         "SELECT examiner_id, jurisdiction FROM fct_exams GROUP BY ALL "
         "ORDER BY count(*) DESC LIMIT 1"
     ).fetchone()
+
+
+def test_a_sidebar_filter_changes_the_profile(use_db, truth, busiest):
+    examiner, jurisdiction = busiest
     at = open_page("examiner_profile.py", {"examiner": examiner})
     no_exception(at)
     top_before = metric(at, "Top insurer share")
@@ -238,7 +244,7 @@ def test_a_sidebar_filter_changes_the_profile(use_db, truth):
     assert at.query_params["examiner"] == examiner
 
 
-def test_a_filtered_view_fits_its_case_mix_models_once(use_db, truth, monkeypatch):
+def test_a_filtered_view_fits_its_case_mix_models_once(use_db, busiest, monkeypatch):
     # The flags and the drift chart of a filtered view share one fit (the Cox model alone
     # takes seconds on a large view); the default view reads the models stored at load.
     st.cache_data.clear()
@@ -250,10 +256,7 @@ def test_a_filtered_view_fits_its_case_mix_models_once(use_db, truth, monkeypatc
         return fit(con, scope, filters, settings)
 
     monkeypatch.setattr(ime.flags, "fit_case_mix", counted)
-    examiner, jurisdiction = truth.execute(
-        "SELECT examiner_id, jurisdiction FROM fct_exams GROUP BY ALL "
-        "ORDER BY count(*) DESC LIMIT 1"
-    ).fetchone()
+    examiner, jurisdiction = busiest
     at = open_page("examiner_profile.py", {"examiner": examiner})
     no_exception(at)
     assert fitted == []
