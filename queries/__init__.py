@@ -147,11 +147,16 @@ def _every_macro() -> dict[str, str]:
     return every
 
 
-def _macros_called_by(sql: str | None) -> list[str]:
-    """Every macro, or with `sql` only those it calls directly or through another."""
+@cache
+def _macros_called_by(sql: str | None) -> tuple[str, ...]:
+    """Every macro, or with `sql` only those it calls directly or through another.
+
+    Cached: the report texts are a fixed set, and the search (about 1 ms) would otherwise run
+    on every page query.
+    """
     every = _every_macro()
     if sql is None:
-        return list(every.values())
+        return tuple(every.values())
     called, texts = set(), [sql]
     while texts:
         text = texts.pop()
@@ -159,7 +164,7 @@ def _macros_called_by(sql: str | None) -> list[str]:
             if name not in called and re.search(rf"\b{name}\(", text):
                 called.add(name)
                 texts.append(macro)
-    return [macro for name, macro in every.items() if name in called]
+    return tuple(macro for name, macro in every.items() if name in called)
 
 
 # The values rates_by_group's $dimension and mmi_counts's $group_by accept ('all': no grouping).
