@@ -243,15 +243,19 @@ def _cached_case_mix(snap: Snapshot, scope_key: tuple, filters_key: tuple) -> Ca
 
 @st.cache_data(ttl=RESULT_TTL_SECONDS, max_entries=64, show_spinner="Computing flags…")
 def _cached_flags(snap: Snapshot, scope_key: tuple, filters_key: tuple) -> FlagsResult:
-    from ime.flags import flags_for_view
+    from ime.flags import compute_flags, stored_flags
 
     scope = Scope(scope_key[0], tuple(scope_key[1]))
+    filters = _filters_from_key(filters_key)
     try:
-        case_mix = _cached_case_mix(snap, scope_key, filters_key)
         with connection().reading() as con:
-            return FlagsResult(
-                flags_for_view(con, scope, _filters_from_key(filters_key), case_mix=case_mix)
-            )
+            rows = stored_flags(con, scope, filters)
+        if rows is None:
+            # Only a view without stored flags needs the models, shared with its drift charts.
+            case_mix = _cached_case_mix(snap, scope_key, filters_key)
+            with connection().reading() as con:
+                rows = compute_flags(con, scope, filters, case_mix=case_mix)
+        return FlagsResult(rows)
     except Exception as exc:  # noqa: BLE001 - a failing engine must not take the page down
         # Deterministic for a snapshot and filters, so the failure is cached like a result.
         return FlagsResult(None, f"{type(exc).__name__}: {exc}")

@@ -409,11 +409,24 @@ def flags_for_view(
     `case_mix`: the view's models (case_mix_for_view), for a caller that needs them anyway
     (a drift chart), so that a filtered view fits them once.
     """
+    stored = stored_flags(con, scope, filters, settings)
+    if stored is not None:
+        return stored
+    return compute_flags(con, scope, filters, settings=settings, case_mix=case_mix)
+
+
+def stored_flags(
+    con: duckdb.DuckDBPyConnection,
+    scope: queries.Scope,
+    filters: queries.Filters,
+    settings: FlagSettings = DEFAULT_SETTINGS,
+) -> pd.DataFrame | None:
+    """The flags `ime load` stored, when the view is the default and they exist; else None."""
     if _is_default_view(scope, filters, settings):
         stored = queries.run(con, "stored_flags", scope, filters)
         if not stored.empty:
             return stored
-    return compute_flags(con, scope, filters, settings=settings, case_mix=case_mix)
+    return None
 
 
 def _finish(
