@@ -837,7 +837,7 @@ def forest(rows: pd.DataFrame, label_col: str = "label", height: int | None = No
 def cusum(path: pd.DataFrame, threshold: float, name: str = "") -> go.Figure:
     """Risk-adjusted CUSUM over time with its threshold; cumulative observed and expected below.
 
-    `path` is ime.flags.drift_path: exam_date, cusum, observed_cumulative,
+    `path` is measures.drift.drift_path: exam_date, cusum, observed_cumulative,
     expected_cumulative, signal.
     """
     if path.empty:

@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import duckdb
 import pandas as pd
@@ -28,10 +27,7 @@ import streamlit as st
 
 from dashboard import signin
 from ime.config import database_path
-from queries import Filters, Scope, connect, run, run_exams
-
-if TYPE_CHECKING:
-    from ime.flags import CaseMix
+from queries import Filters, Scope, connect, run
 
 # Results stay cached for an hour at most; a new load changes the key anyway.
 RESULT_TTL_SECONDS = 3600
@@ -227,42 +223,22 @@ class FlagsResult:
     error: str | None = None
 
 
-@st.cache_data(ttl=RESULT_TTL_SECONDS, max_entries=64, show_spinner="Fitting the case-mix models…")
-def _cached_case_mix(snap: Snapshot, scope_key: tuple, filters_key: tuple) -> CaseMix:
-    """The view's case-mix models, shared by its flags and drift charts.
-
-    The default view reads the models stored at load; a filtered view fits its own, once.
-    Errors propagate to the callers, which each say why on the page.
-    """
-    from ime.flags import case_mix_for_view
-
-    scope = Scope(scope_key[0], tuple(scope_key[1]))
-    with connection().reading() as con:
-        return case_mix_for_view(con, scope, _filters_from_key(filters_key))
-
-
 @st.cache_data(ttl=RESULT_TTL_SECONDS, max_entries=64, show_spinner="Computing flags…")
 def _cached_flags(snap: Snapshot, scope_key: tuple, filters_key: tuple) -> FlagsResult:
-    from ime.flags import compute_flags, stored_flags
+    from measures.engine import flags_for_view
 
     scope = Scope(scope_key[0], tuple(scope_key[1]))
     filters = _filters_from_key(filters_key)
     try:
         with connection().reading() as con:
-            rows = stored_flags(con, scope, filters)
-        if rows is None:
-            # Only a view without stored flags needs the models, shared with its drift charts.
-            case_mix = _cached_case_mix(snap, scope_key, filters_key)
-            with connection().reading() as con:
-                rows = compute_flags(con, scope, filters, case_mix=case_mix)
-        return FlagsResult(rows)
+            return FlagsResult(flags_for_view(con, scope, filters))
     except Exception as exc:  # noqa: BLE001 - a failing engine must not take the page down
         # Deterministic for a snapshot and filters, so the failure is cached like a result.
         return FlagsResult(None, f"{type(exc).__name__}: {exc}")
 
 
 def flags(filters: Filters) -> FlagsResult:
-    """Examiner flags from ime.flags for these filters."""
+    """Examiner flags from the measure engine for these filters."""
     scope = current_scope()
     return _cached_flags(require_snapshot(), (scope.role, scope.insurer_ids), _filters_key(filters))
 
@@ -324,28 +300,26 @@ class DriftChart:
 def _cached_drift_chart(
     snap: Snapshot, scope_key: tuple, filters_key: tuple, examiner_id: str
 ) -> DriftChart:
-    from ime.flags import FlagSettings, drift_charts
+    from measures import drift
+    from measures.base import DEFAULT_SETTINGS, View
 
     scope = Scope(scope_key[0], tuple(scope_key[1]))
     filters = _filters_from_key(filters_key)
     try:
-        terms = _cached_case_mix(snap, scope_key, filters_key).terms
         with connection().reading() as con:
-            risks = run_exams(
-                con, "examiner_adverse_risks", scope, filters, terms=terms, examiner_id=examiner_id
-            )
-        charts = drift_charts(risks, FlagSettings()) if terms else []
+            risks = drift.risks(View(con, scope, filters), examiner_id)
+        charts = drift.drift_charts(risks, DEFAULT_SETTINGS)
         return DriftChart(charts[0] if charts else None)
     except Exception as exc:  # noqa: BLE001 - as for the flags: say why, keep the page
         return DriftChart(None, f"{type(exc).__name__}: {exc}")
 
 
 def examiner_drift(filters: Filters, examiner_id: str, threshold: float) -> pd.DataFrame | None:
-    """The examiner's CUSUM over time (ime.flags.drift_path); None without a drift chart.
+    """The examiner's CUSUM over time (measures.drift.drift_path); None without a drift chart.
 
     Raises RuntimeError with the reason when the chart could not be computed.
     """
-    from ime.flags import drift_path
+    from measures.drift import drift_path
 
     scope = current_scope()
     result = _cached_drift_chart(
@@ -376,7 +350,7 @@ def examiner_viewed(examiner_id: str) -> None:
     ttl=RESULT_TTL_SECONDS, max_entries=8, show_spinner="Computing the decision-count flags…"
 )
 def _cached_decision_flags(snap: Snapshot, scope_key: tuple) -> FlagsResult:
-    from ime.flags import compute_flags
+    from measures.engine import compute_flags
 
     scope = Scope(scope_key[0], tuple(scope_key[1]))
     try:

@@ -1,9 +1,9 @@
 """Glue for the examiner pages: shapes the flags table and report queries for charts and tables.
 
 No statistic is computed here: intervals, funnel limits, agreement and concentration come from
-imestats, the flags (O/E, q-values, shrinkage, CUSUM) from ime.flags. What lives here is
-bookkeeping: which rows belong to a measure or an examiner, labels, and the algebra that reads
-back from the flags table the over-dispersion the engine allowed for.
+imestats, the flags (O/E, q-values, shrinkage, CUSUM, the over-dispersion allowed for) from the
+measure engine (measures/). What lives here is bookkeeping: which rows belong to a measure or
+an examiner, and the shapes the charts take.
 """
 
 from __future__ import annotations
@@ -14,72 +14,19 @@ import numpy as np
 import pandas as pd
 
 from dashboard.analysis import expand, wilson
-from ime.flags import FlagSettings, explain
 from imestats import agreement, concentration, distributions, funnel
+from measures import registry
+from measures.base import DEFAULT_SETTINGS as SETTINGS
+from measures.engine import explain, funnel_dispersion
+from measures.registry import MEASURES
 
-SETTINGS = FlagSettings()
 MIN_VOLUME = SETTINGS.min_volume
 LEVELS = (0.95, 0.998)
 
 
-@dataclass(frozen=True)
-class ExaminerMeasure:
-    """A measure of the flags engine as the pages name it."""
-
-    key: str
-    label: str
-    rate: str  # what raw_rate counts
-    peer: str  # what peer_rate is
-    funnel: bool  # an O/E against case-mix expectations, drawn on a funnel plot
-
-
-EXAMINER_MEASURES = {
-    m.key: m
-    for m in (
-        ExaminerMeasure(
-            "adverse_opinion",
-            "Adverse opinions",
-            "adverse opinions among all exams",
-            "same-specialty peers",
-            True,
-        ),
-        ExaminerMeasure(
-            "denial",
-            "Denials after the exam",
-            "denied or terminated among exams followed by a decision",
-            "same-specialty peers",
-            True,
-        ),
-        ExaminerMeasure(
-            "zero_impairment",
-            "Zero impairment ratings",
-            "0% WPI among rated exams",
-            "same-specialty peers",
-            True,
-        ),
-        ExaminerMeasure(
-            "early_mmi",
-            "Early MMI",
-            "MMI declared among exams with an MMI opinion",
-            "all examiners",
-            True,
-        ),
-        ExaminerMeasure(
-            "allegiance",
-            "Allegiance",
-            "adverse rate when retained by an insurer or employer",
-            "the examiner's own rate when retained by a claimant or neutral",
-            False,
-        ),
-        ExaminerMeasure(
-            "drift",
-            "Drift over time",
-            "adverse rate after the examiner's baseline",
-            "rate expected from the examiner's own baseline",
-            False,
-        ),
-    )
-}
+# The measures of case rows, in the registry's order, and their labels: defined once, in
+# measures/ (one module per measure).
+EXAMINER_MEASURES = {name: MEASURES[name] for name in registry.EXAMINER_MEASURES}
 MEASURE_LABELS = {key: m.label for key, m in EXAMINER_MEASURES.items()}
 
 
@@ -116,7 +63,7 @@ def examiner_table(
     table["n"] = table["n"].fillna(0).astype(int)
     table["flagged"] = table["flagged"].fillna(False).astype(bool)
     table["eligible"] = table["eligible"].fillna(False).astype(bool)
-    if EXAMINER_MEASURES[measure].funnel:
+    if EXAMINER_MEASURES[measure].chart == "funnel":
         table["adjusted_rate"] = table["ratio"] * table["peer_rate"]
     else:
         table["adjusted_rate"] = np.nan
@@ -150,29 +97,6 @@ class FunnelGeometry:
     limits: pd.DataFrame  # expected, level, kind ('exact' or 'tau2'), lower, upper
 
 
-def overdispersion_from_flags(rows: pd.DataFrame) -> tuple[float, float]:
-    """The tau2 and within-unit variance scale that produced the flags' z-scores.
-
-    The engine scores each unit (imestats.funnel.score_units) with z = (O - E) / sqrt(V) and
-    z_adjusted = (O/E - 1) / sqrt(V / E^2 + tau2), one tau2 per measure and comparison. So
-    V / E^2 = ((O/E - 1) / z)^2 and tau2 = ((O/E - 1) / z_adjusted)^2 - V / E^2 for every unit
-    with O != E; the median over units reads them back without refitting. The scale c is the
-    median of V / E (1 for Poisson counts, about 1 - rate for binomial ones).
-    """
-    r = rows["ratio"].to_numpy(float) - 1.0
-    z = rows["z"].to_numpy(float)
-    za = rows["z_adjusted"].to_numpy(float)
-    e = rows["expected"].to_numpy(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ok = np.isfinite(r) & np.isfinite(z) & np.isfinite(za) & (np.abs(z) > 1e-8)
-        ok &= (np.abs(za) > 1e-8) & (np.abs(r) > 1e-8) & (e > 0)
-        within = (r / z) ** 2
-        tau2 = (r / za) ** 2 - within
-    if not ok.any():
-        return 0.0, 1.0
-    return float(max(0.0, np.median(tau2[ok]))), float(np.median((within * e)[ok]))
-
-
 def funnel_geometry(
     rows: pd.DataFrame, null: str = "poisson", theta0: float | None = None, n_grid: int = 160
 ) -> FunnelGeometry:
@@ -182,7 +106,7 @@ def funnel_geometry(
     scale) with no over-dispersion; 'tau2': normal limits with the additive between-unit
     variance the flags allowed for (Spiegelhalter 2005). Limits are clipped at 0 for display.
     """
-    tau2, scale = overdispersion_from_flags(rows)
+    tau2, scale = funnel_dispersion(rows)
     e = rows["expected"].to_numpy(float)
     e = e[np.isfinite(e) & (e > 0)]
     if e.size == 0:
@@ -251,7 +175,7 @@ def examiner_measures(flags: pd.DataFrame, examiner_id: str) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class Explanation:
-    """One measure's figures and method in words, from ime.flags.explain."""
+    """One measure's figures and method in words, from measures.engine.explain."""
 
     measure: str
     flagged: bool
@@ -261,7 +185,7 @@ class Explanation:
 def explanations(flags: pd.DataFrame, examiner_id: str) -> tuple[list[Explanation], str]:
     """Each measure's explanation for the examiner, and the words common to all measures.
 
-    ime.flags.explain writes a heading, one block per measure and a closing paragraph,
+    measures.engine.explain writes a heading, one block per measure and a closing paragraph,
     separated by blank lines; the page shows each measure's block on its own.
     """
     mine = flags[flags["examiner_id"] == examiner_id]
@@ -427,7 +351,8 @@ RULINGS = {
 
 
 def rulings_rates(counts: pd.DataFrame, examiner_id: str) -> pd.DataFrame:
-    """Shares of the examiner's exams later rejected or reversed, and of same-specialty peers.
+    """Among exams a later ruling names, the shares rejected or reversed: the examiner's and
+    same-specialty peers' (the denominator of the rulings measure, measures/rulings.py).
 
     `counts` is the examiner_rulings query. Long format for charts.rate_dots: group (the
     ruling), measure (cohort), k, n, rate, ci_low, ci_high, plus n_ruled.
@@ -444,7 +369,7 @@ def rulings_rates(counts: pd.DataFrame, examiner_id: str) -> pd.DataFrame:
     ):
         for label, column in RULINGS.values():
             rows.append(
-                (label, cohort, part[column].sum(), part["n_exams"].sum(), part["n_ruled"].sum())
+                (label, cohort, part[column].sum(), part["n_ruled"].sum(), part["n_ruled"].sum())
             )
     out = pd.DataFrame(rows, columns=["group", "measure", "k", "n", "n_ruled"])
     out["rate"], out["ci_low"], out["ci_high"] = wilson(out["k"], out["n"])

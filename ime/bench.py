@@ -463,7 +463,7 @@ def bench_size(bench: Run, n: int, workdir: Path, out: Path) -> None:
         if load.status == "memory":
             diagnose_memory(bench, n, workdir, out)
         return
-    from ime.flags import MEASURES
+    from measures.registry import NAMES as MEASURES
 
     env_db = _env(workdir, db)
     measures = [arg for m in MEASURES for arg in ("--measure", m)]
@@ -1104,67 +1104,69 @@ def _flag_inputs(df):
     return patterns, sequence
 
 
+# The case-mix measures of the pandas way: their names and their columns of _flag_inputs.
+_PANDAS_BINARY = {
+    "adverse_opinion": ("n_exams", "n_adverse"),
+    "denial": ("n_with_decision", "n_denied"),
+    "zero_impairment": ("n_rated", "n_zero_wpi"),
+}
+
+
 def _flag_tables(df):
     """The engine's inputs the analyst's way: models fitted on every exam, scored in pandas.
 
-    Returns what the examiner_expected, examiner_adverse_risks and examiner_mmi_expected
-    queries give the product. (The product fits its models on a hash
-    sample of at most FlagSettings.casemix_sample exams: above that size the expected counts
-    differ slightly, and the agreement check says by how much.)
+    Returns the per-examiner sums the engine's grouped pass gives (measures.engine) for the
+    adverse-opinion, denial, zero-impairment and early-MMI measures, and the drift input. (The
+    product fits its models on a hash sample of at most FlagSettings.casemix_sample exams:
+    above that size the expected counts differ slightly, and the agreement check says by how
+    much.)
     """
     import numpy as np
     from scipy import special
 
-    from ime.flags import (
-        BINARY_MEASURES,
-        CASE_FEATURES,
-        INSURER_SIDE,
-        NEUTRAL_OR_CLAIMANT_SIDE,
-    )
     from imestats.casemix import fit_casemix
+    from measures.casemix import CASE_FEATURES
+    from measures.registry import MEASURES
 
     patterns, sequence = _flag_inputs(df)
-    scored = patterns.assign(
-        side=np.select(
-            [
-                patterns["requested_by"].isin(INSURER_SIDE),
-                patterns["requested_by"].isin(NEUTRAL_OR_CLAIMANT_SIDE),
-            ],
-            ["insurer", "neutral"],
-            "other",
-        )
-    )
-    models = {}
-    for m in BINARY_MEASURES.values():
-        features = [*CASE_FEATURES, *m.extra_features, "specialty"]
-        has_trials = (patterns[m.trials] > 0).to_numpy()
+    scored = patterns.copy()
+    models, sums = {}, []
+    for name, (trials, events) in _PANDAS_BINARY.items():
+        model = MEASURES[name].model
+        features = [*CASE_FEATURES, *model.extra_features, "specialty"]
+        has_trials = (patterns[trials] > 0).to_numpy()
         counts = (
             patterns[has_trials]
-            .groupby(features, dropna=False, as_index=False)[[m.trials, m.events]]
+            .groupby(features, dropna=False, as_index=False)[[trials, events]]
             .sum()
         )
-        models[m.name] = fit_casemix(counts, features, m.trials, m.events)
+        models[name] = fit_casemix(counts, features, trials, events)
         p = np.zeros(len(patterns))
-        p[has_trials] = models[m.name].predict(patterns[has_trials])
-        trials = patterns[m.trials].to_numpy(dtype=float)
-        scored[m.expected] = trials * p
-        scored[m.variance] = trials * p * (1 - p)
-    sums = [
-        c for m in BINARY_MEASURES.values() for c in (m.trials, m.events, m.expected, m.variance)
-    ]
-    expected = (
-        scored.groupby(["examiner_id", "side"], as_index=False)
-        .agg(specialty=("specialty", "first"), **{c: (c, "sum") for c in sums})
+        p[has_trials] = models[name].predict(patterns[has_trials])
+        n = patterns[trials].to_numpy(dtype=float)
+        scored[f"n_{name}"] = patterns[trials]
+        scored[f"o_{name}"] = patterns[events]
+        scored[f"e_{name}"] = n * p
+        scored[f"v_{name}"] = n * p * (1 - p)
+        sums += [f"n_{name}", f"o_{name}", f"e_{name}", f"v_{name}"]
+    units = scored.groupby("examiner_id", as_index=False).agg(
+        specialty=("specialty", "first"), **{c: (c, "sum") for c in sums}
+    )
+    mmi = _mmi_expected(sequence).rename(
+        columns={"n_exams": "n_early_mmi", "observed": "o_early_mmi", "expected": "e_early_mmi"}
+    )
+    units = units.merge(mmi, on="examiner_id", how="left").fillna(
+        {"n_early_mmi": 0, "o_early_mmi": 0, "e_early_mmi": 0.0}
     )
     rated = sequence[sequence["is_adverse"].notna()]
     risks = rated[["examiner_id", "exam_date", "is_adverse"]].assign(
         eta_adverse=special.logit(models["adverse_opinion"].predict(rated))
     )
-    return expected, risks, _mmi_expected(sequence)
+    return units, risks
 
 
 def _mmi_expected(sequence):
-    """Observed and Cox-expected MMI declarations per examiner, as examiner_mmi_expected.
+    """Observed and Cox-expected MMI declarations per examiner, as the engine's early-MMI sums.
 
     The Cox model as the engine fits it, on a simple random sample of the product's size
     (the product's sample is a hash of exam_id, so above that size the two differ slightly).
@@ -1172,8 +1174,9 @@ def _mmi_expected(sequence):
     import numpy as np
     import pandas as pd
 
-    from ime.flags import CASE_FEATURES, FlagSettings, fit_mmi_model
     from imestats.casemix import MISSING_LEVEL
+    from measures.base import FlagSettings
+    from measures.casemix import CASE_FEATURES, fit_mmi_model
 
     settings = FlagSettings()
     followed = sequence[
@@ -1211,25 +1214,17 @@ def _flags(df):
     return _flags_from(*_flag_tables(df))
 
 
-def _flags_from(expected, risks, mmi):
+def _flags_from(units, risks):
+    """The engine's own statistics (each measure's score) on the pandas way's sums."""
     import pandas as pd
 
-    from ime.flags import (
-        BINARY_MEASURES,
-        FlagSettings,
-        allegiance,
-        binary_measure,
-        drift,
-        early_mmi,
-    )
+    from measures import drift, early_mmi
+    from measures.base import DEFAULT_SETTINGS, View
+    from measures.binary import score_binary
 
-    settings = FlagSettings()
-    frames = [binary_measure(expected, m, settings) for m in BINARY_MEASURES.values()]
-    frames += [
-        allegiance(expected, settings),
-        early_mmi(mmi, settings),
-        drift(risks, settings),
-    ]
+    view = View(con=None, scope=None, filters=None, units=units)
+    frames = [score_binary(name, view, DEFAULT_SETTINGS) for name in _PANDAS_BINARY]
+    frames += [early_mmi.score(view, DEFAULT_SETTINGS), drift.score_risks(risks, DEFAULT_SETTINGS)]
     return pd.concat([f for f in frames if not f.empty], ignore_index=True)
 
 
@@ -1479,7 +1474,8 @@ def _profile_compute(frames, t):
     import pandas as pd
 
     from dashboard import examiners
-    from ime.flags import FlagSettings, drift_charts, drift_path, drift_threshold
+    from measures.base import FlagSettings
+    from measures.drift import drift_charts, drift_path, drift_threshold
 
     df, treating = frames["df"], frames["treating"]
     with t.phase("figures"):
@@ -1807,42 +1803,45 @@ class TracedConnection:
 
 
 def _trace_flags(tracer: Tracer) -> None:
-    """Steps inside the flags engine: each measure, each report query, the heavy statistics."""
+    """Steps inside the measure engine: each measure's score, each query, the heavy statistics."""
     import queries
-    from ime import flags
+    from measures import binary, casemix, drift
+    from measures.registry import MEASURES
 
     def traced(run_query: Callable) -> Callable:
         @functools.wraps(run_query)
         def traced_run(con, name, *args, **kwargs):
-            with tracer.span(f"query {name}"):
+            label = name if len(name) < 40 else name.split()[0] + " (composed)"
+            with tracer.span(f"query {label}"):
                 frame = run_query(con, name, *args, **kwargs)
-            tracer.rows[name] = len(frame)
+            tracer.rows[label] = len(frame)
             return frame
 
         return traced_run
 
-    queries.run, queries.run_exams = traced(queries.run), traced(queries.run_exams)
-    tracer.wrap(
-        flags, "binary_measure", lambda expected, measure, settings: f"measure {measure.name}"
-    )
-    for name in ("allegiance", "early_mmi", "drift", "decision_counts"):
-        tracer.wrap(flags, name, f"measure {name}")
-    for name in (
-        "fit_case_mix",
-        "fit_casemix",
-        "fit_mmi_model",
-        "score_units",
-        "cox_ph",
-        "threshold_for_batched_panel",
-        "batched_cusum",
-        "baseline_log_odds_ratios",
-        "drift_charts",
-        "gamma_poisson_shrinkage",
-        "poisson_rate_ratio",
-        "oe_ratio_interval",
+    queries.run, queries.run_sql = traced(queries.run), traced(queries.run_sql)
+    def spanned(name: str, score: Callable) -> Callable:
+        def traced_score(view, settings):
+            with tracer.span(f"measure {name}"):
+                return score(view, settings)
+
+        return traced_score
+
+    for name, m in MEASURES.items():
+        # A Measure is frozen: its score is swapped in place for this profiling process only.
+        object.__setattr__(m, "score", spanned(name, m.score))
+    for module, name in (
+        (casemix, "fit_models"),
+        (casemix, "fit_casemix"),
+        (casemix, "fit_mmi_model"),
+        (casemix, "cox_ph"),
+        (binary, "score_units"),
+        (drift, "threshold_for_batched_panel"),
+        (drift, "batched_cusum"),
+        (drift, "baseline_log_odds_ratios"),
+        (drift, "drift_charts"),
     ):
-        if hasattr(flags, name):
-            tracer.wrap(flags, name, name)
+        tracer.wrap(module, name, name)
 
 
 def _top_functions(profile, limit: int = 12) -> dict:
@@ -1969,31 +1968,34 @@ def worker_profile_load(csv: str, db: str) -> dict:
 
 
 def worker_profile_flags(db: str) -> dict:
-    """The flags engine for all measures under cProfile, fitting the case-mix models first.
-
-    As for a filtered view: `ime flags --measure ...` on the default view reuses the models
-    `ime load` fitted, so its own run shows no fitting.
-    """
+    """The measure engine for all measures under cProfile, refitting the case-mix models first
+    (on a copy of the database, as `ime load` does once per load)."""
     import cProfile
+    import shutil
+    import tempfile
 
-    import queries
-    from ime import flags
+    import duckdb
+
+    from measures import casemix, engine
+    from measures.base import DEFAULT_SETTINGS
 
     tracer = Tracer()
     _trace_flags(tracer)
-    con = queries.connect(Path(db))
-    n_exams = con.execute("SELECT count(*) FROM fct_exams").fetchall()[0][0]
-    profile = cProfile.Profile()
-    started = time.perf_counter()
-    profile.enable()
-    with tracer.span("compute_flags, all measures, models fitted"):
-        # Through the module, so that the tracer's wrappers see the fit.
-        case_mix = flags.fit_case_mix(
-            con, queries.FULL_ACCESS, queries.NO_FILTERS, flags.DEFAULT_SETTINGS
-        )
-        table = flags.compute_flags(con, case_mix=case_mix)
-    profile.disable()
-    total = time.perf_counter() - started
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "profile.duckdb"
+        shutil.copyfile(db, copy)
+        con = duckdb.connect(str(copy))
+        n_exams = con.execute("SELECT count(*) FROM fct_exams").fetchall()[0][0]
+        profile = cProfile.Profile()
+        started = time.perf_counter()
+        profile.enable()
+        with tracer.span("compute_flags, all measures, models fitted"):
+            # Through the modules, so that the tracer's wrappers see the fit.
+            casemix.store_models(con, DEFAULT_SETTINGS)
+            table = engine.compute_flags(con)
+        profile.disable()
+        total = time.perf_counter() - started
+        con.close()
     tracer.stop()
     out = _tracer_report(tracer, total)
     out["functions"] = _top_functions(profile)
@@ -2815,7 +2817,7 @@ def _render_load_profile(p: dict, r: dict[str, Result]) -> list[str]:
 
 
 def _render_flags_profile(p: dict, r: dict[str, Result]) -> list[str]:
-    from ime.flags import DEFAULT_SETTINGS
+    from measures.base import DEFAULT_SETTINGS
 
     sample_size = DEFAULT_SETTINGS.casemix_sample
     total = p["total_s"]

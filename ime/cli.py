@@ -73,7 +73,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_flags(args: argparse.Namespace) -> int:
     import queries
-    from ime.flags import DETAIL_COLUMNS, MEASURES, OUTPUT_COLUMNS, compute_flags, explain, flags_for_view
+    from measures.base import FLAG_COLUMNS
+    from measures.engine import compute_flags, explain, flags_for_view
 
     try:
         con = queries.connect(database_path(args.db))
@@ -86,7 +87,7 @@ def cmd_flags(args: argparse.Namespace) -> int:
     if args.explain:
         print(explain(flags, args.explain))
         return 0
-    table = flags[OUTPUT_COLUMNS + DETAIL_COLUMNS]
+    table = flags[FLAG_COLUMNS]
     if args.out:
         table.to_csv(args.out, index=False)
         n_flagged = int(table["flagged"].sum())
@@ -323,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(load)
     load.set_defaults(func=cmd_load)
 
-    from ime.flags import MEASURES
+    from measures.registry import NAMES as MEASURES
 
     flags = sub.add_parser("flags", help="examiner flags per measure as CSV (case-mix adjusted, FDR-controlled)")
     flags.add_argument(

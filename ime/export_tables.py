@@ -34,7 +34,6 @@ import pandas as pd
 import queries
 from ime import audit
 from ime.exports import ExportFiles, snapshot_hash, write_export
-from ime.flags import FlagSettings, compute_flags, flags_for_view
 from ime.presentation import (
     EXPORTABLE_TABLES,
     MARKET,
@@ -49,10 +48,12 @@ from ime.presentation import (
 from imestats.proportions import wilson_interval
 from imestats.suppression import DEFAULT_K, RULE_VERSION
 from imestats.survival import kaplan_meier_from_counts, logrank_from_counts
+from measures.base import DEFAULT_SETTINGS, FlagSettings
+from measures.engine import compute_flags, flags_for_view
+from measures.registry import MEASURES
 from queries import FULL_ACCESS, Filters, Scope
 
 NO_FILTERS = Filters()
-DEFAULT_SETTINGS = FlagSettings()
 METHOD_VERSIONS = {
     "ime_outcomes": importlib.metadata.version("ime-outcomes"),
     "rate_interval": "Wilson score interval, 95%, no continuity correction",
@@ -61,14 +62,11 @@ METHOD_VERSIONS = {
     "overdispersion": "additive tau2 (DerSimonian-Laird on winsorised z-scores, 10% trim)",
     "multiplicity": "Benjamini-Hochberg q-values across examiners at or above minimum volume",
     "shrinkage": "gamma-Poisson empirical Bayes",
-    "allegiance": "exact conditional Poisson test of two O/E ratios of the same examiner",
-    "drift": "risk-adjusted Bernoulli CUSUM on the examiner's own baseline (Steiner 2000), "
-             "panel-wide false-alarm threshold by simulation",
-    "early_mmi": "Cox proportional hazards O/E of MMI declarations",
     "kaplan_meier": "Greenwood variance, 95% band on the log scale, Brookmeyer-Crowley median "
                     "interval",
     "logrank": "log-rank chi-square across the groups of one feature",
     "suppression": f"ime.presentation over imestats.suppression rule version {RULE_VERSION}",
+    **{name: m.method for name, m in MEASURES.items()},
 }
 
 PSEUDONYM_WORDS = (
@@ -122,7 +120,7 @@ class Rate:
 
 @dataclass(frozen=True)
 class Comparison:
-    """One measure of `ime.flags` per row: the figures behind its flag."""
+    """One measure of the engine (measures/) per row: the figures behind its flag."""
 
     measure: str
     prefix: str
@@ -197,7 +195,7 @@ def _fill(
 ) -> pd.DataFrame:
     """The table's columns in layout order: counts and values read, rates and flags added.
 
-    `flags` is `ime.flags` output for the rows, indexed like `counts`, one column block per
+    `flags` is the engine's output for the rows, indexed like `counts`, one column block per
     measure (a MultiIndex of measure and flags column); rows without a figure stay missing.
     """
     out = {}
@@ -348,10 +346,20 @@ MONTHLY_LAYOUT = (Value("month", "Calendar month of the exam date (YYYY-MM); 'al
 
 
 # ---------------------------------------------------------------------------------------------
-# Examiner rates: counts, rates and every comparison of ime.flags.
+# Examiner rates: counts, rates and every comparison of the measure engine.
 # ---------------------------------------------------------------------------------------------
 
-EXAMINER_LAYOUT: tuple[Item, ...] = (
+def comparison(name: str) -> Comparison:
+    """The columns of one measure of the registry in the examiner_rates export."""
+    m = MEASURES[name]
+    odds = m.chart == "odds_ratio"
+    return Comparison(
+        name, m.export_prefix, m.export_counts, f"{m.label}: {m.method}",
+        ratio="ratio" if odds else "oe", expected=not odds,
+    )
+
+
+_EXAMINER_ITEMS: tuple[Item, ...] = (
     Value("examiner_id", "Examiner id; 'all examiners' on the total row"),
     Value("examiner_name", "Examiner name (regulators only)"),
     Value("specialty", "Examiner specialty: the peer group of the comparisons"),
@@ -359,25 +367,21 @@ EXAMINER_LAYOUT: tuple[Item, ...] = (
     Count("n_adverse", "Exams with an adverse opinion (not related, no further treatment, or "
                        "MMI reached at 0% WPI)"),
     Rate("adverse", "n_adverse", "n_exams", "Adverse-opinion rate"),
-    Comparison("adverse_opinion", "adverse", ("n_adverse", "n_exams"),
-               "Adverse opinions, case-mix adjusted against same-specialty peers"),
+    comparison("adverse_opinion"),
     Count("n_with_decision", "Exams followed by a decision on the claim"),
     Count("n_denied", "Exams followed by a denial or termination"),
     Rate("denial", "n_denied", "n_with_decision", "Post-exam denial rate"),
-    Comparison("denial", "denial", ("n_denied", "n_with_decision"),
-               "Post-exam denials, case-mix adjusted"),
+    comparison("denial"),
     Count("n_partially_denied", "Exams followed by a partial denial or a reduction"),
     Rate("partial_denial", "n_partially_denied", "n_with_decision", "Partial-denial rate"),
     Count("n_rated", "Exams with an impairment rating"),
     Count("n_zero_wpi", "Rated exams at 0% whole-person impairment"),
     Rate("zero_wpi", "n_zero_wpi", "n_rated", "Zero-impairment rate"),
-    Comparison("zero_impairment", "zero_wpi", ("n_zero_wpi", "n_rated"),
-               "0% ratings, case-mix and guides-edition adjusted"),
+    comparison("zero_impairment"),
     Count("n_mmi_opinion", "Exams with an MMI opinion"),
     Count("n_mmi_reached", "Exams declaring MMI reached"),
     Rate("mmi_reached", "n_mmi_reached", "n_mmi_opinion", "Share declaring MMI"),
-    Comparison("early_mmi", "early_mmi", ("n_mmi_reached", "n_mmi_opinion"),
-               "MMI declarations against a Cox model of time to MMI (above 1: sooner)"),
+    comparison("early_mmi"),
     Count("n_insurer_side", "Exams retained by an insurer or employer"),
     Count("n_adverse_insurer_side", "Adverse opinions in exams retained by an insurer or employer"),
     Rate("insurer_side_adverse", "n_adverse_insurer_side", "n_insurer_side",
@@ -387,17 +391,11 @@ EXAMINER_LAYOUT: tuple[Item, ...] = (
                                     "neutral"),
     Rate("neutral_side_adverse", "n_adverse_neutral_side", "n_neutral_side",
          "Adverse rate when retained by the claimant or a neutral"),
-    Comparison("allegiance", "allegiance",
-               ("n_insurer_side", "n_adverse_insurer_side", "n_neutral_side",
-                "n_adverse_neutral_side"),
-               "Allegiance: case-mix adjusted adverse O/E when retained by an insurer or "
-               "employer, over the O/E when retained by the claimant or a neutral",
-               ratio="ratio", expected=False),
+    comparison("allegiance"),
     Count("drift_n_later", "Drift: exams after the examiner's own baseline (missing when the "
                            "examiner has too few exams for the drift chart)"),
     Count("drift_adverse_later", "Drift: adverse opinions among those later exams"),
-    Comparison("drift", "drift", ("drift_n_later", "drift_adverse_later"),
-               "Drift: later adverse opinions against the examiner's own baseline"),
+    comparison("drift"),
     Value("drift_cusum_over_threshold", "Drift: highest CUSUM value over the panel threshold "
                                         "(1 or more is a signal)",
           ("drift_n_later", "drift_adverse_later")),
@@ -418,6 +416,14 @@ EXAMINER_LAYOUT: tuple[Item, ...] = (
     Count("n_paired", "Rated exams with a treating rating of the same case"),
     Value("gap_mean_wpi_points", "Mean gap to the nearest treating rating (IME minus treating, "
                                  "WPI points; negative: the IME rates lower)", ("n_paired",)),
+)
+# A measure of case rows that the items above do not place comes last, so a measure added to
+# the registry is exported without touching this file.
+EXAMINER_LAYOUT: tuple[Item, ...] = _EXAMINER_ITEMS + tuple(
+    comparison(name)
+    for name, m in MEASURES.items()
+    if m.needs_exams
+    and name not in {i.measure for i in _EXAMINER_ITEMS if isinstance(i, Comparison)}
 )
 EXAMINER_RELATIONS: tuple[Relation, ...] = (
     ("n_exams", ["n_adverse"]),
@@ -463,7 +469,7 @@ def examiner_figures(
 ) -> pd.DataFrame:
     """Per examiner: counts, rates and comparisons, indexed by examiner_id, then a total row.
 
-    `flags` may pass `ime.flags` output already computed for the same scope and filters
+    `flags` may pass the engine's output already computed for the same scope and filters
     (an empty frame leaves the comparisons out). The total row (label ``ALL_EXAMINERS``)
     sums the counts over examiners; its drift counts are missing, as the later exams of
     different examiners' own baselines do not add up to a figure of any meaning. With
@@ -511,7 +517,7 @@ def _add_drift_counts(
     """The counts behind the drift ratio: exams after the baseline, and their adverse opinions.
 
     The baseline is the examiner's first max(minimum volume, share x exams) exams, as in
-    `ime.flags.drift_charts`; the later exams' adverse opinions are the measure's observed.
+    `measures.drift.drift_charts`; the later exams' adverse opinions are the measure's observed.
     Examiners without a drift chart get missing counts.
     """
     drift = flags[flags["measure"] == "drift"].set_index("examiner_id")
@@ -520,7 +526,7 @@ def _add_drift_counts(
     return counts.assign(
         drift_n_later=(n - baseline).reindex(counts.index).astype("Int64"),
         drift_adverse_later=drift["observed"].round().reindex(counts.index).astype("Int64"),
-        # For drift, ime.flags keeps the CUSUM's peak over the panel threshold in z_adjusted.
+        # For drift, the engine keeps the CUSUM's peak over the panel threshold in z_adjusted.
         drift_cusum_over_threshold=drift["z_adjusted"].reindex(counts.index).astype("float64"),
     )
 
@@ -682,7 +688,7 @@ def _read_decision_counts(con, scope, filters, settings, with_flags) -> Aggregat
     units.index = units["source"] + "|" + units["maker_id"] + "|" + units["group_name"]
     flags = compute_flags(con, scope, filters, ("decision_counts",), settings)
     if len(flags):
-        # ime.flags names a unit "maker @ group" within its series (peer_group).
+        # The engine names a unit "maker @ group" within its series (peer_group).
         unit = flags["examiner_id"].str.replace(" @ ", "|", n=1, regex=False)
         flags = flags.assign(examiner_id=flags["peer_group"] + "|" + unit)
     frames, margins = [], []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 
 import queries
-from ime.flags import store_flags
+from measures.engine import store_flags
 
 
 def after_load(con: duckdb.DuckDBPyConnection) -> None:

@@ -21,9 +21,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
-from scipy import stats
 
-import queries
 from ime import audit
 from ime.export_tables import (
     ALL_EXAMINERS,
@@ -34,34 +32,20 @@ from ime.export_tables import (
     examiner_figures,
 )
 from ime.exports import snapshot_hash
-from ime.flags import (
-    COMMON_WORDS,
-    METHOD_WORDS,
-    DriftChart,
-    FlagSettings,
-    case_mix_for_view,
-    drift_charts,
-    drift_path,
-    drift_threshold,
-    explain,
-    flags_for_view,
-)
+from imestats import funnel
 from imestats.proportions import wilson_interval
+from measures import drift
+from measures.base import FlagSettings, View
+from measures.drift import DriftChart, drift_charts, drift_path, drift_threshold
+from measures.engine import COMMON_WORDS, explain, flags_for_view, funnel_dispersion
+from measures.registry import EXAMINER_MEASURES, LABELS, MEASURES
 from queries import FULL_ACCESS, Filters, Scope
 
 DEFAULT_FILTERS = Filters()
 DEFAULT_SETTINGS = FlagSettings()
 # Okabe M, Ito K. Color Universal Design (2008): distinguishable by most colour-blind readers.
 BLUE, VERMILLION, ORANGE, GREY, BLACK = "#0072B2", "#D55E00", "#E69F00", "#999999", "#000000"
-MEASURE_LABELS = {
-    "adverse_opinion": "Adverse opinion",
-    "denial": "Post-exam denial",
-    "zero_impairment": "Zero impairment",
-    "early_mmi": "Early MMI",
-    "allegiance": "Allegiance",
-    "drift": "Drift",
-}
-FUNNEL_MEASURES = ("adverse_opinion", "denial", "zero_impairment", "early_mmi")
+FUNNEL_MEASURES = tuple(m for m in EXAMINER_MEASURES if MEASURES[m].chart == "funnel")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -124,16 +108,12 @@ def panel_data(
     settings: FlagSettings = DEFAULT_SETTINGS,
 ) -> PanelData:
     """Flags, figures and drift charts of every examiner, under full access."""
-    case_mix = case_mix_for_view(con, FULL_ACCESS, filters, settings)
-    flags = flags_for_view(con, FULL_ACCESS, filters, settings, case_mix)
+    flags = flags_for_view(con, FULL_ACCESS, filters, settings)
     flags = flags[flags["measure"] != "decision_counts"]
     figures = examiner_figures(con, FULL_ACCESS, filters, settings, flags, period=True)
     figures = figures.drop(index=ALL_EXAMINERS)
-    terms = case_mix.terms
-    risks = queries.run_exams(
-        con, "examiner_adverse_risks", FULL_ACCESS, filters, terms=terms, examiner_id=None
-    )
-    charts = {c.examiner_id: c for c in drift_charts(risks, settings)} if terms else {}
+    risks = drift.risks(View(con, FULL_ACCESS, filters))
+    charts = {c.examiner_id: c for c in drift_charts(risks, settings)}
     return PanelData(
         flags=flags,
         figures=figures,
@@ -164,7 +144,7 @@ def _layout(fig: go.Figure, height: int, title: str) -> go.Figure:
 def forest_chart(rows: pd.DataFrame) -> go.Figure:
     """O/E per measure with its 95% interval (bars) and shrunken estimate, on a log scale."""
     rows = rows[rows["ratio"].notna() & (rows["ratio"] > 0)]
-    labels = [MEASURE_LABELS.get(m, m) for m in rows["measure"]]
+    labels = [LABELS.get(m, m) for m in rows["measure"]]
     colours = [VERMILLION if f else BLUE for f in rows["flagged"]]
     fig = go.Figure()
     fig.add_trace(go.Scatter(
@@ -183,36 +163,20 @@ def forest_chart(rows: pd.DataFrame) -> go.Figure:
     return _layout(fig, 110 + 38 * len(rows), "Every measure against expectation")
 
 
-def _overdispersion(panel: pd.DataFrame) -> tuple[float, float]:
-    """(c, tau2) of the funnel: within-unit variance of O/E about c/E, plus tau2 between.
-
-    Read back from the flags' own z-scores: z = (r - 1) / sqrt(V/E^2) and
-    z_adjusted = (r - 1) / sqrt(V/E^2 + tau2), so the limits drawn are those the flags used.
-    """
-    ok = panel[(panel["ratio"] != 1) & (panel["z"] != 0) & (panel["z_adjusted"] != 0)].dropna(
-        subset=["ratio", "z", "z_adjusted", "expected"])
-    if ok.empty:
-        return 1.0, 0.0
-    within = ((ok["ratio"] - 1) / ok["z"]) ** 2
-    tau2 = float(np.median(((ok["ratio"] - 1) / ok["z_adjusted"]) ** 2 - within))
-    return float(np.median(within * ok["expected"])), max(tau2, 0.0)
-
-
 def funnel_chart(panel: pd.DataFrame, examiner_id: str, measure: str) -> go.Figure:
     """One measure's O/E against expected count: the examiner among same-group peers."""
-    label = MEASURE_LABELS.get(measure, measure)
+    label = LABELS.get(measure, measure)
     mine = panel[panel["examiner_id"] == examiner_id]
     group = mine["peer_group"].iloc[0]
     peers = panel[(panel["peer_group"] == group) & (panel["examiner_id"] != examiner_id)]
-    c, tau2 = _overdispersion(panel)
+    tau2, c = funnel_dispersion(panel)
     shown = pd.concat([peers, mine])
     shown = shown[shown["expected"] > 0]
     grid = np.geomspace(max(shown["expected"].min() * 0.8, 0.5), shown["expected"].max() * 1.2, 80)
     fig = go.Figure()
     for level, dash, words in ((0.95, "dash", "95% limits"), (0.998, "dot", "99.8% limits")):
-        z = stats.norm.isf((1 - level) / 2)
-        half = z * np.sqrt(c / grid + tau2)
-        for bound, name in ((1 + half, words), (np.maximum(1 - half, 0), None)):
+        limits = funnel.tau2_additive_limits(1.0, np.sqrt(c / grid), tau2, level)
+        for bound, name in ((limits.upper, words), (np.maximum(limits.lower, 0), None)):
             fig.add_trace(go.Scatter(
                 x=grid, y=bound, mode="lines", line=dict(color=GREY, dash=dash, width=1),
                 name=name, showlegend=name is not None, hoverinfo="skip",
@@ -315,7 +279,7 @@ def _measures_table(rows: pd.DataFrame) -> str:
     out = []
     for r in rows.itertuples():
         out.append([
-            _e(MEASURE_LABELS.get(r.measure, r.measure)),
+            _e(LABELS.get(r.measure, r.measure)),
             _num(r.n, ",d"), _num(r.observed, ",.0f"), _num(r.expected, ",.1f"),
             f"{_num(r.ratio)} ({_num(r.ci_low)}–{_num(r.ci_high)})",
             _num(r.shrunken_ratio), _pct(r.raw_rate),
@@ -396,7 +360,7 @@ def _allegiance_sides(figures: pd.DataFrame, examiner_id: str) -> pd.DataFrame:
 def _examiner_section(data: PanelData, examiner_id: str) -> str:
     mine = data.figures.loc[examiner_id]
     rows = data.flags[data.flags["examiner_id"] == examiner_id].copy()
-    rows["order"] = rows["measure"].map({m: i for i, m in enumerate(MEASURE_LABELS)})
+    rows["order"] = rows["measure"].map({m: i for i, m in enumerate(EXAMINER_MEASURES)})
     rows = rows.sort_values("order")
     name = mine["examiner_name"]
     title = f"Examiner {examiner_id}" + (f" — {name}" if isinstance(name, str) and name else "")
@@ -451,7 +415,7 @@ def _examiner_section(data: PanelData, examiner_id: str) -> str:
         "<h3>6. Volumes</h3>", _volumes(mine),
         "<h3>7. The method in words</h3>",
         "".join(
-            f"<p><b>{_e(MEASURE_LABELS.get(m, m))}.</b> {_e(METHOD_WORDS[m])}</p>"
+            f"<p><b>{_e(LABELS.get(m, m))}.</b> {_e(MEASURES[m].words)}</p>"
             for m in rows["measure"]
         ),
         f"<p>{_e(COMMON_WORDS)}</p>",
@@ -531,7 +495,7 @@ def panel_report(con: duckdb.DuckDBPyConnection, data: PanelData | None = None) 
             _e(mine["examiner_name"] if isinstance(mine["examiner_name"], str) else ""),
             _e(mine["specialty"]), _num(int(mine["n_exams"]), ",d"),
             "<br>".join(
-                f"{_e(MEASURE_LABELS.get(r.measure, r.measure))}: O/E {_num(r.ratio)} "
+                f"{_e(LABELS.get(r.measure, r.measure))}: O/E {_num(r.ratio)} "
                 f"({_num(r.ci_low)}–{_num(r.ci_high)}), q = {_num(r.q_value, '.3g')}"
                 for r in measures.itertuples()
             ),

@@ -3,9 +3,9 @@
 Report queries (queries/reports/*.sql) never read fct_ tables directly: they read the table
 macros defined here (`exams_in_view()`, `rating_pairs_in_view()`, `shared_exams_in_view()`,
 `decision_counts_in_view()`), which apply the sidebar filters and the access scope from DuckDB
-variables that only `run` sets, or the macros of queries/macros/ built on them. `run_exams` is
-`run` for results with a row per exam. A query therefore cannot see rows outside the scope,
-whatever its parameters.
+variables that only `run` sets, or the macros of queries/macros/ built on them. `run_sql` is
+`run` for the queries the measure engine composes from its measures' SQL. A query therefore
+cannot see rows outside the scope, whatever its parameters.
 """
 
 from __future__ import annotations
@@ -88,14 +88,9 @@ MACROS = (
     # Published aggregates carry no insurer or claimant: every role may read them.
     "CREATE OR REPLACE TEMP MACRO decision_counts_in_view() AS TABLE SELECT * FROM fct_decision_counts",
     # Flags stored at load time describe every examiner, unfiltered: only a reader whose scope
-    # is every case and whose filters are empty may see them (ime.flags.flags_for_view).
+    # is every case and whose filters are empty may see them (measures.engine.flags_for_view).
     "CREATE OR REPLACE TEMP MACRO stored_flags_in_view() AS TABLE SELECT * FROM examiner_flags "
     "WHERE getvariable('scope_insurers') IS NULL",
-    # The case-mix models behind those flags, under the same rule.
-    "CREATE OR REPLACE TEMP MACRO stored_casemix_terms_in_view() AS TABLE "
-    "SELECT * FROM casemix_terms WHERE getvariable('scope_insurers') IS NULL",
-    "CREATE OR REPLACE TEMP MACRO stored_casemix_hazard_in_view() AS TABLE "
-    "SELECT * FROM casemix_hazard WHERE getvariable('scope_insurers') IS NULL",
 )
 
 
@@ -280,21 +275,22 @@ def run(
         cur.close()
 
 
-def run_exams(
+def run_sql(
     con: duckdb.DuckDBPyConnection,
-    name: str,
+    sql: str,
     scope: Scope = FULL_ACCESS,
     filters: Filters = NO_FILTERS,
+    per_exam: bool = False,
     **params: object,
 ) -> pd.DataFrame:
-    """As `run`, for a query with one row per exam (millions of rows), never stored.
-
-    The rows come through Arrow (`_frame`).
-    """
-    report = _report(name)
-    cur = scoped_cursor(con, scope, filters, report.sql)
+    """As `run`, for a query the measure engine composes from its measures' SQL (measures/):
+    text written in the code, never from data or a reader; values still bound. `per_exam`:
+    a result of a row per exam (millions of rows), read through Arrow (`_frame`)."""
+    cur = scoped_cursor(con, scope, filters, sql)
     try:
-        return _frame(cur.sql(report.sql, params=params).to_arrow_table())
+        if per_exam:
+            return _frame(cur.sql(sql, params=params).to_arrow_table())
+        return cur.execute(sql, params).df()
     finally:
         cur.close()
 

@@ -25,7 +25,7 @@ from scipy.optimize import linprog
 
 from etl.load import load
 from ime.demo import generate
-from ime.flags import store_flags
+from measures.engine import store_flags
 
 N_EXAMS = 4000
 # At this size, seed 7 flags a few examiners (drift, early MMI): the panel report has sections.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -12,25 +13,14 @@ import queries
 from etl.load import load
 from ime.cli import main
 from ime.demo import generate
-from ime.flags import (
-    CASE_FEATURES,
-    DETAIL_COLUMNS,
-    INSURER_SIDE,
-    MEASURES,
-    NEUTRAL_OR_CLAIMANT_SIDE,
-    OUTPUT_COLUMNS,
-    FlagSettings,
-    case_mix_for_view,
-    compute_flags,
-    drift_charts,
-    drift_path,
-    explain,
-    fit_case_mix,
-    flags_for_view,
-    store_flags,
-)
+from ime.precompute import after_load
 from ime.validation import detection_table, naive_flags, score
 from imestats.casemix import fit_casemix
+from measures import casemix, drift
+from measures.base import FLAG_COLUMNS, OUTPUT_COLUMNS, FlagSettings, View
+from measures.casemix import CASE_FEATURES, store_models
+from measures.engine import compute_flags, explain, flags_for_view
+from measures.registry import EXAMINER_MEASURES
 
 REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 PROFILES = Path(__file__).resolve().parents[1] / "data" / "profiles"
@@ -42,7 +32,7 @@ def demo(tmp_path_factory):
     root = tmp_path_factory.mktemp("flags")
     generate(root / "demo", n_exams=50_000, seed=7)
     db = root / "ime.duckdb"
-    load([root / "demo"], db, after_build=store_flags)
+    load([root / "demo"], db, after_build=after_load)
     con = queries.connect(db)
     flags = compute_flags(con)
     yield db, con, flags, pd.read_csv(root / "demo" / "truth.csv")
@@ -51,8 +41,8 @@ def demo(tmp_path_factory):
 
 def test_every_examiner_measure_has_the_spec_columns(demo):
     _, _, flags, truth = demo
-    assert list(flags.columns) == OUTPUT_COLUMNS + DETAIL_COLUMNS
-    assert set(flags["measure"]) == set(MEASURES) - {"decision_counts"}
+    assert list(flags.columns) == FLAG_COLUMNS
+    assert set(flags["measure"]) == set(EXAMINER_MEASURES)
     per_measure = flags.groupby("measure")["examiner_id"].nunique()
     assert per_measure["adverse_opinion"] == len(truth)
 
@@ -60,20 +50,9 @@ def test_every_examiner_measure_has_the_spec_columns(demo):
 def test_exams_scored_in_duckdb_match_the_models_own_predictions(demo):
     # Independent computation: the adverse-opinion model refitted in pandas on every
     # examiner x pattern row, its probabilities from CaseMixModel.predict (a design matrix,
-    # no SQL), summed per examiner; against the joins of scored_exams_in_view.
+    # no SQL), summed per examiner; against the expectations stored per exam at load.
     _, con, _, _ = demo
-    case_mix = fit_case_mix(con, queries.FULL_ACCESS, queries.NO_FILTERS, FlagSettings())
-    expected = queries.run(
-        con,
-        "examiner_expected",
-        terms=case_mix.terms,
-        insurer_side=list(INSURER_SIDE),
-        neutral_side=list(NEUTRAL_OR_CLAIMANT_SIDE),
-    )
     patterns = queries.run(con, "examiner_patterns")
-    # 50,000 exams are below the sample size: the model is fitted on every exam.
-    sampled = queries.run(con, "casemix_patterns", sample_size=FlagSettings().casemix_sample)
-    assert sampled["n_exams"].sum() == patterns["n_exams"].sum()
     features = [*CASE_FEATURES, "specialty"]
     model = fit_casemix(
         patterns.groupby(features, dropna=False, as_index=False)[["n_exams", "n_adverse"]].sum(),
@@ -86,21 +65,30 @@ def test_exams_scored_in_duckdb_match_the_models_own_predictions(demo):
         .groupby("examiner_id")["e"]
         .sum()
     )
-    product = expected.groupby("examiner_id")["e_adverse"].sum()
-    assert product.to_numpy() == pytest.approx(mine.loc[product.index].to_numpy(), rel=1e-9)
+    stored = con.execute(
+        "SELECT examiner_id, sum(expected_adverse_opinion) AS e FROM fct_exams "
+        "GROUP BY examiner_id ORDER BY examiner_id"
+    ).df().set_index("examiner_id")["e"]
+    assert stored.to_numpy() == pytest.approx(mine.loc[stored.index].to_numpy(), rel=1e-9)
 
 
-def test_cox_expectations_scored_in_duckdb_add_up_to_the_observed(demo):
+def test_cox_expectations_stored_per_exam_add_up_to_the_observed(demo, tmp_path):
     # Breslow's baseline hazard makes the expected MMI declarations of the fitting data add
     # up to the observed ones (Therneau & Grambsch 2000, martingale residuals sum to 0): with
     # every followed exam in the sample, the SQL scoring (step lookup, centring) must agree.
-    _, con, _, _ = demo
-    everything = FlagSettings(cox_sample=10**9)
-    case_mix = fit_case_mix(con, queries.FULL_ACCESS, queries.NO_FILTERS, everything)
-    mmi = queries.run(
-        con, "examiner_mmi_expected", terms=case_mix.terms, hazard=case_mix.mmi_hazard
-    )
-    assert mmi["expected"].sum() == pytest.approx(mmi["observed"].sum(), rel=1e-9)
+    db, _, _, _ = demo
+    copy = tmp_path / "copy.duckdb"
+    copy.write_bytes(db.read_bytes())
+    con = duckdb.connect(str(copy))
+    try:
+        store_models(con, FlagSettings(cox_sample=10**9))
+        expected, observed = con.execute(
+            "SELECT sum(expected_early_mmi), count(*) FILTER (mmi_reached) FROM fct_exams "
+            "WHERE mmi_reached IS NOT NULL AND days_injury_to_mmi >= 0"
+        ).fetchall()[0]
+    finally:
+        con.close()
+    assert expected == pytest.approx(observed, rel=1e-9)
 
 
 def test_targets_on_a_seed_the_report_does_not_use(demo):
@@ -110,7 +98,7 @@ def test_targets_on_a_seed_the_report_does_not_use(demo):
     )
     assert found.planted_found / found.planted >= 0.9
     assert found.hard_case_mix_flagged == 0
-    for measure in set(MEASURES) - {"decision_counts"}:
+    for measure in EXAMINER_MEASURES:
         s = score(flags[flags["measure"] == measure], truth, 7, measure, "product")
         assert s.fair_flagged / s.fair < 0.05, measure
 
@@ -155,16 +143,100 @@ def test_stored_flags_match_a_fresh_computation(demo):
     pd.testing.assert_frame_equal(stored, fresh, check_dtype=False, atol=1e-9)
 
 
-def test_the_default_view_reuses_the_models_stored_at_load(demo):
+def test_a_filtered_view_sums_the_stored_expectations_without_refitting(demo, monkeypatch):
+    # The filtered view's O and E per examiner, summed by hand from fct_exams; and the models
+    # are never fitted for it (fit_models wrapped with a counter).
     _, con, _, _ = demo
-    stored = case_mix_for_view(con)
-    fitted = fit_case_mix(con, queries.FULL_ACCESS, queries.NO_FILTERS, FlagSettings())
-    by_level = ["feature", "level"]
-    pd.testing.assert_frame_equal(
-        pd.DataFrame(stored.terms).sort_values(by_level, ignore_index=True),
-        pd.DataFrame(fitted.terms).sort_values(by_level, ignore_index=True),
-    )
-    assert stored.mmi_hazard == fitted.mmi_hazard and len(stored.mmi_hazard) > 100
+    fits = []
+    fit = casemix.fit_models
+    monkeypatch.setattr(casemix, "fit_models", lambda *a, **k: fits.append(1) or fit(*a, **k))
+    filtered = compute_flags(con, filters=queries.Filters(jurisdiction=("CA",)))
+    assert fits == []
+    by_hand = con.execute(
+        "SELECT examiner_id, count(*) FILTER (is_adverse) AS o, sum(expected_adverse_opinion) AS e "
+        "FROM fct_exams WHERE jurisdiction = 'CA' GROUP BY examiner_id ORDER BY examiner_id"
+    ).df()
+    mine = filtered[filtered["measure"] == "adverse_opinion"].set_index("examiner_id")
+    assert mine["observed"].to_numpy() == pytest.approx(by_hand["o"].to_numpy())
+    assert mine["expected"].to_numpy() == pytest.approx(by_hand["e"].to_numpy(), rel=1e-12)
+
+
+def test_tau2_is_stored_with_the_flags_and_reproduces_z_adjusted(demo):
+    # z_adjusted = (O/E - 1) / sqrt(V/E^2 + tau2) (Spiegelhalter 2005), from the stored
+    # variance and tau2, computed here by hand.
+    _, _, flags, _ = demo
+    rows = flags[flags["measure"] == "adverse_opinion"].dropna(subset=["z_adjusted"])
+    tau2 = rows["tau2"].iloc[0]
+    assert (rows["tau2"] == tau2).all() and tau2 > 0
+    by_hand = (rows["ratio"] - 1) / ((rows["variance"] / rows["expected"] ** 2 + tau2) ** 0.5)
+    assert rows["z_adjusted"].to_numpy() == pytest.approx(by_hand.to_numpy(), rel=1e-9)
+
+
+def test_allegiance_odds_ratio_matches_statsmodels_on_one_examiner(demo):
+    # statsmodels' StratifiedTable on the examiner's 2x2 tables per risk band, built here from
+    # fct_exams: the Mantel-Haenszel odds ratio and its RGB interval.
+    from statsmodels.stats.contingency_tables import StratifiedTable
+
+    _, con, flags, truth = demo
+    examiner = truth.loc[truth["pattern"] == "allegiance", "examiner_id"].iloc[0]
+    cells = con.execute(
+        "SELECT allegiance_band, retained_by = 'insurer_or_employer' AS insurer, "
+        "count(*) FILTER (is_adverse) AS a, count(*) FILTER (NOT is_adverse) AS b "
+        "FROM fct_exams WHERE examiner_id = $e AND retained_by <> 'other' "
+        "GROUP BY ALL ORDER BY ALL",
+        {"e": examiner},
+    ).df()
+    tables = []
+    for _, band in cells.groupby("allegiance_band"):
+        if band["insurer"].nunique() == 2:
+            ins, neu = band[band["insurer"]].iloc[0], band[~band["insurer"]].iloc[0]
+            tables.append([[ins["a"], ins["b"]], [neu["a"], neu["b"]]])
+    table = StratifiedTable(tables)
+    row = flags[(flags["measure"] == "allegiance") & (flags["examiner_id"] == examiner)].iloc[0]
+    assert row["ratio"] == pytest.approx(table.oddsratio_pooled, rel=1e-9)
+    low, high = table.oddsratio_pooled_confint()
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high), rel=1e-6)
+
+
+def test_allegiance_finds_planted_examiners_at_least_as_often_as_fisher(demo):
+    # The textbook test: a one-sided Fisher exact test of each examiner's 2x2 table (side x
+    # adverse), Benjamini-Hochberg across examiners with the minimum volume on both sides.
+    from scipy import stats
+
+    _, con, flags, truth = demo
+    sides = con.execute(
+        "SELECT examiner_id, "
+        "count(*) FILTER (retained_by = 'insurer_or_employer' AND is_adverse) AS a, "
+        "count(*) FILTER (retained_by = 'insurer_or_employer' AND NOT is_adverse) AS b, "
+        "count(*) FILTER (retained_by = 'claimant_or_neutral' AND is_adverse) AS c, "
+        "count(*) FILTER (retained_by = 'claimant_or_neutral' AND NOT is_adverse) AS d "
+        "FROM fct_exams GROUP BY 1 ORDER BY 1"
+    ).df()
+    sides = sides[((sides["a"] + sides["b"]) >= 30) & ((sides["c"] + sides["d"]) >= 30)]
+    p = [
+        stats.fisher_exact([[r.a, r.b], [r.c, r.d]], alternative="greater")[1]
+        for r in sides.itertuples()
+    ]
+    fisher = set(sides["examiner_id"][stats.false_discovery_control(p) <= 0.05])
+    ours = set(flags.loc[(flags["measure"] == "allegiance") & flags["flagged"], "examiner_id"])
+    planted = set(truth.loc[truth["pattern"] == "allegiance", "examiner_id"])
+    assert len(ours & planted) >= len(fisher & planted)
+    assert len(ours - planted) <= len(fisher - planted)
+
+
+def test_rulings_count_exams_a_ruling_names_against_same_specialty_peers(demo):
+    # Observed and trials per examiner counted here from the raw rulings table.
+    _, con, flags, _ = demo
+    by_hand = con.execute(
+        "WITH ruled AS (SELECT exam_id, bool_or(outcome IN ('report_rejected', "
+        "'decision_reversed')) AS against FROM rulings WHERE exam_id IS NOT NULL GROUP BY 1) "
+        "SELECT e.examiner_id, count(*) AS n, count(*) FILTER (against) AS o "
+        "FROM exams AS e JOIN ruled USING (exam_id) GROUP BY 1 ORDER BY 1"
+    ).df().set_index("examiner_id")
+    mine = flags[flags["measure"] == "rulings"].set_index("examiner_id")
+    assert mine["n"].to_numpy() == pytest.approx(by_hand.loc[mine.index, "n"].to_numpy())
+    assert mine["observed"].to_numpy() == pytest.approx(by_hand.loc[mine.index, "o"].to_numpy())
+    assert mine["expected"].sum() == pytest.approx(mine["observed"].sum(), rel=0.02)
 
 
 def test_an_insurer_scope_sees_fewer_exams(demo):
@@ -184,20 +256,16 @@ def test_an_insurer_scope_sees_fewer_exams(demo):
 def test_drift_path_crosses_the_threshold_for_a_signalling_examiner(demo):
     _, con, flags, _ = demo
     row = flags[(flags["measure"] == "drift") & flags["flagged"]].iloc[0]
-    threshold = row["cusum_threshold"]
-    assert threshold == pytest.approx(row["z"] / row["z_adjusted"])
-    terms = case_mix_for_view(con).terms
-    risks = queries.run_exams(
-        con, "examiner_adverse_risks", terms=terms, examiner_id=row["examiner_id"]
-    )
-    (chart,) = drift_charts(risks, FlagSettings())
-    path = drift_path(chart, threshold)
+    risks = drift.risks(View(con, queries.FULL_ACCESS, queries.NO_FILTERS), row["examiner_id"])
+    (chart,) = drift.drift_charts(risks, FlagSettings())
+    path = drift.drift_path(chart, row["cusum_threshold"])
     assert path["signal"].any()
     assert path["cusum"].max() == pytest.approx(row["z"])
+    assert path["cusum"].max() >= row["cusum_threshold"]
 
 
 def test_explain_a_drift_chart_that_never_rose_above_zero():
-    row = dict.fromkeys(OUTPUT_COLUMNS + DETAIL_COLUMNS, 1.0)
+    row = dict.fromkeys(FLAG_COLUMNS, 1.0)
     row.update(examiner_id="EX1", measure="drift", z=0.0, z_adjusted=0.0, eligible=True)
     row.update(flagged=False, peer_group="the examiner's own first exams", cusum_threshold=4.5)
     text = explain(pd.DataFrame([row]), "EX1")

@@ -13,15 +13,15 @@ from exporthelp import demo_db
 
 from ime import audit
 from ime.cli import main
-from ime.flags import COMMON_WORDS, METHOD_WORDS
 from ime.report import (
     CHROMIUM,
-    MEASURE_LABELS,
     examiner_report,
     panel_data,
     panel_report,
     write_report,
 )
+from measures.engine import COMMON_WORDS
+from measures.registry import MEASURES
 from queries import Scope
 
 SECTIONS = (
@@ -65,12 +65,12 @@ def audit_db(tmp_path, monkeypatch) -> Path:
 def test_examiner_report_has_every_measure_section_and_reply(con, data, flagged):
     examiner_id = flagged[0]
     page = examiner_report(con, examiner_id, data)
-    for label in MEASURE_LABELS.values():
-        assert label in page, label
+    for measure in set(data.flags.loc[data.flags["examiner_id"] == examiner_id, "measure"]):
+        assert html.escape(MEASURES[measure].label) in page, measure
     for section in SECTIONS:
         assert section in page, section
     for measure in set(data.flags.loc[data.flags["examiner_id"] == examiner_id, "measure"]):
-        assert html.escape(METHOD_WORDS[measure]) in page, measure
+        assert html.escape(MEASURES[measure].words) in page, measure
     assert html.escape(COMMON_WORDS) in page
     assert data.snapshot_sha256 in page and data.generated_at_utc in page
     name = data.figures.at[examiner_id, "examiner_name"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import analysis, charts, data, examiners, filters, layout
-from ime.flags import COMMON_WORDS, METHOD_WORDS
+from measures.engine import COMMON_WORDS
+from measures.registry import MEASURES
 
 st.title("Aggregate audit")
 layout.require_database()
@@ -166,5 +167,5 @@ else:
         },
     )
 with st.expander("How this is computed"):
-    st.markdown(METHOD_WORDS["decision_counts"])
+    st.markdown(MEASURES["decision_counts"].words)
     st.markdown(COMMON_WORDS)

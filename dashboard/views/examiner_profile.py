@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import analysis, charts, data, examiners, filters, layout
-from ime.flags import drift_threshold
+from measures.drift import drift_threshold
 
 st.title("Examiner profile")
 flt = layout.require_database()
@@ -125,10 +125,11 @@ st.plotly_chart(
 if mine is not None and "allegiance" in set(mine["measure"]):
     a = mine.set_index("measure").loc["allegiance"]
     st.markdown(
-        f"Retained by an insurer or employer, the examiner gave adverse opinions "
-        f"{a['ratio']:.2f} times as often as their own claimant or neutral rate predicts for "
-        f"those cases (95% CI {a['ci_low']:.2f} to {a['ci_high']:.2f}; exact conditional "
-        f"Poisson test, q = {a['q_value']:.3g}; smaller side {int(a['n']):,} exams)."
+        f"Retained by an insurer or employer, the examiner's odds of an adverse opinion were "
+        f"{a['ratio']:.2f} times their odds when retained by a claimant or neutral, on cases "
+        f"of like case-mix risk (95% CI {a['ci_low']:.2f} to {a['ci_high']:.2f}; "
+        f"Mantel-Haenszel, one-sided exact conditional test, q = {a['q_value']:.3g}; smaller "
+        f"side {int(a['n']):,} exams)."
         if a["q_value"] == a["q_value"]
         else f"Too few exams on the smaller side ({int(a['n']):,}) to test allegiance: "
         f"at least {examiners.MIN_VOLUME} are needed on each side."
@@ -253,8 +254,8 @@ else:
     st.plotly_chart(charts.cohort_rates(ruling_rates), width="stretch")
     ruled = ruling_rates.groupby("measure", sort=False)["n_ruled"].first()
     st.caption(
-        "Share of all exams whose report a later ruling rejected or whose decision it reversed, "
-        f"with 95% Wilson intervals ({int(ruled.iloc[0]):,} of the examiner's exams had a "
-        "ruling). Not adjusted for case mix and not a flag: rulings depend on which cases are "
-        "appealed."
+        "Among exams a later ruling names, the share whose report it rejected or whose "
+        f"decision it reversed, with 95% Wilson intervals ({int(ruled.iloc[0]):,} of the "
+        "examiner's exams had a ruling). The case-mix adjusted comparison with peers is the "
+        "rulings measure in the table above."
     )

@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard import charts, data, examiners, filters, layout
-from ime.flags import COMMON_WORDS, METHOD_WORDS
+from measures.engine import COMMON_WORDS
 
 PROFILE = "views/examiner_profile.py"
 
@@ -58,7 +58,7 @@ m_small.caption(f"fewer than {examiners.MIN_VOLUME}: shown, never flagged")
 
 rows = flags[flags["measure"] == measure]
 points = table[table["n"] > 0]
-if spec.funnel and not rows.empty:
+if spec.chart == "funnel" and not rows.empty:
     geometry = examiners.funnel_geometry(rows)
     m_disp.metric("Over-dispersion τ²", f"{geometry.tau2:.3f}")
     m_disp.caption("between-examiner variance on the O/E scale that case mix does not explain")
@@ -95,7 +95,7 @@ else:
         + (
             " The drift flag is the CUSUM crossing its panel threshold (see the profile), "
             "the ratio is the later exams' O/E against the baseline."
-            if measure == "drift"
+            if spec.chart == "cusum"
             else ""
         )
     )
@@ -165,5 +165,5 @@ if pick:
     )
 
 with st.expander("How this measure is computed"):
-    st.markdown(METHOD_WORDS[measure])
+    st.markdown(spec.words)
     st.markdown(COMMON_WORDS)

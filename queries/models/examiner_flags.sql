@@ -1,5 +1,5 @@
 -- name: examiner_flags
--- The examiner flags of the unfiltered view, filled after each load by ime.flags.store_flags
+-- The examiner flags of the unfiltered view, filled after each load by measures.engine.store_flags
 -- (`ime load` does it) so that the default view opens without recomputing them. Empty until then.
 -- grain: one row per examiner (or decision-maker) and measure
 -- materialized: table
@@ -22,5 +22,8 @@ SELECT
     CAST(NULL AS DOUBLE) AS z,
     CAST(NULL AS DOUBLE) AS z_adjusted,
     CAST(NULL AS BOOLEAN) AS eligible,
-    CAST(NULL AS DOUBLE) AS cusum_threshold
+    CAST(NULL AS DOUBLE) AS cusum_threshold,
+    CAST(NULL AS DOUBLE) AS variance,
+    CAST(NULL AS DOUBLE) AS tau2,
+    CAST(NULL AS DOUBLE) AS phi
 WHERE false

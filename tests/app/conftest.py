@@ -14,7 +14,7 @@ import pytest
 
 from etl.load import load
 from ime.demo import generate
-from ime.flags import store_flags
+from measures.engine import store_flags
 
 N_EXAMS = 4000
 N_EXAMS_FLAGGED = 20_000

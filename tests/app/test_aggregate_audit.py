@@ -8,7 +8,7 @@ from apphelp import figures, frame_with, metric, no_exception, open_page
 from conftest import REALDATA
 from statsmodels.stats.proportion import proportion_confint
 
-from ime.flags import compute_flags
+from measures.engine import compute_flags
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from scipy import stats
 
 from dashboard import charts, examiners
 from imestats.funnel import score_units
+from measures.engine import funnel_dispersion
 
 
 def _scored_units(seed: int = 7, n_units: int = 40) -> tuple[pd.DataFrame, float, np.ndarray]:
@@ -29,23 +30,25 @@ def _scored_units(seed: int = 7, n_units: int = 40) -> tuple[pd.DataFrame, float
             "ratio": scores.units["ratio"],
             "z": scores.units["z"],
             "z_adjusted": scores.units["z_adjusted"],
+            "variance": variance,
+            "tau2": scores.tau2,
         }
     )
     return rows, scores.tau2, variance / expected
 
 
-def test_tau2_read_back_from_the_flags_equals_the_engines_estimate():
-    rows, tau2, scale = _scored_units()
+def test_funnel_dispersion_is_the_stored_tau2_and_the_binomial_variance_scale():
+    # The units' V / E is 0.7 by construction (binomial variance at a 30% rate).
+    rows, tau2, _ = _scored_units()
     assert tau2 > 0, "the synthetic units must be over-dispersed for this test to mean much"
-    got_tau2, got_scale = examiners.overdispersion_from_flags(rows)
-    assert got_tau2 == pytest.approx(tau2, rel=1e-9)
-    assert got_scale == pytest.approx(np.median(scale), rel=1e-9)
+    got_tau2, got_scale = funnel_dispersion(rows)
+    assert got_tau2 == tau2
+    assert got_scale == pytest.approx(0.7, rel=1e-12)
 
 
-def test_without_over_dispersion_tau2_reads_back_as_zero():
+def test_without_a_stored_tau2_the_funnel_allows_no_over_dispersion():
     rows, _, _ = _scored_units()
-    rows["z_adjusted"] = rows["z"]
-    assert examiners.overdispersion_from_flags(rows)[0] == pytest.approx(0.0, abs=1e-12)
+    assert funnel_dispersion(rows.assign(tau2=np.nan)) == (0.0, 1.0)
 
 
 def test_funnel_limits_against_scipy():

@@ -12,9 +12,9 @@ from apphelp import figures, frame_with, metric, no_exception, open_page, pct
 from expected_figures import array
 from statsmodels.stats.proportion import proportion_confint
 
-import ime.flags
 from ime import audit
-from ime.flags import compute_flags
+from measures import casemix
+from measures.engine import compute_flags
 
 
 @pytest.fixture(scope="module")
@@ -244,23 +244,23 @@ def test_a_sidebar_filter_changes_the_profile(use_db, truth, busiest):
     assert at.query_params["examiner"] == examiner
 
 
-def test_a_filtered_view_fits_its_case_mix_models_once(use_db, busiest, monkeypatch):
-    # The flags and the drift chart of a filtered view share one fit (the Cox model alone
-    # takes seconds on a large view); the default view reads the models stored at load.
+def test_a_filtered_view_never_fits_a_case_mix_model(use_db, busiest, monkeypatch):
+    # The models are fitted once, at load; a filtered view sums the expectations stored per
+    # exam (the real fit_models wrapped with a counter).
     st.cache_data.clear()
     fitted = []
-    fit = ime.flags.fit_case_mix
+    fit = casemix.fit_models
 
-    def counted(con, scope, filters, settings):
-        fitted.append(filters)
-        return fit(con, scope, filters, settings)
+    def counted(con, settings):
+        fitted.append(settings)
+        return fit(con, settings)
 
-    monkeypatch.setattr(ime.flags, "fit_case_mix", counted)
+    monkeypatch.setattr(casemix, "fit_models", counted)
     examiner, jurisdiction = busiest
     at = open_page("examiner_profile.py", {"examiner": examiner})
     no_exception(at)
     assert fitted == []
     at.multiselect(key="filter_jurisdiction").set_value([jurisdiction]).run()
     no_exception(at)
-    assert [f.jurisdiction for f in fitted] == [(jurisdiction,)]
-    assert _figure(at, "CUSUM")  # the drift chart is drawn from that fit
+    assert fitted == []
+    assert _figure(at, "CUSUM")  # the drift chart is drawn from the stored expectations

@@ -7,7 +7,7 @@ import pytest
 from apphelp import figures, frame_with, metric, no_exception, open_page
 from expected_figures import array
 
-from ime.flags import compute_flags
+from measures.engine import compute_flags
 
 
 @pytest.fixture(scope="module")

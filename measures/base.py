@@ -1,0 +1,216 @@
+"""What a measure is, the settings every measure shares, and the last step all measures take.
+
+A measure yields one row per examiner (or decision-maker) with the same columns: volume,
+observed and expected counts, their ratio with an interval, a p-value, a Benjamini-Hochberg
+q-value across examiners, and the flag; beside them the detail columns the pages and reports
+draw from (the over-dispersion allowed for among them, so no consumer reconstructs it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+import queries
+from imestats.multiplicity import bh_qvalues, flag_units
+from imestats.shrinkage import gamma_poisson_shrinkage
+
+OUTPUT_COLUMNS = [
+    "examiner_id",
+    "measure",
+    "n",
+    "observed",
+    "expected",
+    "ratio",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "q_value",
+    "flagged",
+]
+DETAIL_COLUMNS = [
+    "peer_group",
+    "raw_rate",
+    "peer_rate",
+    "shrunken_ratio",
+    "z",
+    "z_adjusted",
+    "eligible",
+    "cusum_threshold",
+    # Funnel measures: the unit's variance of O, the panel's additive between-examiner variance
+    # (ratio scale) and multiplicative dispersion: what the funnel limits are drawn from.
+    "variance",
+    "tau2",
+    "phi",
+]
+FLAG_COLUMNS = OUTPUT_COLUMNS + DETAIL_COLUMNS
+
+# How a measure is drawn: a funnel of O/E against expected count; a forest of odds ratios with
+# their intervals; a CUSUM path over time; a funnel of published counts.
+CHART_KINDS = ("funnel", "odds_ratio", "cusum", "counts_funnel")
+
+
+@dataclass(frozen=True)
+class FlagSettings:
+    """The choices a reviewer may change; defaults as SPEC 2."""
+
+    q: float = 0.05
+    min_volume: int = 30
+    adjustment: str = "tau2"
+    # The case-mix models are fitted at load on a fixed hash sample of about this many exams
+    # (every exam of a smaller database), then score every exam once. Past a few hundred
+    # thousand exams more data barely moves some 70 coefficients, while the fit's cost grows
+    # with the distinct covariate patterns, which are nearly as many as the exams.
+    casemix_sample: int = 250_000
+    # Early MMI: the Cox model is fitted on about this many exams, a hash sample independent of
+    # outcome and time (sampling on covariates leaves the hazard model unbiased).
+    cox_sample: int = 25_000
+    # Drift: the first share of each examiner's exams is the baseline; the CUSUM looks for a
+    # doubling of the odds (Steiner 2000) with a 5% panel-wide false-alarm probability. It
+    # steps a calendar quarter of exams at a time, so its cost (above all the simulation of
+    # the threshold) follows quarters, not exams.
+    drift_batch_months: int = 3
+    drift_baseline_share: float = 0.4
+    drift_odds_ratio: float = 2.0
+    drift_false_alarm: float = 0.05
+    drift_simulations: int = 1000
+    seed: int = 0
+
+
+DEFAULT_SETTINGS = FlagSettings()
+
+
+@dataclass(frozen=True)
+class LogisticModel:
+    """A case-mix model of a yes/no outcome per exam, fitted at load, stored per exam.
+
+    `outcome` is a SQL expression over fct_exams that is true, false, or NULL where the exam
+    does not count for the measure. Each exam's predicted probability is stored at load in
+    fct_exams.expected_<measure>.
+    """
+
+    outcome: str
+    extra_features: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CoxModel:
+    """The case-mix model of time to MMI, fitted at load; each exam's cumulative hazard at its
+    follow-up time (the expected number of MMI declarations) is stored in
+    fct_exams.expected_<measure>."""
+
+
+@dataclass
+class View:
+    """What a measure reads: a connection, the reader's scope and filters, and the one grouped
+    pass over the view's exams (`units`) that every measure with `aggregates` shares."""
+
+    con: duckdb.DuckDBPyConnection
+    scope: queries.Scope
+    filters: queries.Filters
+    units: pd.DataFrame | None = None
+    _cache: dict = field(default_factory=dict)
+
+    def run(self, name: str, **params) -> pd.DataFrame:
+        return queries.run(self.con, name, self.scope, self.filters, **params)
+
+    def run_sql(self, sql: str, per_exam: bool = False, **params) -> pd.DataFrame:
+        return queries.run_sql(self.con, sql, self.scope, self.filters, per_exam, **params)
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One examiner measure, everything about it in one place.
+
+    name: the key in flags tables, exports and the command line.
+    label: how pages, charts and reports name it.
+    words: the method in plain words (pages, audit packs, `ime flags --explain`).
+    method: one line for export metadata.
+    rate, peer: what raw_rate counts and what peer_rate is.
+    chart: one of CHART_KINDS.
+    score: (View, FlagSettings) -> unit rows (FLAG_COLUMNS less q_value, flagged, eligible,
+        measure), to be finished by `finish`; an empty frame when the view has nothing to
+        compare.
+    aggregates: (alias, SQL) columns this measure adds to the shared per-examiner pass over
+        exams_in_view() (View.units).
+    model: the case-mix model fitted at load whose per-exam expectation the measure reads.
+    stored: (column, SQL) per-exam values computed at load from the models' linear predictors
+        (eta_<measure>) and feature terms (term_<feature>_<measure>), stored in fct_exams.
+    needs_exams: False for a measure of published counts, which needs no exam.
+    planted_by: the demo data's planted pattern this measure should find (ime validate).
+    export_prefix: the prefix of its columns in the examiner_rates export.
+    export_counts: the examiner_counts columns its figures are built on: where one of them is
+        suppressed for a reader, so are the measure's figures.
+    """
+
+    name: str
+    label: str
+    words: str
+    method: str
+    rate: str
+    peer: str
+    chart: str
+    score: Callable[[View, FlagSettings], pd.DataFrame]
+    aggregates: tuple[tuple[str, str], ...] = ()
+    model: LogisticModel | CoxModel | None = None
+    stored: tuple[tuple[str, str], ...] = ()
+    needs_exams: bool = True
+    planted_by: str | None = None
+    export_prefix: str = ""
+    export_counts: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.chart not in CHART_KINDS:
+            raise ValueError(f"{self.name}: chart must be one of {CHART_KINDS}, got {self.chart}")
+
+    @property
+    def expected_column(self) -> str:
+        """The fct_exams column holding each exam's expectation under this measure's model."""
+        return f"expected_{self.name}"
+
+
+def comparable(trials, events) -> bool:
+    """An outcome that never or always happens leaves nothing to compare examiners on."""
+    return 0 < np.sum(events) < np.sum(trials)
+
+
+def finish(
+    rows: pd.DataFrame,
+    measure: str,
+    settings: FlagSettings,
+    signal: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """q-values across examiners of at least the minimum volume, and the flag.
+
+    The flag is q below settings.q with an excess (ratio above 1), or, for a monitoring
+    measure, the chart's `signal`; either way only at or above the minimum volume.
+    """
+    rows = rows.copy()
+    rows["measure"] = measure
+    # Empirical Bayes beside the raw ratio: small examiners are pulled towards 1.
+    usable = (rows["expected"] > 0).to_numpy()
+    rows["shrunken_ratio"] = np.nan
+    if usable.sum() >= 2:
+        shrunk = gamma_poisson_shrinkage(rows["observed"][usable], rows["expected"][usable])
+        rows.loc[usable, "shrunken_ratio"] = shrunk.posterior_mean
+    rows["eligible"] = rows["n"] >= settings.min_volume
+    p = rows["p_value"].where(rows["eligible"])
+    rows["q_value"] = bh_qvalues(p.to_numpy(dtype=float))
+    if signal is None:
+        flagged = flag_units(
+            rows["q_value"].to_numpy(dtype=float),
+            rows["n"].to_numpy(),
+            settings.q,
+            settings.min_volume,
+        )
+        rows["flagged"] = flagged & (rows["ratio"].to_numpy(dtype=float) > 1)
+    else:
+        rows["flagged"] = signal & rows["eligible"].to_numpy()
+    # Columns a measure has no use for (the CUSUM threshold outside drift) are left empty.
+    return rows.reindex(columns=FLAG_COLUMNS).sort_values(
+        ["measure", "examiner_id"], ignore_index=True
+    )
