@@ -18,6 +18,14 @@ from numpy.typing import ArrayLike
 from scipy import stats
 from statsmodels.stats import inter_rater
 
+from imestats._checks import (
+    check_level,
+    check_nonnegative,
+    check_scalar,
+    count_array,
+    float_array,
+)
+
 
 @dataclass(frozen=True)
 class KappaResult:
@@ -127,6 +135,14 @@ def cohens_kappa(
         kappa, its asymptotic SE and Wald interval, the SE under kappa = 0, z and two-sided
         p of the test of no agreement beyond chance.
 
+    Raises
+    ------
+    ValueError
+        If ``table`` is not a square 2-d table, has missing or negative counts, has no
+        subjects (empty or all zero), or has every subject in one and the same category
+        for both raters (chance agreement 1: kappa undefined); if ``weights`` is not
+        None, 'linear' or 'quadratic'; or if ``level`` is not strictly between 0 and 1.
+
     Notes
     -----
     kappa = (p_o - p_e)/(1 - p_e), weighted kappa = 1 - sum w o / sum w e. Assumes
@@ -153,6 +169,14 @@ def cohens_kappa(
         )
     if weights not in (None, "linear", "quadratic"):
         raise ValueError(f"weights={weights!r}: use None, 'linear' or 'quadratic'")
+    if counts.sum() <= 0:
+        raise ValueError(f"table has no subjects (shape {counts.shape}, total count 0)")
+    rows_used, columns_used = np.flatnonzero(counts.sum(axis=1)), np.flatnonzero(counts.sum(axis=0))
+    if rows_used.size == 1 and columns_used.size == 1 and rows_used[0] == columns_used[0]:
+        raise ValueError(
+            "table has every subject in one category for both raters: chance agreement is 1, "
+            "kappa undefined"
+        )
     fit = inter_rater.cohens_kappa(counts, wt=weights)
     half_width = stats.norm.ppf(0.5 + level / 2) * fit.std_kappa
     return KappaResult(
@@ -183,6 +207,13 @@ def fleiss_kappa(counts: ArrayLike) -> FleissKappaResult:
         kappa (statsmodels ``fleiss_kappa``), the SE under kappa = 0 (Fleiss, Nee & Landis
         1979, as in R ``irr::kappam.fleiss``), z = kappa / SE and the two-sided p.
 
+    Raises
+    ------
+    ValueError
+        If ``counts`` is not a 2-d table, has no subjects, has missing, negative or
+        fractional counts, has rows with different sums or fewer than 2 ratings per
+        subject, or has all ratings in one category.
+
     Notes
     -----
     P_i = sum_j n_ij (n_ij - 1) / (n (n - 1)), p_j = sum_i n_ij / (N n),
@@ -198,6 +229,9 @@ def fleiss_kappa(counts: ArrayLike) -> FleissKappaResult:
     sets of raters. Psychological Bulletin. 1979;86(5):974-977.
     """
     table = _count_table(counts, "counts")
+    if table.shape[0] == 0:
+        raise ValueError(f"counts has no subjects (shape {table.shape})")
+    count_array(table, "counts")  # numbers of raters: whole numbers
     raters_per_subject = table.sum(axis=1)
     if not np.all(raters_per_subject == raters_per_subject[0]) or raters_per_subject[0] < 2:
         raise ValueError(
@@ -243,6 +277,12 @@ def icc_shrout_fleiss(ratings: ArrayLike, level: float = 0.95) -> IccResult:
     IccResult
         The six ICCs with intervals and F tests of ICC = 0, and the ANOVA mean squares.
 
+    Raises
+    ------
+    ValueError
+        If ``ratings`` is not a table of at least 2 targets x 2 raters, has missing
+        values, or if ``level`` is not strictly between 0 and 1.
+
     Notes
     -----
     With BMS (targets), JMS (raters), EMS (residual) from the two-way ANOVA and WMS (within
@@ -270,7 +310,7 @@ def icc_shrout_fleiss(ratings: ArrayLike, level: float = 0.95) -> IccResult:
     Psychological Methods. 1996;1(1):30-46.
     """
     _require_level(level)
-    table = np.asarray(ratings, dtype=float)
+    table = float_array(ratings, "ratings", allow_nan=True)
     if table.ndim != 2 or table.shape[0] < 2 or table.shape[1] < 2:
         raise ValueError(
             f"ratings must be a targets x raters table of at least 2 x 2, got {table.shape}"
@@ -375,6 +415,13 @@ def icc_oneway_unbalanced(
         ICC = (MSB - MSW)/(MSB + (n0 - 1) MSW), its approximate interval, the F test of
         ICC = 0, the mean squares, n0 and the counts.
 
+    Raises
+    ------
+    ValueError
+        If ``ratings`` is not one-dimensional or has missing values; if ``targets`` differs
+        from it in length or has missing labels; if there are fewer than 2 targets or no
+        target with 2 ratings; or if ``level`` is not strictly between 0 and 1.
+
     Notes
     -----
     ANOVA (method of moments) estimator of sigma2_target / (sigma2_target + sigma2_error)
@@ -393,7 +440,7 @@ def icc_oneway_unbalanced(
     1986;54(1):67-82.
     """
     _require_level(level)
-    values = np.asarray(ratings, dtype=float)
+    values = float_array(ratings, "ratings", allow_nan=True)
     if values.ndim != 1 or not np.isfinite(values).all():
         raise ValueError("ratings must be one-dimensional without missing values")
     codes, labels = pd.factorize(np.asarray(targets))
@@ -455,6 +502,13 @@ def krippendorff_alpha(
     float
         alpha = 1 - D_o / D_e (1 perfect agreement, 0 chance level).
 
+    Raises
+    ------
+    ValueError
+        If ``level_of_measurement`` is not one of the four; if ``reliability_data`` is not
+        2-d, holds infinite values, has no unit rated by two raters, or fewer than two
+        distinct values (alpha undefined).
+
     Notes
     -----
     Units with fewer than two ratings carry no information about agreement and are ignored.
@@ -473,12 +527,20 @@ def krippendorff_alpha(
             f"level_of_measurement={level_of_measurement!r}: use nominal, ordinal, "
             "interval or ratio"
         )
-    data = np.asarray(reliability_data, dtype=float)
+    data = float_array(reliability_data, "reliability_data", allow_nan=True)
     if data.ndim != 2:
         raise ValueError(f"reliability_data must be raters x units, got shape {data.shape}")
-    return float(
-        krippendorff.alpha(reliability_data=data, level_of_measurement=level_of_measurement)
-    )
+    if np.isinf(data).any():
+        raise ValueError("reliability_data has infinite values; use NaN for a missing rating")
+    try:
+        alpha = krippendorff.alpha(
+            reliability_data=data, level_of_measurement=level_of_measurement
+        )
+    except ValueError as error:
+        # krippendorff's own messages ("more than one value in the domain", ...) do not say
+        # which input they are about.
+        raise ValueError(f"reliability_data: {error}") from None
+    return float(alpha)
 
 
 def bland_altman(
@@ -502,6 +564,13 @@ def bland_altman(
         n, bias (mean difference), SD of the differences, the t interval of the bias, the
         limits of agreement and the approximate interval of each limit.
 
+    Raises
+    ------
+    ValueError
+        If ``x`` and ``y`` are not 1-d arrays of one length, have missing values or fewer
+        than 3 pairs; if ``multiplier`` is not a positive number; or if ``level`` is not
+        strictly between 0 and 1.
+
     Notes
     -----
     SE(bias) = s/sqrt(n) and SE(limit) ~ sqrt(3 s^2 / n), each with t on n - 1 df
@@ -518,8 +587,9 @@ def bland_altman(
     Methods in Medical Research. 1999;8(2):135-160.
     """
     _require_level(level)
-    first = np.asarray(x, dtype=float)
-    second = np.asarray(y, dtype=float)
+    multiplier = check_scalar(multiplier, "multiplier", low=0, low_inclusive=False)
+    first = float_array(x, "x", allow_nan=True)
+    second = float_array(y, "y", allow_nan=True)
     if first.shape != second.shape or first.ndim != 1:
         raise ValueError(
             f"x and y must be paired 1-d arrays, got shapes {first.shape} and {second.shape}"
@@ -581,14 +651,11 @@ def _icc2_interval(
 
 
 def _count_table(values: ArrayLike, name: str) -> np.ndarray:
-    table = np.asarray(values, dtype=float)
+    table = float_array(values, name, allow_nan=True)
     if table.ndim != 2:
         raise ValueError(f"{name} must be a 2-d table of counts, got shape {table.shape}")
-    if not np.isfinite(table).all() or (table < 0).any():
-        raise ValueError(f"{name} must hold non-negative counts without missing values")
-    return table
+    return check_nonnegative(float_array(table, name), name)
 
 
 def _require_level(level: float) -> None:
-    if not 0 < level < 1:
-        raise ValueError(f"level={level}: a confidence level must lie strictly between 0 and 1")
+    check_level(level)

@@ -17,6 +17,15 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, special, stats
 
+from imestats._checks import (
+    check_at_most,
+    check_probabilities,
+    check_scalar,
+    count_array,
+    float_array,
+    same_shape,
+)
+
 MISSING_LEVEL = "missing"
 POOLED_LEVEL = "(rare levels)"
 
@@ -286,6 +295,13 @@ def fit_casemix(
     CaseMixModel
         With ``predict(df)`` giving per-pattern probabilities.
 
+    Raises
+    ------
+    ValueError
+        If ``patterns_df`` lacks a named column or has no pattern with trials; if a row
+        has missing or negative counts or more events than trials; if ``y_col`` is never
+        or always an event; or if ``min_level_trials`` is missing or negative.
+
     Notes
     -----
     Grouped binomial GLM (logit link) fitted by Newton's method; its
@@ -316,8 +332,11 @@ def fit_casemix(
     absent = [c for c in [*covariates, n_col, y_col] if c not in patterns_df.columns]
     if absent:
         raise ValueError(f"patterns_df lacks columns {absent}; it has {list(patterns_df.columns)}")
+    check_scalar(min_level_trials, "min_level_trials", low=0)
     n_all, _ = _trials_and_events(patterns_df, n_col, y_col)
     data = patterns_df.loc[n_all > 0]
+    if data.empty:
+        raise ValueError(f"patterns_df has no pattern with {n_col} > 0: nothing to fit")
     n, y = _trials_and_events(data, n_col, y_col)
     if y.sum() in (0, n.sum()):
         raise ValueError(f"{y_col} is {'never' if y.sum() == 0 else 'always'} an event")
@@ -390,6 +409,13 @@ def expected_by_unit(
         Indexed by unit (sorted): ``n``, ``observed`` (sum y), ``expected``
         (E = sum n p) and ``variance`` (V = sum n p (1 - p)).
 
+    Raises
+    ------
+    ValueError
+        If a row has missing or negative counts or more events than trials, if
+        ``unit_col`` has missing labels, or if a covariate has a level the model did not
+        see when fitted.
+
     Notes
     -----
     V is the binomial variance of O given the predicted probabilities, used
@@ -401,6 +427,12 @@ def expected_by_unit(
     Stat Med 2005;24:1185-1202, section 5.
     """
     n, y = _trials_and_events(unit_pattern_df, model.n_col, model.y_col)
+    units = unit_pattern_df[unit_col]
+    if units.isna().any():
+        # groupby would drop these rows, and their exams with them, without a word.
+        raise ValueError(
+            f"unit_col {unit_col!r} has {int(units.isna().sum())} rows without a unit label"
+        )
     p = model.predict(unit_pattern_df)
     parts = pd.DataFrame(
         {
@@ -414,15 +446,29 @@ def expected_by_unit(
     return parts.groupby(unit_col, sort=True).sum()
 
 
+def _grouped_outcomes(
+    predicted, n, y, probabilities: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Predicted risks (in [0, 1] if ``probabilities``), trials and events per pattern."""
+    p = float_array(predicted, "predicted", ndim=1)
+    if probabilities:
+        check_probabilities(p, "predicted")
+    n_arr = count_array(n, "n", whole=False, ndim=1)
+    y_arr = count_array(y, "y", whole=False, ndim=1)
+    same_shape(predicted=p, n=n_arr, y=y_arr)
+    check_at_most(y_arr, n_arr, "y", "n")
+    return p, n_arr, y_arr
+
+
 def c_statistic(predicted, n, y) -> float:
     """Concordance (area under the ROC curve) from grouped data.
 
     Parameters
     ----------
     predicted : array_like
-        Predicted probability per pattern.
+        Predicted probability (or any score ordered like it) per pattern.
     n, y : array_like
-        Trials and events per pattern.
+        Trials and events per pattern (0 <= y <= n).
 
     Returns
     -------
@@ -431,21 +477,27 @@ def c_statistic(predicted, n, y) -> float:
         ties counted one half; equals the Mann-Whitney U / (n1 n0) of the
         one-row-per-exam data.
 
+    Raises
+    ------
+    ValueError
+        If ``predicted`` has missing or infinite values; if ``n`` or ``y`` has missing or
+        negative values; if y > n in any pattern; if the three differ in length; or if
+        there is no event or no non-event at all.
+
     References
     ----------
     Hanley JA, McNeil BJ. The meaning and use of the area under a receiver
     operating characteristic (ROC) curve. Radiology 1982;143:29-36.
     """
-    p = np.asarray(predicted, dtype=float)
-    n_arr = np.asarray(n, dtype=float)
-    y_arr = np.asarray(y, dtype=float)
+    # Only the order of the predictions matters: any score (a rating, a linear predictor) works.
+    p, n_arr, y_arr = _grouped_outcomes(predicted, n, y, probabilities=False)
     risk_levels, position = np.unique(p, return_inverse=True)
     events = np.bincount(position, weights=y_arr, minlength=risk_levels.size)
     non_events = np.bincount(position, weights=n_arr - y_arr, minlength=risk_levels.size)
     non_events_below = np.cumsum(non_events) - non_events
     total_pairs = events.sum() * non_events.sum()
     if total_pairs == 0:
-        raise ValueError("c-statistic needs at least one event and one non-event")
+        raise ValueError("y and n: the c-statistic needs at least one event and one non-event")
     return float(np.sum(events * (non_events_below + 0.5 * non_events)) / total_pairs)
 
 
@@ -465,6 +517,14 @@ def calibration_table(predicted, n, y, groups: int = 10) -> CalibrationTable:
     -------
     CalibrationTable
 
+    Raises
+    ------
+    ValueError
+        If ``predicted`` has missing values or values outside [0, 1]; if ``n`` or ``y``
+        has missing or negative values; if y > n in any pattern; if the three differ in
+        length; if ``groups`` is not a whole number >= 3; or if fewer than 3 risk groups
+        have exams (no trials at all included).
+
     Notes
     -----
     Patterns are ordered by predicted risk and assigned to the group that
@@ -480,9 +540,12 @@ def calibration_table(predicted, n, y, groups: int = 10) -> CalibrationTable:
     Hosmer DW, Lemeshow S. Goodness of fit tests for the multiple logistic
     regression model. Commun Stat Theory Methods 1980;9:1043-1069.
     """
-    p = np.asarray(predicted, dtype=float)
-    n_arr = np.asarray(n, dtype=float)
-    y_arr = np.asarray(y, dtype=float)
+    p, n_arr, y_arr = _grouped_outcomes(predicted, n, y)
+    if check_scalar(groups, "groups", low=3) != int(groups):
+        raise ValueError(f"groups must be a whole number, got {groups!r}")
+    groups = int(groups)
+    if n_arr.sum() <= 0:
+        raise ValueError("n: no trials, so there are no risk groups")
     order = np.argsort(p, kind="stable")
     p, n_arr, y_arr = p[order], n_arr[order], y_arr[order]
     midpoints = np.cumsum(n_arr) - n_arr / 2.0

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from imestats._checks import count_array
+
 
 @dataclass(frozen=True)
 class Concentration:
@@ -33,13 +35,9 @@ class Concentration:
 
 
 def _counts(counts) -> np.ndarray:
-    values = np.asarray(counts, dtype=float).ravel()
-    if values.size == 0:
-        raise ValueError("no categories: need at least one count")
-    if not np.isfinite(values).all() or (values < 0).any():
-        raise ValueError(f"counts must be finite and >= 0, got min {np.nanmin(values)!r}")
+    values = count_array(counts, "counts", whole=False, nonempty=True).ravel()
     if values.sum() <= 0:
-        raise ValueError("all counts are zero: the shares are undefined")
+        raise ValueError("counts are all zero: the shares are undefined")
     return values
 
 
@@ -57,6 +55,11 @@ def herfindahl_index(counts) -> float:
     float
         sum((c_i / sum c)^2), on the 0-1 scale.
 
+    Raises
+    ------
+    ValueError
+        If ``counts`` is empty, has missing, infinite or negative values, or is all zero.
+
     References
     ----------
     Hirschman AO. The paternity of an index. Am Econ Rev 1964;54(5):761.
@@ -68,7 +71,11 @@ def herfindahl_index(counts) -> float:
 
 
 def top_share(counts) -> float:
-    """Share of the total held by the largest category."""
+    """Share of the total held by the largest category.
+
+    Raises ValueError if ``counts`` is empty, has missing, infinite or negative values, or
+    is all zero.
+    """
     values = _counts(counts)
     return float(values.max() / values.sum())
 
@@ -86,6 +93,11 @@ def concentration(counts) -> Concentration:
     Concentration
         Categories with a zero count are not counted in ``n_categories``. With a single
         category the normalised index is 1.
+
+    Raises
+    ------
+    ValueError
+        If ``counts`` is empty, has missing, infinite or negative values, or is all zero.
 
     Notes
     -----
@@ -121,10 +133,20 @@ def concentration_by_group(frame: pd.DataFrame, by: list[str], count: str) -> pd
 
     Columns: `by`, n_total, n_categories, top_share, hhi. A page shows the figures of every
     examiner of a specialty; one pass over the groups replaces one call per examiner.
+
+    Raises ValueError if the `count` column has missing, infinite or negative values, a `by`
+    column has missing labels (their rows would drop out of every group), or a group's
+    counts are all zero; KeyError if a column is not in `frame`.
     """
     values = frame[count].astype(float)
     if not np.isfinite(values).all() or (values < 0).any():
         raise ValueError(f"{count} must be finite and >= 0")
+    unlabelled = frame[by].isna().any(axis=1)
+    if unlabelled.any():
+        raise ValueError(
+            f"by columns {by} have missing labels in {int(unlabelled.sum())} rows; label or "
+            "drop them first"
+        )
     parts = frame[by].assign(
         _n=values, _present=values > 0, _squared=values**2
     ).groupby(by, sort=True, observed=True)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import optimize, special
 
+from imestats._checks import broadcast, check_scalar, float_array
+
 
 @dataclass(frozen=True)
 class CusumResult:
@@ -70,14 +72,14 @@ class PanelThreshold:
 
 
 def _checked_risks(p) -> np.ndarray:
-    p_arr = np.asarray(p, dtype=float)
+    p_arr = float_array(p, "p", allow_nan=True)
     if np.any(~((p_arr > 0) & (p_arr < 1))):
         raise ValueError("predicted risks p must lie strictly between 0 and 1")
     return p_arr
 
 
 def _risks_and_outcomes(y, p) -> tuple[np.ndarray, np.ndarray]:
-    y_arr = np.asarray(y, dtype=float)
+    y_arr = float_array(y, "y", allow_nan=True)
     p_arr = _checked_risks(p)
     if y_arr.shape != p_arr.shape:
         raise ValueError(f"y has shape {y_arr.shape} but p has shape {p_arr.shape}")
@@ -88,6 +90,8 @@ def _risks_and_outcomes(y, p) -> tuple[np.ndarray, np.ndarray]:
 
 def _weight_pair(p: np.ndarray, odds_ratio: float, null_odds_ratio: float = 1.0):
     """Log-likelihood-ratio weights for y = 0 and y = 1 at risks p."""
+    odds_ratio = check_scalar(odds_ratio, "odds_ratio")
+    null_odds_ratio = check_scalar(null_odds_ratio, "null_odds_ratio")
     if odds_ratio <= 0 or null_odds_ratio <= 0 or odds_ratio == null_odds_ratio:
         raise ValueError(
             f"need positive, distinct odds ratios; got R_A={odds_ratio!r}, R_0={null_odds_ratio!r}"
@@ -146,6 +150,12 @@ def cusum_weights(y, p, odds_ratio: float = 2.0, null_odds_ratio: float = 1.0) -
     numpy.ndarray
         W_t = y_t log(R_A/R_0) - log[(1 - p_t + R_A p_t) / (1 - p_t + R_0 p_t)].
 
+    Raises
+    ------
+    ValueError
+        If ``y`` is not 0/1, ``p`` is not strictly between 0 and 1 (missing included) or the two
+        differ in shape; or if the odds ratios are not positive, finite and distinct.
+
     References
     ----------
     Steiner SH, Cook RJ, Farewell VT, Treasure T. Monitoring surgical
@@ -176,6 +186,14 @@ def risk_adjusted_cusum(y, p, threshold: float, odds_ratio: float = 2.0) -> Cusu
     Returns
     -------
     CusumResult
+        With no cases, an empty path, no signal and ``max_statistic`` 0.
+
+    Raises
+    ------
+    ValueError
+        If ``y`` is not 0/1, ``p`` is not strictly between 0 and 1 (missing included) or the two
+        differ in shape; if ``threshold`` is not > 0; or if ``odds_ratio`` is not a positive finite
+        number other than 1.
 
     Notes
     -----
@@ -228,6 +246,13 @@ def batch_log_terms(p, batch_index, n_batches: int, odds_ratio: float = 2.0) -> 
         Length n_batches: L_k = sum over cases i in batch k of
         log(1 - p_i + R_A p_i), computed as log1p((R_A - 1) p_i).
 
+    Raises
+    ------
+    ValueError
+        If ``p`` is not strictly between 0 and 1 (missing included); if
+        ``batch_index`` is not integers in [0, n_batches) or differs from ``p`` in
+        size; or if ``odds_ratio`` is not > 0.
+
     Notes
     -----
     With O_k events in batch k, the sum of the per-case CUSUM weights of
@@ -277,6 +302,13 @@ def batched_cusum(events, log_terms, threshold: float, odds_ratio: float = 2.0) 
         As from :func:`risk_adjusted_cusum`, with batches in place of cases:
         ``path[k]`` is the chart after batch k and ``signal_indices`` are
         batch indices.
+
+    Raises
+    ------
+    ValueError
+        If ``events`` is not non-negative integer counts, ``log_terms`` is not finite, the
+        two are not 1-D of one length, ``threshold`` is not > 0 or ``odds_ratio`` is not
+        > 1.
 
     Notes
     -----
@@ -334,6 +366,13 @@ def baseline_log_odds_ratio(y, p, baseline_end: int) -> float:
         offset logit p_t). O is kept within [0.5, baseline_end - 0.5] so
         delta stays finite when the baseline has no or only events.
 
+    Raises
+    ------
+    ValueError
+        If ``y`` is not 0/1, ``p`` is not strictly between 0 and 1 (missing included) or the two
+        differ in shape; or if ``baseline_end`` is not a whole number from 1 to the number of cases
+        minus 1.
+
     References
     ----------
     Steiner SH, Cook RJ, Farewell VT, Treasure T. Monitoring surgical
@@ -341,6 +380,9 @@ def baseline_log_odds_ratio(y, p, baseline_end: int) -> float:
     2000;1:441-452 (chart against a recalibrated standard).
     """
     y_arr, p_arr = _risks_and_outcomes(y, p)
+    if check_scalar(baseline_end, "baseline_end") != int(baseline_end):
+        raise ValueError(f"baseline_end must be a whole number, got {baseline_end!r}")
+    baseline_end = int(baseline_end)
     if not 1 <= baseline_end < y_arr.size:
         raise ValueError(
             f"baseline_end must be between 1 and {y_arr.size - 1} (cases), got {baseline_end!r}"
@@ -376,6 +418,13 @@ def baseline_log_odds_ratios(y, p, unit, n_units: int) -> np.ndarray:
         sum expit(logit p_t + delta) = O over its cases, O kept within
         [0.5, n - 0.5] as in :func:`baseline_log_odds_ratio`.
 
+    Raises
+    ------
+    ValueError
+        If ``y`` is not 0/1, ``p`` is not strictly between 0 and 1 (missing included) or the two
+        differ in shape; if ``unit`` is not whole numbers in [0, n_units) with one per case; or if a
+        unit has no case.
+
     Notes
     -----
     Every unit's equation is solved at once by Newton's method from the
@@ -385,9 +434,12 @@ def baseline_log_odds_ratios(y, p, unit, n_units: int) -> np.ndarray:
     found whatever the start.
     """
     y_arr, p_arr = _risks_and_outcomes(y, p)
-    index = np.asarray(unit, dtype=np.intp).ravel()
-    if index.size != y_arr.size:
-        raise ValueError(f"unit has {index.size} entries but y has {y_arr.size}")
+    unit_arr = float_array(unit, "unit").ravel()
+    if unit_arr.size != y_arr.size:
+        raise ValueError(f"unit has {unit_arr.size} entries but y has {y_arr.size}")
+    if np.any((unit_arr < 0) | (unit_arr >= n_units) | (unit_arr != np.round(unit_arr))):
+        raise ValueError(f"unit must hold whole numbers in [0, n_units) = [0, {n_units!r})")
+    index = unit_arr.astype(np.intp)
     n = np.bincount(index, minlength=n_units)
     if n.size != n_units or np.any(n == 0):
         raise ValueError(f"every unit in [0, {n_units}) needs at least one baseline case")
@@ -415,8 +467,16 @@ def baseline_log_odds_ratios(y, p, unit, n_units: int) -> np.ndarray:
 
 
 def recalibrate_risks(p, log_odds_ratio: float) -> np.ndarray:
-    """Risks with their odds multiplied by exp(log_odds_ratio): expit(logit p + delta)."""
-    return special.expit(special.logit(np.asarray(p, dtype=float)) + log_odds_ratio)
+    """Risks with their odds multiplied by exp(log_odds_ratio): expit(logit p + delta).
+
+    ``log_odds_ratio`` is a number or an array that broadcasts against ``p`` (one per
+    case). Raises ValueError if ``p`` is not strictly between 0 and 1 (missing included),
+    ``log_odds_ratio`` is missing or infinite, or the two do not broadcast.
+    """
+    p_arr, delta = broadcast(
+        p=_checked_risks(p), log_odds_ratio=float_array(log_odds_ratio, "log_odds_ratio")
+    )
+    return special.expit(special.logit(p_arr) + delta)
 
 
 def drift_cusum(
@@ -439,6 +499,13 @@ def drift_cusum(
     Returns
     -------
     DriftCusumResult
+
+    Raises
+    ------
+    ValueError
+        If ``y`` is not 0/1, ``p`` is not strictly between 0 and 1 (missing included) or the two
+        differ in shape; or as :func:`baseline_log_odds_ratio` for ``baseline_end`` and
+        :func:`risk_adjusted_cusum` for ``threshold`` and ``odds_ratio``.
 
     Notes
     -----
@@ -582,6 +649,13 @@ def threshold_for_panel(
     -------
     PanelThreshold
 
+    Raises
+    ------
+    ValueError
+        If a unit's risks are not strictly between 0 and 1 (missing included), no unit
+        has a case, ``target_false_alarm`` is not strictly between 0 and 1, ``n_sim`` is
+        below 1, or ``odds_ratio`` is not a positive finite number other than 1.
+
     Notes
     -----
     Under the null y_t ~ Bernoulli(p_t) independently, with each unit's own
@@ -664,6 +738,15 @@ def threshold_for_batched_panel(
     Returns
     -------
     PanelThreshold
+
+    Raises
+    ------
+    ValueError
+        If the three sequences differ in number of units or a unit's three arrays differ
+        in length; if trials are not integers >= 1, mean risks not strictly between 0
+        and 1 or log terms not finite; if no unit has a batch; if
+        ``target_false_alarm`` is not strictly between 0 and 1, ``n_sim`` is below 1 or
+        ``odds_ratio`` is not > 1.
 
     Notes
     -----

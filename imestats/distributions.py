@@ -18,6 +18,8 @@ from numpy.typing import ArrayLike
 from scipy import stats
 from statsmodels.stats.proportion import proportions_ztest
 
+from imestats._checks import check_scalar, float_array
+
 Alternative = Literal["two-sided", "less", "greater"]
 
 # scipy interpolates the k-sample Anderson-Darling p-value in a table and clips it here.
@@ -140,6 +142,12 @@ def mann_whitney(
         when x tends to be larger) and the common-language effect U/(n_x n_y) = P(X > Y) +
         P(X = Y)/2.
 
+    Raises
+    ------
+    ValueError
+        If ``x`` or ``y`` is empty, not one-dimensional or has missing values, or ``alternative`` or
+        ``method`` is not one of the listed values.
+
     Notes
     -----
     Tests stochastic equality; it is a test of medians only when both distributions have
@@ -185,6 +193,12 @@ def ks_2samp(
     -------
     KolmogorovSmirnovResult
         D = max |F_x - F_y| and its p-value.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` or ``y`` is empty, not one-dimensional or has missing values, or ``alternative`` is
+        not one of the listed values.
 
     Notes
     -----
@@ -239,6 +253,13 @@ def anderson_ksamp(
         Standardised statistic T (scipy), A2 and its null SD sigma (R kSamples), p-value and
         whether it was clipped.
 
+    Raises
+    ------
+    ValueError
+        If a sample is empty, not one-dimensional or has missing values; if there are fewer than two
+        samples or fewer than 4 observations in all (sigma is undefined); if ``variant``
+        is not 'midrank' or 'right'; or if ``permutations`` is not a whole number >= 1.
+
     Notes
     -----
     scipy 1.17 returns T = (A2 - (k - 1)) / sigma, not A2, and replaced the ``midrank``
@@ -256,6 +277,15 @@ def anderson_ksamp(
     arrays = [_sample(sample, f"samples[{i}]") for i, sample in enumerate(samples)]
     if len(arrays) < 2:
         raise ValueError(f"anderson_ksamp needs at least two samples, got {len(arrays)}")
+    total = sum(len(array) for array in arrays)
+    if total < 4:
+        raise ValueError(
+            f"samples have {total} observations in all: the null SD of A2 needs at least 4"
+        )
+    if permutations is not None and (
+        check_scalar(permutations, "permutations", low=1) != int(permutations)
+    ):
+        raise ValueError(f"permutations must be a whole number, got {permutations!r}")
     if permutations is None:
         with warnings.catch_warnings():
             # The clipping is reported through p_value_bound instead of a warning.
@@ -296,7 +326,15 @@ def kruskal(samples: Sequence[ArrayLike]) -> KruskalResult:
     Returns
     -------
     KruskalResult
-        H corrected for ties, df = k - 1, the chi-square p-value and the total size.
+        H corrected for ties, df = k - 1, the chi-square p-value and the total size. When
+        every value in every sample is the same there is nothing to rank: H and the
+        p-value are NaN.
+
+    Raises
+    ------
+    ValueError
+        If a sample is empty, not one-dimensional or has missing values, or there are fewer than two
+        samples.
 
     Notes
     -----
@@ -337,6 +375,12 @@ def zero_share_test(x: ArrayLike, y: ArrayLike, min_expected: float = 5.0) -> Ze
         Counts and shares of zeros, their difference (x - y), the z statistic (None for
         Fisher), the p-value and the method used.
 
+    Raises
+    ------
+    ValueError
+        If ``x`` or ``y`` is empty, not one-dimensional or has missing values, or ``min_expected``
+        is missing or negative.
+
     Notes
     -----
     The z test pools the two shares for its variance (``proportions_ztest``); z^2 is
@@ -353,6 +397,7 @@ def zero_share_test(x: ArrayLike, y: ArrayLike, min_expected: float = 5.0) -> Ze
 
     Fisher RA. The Design of Experiments. Edinburgh: Oliver and Boyd; 1935.
     """
+    min_expected = check_scalar(min_expected, "min_expected", low=0)
     first = _sample(x, "x")
     second = _sample(y, "y")
     zeros = np.array([(first == 0).sum(), (second == 0).sum()])
@@ -406,6 +451,12 @@ def paired_gap(
         Wilcoxon signed-rank V (sum of ranks of positive gaps) and p-value, the median gap,
         the Hodges-Lehmann estimate (median of the Walsh averages), the share of cases with
         the IME rating below the treating one and the share of equal ratings.
+
+    Raises
+    ------
+    ValueError
+        If ``ime`` or ``treating`` is empty, not one-dimensional or has missing values, or they
+        differ in length; or if ``zero_method`` or ``alternative`` is not one of the listed values.
 
     Notes
     -----
@@ -503,7 +554,7 @@ def _anderson_ksamp_null_sd(sizes: list[int]) -> float:
 
 
 def _sample(values: ArrayLike, name: str) -> np.ndarray:
-    array = np.asarray(values, dtype=float)
+    array = float_array(values, name, allow_nan=True)
     if array.ndim != 1 or array.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-d sample, got shape {array.shape}")
     if not np.isfinite(array).all():

@@ -15,6 +15,18 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from imestats._checks import (
+    broadcast,
+    check_at_most,
+    check_level,
+    check_nonnegative,
+    check_positive,
+    check_scalar,
+    count_array,
+    float_array,
+    same_shape,
+)
+
 Adjustment = Literal["tau2", "phi", "none"]
 
 
@@ -61,9 +73,7 @@ class UnitScores:
 
 
 def _tail_probability(level: float) -> float:
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be strictly between 0 and 1, got {level!r}")
-    return (1.0 - level) / 2.0
+    return (1.0 - check_level(level)) / 2.0
 
 
 def _two_sided_z(level: float) -> float:
@@ -71,9 +81,7 @@ def _two_sided_z(level: float) -> float:
 
 
 def _check_target_rate(theta0: float) -> float:
-    if not 0.0 < theta0 < 1.0:
-        raise ValueError(f"target rate theta0 must be strictly between 0 and 1, got {theta0!r}")
-    return float(theta0)
+    return check_level(theta0, "theta0")
 
 
 def exact_binomial_quantile(prob, n, theta0: float) -> np.ndarray:
@@ -82,11 +90,11 @@ def exact_binomial_quantile(prob, n, theta0: float) -> np.ndarray:
     Parameters
     ----------
     prob : float
-        Lower-tail probability, e.g. 0.001, 0.025, 0.975, 0.999.
+        Lower-tail probability, e.g. 0.001, 0.025, 0.975, 0.999; strictly between 0 and 1.
     n : array_like
-        Number of cases per unit (funnel x-axis).
+        Number of cases per unit (funnel x-axis), whole numbers >= 0.
     theta0 : float
-        Target proportion.
+        Target proportion, strictly between 0 and 1.
 
     Returns
     -------
@@ -94,6 +102,12 @@ def exact_binomial_quantile(prob, n, theta0: float) -> np.ndarray:
         (r_p - alpha)/n with r_p the smallest r such that F(r) >= prob and
         alpha = (F(r_p) - prob)/(F(r_p) - F(r_p - 1)). Unclipped: it can be
         negative for small n*theta0. NaN where n = 0.
+
+    Raises
+    ------
+    ValueError
+        If ``prob`` or ``theta0`` is not strictly between 0 and 1, or if ``n`` has
+        missing, negative or fractional values.
 
     Notes
     -----
@@ -106,7 +120,8 @@ def exact_binomial_quantile(prob, n, theta0: float) -> np.ndarray:
     Stat Med 2005;24:1185-1202, Appendix A.1.1.
     """
     theta0 = _check_target_rate(theta0)
-    n_arr = np.asarray(n, dtype=float)
+    prob = check_level(prob, "prob")
+    n_arr = count_array(n, "n")
     r_p = stats.binom.ppf(prob, n_arr, theta0)
     # F(r_p) - F(r_p - 1) is the pmf at r_p; the pmf is more accurate than a
     # difference of two CDF values close to 1.
@@ -130,7 +145,13 @@ def exact_binomial_limits(n, theta0: float, level: float = 0.95) -> FunnelLimits
     Returns
     -------
     FunnelLimits
-        Unclipped limits on the proportion scale.
+        Unclipped limits on the proportion scale; NaN where n = 0.
+
+    Raises
+    ------
+    ValueError
+        If ``level`` or ``theta0`` is not strictly between 0 and 1, or if ``n`` has
+        missing, negative or fractional values.
 
     Notes
     -----
@@ -166,6 +187,12 @@ def exact_poisson_ratio_limits(expected, level: float = 0.95) -> FunnelLimits:
         lower = chi2_{a/2}(2E)/(2E), upper = chi2_{1-a/2}(2(E+1))/(2E) with
         a = 1 - level.
 
+    Raises
+    ------
+    ValueError
+        If ``level`` is not strictly between 0 and 1, or if ``expected`` has missing or
+        infinite values or values <= 0.
+
     Notes
     -----
     Assumes O ~ Poisson(E) under the null. The chi-square (gamma) quantiles
@@ -180,9 +207,7 @@ def exact_poisson_ratio_limits(expected, level: float = 0.95) -> FunnelLimits:
     performance, R package (nhs-r-community), file R/calculate_limits.R.
     """
     tail = _tail_probability(level)
-    e_arr = np.asarray(expected, dtype=float)
-    if np.any(e_arr <= 0):
-        raise ValueError(f"expected counts must be > 0, got min {e_arr.min()!r}")
+    e_arr = check_positive(float_array(expected, "expected"), "expected")
     return FunnelLimits(
         level=float(level),
         lower=stats.chi2.ppf(tail, 2.0 * e_arr) / 2.0 / e_arr,
@@ -191,18 +216,33 @@ def exact_poisson_ratio_limits(expected, level: float = 0.95) -> FunnelLimits:
 
 
 def binomial_standard_error(n, theta0: float) -> np.ndarray:
-    """Null standard error sqrt(theta0 (1 - theta0) / n) of a proportion (NaN where n = 0)."""
+    """Null standard error sqrt(theta0 (1 - theta0) / n) of a proportion (NaN where n = 0).
+
+    Raises ValueError if ``theta0`` is not strictly between 0 and 1 or ``n`` has missing or
+    negative values.
+    """
     theta0 = _check_target_rate(theta0)
-    n_arr = np.asarray(n, dtype=float)
+    n_arr = count_array(n, "n", whole=False)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(n_arr > 0, np.sqrt(theta0 * (1.0 - theta0) / n_arr), np.nan)
 
 
 def poisson_ratio_standard_error(expected) -> np.ndarray:
-    """Null standard error 1/sqrt(E) of an O/E ratio when O ~ Poisson(E) (NaN where E <= 0)."""
-    e_arr = np.asarray(expected, dtype=float)
+    """Null standard error 1/sqrt(E) of an O/E ratio when O ~ Poisson(E) (NaN where E <= 0).
+
+    Raises ValueError if ``expected`` has missing or infinite values.
+    """
+    e_arr = float_array(expected, "expected")
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(e_arr > 0, 1.0 / np.sqrt(e_arr), np.nan)
+
+
+def _standard_errors(standard_error) -> np.ndarray:
+    se = float_array(standard_error, "standard_error", allow_nan=True)
+    check_nonnegative(se, "standard_error")
+    if np.isinf(se).any():
+        raise ValueError("standard_error has infinite values")
+    return se
 
 
 def normal_limits(target: float, standard_error, level: float = 0.95) -> FunnelLimits:
@@ -213,7 +253,8 @@ def normal_limits(target: float, standard_error, level: float = 0.95) -> FunnelL
     target : float
         Centre line: theta0 for proportions, 1 for O/E ratios.
     standard_error : array_like
-        Null standard error per unit, e.g. :func:`binomial_standard_error`.
+        Null standard error per unit, e.g. :func:`binomial_standard_error`, >= 0; NaN
+        (a unit without cases) gives NaN limits.
     level : float, default 0.95
         Two-sided level.
 
@@ -222,12 +263,19 @@ def normal_limits(target: float, standard_error, level: float = 0.95) -> FunnelL
     FunnelLimits
         Unclipped limits.
 
+    Raises
+    ------
+    ValueError
+        If ``target`` is missing or infinite, ``standard_error`` is negative or infinite,
+        or ``level`` is not strictly between 0 and 1.
+
     References
     ----------
     Spiegelhalter DJ. Funnel plots for comparing institutional performance.
     Stat Med 2005;24:1185-1202, section 3.
     """
-    half_width = _two_sided_z(level) * np.asarray(standard_error, dtype=float)
+    target = check_scalar(target, "target")
+    half_width = _two_sided_z(level) * _standard_errors(standard_error)
     return FunnelLimits(level=float(level), lower=target - half_width, upper=target + half_width)
 
 
@@ -254,6 +302,11 @@ def phi_inflated_limits(
     FunnelLimits
         Unclipped limits.
 
+    Raises
+    ------
+    ValueError
+        If ``phi`` is missing, infinite or negative, or as :func:`normal_limits`.
+
     Notes
     -----
     Quasi-likelihood assumption: every unit's variance is inflated by the
@@ -265,7 +318,8 @@ def phi_inflated_limits(
     Spiegelhalter DJ. Handling over-dispersion of performance indicators.
     Qual Saf Health Care 2005;14:347-351.
     """
-    inflated = np.sqrt(max(float(phi), 1.0)) * np.asarray(standard_error, dtype=float)
+    phi = check_scalar(phi, "phi", low=0)
+    inflated = np.sqrt(max(phi, 1.0)) * _standard_errors(standard_error)
     return normal_limits(target, inflated, level)
 
 
@@ -290,6 +344,11 @@ def tau2_additive_limits(
     FunnelLimits
         Unclipped limits.
 
+    Raises
+    ------
+    ValueError
+        If ``tau2`` is missing, infinite or negative, or as :func:`normal_limits`.
+
     Notes
     -----
     Random-effects assumption: true unit values are spread around the target
@@ -302,15 +361,19 @@ def tau2_additive_limits(
     DerSimonian R, Laird N. Meta-analysis in clinical trials. Control Clin
     Trials 1986;7:177-188.
     """
-    if tau2 < 0:
-        raise ValueError(f"tau2 must be >= 0, got {tau2!r}")
-    se = np.asarray(standard_error, dtype=float)
+    tau2 = check_scalar(tau2, "tau2", low=0)
+    se = _standard_errors(standard_error)
     return normal_limits(target, np.sqrt(se**2 + tau2), level)
 
 
 def clip_limits(limits: FunnelLimits, low: float = 0.0, high: float = 1.0) -> FunnelLimits:
     """Clip limits to the possible range for display ([0, 1] for proportions; use
-    ``high=numpy.inf`` for O/E ratios). Never use clipped limits for testing units."""
+    ``high=numpy.inf`` for O/E ratios). Never use clipped limits for testing units.
+
+    Raises ValueError if ``low`` or ``high`` is missing or ``low`` > ``high``.
+    """
+    if np.isnan(low) or np.isnan(high) or low > high:
+        raise ValueError(f"low and high must be numbers with low <= high, got {low!r}, {high!r}")
     return FunnelLimits(
         level=limits.level,
         lower=np.clip(limits.lower, low, high),
@@ -323,30 +386,48 @@ def proportion_zscores(r, n, theta0: float) -> np.ndarray:
 
     NaN where n = 0.
 
+    Raises
+    ------
+    ValueError
+        If ``r`` or ``n`` has missing or negative values, r > n anywhere, the two do not
+        broadcast, or ``theta0`` is not strictly between 0 and 1.
+
     References
     ----------
     Spiegelhalter DJ. Handling over-dispersion of performance indicators.
     Qual Saf Health Care 2005;14:347-351.
     """
-    r_arr = np.asarray(r, dtype=float)
-    n_arr = np.asarray(n, dtype=float)
+    r_arr, n_arr = broadcast(r=count_array(r, "r", whole=False), n=count_array(n, "n", whole=False))
+    check_at_most(r_arr, n_arr, "r", "n")
     with np.errstate(divide="ignore", invalid="ignore"):
         return (r_arr / n_arr - theta0) / binomial_standard_error(n_arr, theta0)
+
+
+def _observed_expected_variance(observed, expected, variance) -> list[np.ndarray]:
+    return broadcast(
+        observed=count_array(observed, "observed", whole=False),
+        expected=count_array(expected, "expected", whole=False),
+        variance=count_array(variance, "variance", whole=False),
+    )
 
 
 def oe_zscores(observed, expected, variance) -> np.ndarray:
     """Risk-adjusted z-scores (O - E) / sqrt(V), V = sum of p (1 - p) over the unit's cases.
 
-    NaN where V <= 0 (no modelled uncertainty, e.g. no cases).
+    NaN where V = 0 (no modelled uncertainty, e.g. no cases).
+
+    Raises
+    ------
+    ValueError
+        If ``observed``, ``expected`` or ``variance`` has missing, infinite or negative
+        values, or the three do not broadcast.
 
     References
     ----------
     Spiegelhalter DJ. Funnel plots for comparing institutional performance.
     Stat Med 2005;24:1185-1202, section 5.
     """
-    o_arr = np.asarray(observed, dtype=float)
-    e_arr = np.asarray(expected, dtype=float)
-    v_arr = np.asarray(variance, dtype=float)
+    o_arr, e_arr, v_arr = _observed_expected_variance(observed, expected, variance)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(v_arr > 0, (o_arr - e_arr) / np.sqrt(v_arr), np.nan)
 
@@ -356,10 +437,12 @@ def winsorise(z, trim: float = 0.1) -> np.ndarray:
 
     Quantiles are numpy's default 'linear' method (R type 7, as FunnelPlotR
     uses) over the finite values; NaN stays NaN. ``trim = 0`` returns a copy.
+
+    Raises ValueError if ``trim`` is not in [0, 0.5) or ``z`` holds text.
     """
     if not 0.0 <= trim < 0.5:
         raise ValueError(f"trim must be in [0, 0.5), got {trim!r}")
-    z_arr = np.asarray(z, dtype=float)
+    z_arr = float_array(z, "z", allow_nan=True)
     finite = z_arr[np.isfinite(z_arr)]
     if trim == 0.0 or finite.size == 0:
         return z_arr.copy()
@@ -383,6 +466,11 @@ def overdispersion_phi(z, trim: float = 0.1) -> float:
     float
         phi (about 1 when units differ only by chance).
 
+    Raises
+    ------
+    ValueError
+        If ``trim`` is not in [0, 0.5) or no z-score is finite (empty input included).
+
     Notes
     -----
     Winsorising stops the very outliers one is trying to detect from
@@ -396,7 +484,7 @@ def overdispersion_phi(z, trim: float = 0.1) -> float:
     z_w = winsorise(z, trim)
     finite = z_w[np.isfinite(z_w)]
     if finite.size == 0:
-        raise ValueError("no finite z-scores: every unit is empty")
+        raise ValueError("z has no finite z-scores: every unit is empty")
     return float(np.mean(finite**2))
 
 
@@ -416,6 +504,12 @@ def dispersion_test(z, df: int | None = None) -> DispersionTest:
     DispersionTest
         statistic, df, ratio = statistic/df and the upper-tail p-value.
 
+    Raises
+    ------
+    ValueError
+        If ``df`` is not a whole number >= 1 (or, by default, fewer than 2 z-scores are
+        finite).
+
     Notes
     -----
     With equal unit sizes and a pooled target this is the classical
@@ -428,8 +522,10 @@ def dispersion_test(z, df: int | None = None) -> DispersionTest:
     Spiegelhalter DJ. Handling over-dispersion of performance indicators.
     Qual Saf Health Care 2005;14:347-351.
     """
-    z_arr = np.asarray(z, dtype=float)
+    z_arr = float_array(z, "z", allow_nan=True)
     finite = z_arr[np.isfinite(z_arr)]
+    if df is not None and check_scalar(df, "df") != int(df):
+        raise ValueError(f"df must be a whole number, got {df!r}")
     dof = finite.size - 1 if df is None else int(df)
     if dof < 1:
         raise ValueError(f"need at least 1 degree of freedom, got {dof} from {finite.size} units")
@@ -460,6 +556,13 @@ def dersimonian_laird_tau2(z, within_variance, trim: float = 0.1) -> float:
     float
         tau^2 = max(0, (I phi - (I - 1)) / (sum w - sum w^2 / sum w)), w = 1/s^2.
 
+    Raises
+    ------
+    ValueError
+        If ``z`` and ``within_variance`` differ in shape, ``within_variance`` is negative,
+        ``trim`` is outside [0, 0.5), or fewer than 2 units have a finite z and a
+        positive finite variance.
+
     Notes
     -----
     I phi plays the role of Cochran's Q. With ``trim = 0`` and the pooled
@@ -473,8 +576,11 @@ def dersimonian_laird_tau2(z, within_variance, trim: float = 0.1) -> float:
     Spiegelhalter DJ. Handling over-dispersion of performance indicators.
     Qual Saf Health Care 2005;14:347-351.
     """
-    z_arr = np.asarray(z, dtype=float)
-    s2 = np.asarray(within_variance, dtype=float)
+    z_arr = float_array(z, "z", allow_nan=True)
+    s2 = check_nonnegative(
+        float_array(within_variance, "within_variance", allow_nan=True), "within_variance"
+    )
+    same_shape(z=z_arr, within_variance=s2)
     usable = np.isfinite(z_arr) & np.isfinite(s2) & (s2 > 0)
     n_units = int(usable.sum())
     if n_units < 2:
@@ -511,6 +617,14 @@ def score_units(
     UnitScores
         Per-unit table plus phi, tau2 and the dispersion test.
 
+    Raises
+    ------
+    ValueError
+        If ``observed``, ``expected`` or ``variance`` is empty, not one-dimensional, has
+        missing, infinite or negative values, or if they differ in length; if
+        ``adjustment`` is not 'tau2', 'phi' or 'none'; if ``trim`` is outside [0, 0.5);
+        or if fewer than 2 units have V > 0.
+
     Notes
     -----
     Why additive tau^2 on winsorised phi is the default (as in FunnelPlotR):
@@ -534,9 +648,12 @@ def score_units(
     when comparing multiple health care providers. J Clin Epidemiol
     2008;61:232-240.
     """
-    o_arr = np.asarray(observed, dtype=float)
-    e_arr = np.asarray(expected, dtype=float)
-    v_arr = np.asarray(variance, dtype=float)
+    if adjustment not in ("tau2", "phi", "none"):
+        raise ValueError(f"adjustment must be 'tau2', 'phi' or 'none', got {adjustment!r}")
+    o_arr = count_array(observed, "observed", whole=False, ndim=1, nonempty=True)
+    e_arr = count_array(expected, "expected", whole=False, ndim=1)
+    v_arr = count_array(variance, "variance", whole=False, ndim=1)
+    same_shape(observed=o_arr, expected=e_arr, variance=v_arr)
     z = oe_zscores(o_arr, e_arr, v_arr)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(e_arr > 0, o_arr / e_arr, np.nan)
@@ -547,10 +664,8 @@ def score_units(
         z_adjusted = (ratio - 1.0) / np.sqrt(ratio_variance + tau2)
     elif adjustment == "phi":
         z_adjusted = z / np.sqrt(max(phi, 1.0))
-    elif adjustment == "none":
-        z_adjusted = z
     else:
-        raise ValueError(f"adjustment must be 'tau2', 'phi' or 'none', got {adjustment!r}")
+        z_adjusted = z
     units = pd.DataFrame(
         {
             "observed": o_arr,
@@ -596,9 +711,18 @@ def score_proportions(
     UnitScores
         ``z`` equals :func:`proportion_zscores`; ``tau2`` is on the ratio
         scale, multiply by theta0**2 for the proportion scale.
+
+    Raises
+    ------
+    ValueError
+        If ``r`` or ``n`` is empty, not one-dimensional, has missing or negative values,
+        or r > n anywhere; if they differ in length; if ``theta0`` (given, or pooled) is
+        not strictly between 0 and 1; or as :func:`score_units`.
     """
-    r_arr = np.asarray(r, dtype=float)
-    n_arr = np.asarray(n, dtype=float)
+    r_arr = count_array(r, "r", whole=False, ndim=1, nonempty=True)
+    n_arr = count_array(n, "n", whole=False, ndim=1)
+    same_shape(r=r_arr, n=n_arr)
+    check_at_most(r_arr, n_arr, "r", "n")
     target = float(r_arr.sum() / n_arr.sum()) if theta0 is None else theta0
     target = _check_target_rate(target)
     return score_units(

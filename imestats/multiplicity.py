@@ -5,6 +5,14 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from imestats._checks import (
+    check_level,
+    check_probabilities,
+    check_scalar,
+    count_array,
+    float_array,
+)
+
 
 def bh_qvalues(pvals) -> np.ndarray:
     """Benjamini-Hochberg adjusted p-values (q-values), NaN-safe.
@@ -21,6 +29,11 @@ def bh_qvalues(pvals) -> np.ndarray:
         q_(i) = min over j >= i of min(1, m p_(j) / j), in input order, where
         m counts the non-NaN p-values only. NaN stays NaN.
 
+    Raises
+    ------
+    ValueError
+        If ``pvals`` holds text or a value outside [0, 1] (infinite included).
+
     Notes
     -----
     Controls the false discovery rate at q when the tests are independent or
@@ -36,7 +49,7 @@ def bh_qvalues(pvals) -> np.ndarray:
     when comparing multiple health care providers. J Clin Epidemiol
     2008;61:232-240.
     """
-    p = np.asarray(pvals, dtype=float)
+    p = float_array(pvals, "pvals", allow_nan=True)
     tested = ~np.isnan(p)
     if np.any((p[tested] < 0) | (p[tested] > 1)):
         raise ValueError(
@@ -66,6 +79,13 @@ def flag_units(qvalues, volumes, q: float = 0.05, min_volume: int = 30) -> np.nd
     -------
     numpy.ndarray of bool
 
+    Raises
+    ------
+    ValueError
+        If ``qvalues`` has a value outside [0, 1] (NaN is allowed: never flagged); if
+        ``volumes`` has missing or negative values or differs from ``qvalues`` in shape;
+        if ``q`` is not strictly between 0 and 1; or if ``min_volume`` is negative.
+
     Notes
     -----
     The minimum volume is a display rule applied after the BH step: the
@@ -78,9 +98,11 @@ def flag_units(qvalues, volumes, q: float = 0.05, min_volume: int = 30) -> np.nd
     Benjamini Y, Hochberg Y. Controlling the false discovery rate: a practical
     and powerful approach to multiple testing. J R Stat Soc B 1995;57:289-300.
     """
-    q_arr = np.asarray(qvalues, dtype=float)
-    v_arr = np.asarray(volumes, dtype=float)
+    q_arr = check_probabilities(float_array(qvalues, "qvalues", allow_nan=True), "qvalues")
+    v_arr = count_array(volumes, "volumes", whole=False)
     if q_arr.shape != v_arr.shape:
         raise ValueError(f"qvalues shape {q_arr.shape} differs from volumes shape {v_arr.shape}")
+    q = check_level(q, "q")
+    min_volume = check_scalar(min_volume, "min_volume", low=0)
     # NaN compares False, so untested examiners are never flagged.
     return (q_arr <= q) & (v_arr >= min_volume)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from imestats._checks import broadcast, check_level, float_array
+
 
 @dataclass(frozen=True)
 class Interval:
@@ -22,12 +24,6 @@ class Interval:
     level: float
 
 
-def _check_level(level: float) -> float:
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be strictly between 0 and 1, got {level!r}")
-    return float(level)
-
-
 def _as_result(values: np.ndarray, scalar: bool) -> float | np.ndarray:
     # Scalars in, floats out: callers formatting one examiner's figure should not
     # have to unwrap 0-d arrays.
@@ -35,10 +31,10 @@ def _as_result(values: np.ndarray, scalar: bool) -> float | np.ndarray:
 
 
 def _counts_and_trials(k, n) -> tuple[np.ndarray, np.ndarray, bool]:
-    k_arr = np.asarray(k, dtype=float)
-    n_arr = np.asarray(n, dtype=float)
+    k_arr = float_array(k, "k")
+    n_arr = float_array(n, "n")
     scalar = k_arr.ndim == 0 and n_arr.ndim == 0
-    k_arr, n_arr = np.broadcast_arrays(k_arr, n_arr)
+    k_arr, n_arr = broadcast(k=k_arr, n=n_arr)
     if np.any(n_arr < 0) or np.any(k_arr < 0) or np.any(k_arr > n_arr):
         bad = np.flatnonzero((n_arr < 0) | (k_arr < 0) | (k_arr > n_arr))[0]
         raise ValueError(
@@ -66,6 +62,13 @@ def wilson_interval(k, n, level: float = 0.95) -> Interval:
         ``estimate`` is k/n; ``low``/``high`` the Wilson limits. Units with
         n = 0 get NaN in all three fields.
 
+    Raises
+    ------
+    ValueError
+        If ``level`` is not strictly between 0 and 1, if ``k`` or ``n`` has missing or
+        infinite values, if k < 0, n < 0 or k > n anywhere, or if ``k`` and ``n`` do not
+        broadcast.
+
     Notes
     -----
     Assumes independent trials with a common probability. This is the score
@@ -80,7 +83,7 @@ def wilson_interval(k, n, level: float = 0.95) -> Interval:
     Newcombe RG. Two-sided confidence intervals for the single proportion:
     comparison of seven methods. Stat Med 1998;17:857-872.
     """
-    level = _check_level(level)
+    level = check_level(level)
     k_arr, n_arr, scalar = _counts_and_trials(k, n)
     z = stats.norm.isf((1.0 - level) / 2.0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -117,6 +120,13 @@ def clopper_pearson_interval(k, n, level: float = 0.95) -> Interval:
         ``estimate`` is k/n; limits from beta quantiles. The lower limit is 0
         when k = 0 and the upper limit 1 when k = n. Units with n = 0 get NaN.
 
+    Raises
+    ------
+    ValueError
+        If ``level`` is not strictly between 0 and 1, if ``k`` or ``n`` has missing or
+        infinite values, if k < 0, n < 0 or k > n anywhere, or if ``k`` and ``n`` do not
+        broadcast.
+
     Notes
     -----
     Inverts two one-sided binomial tests, each at (1 - level)/2, so coverage is
@@ -128,7 +138,7 @@ def clopper_pearson_interval(k, n, level: float = 0.95) -> Interval:
     Clopper CJ, Pearson ES. The use of confidence or fiducial limits
     illustrated in the case of the binomial. Biometrika 1934;26:404-413.
     """
-    level = _check_level(level)
+    level = check_level(level)
     k_arr, n_arr, scalar = _counts_and_trials(k, n)
     tail = (1.0 - level) / 2.0
     empty = n_arr == 0
@@ -170,6 +180,12 @@ def garwood_interval(observed, level: float = 0.95) -> Interval:
         ``estimate`` is O; ``low`` = chi2_{a/2, 2O}/2 (0 when O = 0) and
         ``high`` = chi2_{1-a/2, 2(O+1)}/2 with a = 1 - level.
 
+    Raises
+    ------
+    ValueError
+        If ``level`` is not strictly between 0 and 1, or if ``observed`` has missing,
+        infinite or negative values.
+
     Notes
     -----
     Assumes O is a Poisson count. The interval inverts two one-sided Poisson
@@ -183,8 +199,8 @@ def garwood_interval(observed, level: float = 0.95) -> Interval:
     Ulm K. A simple method to calculate the confidence interval of a
     standardized mortality ratio (SMR). Am J Epidemiol 1990;131:373-375.
     """
-    level = _check_level(level)
-    o_arr = np.asarray(observed, dtype=float)
+    level = check_level(level)
+    o_arr = float_array(observed, "observed")
     if np.any(o_arr < 0):
         raise ValueError(f"observed counts must be >= 0, got min {o_arr.min()!r}")
     tail = (1.0 - level) / 2.0
@@ -218,6 +234,13 @@ def oe_ratio_interval(observed, expected, level: float = 0.95) -> Interval:
         ``estimate`` is O/E, limits are the Garwood limits of O divided by E.
         Units with E <= 0 get NaN.
 
+    Raises
+    ------
+    ValueError
+        If ``level`` is not strictly between 0 and 1, if ``observed`` has missing,
+        infinite or negative values, if ``expected`` has missing or infinite values, or
+        if the two do not broadcast.
+
     Notes
     -----
     Treats E as fixed (its estimation error from the case-mix model is
@@ -232,10 +255,10 @@ def oe_ratio_interval(observed, expected, level: float = 0.95) -> Interval:
     Ulm K. A simple method to calculate the confidence interval of a
     standardized mortality ratio (SMR). Am J Epidemiol 1990;131:373-375.
     """
-    o_arr = np.asarray(observed, dtype=float)
-    e_arr = np.asarray(expected, dtype=float)
+    o_arr = float_array(observed, "observed")
+    e_arr = float_array(expected, "expected")
     scalar = o_arr.ndim == 0 and e_arr.ndim == 0
-    o_arr, e_arr = np.broadcast_arrays(o_arr, e_arr)
+    o_arr, e_arr = broadcast(observed=o_arr, expected=e_arr)
     count_interval = garwood_interval(o_arr, level)
     # E = 0 (an examiner with no modelled cases) has no defined ratio.
     safe_e = np.where(e_arr > 0, e_arr, np.nan)

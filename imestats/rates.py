@@ -8,6 +8,8 @@ from typing import Literal
 import numpy as np
 from scipy import stats
 
+from imestats._checks import broadcast, check_level, check_nonnegative, count_array, float_array
+
 
 @dataclass(frozen=True)
 class RateRatio:
@@ -32,19 +34,30 @@ def poisson_rate_ratio(
     Parameters
     ----------
     o1, e1 : array_like
-        Observed events and exposure (here: the case-mix expected count) in group 1, e.g. an
-        examiner's exams retained by an insurer or employer.
+        Observed events (whole numbers >= 0) and exposure (>= 0; here: the case-mix expected
+        count) in group 1, e.g. an examiner's exams retained by an insurer or employer.
     o2, e2 : array_like
         The same for group 2, e.g. the examiner's exams retained by a claimant or a neutral.
+        All four broadcast against each other (one value per unit, or scalars).
     alternative : {'greater', 'two-sided'}
         'greater' tests whether group 1's rate exceeds group 2's.
     level : float
-        Confidence level of the (two-sided, Clopper-Pearson based) interval.
+        Confidence level of the (two-sided, Clopper-Pearson based) interval, strictly
+        between 0 and 1.
 
     Returns
     -------
     RateRatio
-        NaN where either group has no exposure or no events at all.
+        NaN where either group has no exposure (e1 or e2 = 0) or no events at all
+        (o1 + o2 = 0).
+
+    Raises
+    ------
+    ValueError
+        If ``o1`` or ``o2`` has missing, negative or fractional values; if ``e1`` or ``e2``
+        has missing, infinite or negative values; if the four do not broadcast; if
+        ``alternative`` is not 'greater' or 'two-sided'; or if ``level`` is not strictly
+        between 0 and 1.
 
     Notes
     -----
@@ -62,8 +75,17 @@ def poisson_rate_ratio(
     Biometrika 1940;31:313-323.
     Breslow NE, Day NE. Statistical Methods in Cancer Research, Vol. II. IARC 1987, sec. 2.4.
     """
-    scalar = np.ndim(o1) == 0
-    o1, e1, o2, e2 = (np.atleast_1d(np.asarray(a, dtype=float)) for a in (o1, e1, o2, e2))
+    level = check_level(level)
+    if alternative not in ("greater", "two-sided"):
+        raise ValueError(f"alternative must be 'greater' or 'two-sided', got {alternative!r}")
+    # Floats out only when every input is a scalar: a scalar o1 against arrays of exposures
+    # must not reduce the result to its first unit.
+    scalar = all(np.ndim(value) == 0 for value in (o1, e1, o2, e2))
+    o1 = count_array(o1, "o1")
+    o2 = count_array(o2, "o2")
+    e1 = check_nonnegative(float_array(e1, "e1"), "e1")
+    e2 = check_nonnegative(float_array(e2, "e2"), "e2")
+    o1, e1, o2, e2 = (np.atleast_1d(a) for a in broadcast(o1=o1, e1=e1, o2=o2, e2=e2))
     m = o1 + o2
     valid = (e1 > 0) & (e2 > 0) & (m > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -78,15 +100,13 @@ def poisson_rate_ratio(
         ci_high = np.where(valid, ci_high, np.nan)
     if alternative == "greater":
         p = np.where(valid, stats.binom.sf(o1 - 1, m, pi0), np.nan)
-    elif alternative == "two-sided":
+    else:
         p = np.array(
             [
                 stats.binomtest(int(k), int(n), float(q)).pvalue if ok else np.nan
                 for k, n, q, ok in zip(o1, m, pi0, valid, strict=True)
             ]
         )
-    else:
-        raise ValueError(f"alternative must be 'greater' or 'two-sided', got {alternative!r}")
     if scalar:
         return RateRatio(float(ratio[0]), float(ci_low[0]), float(ci_high[0]), float(p[0]))
     return RateRatio(ratio, ci_low, ci_high, p)

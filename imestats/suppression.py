@@ -114,7 +114,10 @@ class _Table:
 
 
 def check_k(k: int) -> int:
-    """Return k if it is an integer of at least 11 (the threshold is configurable upward only)."""
+    """Return k if it is an integer of at least 11 (the threshold is configurable upward only).
+
+    Raises ValueError otherwise (a float, a bool or NaN included).
+    """
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < MIN_K:
         raise ValueError(
             f"suppression threshold k={k!r} is not allowed: it must be an integer of at least "
@@ -161,7 +164,17 @@ def suppress_counts(
     Returns
     -------
     Suppressed
-        The mask of hidden cells, the primary mask and the display table.
+        The mask of hidden cells, the primary mask and the display table. An empty table
+        gives empty masks.
+
+    Raises
+    ------
+    ValueError
+        If ``k`` is not an integer of at least 11; if ``count_cols`` is empty; if a named
+        column is not in the table; if a count is missing, negative or fractional; if the
+        index has duplicate labels; if ``derived``, ``row_totals`` or ``total_row`` do not
+        fit the count columns, the total row is not the sum of the other rows or a row
+        total is below the sum of its parts; or if a float column is left undeclared.
 
     Notes
     -----

@@ -18,6 +18,8 @@ from numpy.typing import ArrayLike
 from scipy import stats
 from statsmodels.duration.hazard_regression import PHReg
 
+from imestats._checks import check_level, check_nonnegative, count_array, float_array, same_length
+
 BandTransform = Literal["log", "log-log", "plain"]
 _BAND_TRANSFORMS = ("log", "log-log", "plain")
 
@@ -101,15 +103,22 @@ def survival_counts(
         Columns ``[group,] time, n_event, n_censored``, sorted, one row per distinct
         (group and) time: the input expected by :func:`kaplan_meier_from_counts` and
         :func:`logrank_from_counts`.
+
+    Raises
+    ------
+    ValueError
+        If ``durations`` is not one-dimensional or has missing, infinite or negative
+        values; if ``event`` is not 0/1; or if ``event`` or ``group`` differs from
+        ``durations`` in length.
     """
-    time = _finite_values(durations, "durations")
+    time = _times(durations, "durations")
     observed = _event_indicator(event, "event")
-    _require_same_length(time=time, event=observed)
+    same_length(time=time, event=observed)
     frame = pd.DataFrame({"time": time, "n_event": observed, "n_censored": 1 - observed})
     keys = ["time"]
     if group is not None:
         labels = np.asarray(group)
-        _require_same_length(time=time, group=labels)
+        same_length(time=time, group=labels)
         frame.insert(0, "group", labels)
         keys = ["group", "time"]
     # dropna=False keeps unlabelled subjects visible, so logrank_from_counts can refuse them.
@@ -149,6 +158,14 @@ def kaplan_meier_from_counts(
         n_at_risk, n_event, n_censored, survival, std_err (Greenwood SE of the survival),
         ci_low, ci_high; and ``median`` with its interval.
 
+    Raises
+    ------
+    ValueError
+        If ``time`` has missing, infinite or negative values; if ``n_event`` or
+        ``n_censored`` has missing, negative or fractional values; if the three differ in
+        length, are empty or count nobody; if ``level`` is not strictly between 0 and 1;
+        or if ``transform`` is not one of the three.
+
     Notes
     -----
     Censoring must be independent of the time to MMI. Claim closure or settlement before MMI
@@ -184,7 +201,7 @@ def kaplan_meier_from_counts(
     Therneau TM. A Package for Survival Analysis in R (functions survfit and
     quantile.survfit). R package survival, https://CRAN.R-project.org/package=survival.
     """
-    _require_level(level)
+    check_level(level)
     if transform not in _BAND_TRANSFORMS:
         raise ValueError(f"transform={transform!r}: use one of {_BAND_TRANSFORMS}")
     times, events, censored = _merge_counts_by_time(time, n_event, n_censored)
@@ -232,8 +249,17 @@ def kaplan_meier(
 
     Aggregates with :func:`survival_counts`, then calls :func:`kaplan_meier_from_counts`;
     see there for the parameters, the result and the assumptions.
+
+    Raises
+    ------
+    ValueError
+        If ``durations`` is empty, not one-dimensional or has missing, infinite or negative
+        values; if ``event`` is not 0/1 or differs from ``durations`` in length; or as
+        :func:`kaplan_meier_from_counts` for ``level`` and ``transform``.
     """
     counts = survival_counts(durations, event)
+    if counts.empty:
+        raise ValueError("durations is empty: the Kaplan-Meier estimate needs at least one time")
     return kaplan_meier_from_counts(
         counts["time"], counts["n_event"], counts["n_censored"], level=level, transform=transform
     )
@@ -261,6 +287,14 @@ def logrank_from_counts(
         ``statistic`` (chi-square), ``df`` (number of groups with a positive expected count,
         minus one), ``p_value``, and ``table`` with group, n, observed, expected.
 
+    Raises
+    ------
+    ValueError
+        If the inputs are empty or differ in length; if ``time`` has missing, infinite or
+        negative values; if ``n_event`` or ``n_censored`` has missing, negative or
+        fractional values; if ``group`` has missing labels; or if fewer than two groups
+        have someone at risk at an event time.
+
     Notes
     -----
     At each event time t_j, group g expects d_j n_gj / n_j events; the covariance of
@@ -280,11 +314,13 @@ def logrank_from_counts(
     Therneau TM. A Package for Survival Analysis in R (function survdiff). R package
     survival, https://CRAN.R-project.org/package=survival.
     """
-    times = _finite_values(time, "time")
-    events = _counts(n_event, "n_event")
-    censored = _counts(n_censored, "n_censored")
+    times = _times(time, "time")
+    events = count_array(n_event, "n_event", ndim=1)
+    censored = count_array(n_censored, "n_censored", ndim=1)
     group_code, group_labels = pd.factorize(np.asarray(group), sort=True)
-    _require_same_length(group=group_code, time=times, n_event=events, n_censored=censored)
+    same_length(group=group_code, time=times, n_event=events, n_censored=censored)
+    if times.size == 0:
+        raise ValueError("group, time, n_event and n_censored are empty: no rows to test")
     if np.any(group_code < 0):
         raise ValueError("group has missing labels; give every row a group")
     time_values, time_code = np.unique(times, return_inverse=True)
@@ -371,6 +407,18 @@ def cox_ph(
         log-likelihoods of the fit and of the null model; the likelihood-ratio test; and the
         Breslow baseline cumulative hazard used by :func:`cox_expected_events`.
 
+    Raises
+    ------
+    ValueError
+        If ``data`` has no rows; if ``duration_col`` has missing, infinite or negative
+        values; if ``event_col`` is not 0/1 or has no event at all (the partial likelihood
+        is then empty); if a covariate has missing values; if ``covariates`` is empty; or
+        if ``ties`` or ``level`` is invalid.
+    KeyError
+        If a named column is not in ``data``.
+    TypeError
+        If a covariate is not numeric.
+
     Notes
     -----
     Assumes proportional hazards (check with Schoenfeld residuals) and independent
@@ -396,15 +444,22 @@ def cox_ph(
     Breslow NE. Covariance analysis of censored survival data. Biometrics.
     1974;30(1):89-99.
     """
-    _require_level(level)
+    check_level(level)
     if ties not in ("efron", "breslow"):
         raise ValueError(f"ties={ties!r}: use 'efron' or 'breslow'")
     covariates = list(covariates)
     if not covariates:
         raise ValueError("cox_ph needs at least one covariate")
-    durations = _finite_values(_column(data, duration_col), duration_col)
+    durations = _times(_column(data, duration_col), duration_col)
     observed = _event_indicator(_column(data, event_col), event_col)
     design = _covariate_matrix(data, covariates)
+    if durations.size == 0:
+        raise ValueError("data has no rows: nothing to fit")
+    if not observed.any():
+        raise ValueError(
+            f"{event_col} has no events among {observed.size} rows: the Cox partial "
+            "likelihood has no terms, so no hazard ratio can be estimated"
+        )
 
     model = PHReg(durations, design, status=observed, ties=ties)
     fit = model.fit()
@@ -470,6 +525,14 @@ def cox_expected_events(model: CoxModel, data: pd.DataFrame, duration_col: str) 
         events (0 or 1 observed) given its covariates. Observed minus expected is the
         martingale residual.
 
+    Raises
+    ------
+    ValueError
+        If ``duration_col`` has missing, infinite or negative values or a covariate has
+        missing values.
+    KeyError
+        If a column is not in ``data``.
+
     Notes
     -----
     The baseline is a step function, looked up for all rows at once with
@@ -481,7 +544,7 @@ def cox_expected_events(model: CoxModel, data: pd.DataFrame, duration_col: str) 
     Therneau TM, Grambsch PM, Fleming TR. Martingale-based residuals for survival models.
     Biometrika. 1990;77(1):147-160.
     """
-    durations = _finite_values(_column(data, duration_col), duration_col)
+    durations = _times(_column(data, duration_col), duration_col)
     design = _covariate_matrix(data, list(model.covariate_means.index))
     risk_score = np.exp(
         (design - model.covariate_means.to_numpy()) @ model.table["coef"].to_numpy()
@@ -517,7 +580,17 @@ def observed_expected_by_examiner(
     pandas.DataFrame
         One row per examiner, sorted by examiner: examiner, n_exams, observed, expected,
         o_e_ratio, ci_low, ci_high. A ratio above 1 means the examiner declares MMI sooner
-        (more often per day of follow-up) than the case mix predicts.
+        (more often per day of follow-up) than the case mix predicts. An examiner with
+        nothing expected (every exam ends before the first event time) gets NaN ratio and
+        limits.
+
+    Raises
+    ------
+    ValueError
+        If ``examiner_col`` has missing labels, ``event_col`` is not 0/1, or as
+        :func:`cox_expected_events`; or if ``level`` is not strictly between 0 and 1.
+    KeyError
+        If a column is not in ``data``.
 
     Notes
     -----
@@ -548,7 +621,7 @@ def observed_expected_by_examiner(
     Garwood F. Fiducial limits for the Poisson distribution. Biometrika.
     1936;28(3-4):437-442.
     """
-    _require_level(level)
+    check_level(level)
     examiner = _column(data, examiner_col)
     if examiner.isna().any():
         raise ValueError(
@@ -652,12 +725,12 @@ def _merge_counts_by_time(
     time: ArrayLike, n_event: ArrayLike, n_censored: ArrayLike
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sorted distinct times with summed counts; times with no one leaving are dropped."""
-    times = _finite_values(time, "time")
-    events = _counts(n_event, "n_event")
-    censored = _counts(n_censored, "n_censored")
-    _require_same_length(time=times, n_event=events, n_censored=censored)
+    times = _times(time, "time")
+    events = count_array(n_event, "n_event", ndim=1)
+    censored = count_array(n_censored, "n_censored", ndim=1)
+    same_length(time=times, n_event=events, n_censored=censored)
     if times.size == 0:
-        raise ValueError("no rows: the Kaplan-Meier estimate needs at least one time")
+        raise ValueError("time is empty: the Kaplan-Meier estimate needs at least one time")
     distinct, inverse = np.unique(times, return_inverse=True)
     events = np.bincount(inverse, weights=events)
     censored = np.bincount(inverse, weights=censored)
@@ -690,37 +763,13 @@ def _column(data: pd.DataFrame, name: str) -> pd.Series:
     return data[name]
 
 
-def _finite_values(values: ArrayLike, name: str) -> np.ndarray:
-    array = np.asarray(values, dtype=float)
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError(
-            f"{name} has {int((~np.isfinite(array)).sum())} missing or infinite values"
-        )
-    return array
-
-
-def _counts(values: ArrayLike, name: str) -> np.ndarray:
-    array = _finite_values(values, name)
-    if (array < 0).any() or (array != np.round(array)).any():
-        raise ValueError(f"{name} must hold non-negative whole numbers (counts)")
-    return array
+def _times(values: ArrayLike, name: str) -> np.ndarray:
+    """Follow-up times: one-dimensional, finite and >= 0."""
+    return check_nonnegative(float_array(values, name, ndim=1), name)
 
 
 def _event_indicator(values: ArrayLike, name: str) -> np.ndarray:
-    array = _finite_values(values, name)
+    array = float_array(values, name, ndim=1)
     if not np.isin(array, (0.0, 1.0)).all():
         raise ValueError(f"{name} must be 0/1 or boolean (1 = event observed, 0 = censored)")
     return array.astype(np.int64)
-
-
-def _require_same_length(**arrays: np.ndarray) -> None:
-    lengths = {name: len(array) for name, array in arrays.items()}
-    if len(set(lengths.values())) > 1:
-        raise ValueError(f"inputs differ in length: {lengths}")
-
-
-def _require_level(level: float) -> None:
-    if not 0 < level < 1:
-        raise ValueError(f"level={level}: a confidence level must lie strictly between 0 and 1")

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sparse
 from scipy import stats
 from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
 
+from imestats._checks import check_at_most, count_array, float_array, same_shape
 from imestats.funnel import dersimonian_laird_tau2
 
 # sigma_u below this (MOR < 1.01) is what fit_map's collapse looks like
@@ -60,6 +62,11 @@ def median_odds_ratio(sigma2_u):
         two randomly chosen examiners for the same claimant (1 = no
         examiner effect).
 
+    Raises
+    ------
+    ValueError
+        If ``sigma2_u`` has missing, infinite or negative values.
+
     References
     ----------
     Larsen K, Merlo J. Appropriate assessment of neighborhood effects on
@@ -69,7 +76,8 @@ def median_odds_ratio(sigma2_u):
     parameters in the logistic regression model with random effects.
     Biometrics 2000;56:909-914.
     """
-    result = np.exp(np.sqrt(2.0 * np.asarray(sigma2_u, dtype=float)) * stats.norm.ppf(0.75))
+    s2 = count_array(sigma2_u, "sigma2_u", whole=False)
+    result = np.exp(np.sqrt(2.0 * s2) * stats.norm.ppf(0.75))
     return float(result) if result.ndim == 0 else result
 
 
@@ -86,6 +94,11 @@ def latent_icc(sigma2_u):
     float or numpy.ndarray
         Share of the latent (logistic) outcome variance due to the examiner.
 
+    Raises
+    ------
+    ValueError
+        If ``sigma2_u`` has missing, infinite or negative values.
+
     Notes
     -----
     pi^2/3 is the variance of the standard logistic distribution, the
@@ -98,7 +111,7 @@ def latent_icc(sigma2_u):
     Goldstein H, Browne W, Rasbash J. Partitioning variation in multilevel
     models. Understanding Statistics 2002;1:223-231.
     """
-    s2 = np.asarray(sigma2_u, dtype=float)
+    s2 = count_array(sigma2_u, "sigma2_u", whole=False)
     result = s2 / (s2 + np.pi**2 / 3.0)
     return float(result) if result.ndim == 0 else result
 
@@ -116,6 +129,12 @@ def examiner_variance_dl(observed, expected, variance) -> ExaminerVariance:
     -------
     ExaminerVariance
         method 'dl'.
+
+    Raises
+    ------
+    ValueError
+        If ``observed``, ``expected`` or ``variance`` has missing, infinite or negative
+        values, if they differ in shape, or if fewer than 2 units have V > 0.
 
     Notes
     -----
@@ -136,10 +155,16 @@ def examiner_variance_dl(observed, expected, variance) -> ExaminerVariance:
     DerSimonian R, Laird N. Meta-analysis in clinical trials. Control Clin
     Trials 1986;7:177-188.
     """
-    o_arr = np.asarray(observed, dtype=float)
-    e_arr = np.asarray(expected, dtype=float)
-    v_arr = np.asarray(variance, dtype=float)
+    o_arr = count_array(observed, "observed", whole=False)
+    e_arr = count_array(expected, "expected", whole=False)
+    v_arr = count_array(variance, "variance", whole=False)
+    same_shape(observed=o_arr, expected=e_arr, variance=v_arr)
     usable = v_arr > 0
+    if usable.sum() < 2:
+        raise ValueError(
+            f"variance is > 0 in {int(usable.sum())} units: the between-examiner variance "
+            "needs at least 2"
+        )
     log_odds_ratio = (o_arr[usable] - e_arr[usable]) / v_arr[usable]
     weights = v_arr[usable]
     pooled = np.sum(weights * log_odds_ratio) / weights.sum()
@@ -182,6 +207,14 @@ def examiner_variance_vb(
     ExaminerVariance
         method 'vb'; ``sigma2`` = exp(2 * posterior mean of log sigma).
 
+    Raises
+    ------
+    ValueError
+        If ``n`` or ``y`` has missing, negative or fractional values or y > n; if
+        ``units``, ``n``, ``y`` (and ``case_mix_logit``) differ in length; if ``units``
+        has missing labels; if ``case_mix_logit`` has missing or infinite values; if
+        there are no exams; or if the exams exceed ``max_exams``.
+
     Notes
     -----
     statsmodels ``BinomialBayesMixedGLM`` accepts only 0/1 outcomes, so
@@ -197,8 +230,22 @@ def examiner_variance_vb(
     Spiegelhalter DJ, Thomas A, Best NG, Gilks WR. BUGS 0.5 Examples Volume 1
     (Surgical: random-effects model). MRC Biostatistics Unit, Cambridge 1996.
     """
-    n_arr = np.asarray(n, dtype=np.int64)
-    y_arr = np.asarray(y, dtype=np.int64)
+    n_checked = count_array(n, "n", ndim=1)
+    y_checked = count_array(y, "y", ndim=1)
+    unit_labels = np.asarray(units)
+    same_shape(units=unit_labels, n=n_checked, y=y_checked)
+    check_at_most(y_checked, n_checked, "y", "n")
+    if pd.isna(unit_labels).any():
+        raise ValueError("units has missing labels; give every row its examiner")
+    if case_mix_logit is not None:
+        same_shape(
+            units=unit_labels,
+            case_mix_logit=float_array(case_mix_logit, "case_mix_logit", ndim=1),
+        )
+    if n_checked.sum() == 0:
+        raise ValueError("n has no exams: nothing to fit")
+    n_arr = n_checked.astype(np.int64)
+    y_arr = y_checked.astype(np.int64)
     if n_arr.sum() > max_exams:
         raise ValueError(
             f"{n_arr.sum()} exams exceed max_exams={max_exams}; fit_vb needs one row per exam "

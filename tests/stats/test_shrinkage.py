@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from scipy import integrate, optimize, stats
+from scipy import integrate, optimize, special, stats
 
 from imestats.shrinkage import beta_binomial_shrinkage, expected_rank, gamma_poisson_shrinkage
 
@@ -142,3 +142,70 @@ def test_expected_rank_blocks_do_not_change_the_result_and_ranks_sum_correctly()
 
 def test_expected_rank_zero_variance_ties_share_the_middle_rank():
     assert expected_rank([1.0, 1.0, 1.0], [0.0, 0.0, 0.0]) == pytest.approx([2.0] * 3)
+
+
+# A case on which L-BFGS-B stopped with ABNORMAL_TERMINATION_IN_LNSRCH at the maximum itself
+# (issue 12, item 5): 25 units, rates from 4% to 45%.
+ABNORMAL_R = [53, 23, 11, 14, 34, 52, 28, 19, 44, 5, 20, 22, 30, 47, 17, 8, 32, 25, 53, 39, 30,
+              49, 29, 82, 7]  # fmt: skip
+ABNORMAL_N = [185, 122, 299, 61, 115, 298, 129, 227, 221, 34, 181, 249, 220, 236, 127, 119, 154,
+              209, 288, 207, 174, 242, 217, 245, 40]  # fmt: skip
+
+
+def _betabinom_negative_loglik(ab, r, n):
+    return -stats.betabinom.logpmf(r, n, *ab).sum()
+
+
+def _betaln_negative_loglik(ab, r, n):
+    """The same through scipy.special.betaln, without the constant: quicker for many calls."""
+    a, b = ab
+    return -np.sum(special.betaln(r + a, n - r + b) - special.betaln(a, b))
+
+
+def test_beta_binomial_mle_where_lbfgsb_stopped_abnormally_is_a_5_13_b_24_74():
+    # Independent maximum: Nelder-Mead, no gradients, on the plain (a, b) scale of scipy's
+    # beta-binomial log-pmf, from a start far from the answer.
+    reference = optimize.minimize(
+        _betabinom_negative_loglik,
+        [1.0, 1.0],
+        args=(ABNORMAL_R, ABNORMAL_N),
+        method="Nelder-Mead",
+        options={"xatol": 1e-9, "fatol": 1e-12, "maxiter": 20_000},
+    )
+    assert np.round(reference.x, 2).tolist() == [5.13, 24.74]
+    fit = beta_binomial_shrinkage(ABNORMAL_R, ABNORMAL_N)
+    assert (round(fit.a, 2), round(fit.b, 2)) == (5.13, 24.74)
+    assert (fit.a, fit.b) == pytest.approx(tuple(reference.x), rel=1e-6)
+    assert not fit.fully_shrunk
+
+
+def test_beta_binomial_forty_null_data_sets_reach_the_maximum_without_raising():
+    # No between-unit variation: the maximum often lies at a + b -> infinity (the binomial),
+    # where L-BFGS-B raised on most of these. The reference is the better of the binomial
+    # log-likelihood at the pooled rate (the limit) and a Nelder-Mead search with a and b up
+    # to e^13 (about 4e5), where scipy's log-pmf is still exact to well below 1e-6; beyond
+    # that its log-gamma differences are noisy enough to fake a better maximum.
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        n = rng.integers(30, 300, 25)
+        r = rng.binomial(n, 0.2)
+        fit = beta_binomial_shrinkage(r, n)
+        pooled = r.sum() / n.sum()
+        binomial_limit = stats.binom.logpmf(r, n, pooled).sum()
+        constant = np.sum(stats.binom.logpmf(r, n, pooled)) - np.sum(
+            r * np.log(pooled) + (n - r) * np.log1p(-pooled)
+        )  # log binomial coefficients, which _betaln_negative_loglik leaves out
+        search = optimize.minimize(
+            lambda log_ab, r=r, n=n: _betaln_negative_loglik(
+                np.exp(np.minimum(log_ab, 13.0)), r, n
+            ),
+            np.log([2.0, 8.0]),
+            method="Nelder-Mead",
+            options={"xatol": 1e-6, "fatol": 1e-9, "maxiter": 4000},
+        )
+        best = max(binomial_limit, constant - search.fun)
+        if fit.fully_shrunk:
+            assert fit.prior_mean == pytest.approx(pooled, abs=1e-6), seed
+            assert binomial_limit >= best - 1e-6, seed
+        else:
+            assert -_betabinom_negative_loglik((fit.a, fit.b), r, n) >= best - 1e-6, seed
