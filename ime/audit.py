@@ -3,7 +3,8 @@
 The log lives in its own DuckDB file (not the main database, which the dashboard opens
 read-only and which a load replaces as a whole), written by short-lived connections so that
 the dashboard and the command line can take turns. This module can add and read entries and
-offers no way to change or delete one.
+offers no way to change or delete one. (Beside the log, the same file holds the password
+sign-in attempts of the last minutes, which the rate limit counts: see `begin_sign_in`.)
 
 Tamper evidence
 ---------------
@@ -45,7 +46,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,18 @@ CREATE TABLE IF NOT EXISTS audit_log (
     detail JSON NOT NULL,
     prev_hash VARCHAR NOT NULL,
     row_hash VARCHAR NOT NULL
+)
+"""
+# Password sign-ins being checked or checked lately, for the rate limit (ime.auth.verify):
+# not part of the log, but kept in its file so that one transaction counts and adds them.
+# `succeeded` is NULL while the password is being checked; rows older than the window go.
+ATTEMPTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sign_in_attempts (
+    attempt_id BIGINT PRIMARY KEY,
+    at_utc TIMESTAMP NOT NULL,
+    username VARCHAR NOT NULL,
+    address VARCHAR NOT NULL,
+    succeeded BOOLEAN
 )
 """
 GENESIS = "0" * 64
@@ -174,7 +187,7 @@ def _connect(path: Path | None) -> Iterator[duckdb.DuckDBPyConnection]:
             pause = min(pause * 2, 0.5)
     try:
         with _SCHEMA_LOCK:
-            con.execute(SCHEMA)
+            con.execute(SCHEMA + ";" + ATTEMPTS_SCHEMA)
         yield con
     finally:
         con.close()
@@ -408,20 +421,127 @@ def read(
         ).df()
 
 
-def recent_failures(
-    username: str, since: dt.datetime, *, path: Path | None = None
-) -> list[dt.datetime]:
-    """Times (UTC, oldest first) of `username`'s failed sign-ins since `since` and its last
-    successful sign-in.
+# --- sign-in attempts: counted and added in one step ------------------------------------
+
+
+@dataclass(frozen=True)
+class SignInHistory:
+    """Password sign-in attempts that count toward a rate limit: their times, oldest first.
+
+    An attempt counts from the moment it is added (before its password is checked) unless
+    it succeeds. ``by_user`` holds the username's attempts from any address since its last
+    successful sign-in; ``by_user_and_address`` those of them from this address;
+    ``by_address`` every attempt from this address, for any username, that did not succeed.
     """
-    with _connect(path) as con:
-        rows = con.execute(
-            "SELECT at_utc FROM audit_log WHERE username = $u AND event = 'sign_in_failed' "
-            "AND at_utc >= $since AND seq > coalesce((SELECT max(seq) FROM audit_log "
-            "WHERE username = $u AND event = 'sign_in'), 0) ORDER BY seq",
-            {"u": str(username)[:MAX_NAME], "since": since},
-        ).fetchall()
-    return [row[0] for row in rows]
+
+    by_user: tuple[dt.datetime, ...]
+    by_user_and_address: tuple[dt.datetime, ...]
+    by_address: tuple[dt.datetime, ...]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A sign-in attempt: its id (None when refused) and, when refused, seconds to wait."""
+
+    attempt_id: int | None
+    retry_after_s: int = 0
+
+    @property
+    def refused(self) -> bool:
+        """True when the attempt was refused without checking the password."""
+        return self.attempt_id is None
+
+
+_ATTEMPTS_SQL = """
+SELECT at_utc,
+       username = $u AND attempt_id > coalesce((SELECT max(attempt_id) FROM sign_in_attempts
+                                                WHERE username = $u AND succeeded), 0),
+       address = $addr,
+       coalesce(succeeded, false)
+FROM sign_in_attempts
+WHERE at_utc >= $since
+ORDER BY attempt_id
+"""
+
+
+def begin_sign_in(
+    username: str,
+    address: str,
+    decide: Callable[[SignInHistory, dt.datetime], int],
+    *,
+    since: dt.datetime,
+    detail: Mapping[str, object] | None = None,
+    path: Path | None = None,
+) -> Attempt:
+    """Count the recent attempts and add this one, in one step no other writer can split.
+
+    Parameters
+    ----------
+    username, address : str
+        The name typed and the client's address.
+    decide : callable
+        Given the `SignInHistory` since `since` (without this attempt) and the time now
+        (taken once the file is held), the seconds the client must wait, 0 to go ahead.
+    since : datetime
+        The start of the rate-limit window (UTC); older attempts are dropped.
+    detail : mapping, optional
+        What to log with a refusal (e.g. the method).
+    path : Path, optional
+        The audit database; by default `audit_path()`.
+
+    Returns
+    -------
+    Attempt
+        When allowed, the id of the attempt, counted from now on (pass it to
+        `finish_sign_in` once the password is checked); when refused, a ``sign_in_refused``
+        entry is logged and the seconds to wait returned. The count and the new attempt are
+        made under the process's write lock, inside one transaction, while this process
+        holds the database file, so N parallel attempts see 0, 1, ..., N-1 earlier ones.
+    """
+    name = str(username)[:MAX_NAME]
+    address = str(address)[:MAX_NAME]
+    with _writing(path) as (con, key, after):
+        con.execute("DELETE FROM sign_in_attempts WHERE at_utc < $since", {"since": since})
+        rows = con.execute(_ATTEMPTS_SQL, {"u": name, "addr": address, "since": since}).fetchall()
+        history = SignInHistory(
+            by_user=tuple(at for at, user, _, _ in rows if user),
+            by_user_and_address=tuple(at for at, user, here, _ in rows if user and here),
+            by_address=tuple(at for at, _, here, won in rows if here and not won),
+        )
+        now = utc_now()
+        wait = max(0, int(decide(history, now)))
+        if wait:
+            _append(con, key, after, "sign_in_refused", name, None,
+                    {**(detail or {}), "address": address, "retry_after_s": wait})
+            return Attempt(None, wait)
+        attempt_id = con.execute(
+            "INSERT INTO sign_in_attempts SELECT coalesce(max(attempt_id), 0) + 1, $at, $u, "
+            "$addr, NULL FROM sign_in_attempts RETURNING attempt_id",
+            {"at": now, "u": name, "addr": address},
+        ).fetchone()[0]
+    return Attempt(attempt_id)
+
+
+def finish_sign_in(
+    attempt: Attempt,
+    event: str,
+    username: str,
+    scope: Scope | None = None,
+    detail: Mapping[str, object] | None = None,
+    *,
+    path: Path | None = None,
+) -> int:
+    """Log the outcome of an attempt (``sign_in`` or ``sign_in_failed``) and return its entry.
+
+    A successful attempt stops counting toward the limits, and clears the username's
+    earlier failures; a failed one goes on counting until it leaves the window.
+    """
+    if event not in ("sign_in", "sign_in_failed") or attempt.refused:
+        raise ValueError(f"an allowed attempt ends in sign_in or sign_in_failed, not {event!r}")
+    with _writing(path) as (con, key, after):
+        con.execute("UPDATE sign_in_attempts SET succeeded = $ok WHERE attempt_id = $id",
+                    {"ok": event == "sign_in", "id": attempt.attempt_id})
+        return _append(con, key, after, event, username, scope, detail or {})
 
 
 # --- verification -----------------------------------------------------------------------
