@@ -41,6 +41,15 @@ def _oidc_configured() -> bool:
         return False
 
 
+def _client_address() -> str | None:
+    """The browser's address for the sign-in rate limit (None on localhost: 'unknown').
+
+    Behind a reverse proxy every browser may show the proxy's address; the limits per
+    username (ime.auth.verify) hold regardless.
+    """
+    return st.context.ip_address
+
+
 def _password_form() -> None:
     with st.form("sign_in"):
         name = st.text_input("Username")
@@ -48,7 +57,7 @@ def _password_form() -> None:
         submitted = st.form_submit_button("Sign in", type="primary")
     if not submitted:
         return
-    result = auth.verify(name, password)
+    result = auth.verify(name, password, address=_client_address())
     if result.ok:
         st.session_state[SESSION_KEY] = result.user
         st.rerun()

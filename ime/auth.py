@@ -10,9 +10,9 @@ per user::
     email = "alice@example.org"           # optional: OIDC users matched by verified email
     oidc_subject = "00u1ab2cd3"           # optional: OIDC users matched by the `sub` claim
 
-With no users at all the app runs in demo mode. Failed sign-ins are written to the audit log,
-which is also where the rate limit reads them, so the limit holds across Streamlit sessions,
-reruns and processes.
+With no users at all the app runs in demo mode. Every password sign-in is counted in the
+audit database before its password is checked, and the rate limit reads those counts, so the
+limit holds across Streamlit sessions, reruns, threads and processes (see `verify`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import datetime as dt
 import functools
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -44,9 +45,22 @@ DEFAULT_USERS = Path("data") / "users.toml"
 # NIST SP 800-63B-4 (2025), 3.1.1.2: at least 15 characters for a password used alone.
 MIN_PASSWORD_LENGTH = 15
 MAX_PASSWORD_LENGTH = 1024
-# OWASP Authentication Cheat Sheet: lock an account for a while after a few failures.
+# Sign-in throttling (OWASP Authentication Cheat Sheet: a delay that grows with each failure,
+# rather than a fixed lock anyone could set off). Failures are counted within FAILURE_WINDOW:
+# a username from one address, after MAX_FAILURES, waits FIRST_DELAY, then twice as long
+# after each further failure, up to MAX_DELAY. The same holds for one address over every
+# username (password spraying), and for one username over every address (attempts spread
+# over many addresses), with higher limits (NIST SP 800-63B-4 (2025), 3.2.2, caps consecutive
+# failures on one account at 100). An attacker at one address thus slows down sign-ins to
+# an account from that address only; its user still signs in from their own.
 MAX_FAILURES = 5
+MAX_FAILURES_PER_ADDRESS = 20
+MAX_FAILURES_PER_USER = 100
 FAILURE_WINDOW = dt.timedelta(minutes=15)
+FIRST_DELAY = dt.timedelta(seconds=30)
+MAX_DELAY = dt.timedelta(minutes=15)
+# Recorded when the client's address is not known (Streamlit gives none on localhost).
+UNKNOWN_ADDRESS = "unknown"
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._@-]{0,63}")
 FIELDS = {"role", "insurer_ids", "password_hash", "email", "oidc_subject"}
@@ -297,10 +311,46 @@ def _dummy_hash() -> str:
     return _hasher.hash(secrets.token_urlsafe(24))
 
 
+def client_address(address: str | None) -> str:
+    """The client's address as recorded and rate-limited: trimmed, bounded, or 'unknown'."""
+    address = (address or "").strip()[:audit.MAX_NAME]
+    if not address or any(unicodedata.category(ch) == "Cc" for ch in address):
+        return UNKNOWN_ADDRESS
+    return address
+
+
+def backoff(attempts: tuple[dt.datetime, ...], limit: int, now: dt.datetime) -> float:
+    """Seconds to wait before the next attempt, given the earlier ones counted (oldest first).
+
+    0 while fewer than `limit` are counted; then `FIRST_DELAY` after the latest, doubling
+    with each one beyond the limit, at most `MAX_DELAY`.
+    """
+    if len(attempts) < limit:
+        return 0.0
+    doublings = min(len(attempts) - limit, 32)  # 2**32 * 30 s is far beyond MAX_DELAY
+    delay = min(FIRST_DELAY * 2**doublings, MAX_DELAY)
+    return (attempts[-1] + delay - now).total_seconds()
+
+
+def _throttle(history: audit.SignInHistory, at: dt.datetime, now: dt.datetime | None) -> int:
+    """Whole seconds this attempt must wait (0: go ahead), the longest of the three limits.
+
+    `at` is the log's clock when the attempt is counted; `now`, when given, stands in for it.
+    """
+    now = at if now is None else now
+    wait = max(
+        backoff(history.by_user_and_address, MAX_FAILURES, now),
+        backoff(history.by_address, MAX_FAILURES_PER_ADDRESS, now),
+        backoff(history.by_user, MAX_FAILURES_PER_USER, now),
+    )
+    return math.ceil(wait) if wait > 0 else 0
+
+
 def verify(
     username: str,
     password: str,
     *,
+    address: str | None = None,
     path: Path | None = None,
     audit_path: Path | None = None,
     now: dt.datetime | None = None,
@@ -311,6 +361,9 @@ def verify(
     ----------
     username, password : str
         As typed. The password is never stored or logged.
+    address : str, optional
+        The client's network address (the dashboard passes ``st.context.ip_address``);
+        'unknown' when not given.
     path, audit_path : Path, optional
         The users file and the audit database; by default `users_path()` and
         `audit.audit_path()`.
@@ -321,22 +374,34 @@ def verify(
     -------
     SignIn
         ``signed_in`` with the user; ``failed``; or ``locked`` with the seconds to wait,
-        when `MAX_FAILURES` failures within `FAILURE_WINDOW` (since the last successful
-        sign-in) are on record, in which case the password is not even checked.
-    """
-    now = audit.utc_now() if now is None else now
-    name = normalise_username(username)
-    failures = audit.recent_failures(name, now - FAILURE_WINDOW, path=audit_path)
-    if len(failures) >= MAX_FAILURES:
-        retry_after = failures[-MAX_FAILURES] + FAILURE_WINDOW - now
-        retry_after_s = max(1, int(retry_after.total_seconds()) + 1)
-        log.warning("sign-in refused for %r: %d failures in %s", name[:audit.MAX_NAME],
-                    len(failures), FAILURE_WINDOW)
-        audit.record("sign_in_refused", name, None, {"method": "password"}, path=audit_path)
-        return SignIn("locked", retry_after_s=retry_after_s)
+        in which case the password is not even checked.
 
+    Notes
+    -----
+    The attempt is added to the audit database before the password is checked, in the same
+    locked transaction that counts the earlier ones (`audit.begin_sign_in`). An attempt counts
+    as a failure until it succeeds, so N sign-ins at once with wrong passwords run argon2 at
+    most `MAX_FAILURES` times: the later ones see the earlier ones, unfinished as they are.
+    Limits (see `MAX_FAILURES` and the notes beside it) apply per username and address, per
+    address and per username; a successful sign-in clears the username's count. Once a
+    limit is reached the wait doubles with each further failure (`backoff`), and refused
+    attempts do not count, so waiting it out is enough.
+    """
+    since = (audit.utc_now() if now is None else now) - FAILURE_WINDOW
+    name = normalise_username(username)
+    address = client_address(address)
     path = users_path() if path is None else path
-    records = _load(path)
+    records = _load(path)  # a broken users file raises before any attempt is counted
+    attempt = audit.begin_sign_in(
+        name, address, functools.partial(_throttle, now=now), since=since,
+        detail={"method": "password"}, path=audit_path,
+    )
+    if attempt.refused:
+        log.warning("sign-in refused for %r from %s: too many recent failures; retry in %d s",
+                    name[:audit.MAX_NAME], address, attempt.retry_after_s)
+        return SignIn("locked", retry_after_s=attempt.retry_after_s)
+
+    outcome = {"method": "password", "address": address}
     record = records.get(name, {})
     stored = record.get("password_hash")
     try:
@@ -348,10 +413,10 @@ def verify(
         matched = False
     if not matched:
         reason = "wrong password" if stored else "unknown user or no password"
-        log.warning("sign-in failed for %r (%s; %d recent failures)", name[:audit.MAX_NAME],
-                    reason, len(failures) + 1)
-        audit.record("sign_in_failed", name, None, {"method": "password", "reason": reason},
-                     path=audit_path)
+        log.warning("sign-in failed for %r from %s (%s)", name[:audit.MAX_NAME], address,
+                    reason)
+        audit.finish_sign_in(attempt, "sign_in_failed", name, None,
+                             {**outcome, "reason": reason}, path=audit_path)
         return SignIn("failed")
 
     if _hasher.check_needs_rehash(stored):
@@ -360,7 +425,7 @@ def verify(
         records[name] = {**record, "password_hash": _hasher.hash(password)}
         _save(path, records)
     user = _to_user(name, record)
-    audit.record("sign_in", name, scope_for(user), {"method": "password"}, path=audit_path)
+    audit.finish_sign_in(attempt, "sign_in", name, scope_for(user), outcome, path=audit_path)
     return SignIn("signed_in", user=user)
 
 

@@ -179,6 +179,21 @@ def cmd_user_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from ime import audit
+
+    path = Path(args.audit_db) if args.audit_db else audit.audit_path()
+    if not path.exists():
+        print(f"ime audit verify: no audit log at {path}", file=sys.stderr)
+        return 2
+    check = audit.verify(path=path)
+    if not check.ok:
+        print(f"ime audit verify: {path}: {check.message()}", file=sys.stderr)
+        return 1
+    print(check.message())
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from ime.validation import write_report
 
@@ -393,6 +408,18 @@ def build_parser() -> argparse.ArgumentParser:
     listing = user_sub.add_parser("list", help="list the users and how each signs in")
     listing.add_argument("--users", help=users_help)
     listing.set_defaults(func=cmd_user_list)
+
+    audit_parser = sub.add_parser("audit", help="check the audit log")
+    audit_sub = audit_parser.add_subparsers(dest="audit_command", required=True)
+    audit_verify = audit_sub.add_parser(
+        "verify", help="check the audit log's keyed hash chain end to end",
+        description="Exit 0 with 'N entries, chain intact', or 1 naming the first entry "
+                    "edited, inserted or removed, or the newest entry missing.",
+    )
+    audit_verify.add_argument("--audit-db", metavar="FILE",
+                              help="audit database (default: $IME_AUDIT_DB, else "
+                                   "data/audit.duckdb)")
+    audit_verify.set_defaults(func=cmd_audit_verify)
 
     from ime.exports import FORMATS
     from ime.presentation import EXPORTABLE_TABLES

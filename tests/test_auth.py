@@ -1,12 +1,17 @@
 """Tests for ime.auth: the users file, password sign-in, its rate limit, and OIDC mapping."""
 
 import datetime as dt
+import json
 import logging
 import os
 import subprocess
 import sys
+import threading
 import tomllib
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
+import duckdb
 import pytest
 from argon2 import PasswordHasher
 
@@ -108,6 +113,157 @@ def test_lock_is_per_username(users, alice):
     for _ in range(auth.MAX_FAILURES):
         auth.verify("alice", "not the password at all")
     assert auth.verify("bob", PASSWORD).ok
+
+
+# --- throttling: attempts counted before argon2 runs (issue 13, finding 5) ---------------
+
+ATTACKER = "203.0.113.9"
+HOME = "198.51.100.7"
+
+
+class CountingHasher(PasswordHasher):
+    """The real argon2id hasher (same parameters as auth's), counting its verifications."""
+
+    def __init__(self, on_verify=None):
+        super().__init__()
+        self.calls = 0
+        self.on_verify = on_verify
+        self._lock = threading.Lock()
+
+    def verify(self, hash, password):
+        with self._lock:
+            self.calls += 1
+        if self.on_verify:
+            self.on_verify()
+        return super().verify(hash, password)
+
+
+@pytest.fixture
+def hasher(monkeypatch):
+    counting = CountingHasher()
+    monkeypatch.setattr(auth, "_hasher", counting)
+    return counting
+
+
+class Clock:
+    """A clock for the audit log that moves only when told."""
+
+    def __init__(self):
+        self.now = dt.datetime(2025, 3, 1, 9, 0, 0)
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += dt.timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = Clock()
+    monkeypatch.setattr(audit, "utc_now", fake)
+    return fake
+
+
+def test_twenty_parallel_wrong_passwords_run_argon2_at_most_the_limit(users, alice, hasher):
+    # The attack of issue 13: sign-ins at once all passed the check before any failure was
+    # on record (twenty threads, twenty verifications). Now each attempt is counted first.
+    start = threading.Barrier(20)
+
+    def attempt(i):
+        start.wait()
+        return auth.verify("alice", f"wrong guess number {i:02d}", address=ATTACKER)
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(attempt, range(20)))
+    assert hasher.calls <= auth.MAX_FAILURES
+    assert Counter(r.outcome for r in results) == {"failed": hasher.calls,
+                                                   "locked": 20 - hasher.calls}
+    assert attempts(users.parent / "audit.duckdb") == [(ATTACKER, False)] * hasher.calls
+    assert len(audit.read(event="sign_in_failed")) == hasher.calls
+    assert len(audit.read(event="sign_in_refused")) == 20 - hasher.calls
+    assert audit.verify().ok
+
+
+def attempts(audit_db):
+    """The sign-in attempts the rate limit counts: (address, succeeded), oldest first."""
+    con = duckdb.connect(str(audit_db))
+    try:
+        return con.execute("SELECT address, succeeded FROM sign_in_attempts "
+                           "ORDER BY attempt_id").fetchall()
+    finally:
+        con.close()
+
+
+def test_attempt_is_counted_before_the_password_is_checked(users, alice, monkeypatch):
+    seen = []
+    audit_db = users.parent / "audit.duckdb"
+    monkeypatch.setattr(auth, "_hasher", CountingHasher(
+        on_verify=lambda: seen.append(attempts(audit_db))))
+    assert auth.verify("alice", PASSWORD, address=HOME).ok
+    assert seen == [[(HOME, None)]]  # on record, outcome pending, while argon2 runs
+    assert attempts(audit_db) == [(HOME, True)]
+    detail = json.loads(audit.read(event="sign_in")["detail"][0])
+    assert detail == {"method": "password", "address": HOME}
+
+
+def test_attacker_at_one_address_cannot_lock_the_user_out_from_another(users, alice, hasher):
+    for _ in range(3 * auth.MAX_FAILURES):
+        auth.verify("alice", "not the password at all", address=ATTACKER)
+    assert hasher.calls == auth.MAX_FAILURES
+    assert auth.verify("alice", PASSWORD, address=ATTACKER).outcome == "locked"
+    assert auth.verify("alice", PASSWORD, address=HOME).ok
+
+
+def test_one_address_trying_many_usernames_is_throttled(users, alice, hasher):
+    for i in range(auth.MAX_FAILURES_PER_ADDRESS):
+        assert auth.verify(f"user{i}", "not the password at all",
+                           address=ATTACKER).outcome == "failed"
+    assert auth.verify("alice", PASSWORD, address=ATTACKER).outcome == "locked"
+    assert hasher.calls == auth.MAX_FAILURES_PER_ADDRESS
+    assert auth.verify("alice", PASSWORD, address=HOME).ok
+
+
+def test_one_username_tried_from_many_addresses_is_throttled(users, alice, monkeypatch):
+    monkeypatch.setattr(auth, "MAX_FAILURES_PER_USER", 6)
+    for i in range(6):
+        assert auth.verify("alice", "not the password", address=f"10.0.0.{i}").outcome == "failed"
+    assert auth.verify("alice", PASSWORD, address="10.0.0.99").outcome == "locked"
+
+
+def test_wait_doubles_with_each_failure_beyond_the_limit(users, alice, clock):
+    for _ in range(auth.MAX_FAILURES):
+        assert auth.verify("alice", "not the password at all").outcome == "failed"
+    first = auth.FIRST_DELAY.total_seconds()
+    assert auth.verify("alice", PASSWORD).retry_after_s == first
+    clock.advance(first - 1)
+    # Refused attempts are not counted: waiting it out is enough.
+    assert auth.verify("alice", PASSWORD).retry_after_s == 1
+    clock.advance(1)
+    assert auth.verify("alice", "not the password at all").outcome == "failed"
+    assert auth.verify("alice", PASSWORD).retry_after_s == 2 * first
+    clock.advance(2 * first)
+    assert auth.verify("alice", "not the password at all").outcome == "failed"
+    assert auth.verify("alice", PASSWORD).retry_after_s == 4 * first
+    clock.advance(4 * first)
+    assert auth.verify("alice", PASSWORD).ok
+
+
+def test_wait_is_capped():
+    now = dt.datetime(2025, 3, 1)
+    many = (now,) * 200
+    assert auth.backoff(many, auth.MAX_FAILURES, now) == auth.MAX_DELAY.total_seconds()
+    assert auth.backoff((now,) * (auth.MAX_FAILURES - 1), auth.MAX_FAILURES, now) == 0
+
+
+@pytest.mark.parametrize("given, recorded",
+                         [(None, "unknown"), ("", "unknown"), (" 2001:db8::1 ", "2001:db8::1"),
+                          ("a\nb", "unknown")],
+                         ids=["none", "empty", "ipv6-trimmed", "control-character"])
+def test_client_address_recorded(users, alice, given, recorded):
+    auth.verify("alice", "not the password at all", address=given)
+    detail = json.loads(audit.read(event="sign_in_failed")["detail"][0])
+    assert detail["address"] == recorded
 
 
 def test_demo_mode_only_without_users(users):
