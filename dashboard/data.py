@@ -445,10 +445,3 @@ def audit_entries(event: str | None) -> pd.DataFrame:
     from ime import audit
 
     return audit.read(500, event=event)
-
-
-def audit_chain_break() -> int | None:
-    """The first audit entry changed outside the app, or None when the chain is intact."""
-    from ime import audit
-
-    return audit.verify_chain()

@@ -704,11 +704,3 @@ def _check_rows(rows: list[tuple], key: bytes | None, head: _Head | None,
         return ChainCheck(n, last_legacy, head.seq, "edited",
                           f"it is not the entry recorded as the newest in {head_path}")
     return ChainCheck(n, last_legacy)
-
-
-def verify_chain(*, path: Path | None = None) -> int | None:
-    """The number of the first bad entry (see `verify`), or None when the chain is intact."""
-    check = verify(path=path)
-    if check.ok:
-        return None
-    return check.seq if check.seq is not None else 0

@@ -1,9 +1,8 @@
-"""Agreement between raters: kappa family, intraclass correlations, Krippendorff's alpha and
+"""Agreement between raters: Cohen's and Fleiss' kappa, the one-way intraclass correlation and
 Bland-Altman limits.
 
 In IME data a case is rated by a varying set of examiners (and by treating physicians), so
-the one-way forms (ICC(1,*) and :func:`icc_oneway_unbalanced`) usually fit the design; the
-two-way forms fit vignette studies where one panel rates every case.
+the one-way form (:func:`icc_oneway_unbalanced`) fits the design.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import krippendorff
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
@@ -51,26 +49,6 @@ class FleissKappaResult:
     p_value: float
     n_subjects: int
     n_raters: int
-
-
-@dataclass(frozen=True)
-class IccResult:
-    """Shrout-Fleiss intraclass correlations of a complete targets x raters table.
-
-    ``table`` is indexed by form, ICC(1,1), ICC(2,1), ICC(3,1), ICC(1,k), ICC(2,k),
-    ICC(3,k), with columns icc, ci_low, ci_high, f_statistic, df1, df2, p_value. The mean
-    squares are those of the two-way ANOVA (targets, raters) and of the one-way ANOVA
-    (within targets).
-    """
-
-    table: pd.DataFrame
-    between_targets_ms: float
-    within_targets_ms: float
-    between_raters_ms: float
-    residual_ms: float
-    n_targets: int
-    n_raters: int
-    level: float
 
 
 @dataclass(frozen=True)
@@ -262,139 +240,6 @@ def fleiss_kappa(counts: ArrayLike) -> FleissKappaResult:
     )
 
 
-def icc_shrout_fleiss(ratings: ArrayLike, level: float = 0.95) -> IccResult:
-    """All six Shrout-Fleiss intraclass correlations of a complete targets x raters table.
-
-    Parameters
-    ----------
-    ratings : array_like, shape (n_targets, n_raters)
-        Rating of each target (case) by each rater; no missing values.
-    level : float, default 0.95
-        Confidence level of the F-based intervals.
-
-    Returns
-    -------
-    IccResult
-        The six ICCs with intervals and F tests of ICC = 0, and the ANOVA mean squares.
-
-    Raises
-    ------
-    ValueError
-        If ``ratings`` is not a table of at least 2 targets x 2 raters, has missing
-        values, or if ``level`` is not strictly between 0 and 1.
-
-    Notes
-    -----
-    With BMS (targets), JMS (raters), EMS (residual) from the two-way ANOVA and WMS (within
-    targets) from the one-way ANOVA:
-
-    - ICC(1,1) = (BMS - WMS)/(BMS + (k-1) WMS): each target rated by different raters.
-    - ICC(2,1) = (BMS - EMS)/(BMS + (k-1) EMS + k (JMS - EMS)/n): random raters, absolute
-      agreement (McGraw & Wong's ICC(A,1)).
-    - ICC(3,1) = (BMS - EMS)/(BMS + (k-1) EMS): fixed raters, consistency (ICC(C,1)). It
-      ignores a rater's systematic offset, the very bias an examiner review looks for, so
-      never cite it alone as evidence of neutrality.
-    - ICC(*,k): reliability of the mean of k raters.
-
-    Intervals: exact F intervals for the one-way and consistency forms; for ICC(2,*) the
-    Satterthwaite approximation of Shrout & Fleiss (1979) in the form of McGraw & Wong
-    (1996). The F test of ICC(2,*) and ICC(3,*) is BMS/EMS, that of ICC(1,*) is BMS/WMS.
-    Assumes normal target and error effects and no target x rater interaction.
-
-    References
-    ----------
-    Shrout PE, Fleiss JL. Intraclass correlations: uses in assessing rater reliability.
-    Psychological Bulletin. 1979;86(2):420-428.
-
-    McGraw KO, Wong SP. Forming inferences about some intraclass correlation coefficients.
-    Psychological Methods. 1996;1(1):30-46.
-    """
-    _require_level(level)
-    table = float_array(ratings, "ratings", allow_nan=True)
-    if table.ndim != 2 or table.shape[0] < 2 or table.shape[1] < 2:
-        raise ValueError(
-            f"ratings must be a targets x raters table of at least 2 x 2, got {table.shape}"
-        )
-    if not np.isfinite(table).all():
-        raise ValueError(
-            "ratings has missing values; Shrout-Fleiss needs a complete table "
-            "(use icc_oneway_unbalanced for cases with varying raters)"
-        )
-    n, k = table.shape
-    grand_mean = table.mean()
-    ss_targets = k * ((table.mean(axis=1) - grand_mean) ** 2).sum()
-    ss_raters = n * ((table.mean(axis=0) - grand_mean) ** 2).sum()
-    ss_total = ((table - grand_mean) ** 2).sum()
-    ss_residual = ss_total - ss_targets - ss_raters
-    df_targets, df_raters, df_residual, df_within = n - 1, k - 1, (n - 1) * (k - 1), n * (k - 1)
-    bms = ss_targets / df_targets
-    jms = ss_raters / df_raters
-    ems = ss_residual / df_residual
-    wms = (ss_raters + ss_residual) / df_within
-
-    tail = 0.5 + level / 2
-    f_oneway = bms / wms
-    oneway_low = f_oneway / stats.f.ppf(tail, df_targets, df_within)
-    oneway_high = f_oneway * stats.f.ppf(tail, df_within, df_targets)
-    f_twoway = bms / ems
-    twoway_low = f_twoway / stats.f.ppf(tail, df_targets, df_residual)
-    twoway_high = f_twoway * stats.f.ppf(tail, df_residual, df_targets)
-
-    icc21 = (bms - ems) / (bms + (k - 1) * ems + k * (jms - ems) / n)
-    icc2_low, icc2_high, icc2k_low, icc2k_high = _icc2_interval(bms, jms, ems, n, k, icc21, tail)
-
-    p_oneway = float(stats.f.sf(f_oneway, df_targets, df_within))
-    p_twoway = float(stats.f.sf(f_twoway, df_targets, df_residual))
-    rows = {
-        "ICC(1,1)": (
-            (bms - wms) / (bms + (k - 1) * wms),
-            (oneway_low - 1) / (oneway_low + k - 1),
-            (oneway_high - 1) / (oneway_high + k - 1),
-            f_oneway, df_targets, df_within, p_oneway,
-        ),
-        "ICC(2,1)": (icc21, icc2_low, icc2_high, f_twoway, df_targets, df_residual, p_twoway),
-        "ICC(3,1)": (
-            (bms - ems) / (bms + (k - 1) * ems),
-            (twoway_low - 1) / (twoway_low + k - 1),
-            (twoway_high - 1) / (twoway_high + k - 1),
-            f_twoway, df_targets, df_residual, p_twoway,
-        ),
-        "ICC(1,k)": (
-            (bms - wms) / bms,
-            1 - 1 / oneway_low,
-            1 - 1 / oneway_high,
-            f_oneway, df_targets, df_within, p_oneway,
-        ),
-        "ICC(2,k)": (
-            (bms - ems) / (bms + (jms - ems) / n),
-            icc2k_low,
-            icc2k_high,
-            f_twoway, df_targets, df_residual, p_twoway,
-        ),
-        "ICC(3,k)": (
-            (bms - ems) / bms,
-            1 - 1 / twoway_low,
-            1 - 1 / twoway_high,
-            f_twoway, df_targets, df_residual, p_twoway,
-        ),
-    }  # fmt: skip
-    result_table = pd.DataFrame.from_dict(
-        rows,
-        orient="index",
-        columns=["icc", "ci_low", "ci_high", "f_statistic", "df1", "df2", "p_value"],
-    ).rename_axis("form")
-    return IccResult(
-        table=result_table,
-        between_targets_ms=float(bms),
-        within_targets_ms=float(wms),
-        between_raters_ms=float(jms),
-        residual_ms=float(ems),
-        n_targets=n,
-        n_raters=k,
-        level=level,
-    )
-
-
 def icc_oneway_unbalanced(
     ratings: ArrayLike, targets: ArrayLike, level: float = 0.95
 ) -> IccOneWayResult:
@@ -483,66 +328,6 @@ def icc_oneway_unbalanced(
     )
 
 
-def krippendorff_alpha(
-    reliability_data: ArrayLike,
-    level_of_measurement: Literal["nominal", "ordinal", "interval", "ratio"] = "interval",
-) -> float:
-    """Krippendorff's alpha for any number of raters with missing ratings (``krippendorff``).
-
-    Parameters
-    ----------
-    reliability_data : array_like, shape (n_raters, n_units)
-        Rating of each unit (case) by each rater, NaN where the rater did not rate it.
-    level_of_measurement : {'nominal', 'ordinal', 'interval', 'ratio'}, default 'interval'
-        Metric of the disagreement: categories (causation opinion), ordered categories,
-        or numbers (WPI percent: interval).
-
-    Returns
-    -------
-    float
-        alpha = 1 - D_o / D_e (1 perfect agreement, 0 chance level).
-
-    Raises
-    ------
-    ValueError
-        If ``level_of_measurement`` is not one of the four; if ``reliability_data`` is not
-        2-d, holds infinite values, has no unit rated by two raters, or fewer than two
-        distinct values (alpha undefined).
-
-    Notes
-    -----
-    Units with fewer than two ratings carry no information about agreement and are ignored.
-    Assumes raters are interchangeable.
-
-    References
-    ----------
-    Krippendorff K. Computing Krippendorff's alpha-reliability. Departmental Papers (ASC),
-    University of Pennsylvania; 2011. https://repository.upenn.edu/asc_papers/43
-
-    Hayes AF, Krippendorff K. Answering the call for a standard reliability measure for
-    coding data. Communication Methods and Measures. 2007;1(1):77-89.
-    """
-    if level_of_measurement not in ("nominal", "ordinal", "interval", "ratio"):
-        raise ValueError(
-            f"level_of_measurement={level_of_measurement!r}: use nominal, ordinal, "
-            "interval or ratio"
-        )
-    data = float_array(reliability_data, "reliability_data", allow_nan=True)
-    if data.ndim != 2:
-        raise ValueError(f"reliability_data must be raters x units, got shape {data.shape}")
-    if np.isinf(data).any():
-        raise ValueError("reliability_data has infinite values; use NaN for a missing rating")
-    try:
-        alpha = krippendorff.alpha(
-            reliability_data=data, level_of_measurement=level_of_measurement
-        )
-    except ValueError as error:
-        # krippendorff's own messages ("more than one value in the domain", ...) do not say
-        # which input they are about.
-        raise ValueError(f"reliability_data: {error}") from None
-    return float(alpha)
-
-
 def bland_altman(
     x: ArrayLike, y: ArrayLike, multiplier: float = 1.96, level: float = 0.95
 ) -> BlandAltmanResult:
@@ -621,33 +406,6 @@ def bland_altman(
         multiplier=multiplier,
         level=level,
     )
-
-
-def _icc2_interval(
-    bms: float, jms: float, ems: float, n: int, k: int, icc21: float, tail: float
-) -> tuple[float, float, float, float]:
-    """Interval of ICC(2,1) and ICC(2,k): Satterthwaite df for the mixed mean square."""
-    f_raters = jms / ems
-    numerator = (
-        (k - 1) * (n - 1) * (k * icc21 * f_raters + n * (1 + (k - 1) * icc21) - k * icc21) ** 2
-    )
-    denominator = (n - 1) * k**2 * icc21**2 * f_raters**2 + (
-        n * (1 + (k - 1) * icc21) - k * icc21
-    ) ** 2
-    df_mixed = numerator / denominator
-    f_upper_tail = stats.f.ppf(tail, n - 1, df_mixed)
-    f_lower_tail = stats.f.ppf(tail, df_mixed, n - 1)
-    single_low = (
-        n
-        * (bms - f_upper_tail * ems)
-        / (f_upper_tail * (k * jms + (k * n - k - n) * ems) + n * bms)
-    )
-    single_high = (
-        n * (f_lower_tail * bms - ems) / (k * jms + (k * n - k - n) * ems + n * f_lower_tail * bms)
-    )
-    average_low = n * (bms - f_upper_tail * ems) / (f_upper_tail * (jms - ems) + n * bms)
-    average_high = n * (f_lower_tail * bms - ems) / (jms - ems + n * f_lower_tail * bms)
-    return single_low, single_high, average_low, average_high
 
 
 def _count_table(values: ArrayLike, name: str) -> np.ndarray:

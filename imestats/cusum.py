@@ -8,7 +8,7 @@ of "odds multiplied by R_A" against "odds as predicted".
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize, special
@@ -35,21 +35,6 @@ class CusumResult:
     first_signal: int | None
     threshold: float
     odds_ratio: float
-
-
-@dataclass(frozen=True)
-class DriftCusumResult:
-    """A CUSUM against the examiner's own baseline.
-
-    ``chart`` covers the cases after the baseline (``chart.start`` equals
-    ``baseline_end``); ``baseline_log_odds_ratio`` is the examiner's
-    baseline log odds ratio against the case-mix model, applied to every
-    later case's expected risk.
-    """
-
-    chart: CusumResult
-    baseline_end: int
-    baseline_log_odds_ratio: float
 
 
 @dataclass(frozen=True)
@@ -477,70 +462,6 @@ def recalibrate_risks(p, log_odds_ratio: float) -> np.ndarray:
         p=_checked_risks(p), log_odds_ratio=float_array(log_odds_ratio, "log_odds_ratio")
     )
     return special.expit(special.logit(p_arr) + delta)
-
-
-def drift_cusum(
-    y, p, baseline_end: int, threshold: float, odds_ratio: float = 2.0
-) -> DriftCusumResult:
-    """CUSUM for a change in an examiner's own behaviour (drift), not a constant difference.
-
-    Parameters
-    ----------
-    y, p : array_like
-        Outcomes and case-mix risks of one examiner, in time order.
-    baseline_end : int
-        Cases before this index are the examiner's baseline.
-    threshold : float
-        Control limit h, e.g. from :func:`threshold_for_panel` run on
-        recalibrated post-baseline risks of every examiner.
-    odds_ratio : float, default 2.0
-        R_A relative to the examiner's own baseline.
-
-    Returns
-    -------
-    DriftCusumResult
-
-    Raises
-    ------
-    ValueError
-        If ``y`` is not 0/1, ``p`` is not strictly between 0 and 1 (missing included) or the two
-        differ in shape; or as :func:`baseline_log_odds_ratio` for ``baseline_end`` and
-        :func:`risk_adjusted_cusum` for ``threshold`` and ``odds_ratio``.
-
-    Notes
-    -----
-    The expected risk of every case is recalibrated to the examiner's own
-    baseline: its odds are multiplied by the baseline odds ratio (see
-    :func:`baseline_log_odds_ratio`), so an examiner who is constantly
-    harsher than peers does not signal; only a change after the baseline
-    does. The chart covers the post-baseline cases only. The baseline odds
-    ratio is treated as known; with a short baseline its error makes false
-    alarms more likely than the threshold implies.
-
-    References
-    ----------
-    Steiner SH, Cook RJ, Farewell VT, Treasure T. Monitoring surgical
-    performance using risk-adjusted cumulative sum charts. Biostatistics
-    2000;1:441-452.
-    Grigg O, Farewell V. An overview of risk-adjusted charts. J R Stat Soc A
-    2004;167:523-539.
-    """
-    y_arr, p_arr = _risks_and_outcomes(y, p)
-    delta = baseline_log_odds_ratio(y_arr, p_arr, baseline_end)
-    chart = risk_adjusted_cusum(
-        y_arr[baseline_end:],
-        recalibrate_risks(p_arr[baseline_end:], delta),
-        threshold,
-        odds_ratio,
-    )
-    # Report positions in the examiner's full history, not in the post-baseline slice.
-    shifted = replace(
-        chart,
-        start=baseline_end,
-        signal_indices=chart.signal_indices + baseline_end,
-        first_signal=None if chart.first_signal is None else chart.first_signal + baseline_end,
-    )
-    return DriftCusumResult(chart=shifted, baseline_end=baseline_end, baseline_log_odds_ratio=delta)
 
 
 def _time_major_layout(risks: Sequence[np.ndarray]):

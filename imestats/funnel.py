@@ -227,16 +227,6 @@ def binomial_standard_error(n, theta0: float) -> np.ndarray:
         return np.where(n_arr > 0, np.sqrt(theta0 * (1.0 - theta0) / n_arr), np.nan)
 
 
-def poisson_ratio_standard_error(expected) -> np.ndarray:
-    """Null standard error 1/sqrt(E) of an O/E ratio when O ~ Poisson(E) (NaN where E <= 0).
-
-    Raises ValueError if ``expected`` has missing or infinite values.
-    """
-    e_arr = float_array(expected, "expected")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(e_arr > 0, 1.0 / np.sqrt(e_arr), np.nan)
-
-
 def _standard_errors(standard_error) -> np.ndarray:
     se = float_array(standard_error, "standard_error", allow_nan=True)
     check_nonnegative(se, "standard_error")
@@ -277,50 +267,6 @@ def normal_limits(target: float, standard_error, level: float = 0.95) -> FunnelL
     target = check_scalar(target, "target")
     half_width = _two_sided_z(level) * _standard_errors(standard_error)
     return FunnelLimits(level=float(level), lower=target - half_width, upper=target + half_width)
-
-
-def phi_inflated_limits(
-    target: float, standard_error, phi: float, level: float = 0.95
-) -> FunnelLimits:
-    """Limits with multiplicative over-dispersion: target +/- z * sqrt(phi) * se.
-
-    Parameters
-    ----------
-    target : float
-        Centre line.
-    standard_error : array_like
-        Null standard error per unit.
-    phi : float
-        Over-dispersion factor from :func:`overdispersion_phi`. Values below 1
-        are raised to 1 so that the limits are never narrower than the
-        null limits.
-    level : float, default 0.95
-        Two-sided level.
-
-    Returns
-    -------
-    FunnelLimits
-        Unclipped limits.
-
-    Raises
-    ------
-    ValueError
-        If ``phi`` is missing, infinite or negative, or as :func:`normal_limits`.
-
-    Notes
-    -----
-    Quasi-likelihood assumption: every unit's variance is inflated by the
-    same factor, so the funnel keeps its shape and large units can still be
-    flagged for clinically trivial differences.
-
-    References
-    ----------
-    Spiegelhalter DJ. Handling over-dispersion of performance indicators.
-    Qual Saf Health Care 2005;14:347-351.
-    """
-    phi = check_scalar(phi, "phi", low=0)
-    inflated = np.sqrt(max(phi, 1.0)) * _standard_errors(standard_error)
-    return normal_limits(target, inflated, level)
 
 
 def tau2_additive_limits(
@@ -688,47 +634,3 @@ def score_units(
     )
 
 
-def score_proportions(
-    r,
-    n,
-    theta0: float | None = None,
-    adjustment: Adjustment = "tau2",
-    trim: float = 0.1,
-) -> UnitScores:
-    """:func:`score_units` for unadjusted proportions (O = r, E = n theta0, V = E (1 - theta0)).
-
-    Parameters
-    ----------
-    r, n : array_like
-        Events and cases per unit.
-    theta0 : float, optional
-        Target proportion; default the pooled rate sum(r)/sum(n).
-    adjustment, trim
-        As in :func:`score_units`.
-
-    Returns
-    -------
-    UnitScores
-        ``z`` equals :func:`proportion_zscores`; ``tau2`` is on the ratio
-        scale, multiply by theta0**2 for the proportion scale.
-
-    Raises
-    ------
-    ValueError
-        If ``r`` or ``n`` is empty, not one-dimensional, has missing or negative values,
-        or r > n anywhere; if they differ in length; if ``theta0`` (given, or pooled) is
-        not strictly between 0 and 1; or as :func:`score_units`.
-    """
-    r_arr = count_array(r, "r", whole=False, ndim=1, nonempty=True)
-    n_arr = count_array(n, "n", whole=False, ndim=1)
-    same_shape(r=r_arr, n=n_arr)
-    check_at_most(r_arr, n_arr, "r", "n")
-    target = float(r_arr.sum() / n_arr.sum()) if theta0 is None else theta0
-    target = _check_target_rate(target)
-    return score_units(
-        r_arr,
-        n_arr * target,
-        n_arr * target * (1.0 - target),
-        adjustment=adjustment,
-        trim=trim,
-    )

@@ -102,68 +102,6 @@ def wilson_interval(k, n, level: float = 0.95) -> Interval:
     )
 
 
-def clopper_pearson_interval(k, n, level: float = 0.95) -> Interval:
-    """Exact (Clopper-Pearson) interval for a binomial proportion, vectorised.
-
-    Parameters
-    ----------
-    k : int or array_like
-        Number of events.
-    n : int or array_like
-        Number of trials; broadcast against ``k``.
-    level : float, default 0.95
-        Two-sided confidence level.
-
-    Returns
-    -------
-    Interval
-        ``estimate`` is k/n; limits from beta quantiles. The lower limit is 0
-        when k = 0 and the upper limit 1 when k = n. Units with n = 0 get NaN.
-
-    Raises
-    ------
-    ValueError
-        If ``level`` is not strictly between 0 and 1, if ``k`` or ``n`` has missing or
-        infinite values, if k < 0, n < 0 or k > n anywhere, or if ``k`` and ``n`` do not
-        broadcast.
-
-    Notes
-    -----
-    Inverts two one-sided binomial tests, each at (1 - level)/2, so coverage is
-    at least ``level`` for every true proportion (conservative). Equals R
-    ``binom.test(k, n)$conf.int``.
-
-    References
-    ----------
-    Clopper CJ, Pearson ES. The use of confidence or fiducial limits
-    illustrated in the case of the binomial. Biometrika 1934;26:404-413.
-    """
-    level = check_level(level)
-    k_arr, n_arr, scalar = _counts_and_trials(k, n)
-    tail = (1.0 - level) / 2.0
-    empty = n_arr == 0
-    # Beta shape parameters must be positive; at the boundaries the limit is
-    # fixed (0 or 1), so the quantile is evaluated with a harmless stand-in.
-    low = np.where(
-        k_arr > 0,
-        stats.beta.ppf(tail, np.maximum(k_arr, 1.0), n_arr - k_arr + 1.0),
-        0.0,
-    )
-    high = np.where(
-        k_arr < n_arr,
-        stats.beta.isf(tail, k_arr + 1.0, np.maximum(n_arr - k_arr, 1.0)),
-        1.0,
-    )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p_hat = k_arr / n_arr
-    return Interval(
-        estimate=_as_result(p_hat, scalar),
-        low=_as_result(np.where(empty, np.nan, low), scalar),
-        high=_as_result(np.where(empty, np.nan, high), scalar),
-        level=level,
-    )
-
-
 def garwood_interval(observed, level: float = 0.95) -> Interval:
     """Exact (Garwood) interval for the mean of a Poisson count, vectorised.
 

@@ -5,14 +5,11 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
-from scipy import special, stats
+from scipy import special
 
 from imestats.casemix import (
     MISSING_LEVEL,
     POOLED_LEVEL,
-    c_statistic,
-    calibration_table,
-    expected_by_unit,
     fit_casemix,
 )
 
@@ -196,58 +193,9 @@ def test_zero_trial_patterns_are_ignored():
     )
 
 
-def test_expected_by_unit_equals_sums_over_exams():
-    cases = _cases()
-    model = fit_casemix(_patterns(cases, COVARIATES), COVARIATES)
-    by_unit = expected_by_unit(_patterns(cases, ["examiner", *COVARIATES]), model, "examiner")
-    # Independently: predict every exam, then sum per examiner.
-    p = model.predict(cases)
-    per_exam = pd.DataFrame(
-        {"examiner": cases["examiner"], "y": cases["adverse"], "p": p, "v": p * (1 - p)}
-    ).groupby("examiner")
-    assert by_unit["observed"].to_numpy() == pytest.approx(per_exam["y"].sum().to_numpy())
-    assert by_unit["expected"].to_numpy() == pytest.approx(per_exam["p"].sum().to_numpy(), abs=1e-9)
-    assert by_unit["variance"].to_numpy() == pytest.approx(per_exam["v"].sum().to_numpy(), abs=1e-9)
-    assert by_unit["n"].sum() == len(cases)
-    # Maximum likelihood with an intercept: expected events add up to observed events.
-    assert by_unit["expected"].sum() == pytest.approx(cases["adverse"].sum(), abs=1e-6)
-
-
 # Hanley & McNeil (1982) Radiology 143:29-36, Table 1: CT images rated 1-5 (definitely
 # normal .. definitely abnormal); 58 normal, 51 abnormal; area 0.893 (Wilcoxon).
 HANLEY_MCNEIL_NORMAL = np.array([33, 6, 6, 11, 2])
 HANLEY_MCNEIL_ABNORMAL = np.array([3, 2, 2, 11, 33])
 
 
-def test_c_statistic_against_hanley_mcneil_1982():
-    c = c_statistic(
-        np.arange(1, 6), HANLEY_MCNEIL_NORMAL + HANLEY_MCNEIL_ABNORMAL, HANLEY_MCNEIL_ABNORMAL
-    )
-    assert c == pytest.approx(0.893, abs=5e-4)
-
-
-def test_c_statistic_equals_mann_whitney_on_one_row_per_exam():
-    cases = _cases()
-    model = fit_casemix(_patterns(cases, COVARIATES), COVARIATES)
-    patterns = _patterns(cases, COVARIATES)
-    grouped = c_statistic(model.predict(patterns), patterns["n"], patterns["y"])
-    p = model.predict(cases)
-    events, non_events = p[cases["adverse"] == 1], p[cases["adverse"] == 0]
-    u = stats.mannwhitneyu(events, non_events).statistic
-    assert grouped == pytest.approx(u / (events.size * non_events.size), abs=1e-12)
-
-
-def test_calibration_table_hand_computed_four_groups():
-    # HL = 4/9 + 4/16 + 9/21 + 9/24 = 1.4980159; chi2(2) p = exp(-HL/2) = 0.4728354.
-    table = calibration_table([0.1, 0.2, 0.3, 0.4], [100] * 4, [12, 18, 33, 37], groups=4)
-    assert table.statistic == pytest.approx(1.4980159, abs=5e-8)
-    assert table.df == 2
-    assert table.p_value == pytest.approx(0.4728354, abs=5e-8)
-    assert table.table["expected"].tolist() == pytest.approx([10, 20, 30, 40], abs=1e-9)
-
-
-def test_calibration_table_groups_hold_equal_numbers_of_exams():
-    p = np.linspace(0.05, 0.5, 10)
-    table = calibration_table(p[::-1], np.full(10, 10), np.full(10, 3), groups=5).table
-    assert table["n"].tolist() == [20] * 5
-    assert table["max_predicted"].is_monotonic_increasing

@@ -11,7 +11,6 @@ from scipy import special
 from imestats.cusum import (
     baseline_log_odds_ratio,
     cusum_weights,
-    drift_cusum,
     recalibrate_risks,
     risk_adjusted_cusum,
     threshold_for_panel,
@@ -127,32 +126,6 @@ def _examiners(seed, n_examiners, log_odds_ratio_by_case):
 # h = 8: for one examiner with 1,000 post-baseline cases of these risks, the simulated null
 # probability of any signal is about 1% (threshold_for_panel, 4,000 replicates).
 DRIFT_THRESHOLD = 8.0
-
-
-def test_drift_chart_ignores_a_constant_difference_from_peers():
-    # Odds 3x peers throughout: the peer chart signals for all, the drift chart for few.
-    peer_alarms, drift_alarms = 0, 0
-    for y, p in _examiners(1, 100, np.log(3.0)):
-        peer_alarms += risk_adjusted_cusum(y, p, DRIFT_THRESHOLD).first_signal is not None
-        drift = drift_cusum(y, p, baseline_end=1000, threshold=DRIFT_THRESHOLD)
-        drift_alarms += drift.chart.first_signal is not None
-        assert drift.baseline_log_odds_ratio == pytest.approx(np.log(3.0), abs=0.35)
-    assert peer_alarms == 100
-    # Null rate about 1%, a little more because the baseline ratio is estimated.
-    assert drift_alarms <= 8
-
-
-def test_drift_chart_signals_a_change_after_the_baseline():
-    # Odds 3x peers for 1,000 cases, then 6x: a doubling of the examiner's own odds.
-    log_or = np.where(np.arange(2000) < 1000, np.log(3.0), np.log(6.0))
-    detected = 0
-    for y, p in _examiners(2, 100, log_or):
-        drift = drift_cusum(y, p, baseline_end=1000, threshold=DRIFT_THRESHOLD)
-        assert drift.chart.start == 1000
-        assert drift.chart.path.size == 1000
-        assert np.all(drift.chart.signal_indices >= 1000)
-        detected += drift.chart.first_signal is not None
-    assert detected >= 90
 
 
 def _exact_signal_probability(p, threshold, odds_ratio):

@@ -5,7 +5,6 @@ import pytest
 
 from imestats.proportions import (
     Interval,
-    clopper_pearson_interval,
     garwood_interval,
     oe_ratio_interval,
     wilson_interval,
@@ -67,30 +66,6 @@ def test_wilson_empty_unit_gives_nan_without_warning():
 def test_wilson_rejects_impossible_counts(k, n):
     with pytest.raises(ValueError, match="0 <= k <= n"):
         wilson_interval(k, n)
-
-
-@pytest.mark.parametrize(
-    ("k", "n", "low", "high"),
-    NEWCOMBE_EXACT,
-    ids=[f"clopper_pearson_against_newcombe_{k}_of_{n}" for k, n, *_ in NEWCOMBE_EXACT],
-)
-def test_clopper_pearson_against_newcombe_1998(k, n, low, high):
-    interval = clopper_pearson_interval(k, n)
-    assert interval.low == pytest.approx(low, abs=FOUR_DECIMALS)
-    assert interval.high == pytest.approx(high, abs=FOUR_DECIMALS)
-
-
-def test_clopper_pearson_against_r_binom_test_18_of_20():
-    # R: binom.test(18, 20)$conf.int -> 0.6830173 0.9876515
-    interval = clopper_pearson_interval(18, 20)
-    assert interval.low == pytest.approx(0.6830173, abs=5e-8)
-    assert interval.high == pytest.approx(0.9876515, abs=5e-8)
-
-
-def test_clopper_pearson_all_events_has_upper_limit_one():
-    interval = clopper_pearson_interval(np.array([20, 0]), np.array([20, 0]))
-    assert interval.high[0] == 1.0
-    assert np.isnan(interval.low[1])
 
 
 # Garwood limits are chi-square quantiles / 2. Chi-square table values (e.g. NIST/SEMATECH
