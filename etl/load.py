@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 from tqdm import tqdm
 
-from etl.build import build_models, run_contracts
+from etl.build import build_models, refuse_privacy_breaches, run_contracts
 from etl.database import ensure_schema
 from etl.errors import LoadError
 from etl.privacy import pseudonym_key
@@ -182,6 +182,7 @@ def load(
         bar.set_postfix_str("building tables")
         build_models(con)
         contracts = run_contracts(con, load_id)
+        refuse_privacy_breaches(con, load_id, contracts)
         if after_build:
             bar.set_postfix_str("precomputing")
             after_build(con)

@@ -16,9 +16,10 @@ import duckdb
 import pyarrow as pa
 
 from etl.errors import LoadError
+from etl.identifiers import is_identifier
 from etl.privacy import keyed_hash_sql
 from etl.profile import FileMapping
-from etl.schema import CLAIMANT_COLUMN, ENTITIES, IDENTIFIER_PATTERNS, ZIP_PATTERN
+from etl.schema import CLAIMANT_COLUMN, ENTITIES, ZIP_PATTERN
 from etl.sql import quote_ident
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".xlsx": "xlsx"}
@@ -95,7 +96,7 @@ def stage_file(
             f"{path}: missing required column(s) {', '.join(missing)} for {entity_name}"
             f" (the file has: {', '.join(headers)})"
         )
-    dropped = [h for h in headers if h not in used and _is_identifier(h)]
+    dropped = [h for h in headers if h not in used and is_identifier(h)]
     zips = [h for h in headers if h not in used and re.search(ZIP_PATTERN, normalise_header(h))]
     extras = [h for h in headers if h not in used and h not in dropped]
     select.append(_extra_json(extras, zips))
@@ -117,11 +118,6 @@ def _aggregated(mapping: FileMapping | None, col: str) -> bool:
     """Columns that an aggregate mapping computes instead of reading."""
     agg = mapping.aggregate if mapping else None
     return agg is not None and (col == agg.count or col in agg.count_if)
-
-
-def _is_identifier(header: str) -> bool:
-    name = normalise_header(header)
-    return any(re.search(p, name) for p in IDENTIFIER_PATTERNS)
 
 
 def _extra_json(extras: list[str], zips: list[str]) -> str:
