@@ -216,8 +216,14 @@ def _load_rows(
     entity = pf.entity
     sha = _sha256(pf.path)
     staged = stage_file(con, pf.path, entity, pf.mapping, table, hash_key)
-    checked = type_and_check(con, staged.table, entity, pf.mapping)
+    checked = type_and_check(con, staged.table, entity, pf.mapping, staged.row_number)
     check_against_database(con, checked, entity)
+    for problems in staged.problems:
+        # Rules broken while reading: rows set aside by the reader, formula cells without value.
+        con.execute(
+            f"INSERT INTO {checked.problems} SELECT _row, column_name, rule, raw_value "
+            f"FROM {problems}"
+        )
     warn_rules = [
         f"profile:{r.name}" for r in (pf.mapping.rules if pf.mapping else ()) if r.action == "warn"
     ]
@@ -227,6 +233,7 @@ def _load_rows(
         read=staged.rows,
         dropped_columns=list(staged.dropped_columns),
         zip_columns_cut=list(staged.zip_columns),
+        note=staged.note,
     )
     _quarantine(con, pf, staged, checked, sha, load_id, warn_rules, report)
     good = _good_rows(checked, entity, pf.mapping, warn_rules)
@@ -285,9 +292,11 @@ def _quarantine(
                $messages[list_position($rules, p.rule)], p.raw_value,
                CASE WHEN list_contains($warn_rules, p.rule) THEN 'loaded_with_warning'
                     ELSE 'quarantined' END,
-               to_json(s)
+               CASE WHEN s._row IS NOT NULL THEN to_json(s) END
         FROM {checked.problems} p
-        JOIN (SELECT rowid + 1 AS _row, {columns}, extra FROM {staged.table}) s USING (_row)
+        -- A row the reader set aside (a wrong field count) has no staged row: no raw_row.
+        LEFT JOIN (SELECT {staged.row_number} AS _row, {columns}, extra FROM {staged.table}) s
+            ON s._row = p._row
         WHERE NOT EXISTS (
             SELECT 1 FROM quarantine q
             WHERE q.file_sha256 = $sha AND q.entity = $entity AND q.row_number = p._row
@@ -373,7 +382,8 @@ def _upsert(
     report.inserted = written - report.replaced
     report.unchanged = n_good - written
     if n_good != report.read - report.quarantined:
-        report.note = f"aggregated into {n_good:,} {entity} rows"
+        aggregated = f"aggregated into {n_good:,} {entity} rows"
+        report.note = "; ".join(filter(None, [report.note, aggregated]))
 
 
 def _record_history(

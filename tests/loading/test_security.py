@@ -10,9 +10,13 @@ import csv
 import hashlib
 import io
 import json
+import zipfile
 from pathlib import Path
 
 import duckdb
+import openpyxl
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from conftest import CASES, DECISIONS, EXAMINERS, EXAMS, write_csv
 
@@ -277,3 +281,296 @@ def test_an_identifier_key_left_in_extra_by_an_earlier_load_refuses_the_load(
     assert '"table_name":"exams"' in str(info.value)
     assert "CLAIMANT-OLD-RAW" not in str(info.value)
     assert digest(db_path) == before
+
+
+# --- 2. Ragged rows ------------------------------------------------------------------------
+
+EXAM_HEADER = list(EXAMS[0])
+
+
+def exam_record(exam_id: str, **changes: str) -> list[str]:
+    return list({**EXAMS[0], "exam_id": exam_id, **changes}.values())
+
+
+def test_a_row_with_a_field_too_many_or_too_few_is_quarantined_and_the_rest_loads(
+    canonical_folder, db_path
+):
+    too_many = [*exam_record("E2"), "surplus"]
+    too_few = exam_record("E4")[:-1]
+    text = csv_text(
+        EXAM_HEADER,
+        [
+            exam_record("E1"),  # row 1: loads
+            too_many,  # row 2: 16 fields
+            exam_record("E3"),  # row 3: loads
+            too_few,  # row 4: 14 fields
+            exam_record("E5", wpi_percent="130"),  # row 5: range
+        ],
+    )
+    exams = canonical_folder / "exams.csv"
+    exams.write_text(text, encoding="utf-8")
+    report = load([canonical_folder], db_path)
+    assert counts(report)["exams"] == (5, 2, 3)
+    assert report.total("read") == report.total("loaded") + report.total("quarantined")
+    found = rows(
+        db_path,
+        "SELECT row_number, column_name, rule, raw_value, raw_row IS NULL FROM quarantine "
+        "WHERE entity = 'exams' ORDER BY row_number",
+    )
+    assert found == [
+        (2, "*", "field_count", ",".join(too_many), True),
+        (4, "*", "field_count", ",".join(too_few), True),
+        # Numbered as in the file, though the reader set rows 2 and 4 aside.
+        (5, "wpi_percent", "range", "130", False),
+    ]
+    assert rows(db_path, "SELECT exam_id FROM exams ORDER BY 1") == [("E1",), ("E3",)]
+    reason = (
+        "quarantined: *: field_count (the row has more or fewer fields than the header; "
+        "its raw value is the line)"
+    )
+    assert by_entity(report)["exams"].reasons[reason] == 2
+    # Loading the same file again stores no second copy of the quarantined rows.
+    load([canonical_folder], db_path)
+    assert rows(db_path, "SELECT count(*) FROM quarantine") == [(3,)]
+
+
+def test_rows_are_numbered_as_data_rows_past_blank_lines_and_quoted_line_breaks(
+    canonical_folder, db_path
+):
+    header = ",".join(EXAM_HEADER)
+    e1 = exam_record("E1", guides_edition="AMA\n5")  # a quoted line break: one row, two lines
+    ragged = ",".join([*exam_record("E2"), "surplus"])
+    e3 = ",".join(exam_record("E3", wpi_percent="130"))
+    first = csv_text(EXAM_HEADER, [e1]).split("\n", 1)[1]
+    (canonical_folder / "exams.csv").write_text(
+        f"{header}\n{first}\n\n{ragged}\n{e3}\n", encoding="utf-8"
+    )
+    report = load([canonical_folder], db_path)
+    assert counts(report)["exams"] == (3, 1, 2)  # E1 loads; E2 ragged (row 2); E3 range (row 3)
+    assert rows(
+        db_path, "SELECT row_number, rule, raw_value FROM quarantine ORDER BY row_number"
+    ) == [(2, "field_count", ragged), (3, "range", "130")]
+    assert rows(db_path, "SELECT guides_edition FROM exams") == [("AMA\n5",)]
+
+
+def test_a_ragged_row_of_a_file_with_identifiers_is_quarantined_without_its_line(
+    canonical_folder, db_path
+):
+    header = [*CASES[0], "Claimant Surname", "Claimant Given Name"]
+    good = [*CASES[0].values(), "Quirke-Planted", "Jane-Planted"]
+    # An unquoted comma inside a name: one field too many, the name spread over two fields.
+    ragged = [*{**CASES[1]}.values(), "Okonkwo-Planted", "Ada-Planted", "Jr-Planted"]
+    (canonical_folder / "cases.csv").write_text(csv_text(header, [good, ragged]))
+    report = load([canonical_folder], db_path)
+    cases = by_entity(report)["cases"]
+    assert (cases.read, cases.loaded, cases.quarantined) == (2, 1, 1)
+    assert rows(
+        db_path, "SELECT row_number, rule, raw_value FROM quarantine WHERE entity = 'cases'"
+    ) == [(2, "field_count", None)]
+    assert "raw lines of rows with a wrong number of fields are not stored" in cases.note
+    data = database_bytes(db_path)
+    for value in ("Quirke-Planted", "Jane-Planted", "Okonkwo-Planted", "Ada-Planted", "Jr-Planted"):
+        assert occurrences(db_path, value) == {}
+        assert value.encode() not in data
+
+
+# --- 3. Messages that keep DuckDB's reason ---------------------------------------------------
+
+HEADER_LINE = ",".join(EXAM_HEADER).encode()
+E1_LINE = ",".join(exam_record("E1")).encode()
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (
+            HEADER_LINE + b"\n" + E1_LINE + b'\nE2,C2,"EX2',
+            ["line 3", "Value with unterminated quote found", "file cut short"],
+        ),
+        (
+            HEADER_LINE + b"\n" + E1_LINE.replace(b"AMA5", b"AMA\xe95") + b"\n",
+            ["line 2", "not UTF-8", "Invalid unicode", "save the file as UTF-8"],
+        ),
+        (
+            HEADER_LINE + b",r\xe9sum\xe9\n" + E1_LINE + b",x\n",
+            ["line 1 (the header) is not UTF-8", "invalid continuation byte"],
+        ),
+        (
+            HEADER_LINE + b"\n" + E1_LINE.replace(b"AMA5", b"x" * 10_000_000) + b"\n",
+            ["line 2", "Maximum line size of 2000000 bytes exceeded"],
+        ),
+    ],
+    ids=["truncated", "latin1-row", "latin1-header", "10mb-field"],
+)
+def test_an_unreadable_csv_names_the_file_the_line_and_duckdbs_reason(
+    canonical_folder, db_path, content, expected
+):
+    load([canonical_folder], db_path)
+    before = digest(db_path)
+    (canonical_folder / "exams.csv").write_bytes(content)
+    with pytest.raises(LoadError) as info:
+        load([canonical_folder], db_path)
+    message = str(info.value)
+    assert message.startswith(f"{canonical_folder / 'exams.csv'}: cannot be read as CSV: ")
+    for part in expected:
+        assert part in message
+    assert "xxxxxxxxxx" not in message and "EX1,insurer" not in message  # no row quoted back
+    assert len(message) < 400
+    assert digest(db_path) == before
+    assert [p.name for p in db_path.parent.iterdir() if "loading" in p.name] == []
+
+
+# --- 4. A duplicated header --------------------------------------------------------------------
+
+
+def exams_with_header(header: list[str]) -> list[list[str]]:
+    record = exam_record("E1")
+    return [record + ["x"] * (len(header) - len(record))]
+
+
+@pytest.mark.parametrize(
+    "header, expected",
+    [
+        ([*EXAM_HEADER, "wpi_percent"], "column 'wpi_percent' appears twice"),
+        ([*EXAM_HEADER, "Case ID"], "columns 'case_id' and 'Case ID' name the same column"),
+        ([*EXAM_HEADER, "Note", "note"], "columns 'Note' and 'note' name the same column"),
+    ],
+    ids=["same-name", "two-spellings-of-case_id", "names-differing-in-case"],
+)
+def test_a_csv_header_naming_a_column_twice_stops_the_load(
+    canonical_folder, db_path, header, expected
+):
+    load([canonical_folder], db_path)
+    before = digest(db_path)
+    (canonical_folder / "exams.csv").write_text(csv_text(header, exams_with_header(header)))
+    with pytest.raises(LoadError, match="exams.csv: ") as info:
+        load([canonical_folder], db_path)
+    assert expected in str(info.value)
+    assert digest(db_path) == before
+
+
+@pytest.mark.parametrize("suffix", ["xlsx", "parquet"])
+def test_a_spreadsheet_or_parquet_header_naming_a_column_twice_stops_the_load(
+    canonical_folder, db_path, suffix
+):
+    load([canonical_folder], db_path)
+    before = digest(db_path)
+    (canonical_folder / "exams.csv").unlink()
+    header = [*EXAM_HEADER, "wpi_percent"]
+    records = exams_with_header(header)
+    path = canonical_folder / f"exams.{suffix}"
+    if suffix == "xlsx":
+        wb = openpyxl.Workbook()
+        for record in [header, *records]:
+            wb.active.append(record)
+        wb.save(path)
+    else:
+        columns = [pa.array([r[i] for r in records]) for i in range(len(header))]
+        pq.write_table(pa.Table.from_arrays(columns, names=header), path)
+    with pytest.raises(LoadError) as info:
+        load([canonical_folder], db_path)
+    assert f"{path}: column 'wpi_percent' appears twice in the header" in str(info.value)
+    assert digest(db_path) == before
+
+
+# --- 6. XLSX formulas without a stored value ---------------------------------------------------
+
+
+def test_xlsx_formula_cells_without_a_value_are_quarantined(canonical_folder, db_path):
+    (canonical_folder / "exams.csv").unlink()
+    wb = openpyxl.Workbook()
+    sheet = wb.active
+    sheet.append(EXAM_HEADER)
+    sheet.append(exam_record("E1"))  # row 1 (sheet row 2): loads
+    sheet.append(exam_record("E2", wpi_percent="=1+1"))  # row 2: L3 holds no value
+    sheet.append(exam_record("E3", wpi_percent="=2+2"))  # row 3: L4 gets its value below
+    sheet.append([f'="{v}"' for v in exam_record("E4")])  # row 4: formulas only
+    path = canonical_folder / "exams.xlsx"
+    wb.save(path)
+    # openpyxl stores no formula results; give L4 one, as a calculating program would.
+    with zipfile.ZipFile(path) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    sheet_xml = parts["xl/worksheets/sheet1.xml"]
+    parts["xl/worksheets/sheet1.xml"] = sheet_xml.replace(
+        b'<c r="L4"><f>2+2</f><v /></c>', b'<c r="L4"><f>2+2</f><v>4</v></c>'
+    )
+    assert parts["xl/worksheets/sheet1.xml"] != sheet_xml
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+
+    report = load([canonical_folder], db_path)
+    # Row 4 has no cell with a value: without the check it would not even be read.
+    assert counts(report)["exams"] == (4, 2, 2)
+    formulas = rows(
+        db_path,
+        "SELECT row_number, column_name, raw_value FROM quarantine "
+        "WHERE rule = 'formula_without_value' ORDER BY row_number, column_name",
+    )
+    assert formulas[0] == (2, "wpi_percent", "L3: =1+1")
+    assert [(r, c) for r, c, _ in formulas[1:]] == [(4, c) for c in sorted(EXAM_HEADER)]
+    assert rows(db_path, "SELECT exam_id, wpi_percent FROM exams ORDER BY 1") == [
+        ("E1", 0.0),
+        ("E3", 4.0),
+    ]
+    reason = (
+        "quarantined: wpi_percent: formula_without_value (a formula cell without a stored "
+        "value: the workbook was saved without calculating it (open and save it in a "
+        "spreadsheet program))"
+    )
+    assert by_entity(report)["exams"].reasons[reason] == 2
+
+
+# --- What the stricter CSV reading keeps working ----------------------------------------------
+
+COUNTS_PROFILE = """
+[[files]]
+match = "counts*.csv"
+entity = "decision_counts"
+{options}
+[files.columns]
+maker_id = '"Juge"'
+n_decisions = '"Décisions"'
+n_adverse = '"Refus"'
+"""
+
+
+@pytest.mark.parametrize(
+    "options, encoding, separator",
+    [
+        ("", "utf-8", ";"),
+        ('encoding = "latin-1"\ndelimiter = ";"', "latin-1", ";"),
+        ('encoding = "utf-16"\ndelimiter = "||"', "utf-16", "||"),
+    ],
+    ids=["sniffed-semicolon", "latin1-named", "utf16-two-character-delimiter"],
+)
+def test_a_profile_still_names_or_leaves_to_sniffing_the_dialect_and_encoding(
+    tmp_path, db_path, options, encoding, separator
+):
+    profile = tmp_path / "profile.toml"
+    profile.write_text(COUNTS_PROFILE.format(options=options), encoding="utf-8")
+    lines = [
+        ["Juge", "Décisions", "Refus"],
+        ["A", "10", "2"],
+        ["B", "5", "1", "9"],
+        ["C", "7", "3"],
+    ]
+    path = tmp_path / "counts.csv"
+    path.write_text("".join(separator.join(r) + "\n" for r in lines), encoding=encoding)
+    report = load([path], db_path, profile)
+    assert counts(report) == {"decision_counts": (3, 2, 1)}  # row 2 has a fourth field
+    assert rows(db_path, "SELECT maker_id, n_decisions FROM decision_counts ORDER BY 1") == [
+        ("A", 10),
+        ("C", 7),
+    ]
+    assert rows(db_path, "SELECT row_number, raw_value FROM quarantine") == [
+        (2, separator.join(lines[2]))
+    ]
+
+
+def test_a_canonical_file_with_semicolons_is_refused_with_a_hint(canonical_folder, db_path):
+    (canonical_folder / "exams.csv").write_text(
+        ";".join(EXAM_HEADER) + "\n" + ";".join(exam_record("E1")) + "\n"
+    )
+    with pytest.raises(LoadError, match="the header seems separated by semicolons"):
+        load([canonical_folder], db_path)
