@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import json
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -121,13 +123,30 @@ class PlannedFile:
 
 
 def plan_files(paths: list[Path], profile: Profile | None) -> list[PlannedFile]:
-    """Expand folders, decide each file's entity, and order files so references resolve."""
+    """Expand folders, decide each file's entity, and order files so references resolve.
+
+    An entry of a folder that has a data file's suffix but is not a readable file (a folder, a
+    symbolic link loop or to nothing, a pipe) is never passed over in silence: if its name says
+    it should load, the load stops; otherwise the report lists it as skipped, with the reason.
+    """
     files: list[Path] = []
+    skipped: list[PlannedFile] = []
     for p in paths:
         if p.is_dir():
-            files += sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in FORMATS)
+            for f in sorted(p.iterdir()):
+                if f.suffix.lower() not in FORMATS:
+                    continue
+                if f.is_file():
+                    files.append(f)
+                    continue
+                why = _not_a_file(f)
+                if f.stem in ENTITIES or (profile and profile.mapping_for(f)):
+                    raise LoadError(f"{f}: is {why}, not a file that can be loaded")
+                skipped.append(PlannedFile(f, None, None, f"{why}, not a file"))
         elif p.is_file():
             files.append(p)
+        elif p.is_symlink() or p.exists():
+            raise LoadError(f"{p}: is {_not_a_file(p)}, not a file or folder that can be loaded")
         else:
             raise LoadError(f"{p}: no such file or folder")
     planned = []
@@ -145,7 +164,22 @@ def plan_files(paths: list[Path], profile: Profile | None) -> list[PlannedFile]:
             )
             planned.append(PlannedFile(f, None, None, why))
     order = {name: i for i, name in enumerate(ENTITY_ORDER)}
-    return sorted(planned, key=lambda pf: order.get(pf.entity, len(order)))
+    return sorted(planned + skipped, key=lambda pf: order.get(pf.entity, len(order)))
+
+
+def _not_a_file(path: Path) -> str:
+    """What a path that is not a regular file is, in words."""
+    try:
+        target = path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link loop"
+        if path.is_symlink():
+            return "a symbolic link to nothing"
+        return f"unreadable ({exc.strerror})"
+    if stat.S_ISDIR(target.st_mode):
+        return "a symbolic link to a folder" if path.is_symlink() else "a folder"
+    return "not a regular file (a pipe, socket or device)"
 
 
 def load(

@@ -10,6 +10,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -471,6 +472,52 @@ def test_a_spreadsheet_or_parquet_header_naming_a_column_twice_stops_the_load(
         load([canonical_folder], db_path)
     assert f"{path}: column 'wpi_percent' appears twice in the header" in str(info.value)
     assert digest(db_path) == before
+
+
+# --- 5. Symbolic link loops and folders named like a data file -------------------------------
+
+
+@pytest.mark.parametrize("kind", ["folder", "symlink-loop", "dangling-symlink"])
+def test_an_entity_file_that_is_not_a_file_stops_the_load(canonical_folder, db_path, kind):
+    load([canonical_folder], db_path)
+    before = digest(db_path)
+    exams = canonical_folder / "exams.csv"
+    exams.unlink()
+    if kind == "folder":
+        exams.mkdir()
+        write_csv(exams / "part-0000.csv", EXAMS)
+    elif kind == "symlink-loop":
+        os.symlink(exams, exams)
+    else:
+        os.symlink(canonical_folder / "gone.csv", exams)
+    words = {
+        "folder": "is a folder",
+        "symlink-loop": "is a symbolic link loop",
+        "dangling-symlink": "is a symbolic link to nothing",
+    }[kind]
+    with pytest.raises(LoadError, match=f"exams.csv: {words}"):
+        load([canonical_folder], db_path)
+    assert digest(db_path) == before
+
+
+def test_other_entries_that_are_not_files_are_reported_as_skipped(canonical_folder, db_path):
+    (canonical_folder / "archive.csv").mkdir()
+    os.symlink(canonical_folder / "notes.csv", canonical_folder / "notes.csv")
+    report = load([canonical_folder], db_path)
+    skipped = {Path(f.file).name: f.note for f in report.files if f.entity is None}
+    assert skipped == {
+        "archive.csv": "a folder, not a file",
+        "notes.csv": "a symbolic link loop, not a file",
+    }
+    assert f"{canonical_folder / 'notes.csv'}: skipped (a symbolic link loop" in report.to_text()
+    assert counts(report)["exams"] == (2, 2, 0)
+
+
+def test_a_symbolic_link_loop_named_on_the_command_line_stops_the_load(tmp_path, db_path):
+    loop = tmp_path / "exams.csv"
+    os.symlink(loop, loop)
+    with pytest.raises(LoadError, match="exams.csv: is a symbolic link loop"):
+        load([loop], db_path)
 
 
 # --- 6. XLSX formulas without a stored value ---------------------------------------------------
