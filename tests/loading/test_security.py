@@ -26,6 +26,8 @@ from etl import identifiers
 from etl.errors import LoadError
 from etl.load import load
 from etl.schema import ENTITIES
+from etl.snapshot import next_snapshot
+from ime.cli import main
 from queries.sqlfile import folder as sql_folder
 
 
@@ -566,6 +568,36 @@ def test_xlsx_formula_cells_without_a_value_are_quarantined(canonical_folder, db
         "spreadsheet program))"
     )
     assert by_entity(report)["exams"].reasons[reason] == 2
+
+
+# --- 7. A symlinked --db ----------------------------------------------------------------------
+
+
+def test_a_symlinked_database_shares_the_lock_of_its_target_and_stays_a_link(
+    canonical_folder, tmp_path, monkeypatch, capsys
+):
+    target = tmp_path / "real" / "ime.duckdb"
+    target.parent.mkdir()
+    link = tmp_path / "link.duckdb"
+    os.symlink(target, link)
+    # Two loads, one through each path, contend for one lock.
+    for first, second in ((target, link), (link, target)):
+        with next_snapshot(first):
+            with pytest.raises(LoadError, match="another load is writing this database"):
+                with next_snapshot(second):
+                    pass
+    report = load([canonical_folder], link)
+    assert report.total("loaded") == 7
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert rows(target, "SELECT count(*) FROM exams") == [(2,)]
+    # The same through IME_DB and the command line.
+    monkeypatch.setenv("IME_DB", str(link))
+    write_csv(tmp_path / "later" / "exams.csv", [{**EXAMS[0], "exam_id": "E9"}])
+    assert main(["load", str(tmp_path / "later"), "--json"]) == 0
+    capsys.readouterr()
+    assert link.is_symlink()
+    assert rows(target, "SELECT count(*) FROM exams") == [(3,)]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
 # --- What the stricter CSV reading keeps working ----------------------------------------------
