@@ -7,9 +7,14 @@ from graphlib import TopologicalSorter
 
 import duckdb
 
+from etl import identifiers
+from etl.errors import LoadError
 from queries.sqlfile import SqlFile, folder
 
 CONTRACT_SAMPLE_ROWS = 5
+# Contracts whose violation means a claimant identifier would be stored: the load is refused
+# (the database is left as it was) instead of reported as failing a check.
+PRIVACY_CONTRACTS = ("cases_claimant_id_pseudonymised", "extra_has_no_claimant_identifier")
 
 
 def model_order(models: dict[str, SqlFile]) -> list[str]:
@@ -30,7 +35,12 @@ def build_models(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def run_contracts(con: duckdb.DuckDBPyConnection, load_id: int) -> dict[str, int]:
-    """Run every check in queries/contracts; store and return violations per check."""
+    """Run every check in queries/contracts; store and return violations per check.
+
+    The identifier rule the loader drops columns by is registered first, for the contract
+    that checks stored `extra` keys against it.
+    """
+    identifiers.register(con)
     results = {}
     for name, check in folder("contracts").items():
         # A check reads whole entity tables: it runs once, and the count and the sample are
@@ -54,3 +64,28 @@ def run_contracts(con: duckdb.DuckDBPyConnection, load_id: int) -> dict[str, int
         results[name] = n
     con.execute("DROP TABLE IF EXISTS contract_violations")
     return results
+
+
+def refuse_privacy_breaches(
+    con: duckdb.DuckDBPyConnection, load_id: int, results: dict[str, int]
+) -> None:
+    """Raise LoadError, naming the contract and a sample, if a privacy contract has violations."""
+    failing = [name for name in PRIVACY_CONTRACTS if results.get(name)]
+    if not failing:
+        return
+    samples = dict(
+        con.execute(
+            "SELECT contract, sample FROM contract_results "
+            "WHERE load_id = $load_id AND list_contains($names, contract)",
+            {"load_id": load_id, "names": failing},
+        ).fetchall()
+    )
+    found = "; ".join(
+        f"{name}: {results[name]:,} violation(s), e.g. {samples[name]}" for name in failing
+    )
+    raise LoadError(
+        f"the database would hold claimant identifiers ({found}); nothing was loaded. A load "
+        "drops such columns from what it reads, so these rows were stored before (by an older "
+        "loader or by hand): remove those values, or rebuild the database from the source "
+        "files, and load again"
+    )

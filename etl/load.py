@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import json
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -13,7 +15,7 @@ from pathlib import Path
 import duckdb
 from tqdm import tqdm
 
-from etl.build import build_models, run_contracts
+from etl.build import build_models, refuse_privacy_breaches, run_contracts
 from etl.database import ensure_schema
 from etl.errors import LoadError
 from etl.privacy import pseudonym_key
@@ -121,13 +123,30 @@ class PlannedFile:
 
 
 def plan_files(paths: list[Path], profile: Profile | None) -> list[PlannedFile]:
-    """Expand folders, decide each file's entity, and order files so references resolve."""
+    """Expand folders, decide each file's entity, and order files so references resolve.
+
+    An entry of a folder that has a data file's suffix but is not a readable file (a folder, a
+    symbolic link loop or to nothing, a pipe) is never passed over in silence: if its name says
+    it should load, the load stops; otherwise the report lists it as skipped, with the reason.
+    """
     files: list[Path] = []
+    skipped: list[PlannedFile] = []
     for p in paths:
         if p.is_dir():
-            files += sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in FORMATS)
+            for f in sorted(p.iterdir()):
+                if f.suffix.lower() not in FORMATS:
+                    continue
+                if f.is_file():
+                    files.append(f)
+                    continue
+                why = _not_a_file(f)
+                if f.stem in ENTITIES or (profile and profile.mapping_for(f)):
+                    raise LoadError(f"{f}: is {why}, not a file that can be loaded")
+                skipped.append(PlannedFile(f, None, None, f"{why}, not a file"))
         elif p.is_file():
             files.append(p)
+        elif p.is_symlink() or p.exists():
+            raise LoadError(f"{p}: is {_not_a_file(p)}, not a file or folder that can be loaded")
         else:
             raise LoadError(f"{p}: no such file or folder")
     planned = []
@@ -145,7 +164,22 @@ def plan_files(paths: list[Path], profile: Profile | None) -> list[PlannedFile]:
             )
             planned.append(PlannedFile(f, None, None, why))
     order = {name: i for i, name in enumerate(ENTITY_ORDER)}
-    return sorted(planned, key=lambda pf: order.get(pf.entity, len(order)))
+    return sorted(planned + skipped, key=lambda pf: order.get(pf.entity, len(order)))
+
+
+def _not_a_file(path: Path) -> str:
+    """What a path that is not a regular file is, in words."""
+    try:
+        target = path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link loop"
+        if path.is_symlink():
+            return "a symbolic link to nothing"
+        return f"unreadable ({exc.strerror})"
+    if stat.S_ISDIR(target.st_mode):
+        return "a symbolic link to a folder" if path.is_symlink() else "a folder"
+    return "not a regular file (a pipe, socket or device)"
 
 
 def load(
@@ -182,6 +216,7 @@ def load(
         bar.set_postfix_str("building tables")
         build_models(con)
         contracts = run_contracts(con, load_id)
+        refuse_privacy_breaches(con, load_id, contracts)
         if after_build:
             bar.set_postfix_str("precomputing")
             after_build(con)
@@ -215,8 +250,14 @@ def _load_rows(
     entity = pf.entity
     sha = _sha256(pf.path)
     staged = stage_file(con, pf.path, entity, pf.mapping, table, hash_key)
-    checked = type_and_check(con, staged.table, entity, pf.mapping)
+    checked = type_and_check(con, staged.table, entity, pf.mapping, staged.row_number)
     check_against_database(con, checked, entity)
+    for problems in staged.problems:
+        # Rules broken while reading: rows set aside by the reader, formula cells without value.
+        con.execute(
+            f"INSERT INTO {checked.problems} SELECT _row, column_name, rule, raw_value "
+            f"FROM {problems}"
+        )
     warn_rules = [
         f"profile:{r.name}" for r in (pf.mapping.rules if pf.mapping else ()) if r.action == "warn"
     ]
@@ -226,6 +267,7 @@ def _load_rows(
         read=staged.rows,
         dropped_columns=list(staged.dropped_columns),
         zip_columns_cut=list(staged.zip_columns),
+        note=staged.note,
     )
     _quarantine(con, pf, staged, checked, sha, load_id, warn_rules, report)
     good = _good_rows(checked, entity, pf.mapping, warn_rules)
@@ -284,9 +326,11 @@ def _quarantine(
                $messages[list_position($rules, p.rule)], p.raw_value,
                CASE WHEN list_contains($warn_rules, p.rule) THEN 'loaded_with_warning'
                     ELSE 'quarantined' END,
-               to_json(s)
+               CASE WHEN s._row IS NOT NULL THEN to_json(s) END
         FROM {checked.problems} p
-        JOIN (SELECT rowid + 1 AS _row, {columns}, extra FROM {staged.table}) s USING (_row)
+        -- A row the reader set aside (a wrong field count) has no staged row: no raw_row.
+        LEFT JOIN (SELECT {staged.row_number} AS _row, {columns}, extra FROM {staged.table}) s
+            ON s._row = p._row
         WHERE NOT EXISTS (
             SELECT 1 FROM quarantine q
             WHERE q.file_sha256 = $sha AND q.entity = $entity AND q.row_number = p._row
@@ -372,7 +416,8 @@ def _upsert(
     report.inserted = written - report.replaced
     report.unchanged = n_good - written
     if n_good != report.read - report.quarantined:
-        report.note = f"aggregated into {n_good:,} {entity} rows"
+        aggregated = f"aggregated into {n_good:,} {entity} rows"
+        report.note = "; ".join(filter(None, [report.note, aggregated]))
 
 
 def _record_history(

@@ -331,18 +331,7 @@ ENTITIES: dict[str, Entity] = {
 # The column holding the claimant's identity: replaced by a keyed hash before anything is stored.
 CLAIMANT_COLUMN = ("cases", "claimant_id")
 
-# Direct identifiers of a claimant (SPEC 1): columns whose normalised name matches are dropped.
-# examiner_name and insurer_name are professional identities and are kept.
-IDENTIFIER_PATTERNS = (
-    r"(^|_)(claimant|patient|worker|employee|injured)_?(first_|last_|full_)?name$",
-    r"^(first|last|full|middle|given|family|sur)_?name$",
-    r"^name$",
-    r"(^|_)ssn$",
-    r"social_security",
-    r"(^|_)(birth_?date|date_of_birth|dob)$",
-    r"(^|_)(street|address|addr)(_?line)?_?\d*$",
-    r"(^|_)(phone|telephone|mobile|cell)(_?number)?$",
-    r"(^|_)e_?mail(_?address)?$",
-)
+# Direct identifiers of a claimant (SPEC 1) are recognised by etl.identifiers.
+
 # ZIP and postal codes are cut to their first three characters (SPEC 1).
 ZIP_PATTERN = r"(^|_)(zip|zip_?code|postal_?code|postcode)$"

@@ -38,7 +38,13 @@ def _fsync(path: Path) -> None:
 
 @contextlib.contextmanager
 def next_snapshot(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Yield a connection to a copy of `db_path`; on clean exit the copy replaces it."""
+    """Yield a connection to a copy of `db_path`; on clean exit the copy replaces it.
+
+    A symbolic link (to the database or a folder above it) is resolved first: the lock and the
+    copy belong beside the real file, so that a load through the link and a load through the
+    real path take the same lock, and the swap replaces the real file, not the link.
+    """
+    db_path = Path(os.path.realpath(db_path))
     db_path.parent.mkdir(parents=True, exist_ok=True)
     with open(db_path.parent / f".{db_path.name}.lock", "w") as lock:
         try:

@@ -41,6 +41,9 @@ RULE_MESSAGES = {
     "range": "outside the allowed range",
     "duplicate_key": "the same key appears earlier in this file",
     "reference": "refers to a row that is neither in the database nor in this load",
+    "field_count": "the row has more or fewer fields than the header; its raw value is the line",
+    "formula_without_value": "a formula cell without a stored value: the workbook was saved "
+    "without calculating it (open and save it in a spreadsheet program)",
 }
 
 
@@ -65,8 +68,12 @@ def type_and_check(
     staged_table: str,
     entity_name: str,
     mapping: FileMapping | None,
+    row_number: str = "rowid + 1",
 ) -> Checked:
-    """Type the rows of a staged table and store the rules they break in `<staged>_problems`."""
+    """Type the rows of a staged table and store the rules they break in `<staged>_problems`.
+
+    `row_number` is the SQL for a staged row's number in its file (see StagedFile).
+    """
     entity = ENTITIES[entity_name]
     columns = _checked_columns(entity, mapping)
     params: dict = {}
@@ -91,7 +98,7 @@ def type_and_check(
         ]
         + ["extra", *flags]
     )
-    typed_rows = f"SELECT rowid + 1 AS _row, {inner} FROM {staged_table}"
+    typed_rows = f"SELECT {row_number} AS _row, {inner} FROM {staged_table}"
     raw_columns = ", ".join(f"raw_{name}" for name in typed)
     rows = Query(f"SELECT * EXCLUDE ({raw_columns}) FROM ({typed_rows})", params)
     problem_list = f"list_filter([{', '.join(problems)}], lambda p: p IS NOT NULL)"
