@@ -245,6 +245,10 @@ def cmd_export(args: argparse.Namespace) -> int:
             message = "--role insurer needs at least one --insurer ID (the insurer's own cases)"
         print(f"ime export: {message}", file=sys.stderr)
         return 2
+    if args.out and Path(args.out).is_dir():
+        print(f"ime export: --out {args.out} is a folder; name the table file, e.g. "
+              f"{Path(args.out) / f'{args.what}-{scope.role}.{fmt}'}", file=sys.stderr)
+        return 2
     con = _connect_or_fail(args, "export")
     if con is None:
         return 2
@@ -258,7 +262,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         print("ime export: note: a regulator's export is not suppressed; --k is not used",
               file=sys.stderr)
     out = Path(args.out) if args.out else Path("exports") / f"{args.what}-{scope.role}.{fmt}"
-    files = export(con, args.what, scope, out, fmt, username=_operator(), filters=filters, k=k)
+    try:
+        files = export(con, args.what, scope, out, fmt, username=_operator(), filters=filters,
+                       k=k)
+    except (ValueError, OSError) as exc:
+        print(f"ime export: nothing was written: {exc}", file=sys.stderr)
+        return 2
     print(f"Wrote {files.data}\n  data dictionary {files.dictionary}\n  metadata {files.metadata}")
     return 0
 

@@ -324,6 +324,15 @@ def test_export_errors_are_clear_and_write_nothing(db, tmp_path, capsys, args, m
     assert not list(tmp_path.glob("x.*"))
 
 
+def test_out_naming_a_folder_is_a_clear_error_and_leaves_nothing(db, tmp_path, capsys):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    assert main(["export", "examiner_rates", "--db", str(db), "--out", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {folder} is a folder" in err and "Traceback" not in err
+    assert list(tmp_path.rglob("*")) == [folder]
+
+
 def test_export_of_an_unknown_table_or_database_fails(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["export", "fct_exams"])
