@@ -73,6 +73,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_flags(args: argparse.Namespace) -> int:
     import queries
+    from ime.exports import neutralise_formulas
     from ime.flags import DETAIL_COLUMNS, MEASURES, OUTPUT_COLUMNS, compute_flags, explain, flags_for_view
 
     try:
@@ -86,7 +87,8 @@ def cmd_flags(args: argparse.Namespace) -> int:
     if args.explain:
         print(explain(flags, args.explain))
         return 0
-    table = flags[OUTPUT_COLUMNS + DETAIL_COLUMNS]
+    # Ids are data: one that reads as a spreadsheet formula is written as text.
+    table = neutralise_formulas(flags[OUTPUT_COLUMNS + DETAIL_COLUMNS])
     if args.out:
         table.to_csv(args.out, index=False)
         n_flagged = int(table["flagged"].sum())
@@ -273,6 +275,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from ime.paths import file_in, safe_file_stem
     from ime.report import write_report
     from queries import FULL_ACCESS
 
@@ -285,8 +288,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     con = _connect_or_fail(args, "report")
     if con is None:
         return 2
-    default = f"examiner-{examiner_id}.html" if examiner_id else "panel.html"
-    out = Path(args.out) if args.out else Path("reports") / default
+    # The id is data: it names the file only through safe_file_stem, and never a folder.
+    default = f"examiner-{safe_file_stem(examiner_id)}.html" if examiner_id else "panel.html"
+    out = Path(args.out) if args.out else file_in(Path("reports"), default)
     try:
         # The command line is run by whoever holds the database: a regulator's view.
         files = write_report(con, FULL_ACCESS, out, username=_operator(), examiner_id=examiner_id,
@@ -440,7 +444,8 @@ def build_parser() -> argparse.ArgumentParser:
     one.add_argument("examiner_id", help="the examiner's id")
     panel = report_sub.add_parser("panel", help="every flagged examiner: summary and sections")
     for parser_ in (one, panel):
-        parser_.add_argument("--out", help="HTML file (default: reports/examiner-ID.html or "
+        parser_.add_argument("--out", help="HTML file (default: reports/examiner-ID-HASH.html, "
+                                           "the id reduced to letters, digits, - and _, or "
                                            "reports/panel.html)")
         parser_.add_argument("--pdf", action="store_true",
                              help="also print it to PDF (same name, .pdf) in headless Chromium")
