@@ -225,6 +225,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     import queries
     from ime.export_tables import export
     from ime.exports import FORMATS
+    from ime.presentation import check_filters
     from imestats.suppression import check_k
 
     if args.insurer and args.role != "insurer":
@@ -240,7 +241,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         scope = queries.Scope(args.role, tuple(args.insurer or ()))
         k = check_k(args.k)
-        filters = _filters(args)
+        filters = check_filters(scope, _filters(args))
     except ValueError as exc:
         message = str(exc)
         if args.role == "insurer" and not args.insurer:
@@ -412,9 +413,11 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser(
         "export",
         help="an aggregate table as a role may see it, with data dictionary and metadata",
-        description="Write an aggregate table as ROLE may see it (researcher: pseudonyms and "
-                    "small-cell suppression; insurer: own cases, and market aggregates with "
-                    "suppression), beside it <stem>.dictionary.csv and <stem>.metadata.json. "
+        description="Write an aggregate table as ROLE may see it (researcher: pseudonyms, "
+                    "small-cell suppression, counts rounded to a multiple of k, periods of "
+                    "whole calendar years; insurer: own cases, and market aggregates "
+                    "suppressed and rounded), beside it <stem>.dictionary.csv and "
+                    "<stem>.metadata.json. "
                     "Every export is recorded in the audit log.",
     )
     export.add_argument("what", choices=EXPORTABLE_TABLES, help="the table to export")
