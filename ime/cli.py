@@ -73,6 +73,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_flags(args: argparse.Namespace) -> int:
     import queries
+    from ime.exports import neutralise_formulas
     from measures.base import FLAG_COLUMNS
     from measures.engine import compute_flags, explain, flags_for_view
 
@@ -87,7 +88,8 @@ def cmd_flags(args: argparse.Namespace) -> int:
     if args.explain:
         print(explain(flags, args.explain))
         return 0
-    table = flags[FLAG_COLUMNS]
+    # Ids are data: one that reads as a spreadsheet formula is written as text.
+    table = neutralise_formulas(flags[FLAG_COLUMNS])
     if args.out:
         table.to_csv(args.out, index=False)
         n_flagged = int(table["flagged"].sum())
@@ -239,6 +241,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     import queries
     from ime.export_tables import export
     from ime.exports import FORMATS
+    from ime.presentation import check_filters
     from imestats.suppression import check_k
 
     if args.insurer and args.role != "insurer":
@@ -254,12 +257,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         scope = queries.Scope(args.role, tuple(args.insurer or ()))
         k = check_k(args.k)
-        filters = _filters(args)
+        filters = check_filters(scope, _filters(args))
     except ValueError as exc:
         message = str(exc)
         if args.role == "insurer" and not args.insurer:
             message = "--role insurer needs at least one --insurer ID (the insurer's own cases)"
         print(f"ime export: {message}", file=sys.stderr)
+        return 2
+    if args.out and Path(args.out).is_dir():
+        print(f"ime export: --out {args.out} is a folder; name the table file, e.g. "
+              f"{Path(args.out) / f'{args.what}-{scope.role}.{fmt}'}", file=sys.stderr)
         return 2
     con = _connect_or_fail(args, "export")
     if con is None:
@@ -274,12 +281,18 @@ def cmd_export(args: argparse.Namespace) -> int:
         print("ime export: note: a regulator's export is not suppressed; --k is not used",
               file=sys.stderr)
     out = Path(args.out) if args.out else Path("exports") / f"{args.what}-{scope.role}.{fmt}"
-    files = export(con, args.what, scope, out, fmt, username=_operator(), filters=filters, k=k)
+    try:
+        files = export(con, args.what, scope, out, fmt, username=_operator(), filters=filters,
+                       k=k)
+    except (ValueError, OSError) as exc:
+        print(f"ime export: nothing was written: {exc}", file=sys.stderr)
+        return 2
     print(f"Wrote {files.data}\n  data dictionary {files.dictionary}\n  metadata {files.metadata}")
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from ime.paths import file_in, safe_file_stem
     from ime.report import write_report
     from queries import FULL_ACCESS
 
@@ -292,8 +305,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     con = _connect_or_fail(args, "report")
     if con is None:
         return 2
-    default = f"examiner-{examiner_id}.html" if examiner_id else "panel.html"
-    out = Path(args.out) if args.out else Path("reports") / default
+    # The id is data: it names the file only through safe_file_stem, and never a folder.
+    default = f"examiner-{safe_file_stem(examiner_id)}.html" if examiner_id else "panel.html"
+    out = Path(args.out) if args.out else file_in(Path("reports"), default)
     try:
         # The command line is run by whoever holds the database: a regulator's view.
         files = write_report(con, FULL_ACCESS, out, username=_operator(), examiner_id=examiner_id,
@@ -427,9 +441,11 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser(
         "export",
         help="an aggregate table as a role may see it, with data dictionary and metadata",
-        description="Write an aggregate table as ROLE may see it (researcher: pseudonyms and "
-                    "small-cell suppression; insurer: own cases, and market aggregates with "
-                    "suppression), beside it <stem>.dictionary.csv and <stem>.metadata.json. "
+        description="Write an aggregate table as ROLE may see it (researcher: pseudonyms, "
+                    "small-cell suppression, counts rounded to a multiple of k, periods of "
+                    "whole calendar years; insurer: own cases, and market aggregates "
+                    "suppressed and rounded), beside it <stem>.dictionary.csv and "
+                    "<stem>.metadata.json. "
                     "Every export is recorded in the audit log.",
     )
     export.add_argument("what", choices=EXPORTABLE_TABLES, help="the table to export")
@@ -459,7 +475,8 @@ def build_parser() -> argparse.ArgumentParser:
     one.add_argument("examiner_id", help="the examiner's id")
     panel = report_sub.add_parser("panel", help="every flagged examiner: summary and sections")
     for parser_ in (one, panel):
-        parser_.add_argument("--out", help="HTML file (default: reports/examiner-ID.html or "
+        parser_.add_argument("--out", help="HTML file (default: reports/examiner-ID-HASH.html, "
+                                           "the id reduced to letters, digits, - and _, or "
                                            "reports/panel.html)")
         parser_.add_argument("--pdf", action="store_true",
                              help="also print it to PDF (same name, .pdf) in headless Chromium")

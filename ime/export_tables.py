@@ -43,6 +43,7 @@ from ime.presentation import (
     Presented,
     Relation,
     check_exportable,
+    check_filters,
     for_role,
 )
 from imestats.proportions import wilson_interval
@@ -266,6 +267,10 @@ class ExportTable:
     @property
     def dictionary(self) -> dict[str, str]:
         return {**_dictionary(self.layout), **COMMON_DICTIONARY}
+
+    def rates(self, counts: pd.DataFrame) -> pd.DataFrame:
+        """Rate and interval columns rebuilt from `counts` (for_role passes rounded ones)."""
+        return _fill([item for item in self.layout if isinstance(item, Rate)], counts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -780,6 +785,7 @@ def present(
 ) -> Presented:
     """One export table as `scope` may see it (for `ime export` and the Exports page)."""
     table = TABLES[check_exportable(what)]
+    filters = check_filters(scope, filters)
     own = table.read(con, scope, filters, settings, True)
     market = None
     if scope.role == "insurer":
@@ -796,6 +802,7 @@ def present(
         own.frame, scope,
         count_cols=table.count_cols, derived=table.derived, k=k, id_columns=table.id_columns,
         relations=table.relations, margins=own.margins, prefer=table.prefer,
+        recompute=table.rates,
         market=None if market is None else market.frame,
         market_margins=() if market is None else market.margins,
     )

@@ -54,8 +54,11 @@ if mine is not None:
     m_flags.caption(flagged_labels or "no measure flagged")
 
 if data.current_scope().role == "regulator" and st.button("Prepare the audit pack (HTML and PDF)"):
-    name, payload = data.audit_pack(examiner, flt)
-    st.download_button(f"Download {name}", payload, file_name=name, mime="application/zip")
+    pack = data.audit_pack(examiner, flt)
+    if pack.note:
+        st.warning(pack.note)
+    st.download_button(f"Download {pack.name}", pack.payload, file_name=pack.name,
+                       mime="application/zip")
     st.caption("Every measure against peers, charts, the method in words, the data snapshot hash "
                "and a section for the examiner's reply. Recorded in the audit log.")
 
