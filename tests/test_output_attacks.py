@@ -24,8 +24,8 @@ from etl.load import load
 from ime import audit, report
 from ime.cli import main
 from ime.demo import generate
-from measures.engine import store_flags
 from ime.paths import safe_file_stem
+from measures.engine import store_flags
 from queries import Filters
 
 CLIMBER = "../../../../outside/PWNED"
