@@ -200,9 +200,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from ime.validation import write_report
 
     realdata = Path(args.realdata) if args.realdata else None
-    table = write_report(Path(args.out), tuple(args.seeds), args.exams, realdata, progress=True)
-    print(table.to_string(index=False))
-    print(f"Wrote {args.out}")
+    result = write_report(
+        Path(args.out), tuple(args.seeds), args.exams, tuple(args.power_seeds), args.power_exams,
+        realdata, progress=True,
+    )
+    print(result.detection.to_string(index=False))
+    for table in (result.by_odds, result.by_volume, result.fair):
+        print()
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"Wrote {args.out} in {result.seconds / 60:.1f} minutes")
     return 0
 
 
@@ -366,11 +372,30 @@ def build_parser() -> argparse.ArgumentParser:
     flags.set_defaults(func=cmd_flags)
 
     validate = sub.add_parser(
-        "validate", help="run the flags on demo data with planted patterns and write docs/validation.md"
+        "validate",
+        help="run the flags on demo data with planted patterns and power grids, beside the "
+        "textbook tests, and write docs/validation.md",
     )
-    validate.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="demo seeds (default: 1 2 3)")
-    validate.add_argument("--exams", type=int, default=50_000, help="exams per data set (default: 50,000)")
-    validate.add_argument("--out", default="docs/validation.md", help="report to write")
+    validate.add_argument(
+        "--seeds", type=int, nargs="+", default=[1, 2, 3],
+        help="seeds of the default demo data sets (default: 1 2 3)",
+    )
+    validate.add_argument(
+        "--exams", type=int, default=50_000,
+        help="exams per default demo data set (default: 50,000)",
+    )
+    validate.add_argument(
+        "--power-seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5],
+        help="seeds of the power grids, one data set each (default: 1 to 5)",
+    )
+    validate.add_argument(
+        "--power-exams", type=int, default=120_000,
+        help="exams per power-grid data set (default: 120,000)",
+    )
+    validate.add_argument(
+        "--out", default="docs/validation.md",
+        help="report to write; its chart is written beside it as <name>-power.svg",
+    )
     validate.add_argument(
         "--realdata", default="../shared/realdata",
         help="folder of the public data sets, for the SSA judges comparison (skipped if absent)",
