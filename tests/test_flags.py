@@ -169,6 +169,24 @@ def test_a_filtered_view_sums_the_stored_expectations_without_refitting(demo, mo
     assert mine["expected"].to_numpy() == pytest.approx(by_hand["e"].to_numpy(), rel=1e-12)
 
 
+def test_a_filtered_view_reuses_the_drift_threshold_simulated_at_load(demo, monkeypatch):
+    # The simulation (threshold_for_batched_panel, wrapped with a counter) runs at load only;
+    # a filtered view's charts are judged against the stored panel threshold.
+    _, con, flags, _ = demo
+    simulated = []
+    simulate = drift.threshold_for_batched_panel
+    monkeypatch.setattr(
+        drift,
+        "threshold_for_batched_panel",
+        lambda *a, **k: simulated.append(1) or simulate(*a, **k),
+    )
+    california = queries.Filters(jurisdiction=("CA",))
+    filtered = compute_flags(con, filters=california, measures=("drift",))
+    stored = flags.loc[flags["measure"] == "drift", "cusum_threshold"].iloc[0]
+    assert simulated == []
+    assert (filtered["cusum_threshold"] == stored).all() and len(filtered) > 0
+
+
 def test_tau2_is_stored_with_the_flags_and_reproduces_z_adjusted(demo):
     # z_adjusted = (O/E - 1) / sqrt(V/E^2 + tau2) (Spiegelhalter 2005), from the stored
     # variance and tau2, computed here by hand.
