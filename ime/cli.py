@@ -1,4 +1,4 @@
-"""The `ime` command (SPEC section 4)."""
+"""The `ime` command (README.md, "The command line")."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ Tables (all aggregates):
 
 - ``examiner_rates``: per examiner, volumes, opinion and decision rates with intervals, and
   every examiner comparison (O/E with intervals, shrunken estimate, p, q, flag).
-- ``insurer_rates``: per insurer, the opinion and decision rates of SPEC 2.
+- ``insurer_rates``: per insurer, the opinion and decision rates of docs/methods.md.
 - ``monthly_rates``: the same per calendar month of the exam.
 - ``mmi_summary``: time to MMI per group of several case features: Kaplan-Meier median with
   its interval and the log-rank test across the groups of each feature.
@@ -274,7 +274,7 @@ class ExportTable:
 
 
 # ---------------------------------------------------------------------------------------------
-# Rates of SPEC 2 (per insurer, per month): the counts of the rates_by_* queries.
+# Rates of docs/methods.md (per insurer, per month): the counts of the rates_by_* queries.
 # ---------------------------------------------------------------------------------------------
 
 RATES_LAYOUT: tuple[Item, ...] = (

@@ -13,7 +13,7 @@
   rounded as for a researcher. The part of a market cell that is not the insurer's own
   (market minus own) is protected too, since the insurer can subtract.
 
-Across outputs (SPEC 3): a reader who holds two tables can subtract them. Suppression protects
+Across outputs (docs/methods.md): whoever holds two tables can subtract them. Suppression protects
 one table; it cannot see the other. Hence the rounding: every count a researcher (or an
 insurer, in market rows) is shown is 0 or a multiple of the rounding base, and the base is k
 itself, so the difference of any two shown counts, in one table or in two exports under any

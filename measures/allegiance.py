@@ -1,7 +1,7 @@
 """Allegiance: within one examiner, the odds of an adverse opinion when retained by an insurer
 or employer against when retained by the claimant or a neutral (board, panel, agreed).
 
-A binary outcome tested as one (SPEC 2): per examiner, a 2x2 table of side against adverse
+A binary outcome tested as one (docs/methods.md): per examiner, a 2x2 table of side against adverse
 opinion in each case-mix risk band (the adverse-opinion model's probability without its
 requested_by term, in tenths, stored per exam at load), so each side's cases are compared
 with cases of like risk. The common odds ratio is Mantel-Haenszel's with its RGB interval; the

@@ -1,4 +1,4 @@
-"""Drift: a change in the examiner's own behaviour over time (SPEC 2).
+"""Drift: a change in the examiner's own behaviour over time (docs/methods.md).
 
 A risk-adjusted Bernoulli CUSUM of adverse opinions against the examiner's own earlier
 baseline (Steiner 2000): the stored case-mix probability of each exam, recalibrated to the

@@ -5,7 +5,7 @@ outlives each test module's fixtures), from `ime.demo.generate` with two additio
 code: an insurer whose id begins with "=" (so that a real export must neutralise a formula),
 and a published decision_counts file with small and large counts in two series.
 
-`pinned_small_values` attacks a published table the way a reader would (METHODS 8.1): an
+`pinned_small_values` attacks a published table the way a reader would (docs/methods.md): an
 independent linear programme, written here from the table's own margins and the relations
 between its columns, not from the suppression code, finds every small count or small
 difference of counts that the published cells fix to one value.

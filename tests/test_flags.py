@@ -22,7 +22,7 @@ from measures.casemix import CASE_FEATURES, store_models
 from measures.engine import compute_flags, explain, flags_for_view
 from measures.registry import EXAMINER_MEASURES
 
-REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
+REALDATA = Path(__file__).resolve().parents[1] / "data" / "public"
 PROFILES = Path(__file__).resolve().parents[1] / "data" / "profiles"
 
 
@@ -315,9 +315,6 @@ def test_cli_flags_writes_the_spec_header(demo, capsys):
     assert set(out["measure"]) == {"adverse_opinion"}
 
 
-@pytest.mark.skipif(
-    not (REALDATA / "ssa_alj_dispositions").is_dir(), reason="shared/realdata is absent"
-)
 def test_ssa_judges_overdispersion_cuts_the_naive_flags(tmp_path):
     db = tmp_path / "ssa.duckdb"
     load([REALDATA / "ssa_alj_dispositions"], db, PROFILES / "ssa_alj_dispositions.toml")
