@@ -397,8 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="report to write; its chart is written beside it as <name>-power.svg",
     )
     validate.add_argument(
-        "--realdata", default="../shared/realdata",
-        help="folder of the public data sets, for the SSA judges comparison (skipped if absent)",
+        "--realdata", default="data/public",
+        help="folder of the public data sets, for the SSA judges comparison (default: "
+        "data/public, shipped with the repository)",
     )
     validate.set_defaults(func=cmd_validate)
 

@@ -39,12 +39,6 @@ OUTSIDE = tuple(
         ("shared/", "realdata"),
     )
 )
-# Known references outside the repository, each (file, the exact line), to be removed by the
-# work that owns the file: `ime validate --realdata` still defaults to the old folder
-# (ime/cli.py, with ime/validation.py); it should default to data/public.
-KNOWN_OUTSIDE = {
-    ("ime/cli.py", '        "--realdata", default="' + OUTSIDE[0] + '/realdata",'),
-}
 
 
 def sections(text: str, level: int) -> dict[str, str]:
@@ -255,7 +249,7 @@ def test_no_tracked_file_refers_outside_the_repository():
             continue  # binary (screenshots), or deleted in the working tree
         name = path.relative_to(REPO).as_posix()
         for number, line in enumerate(text.splitlines(), 1):
-            if any(s in line for s in OUTSIDE) and (name, line) not in KNOWN_OUTSIDE:
+            if any(s in line for s in OUTSIDE):
                 found.append(f"{name}:{number}: {line.strip()}")
     assert not found, "files that refer outside the repository:\n" + "\n".join(found)
 
