@@ -7,6 +7,7 @@ document does not follow fails here. The examples of docs/format.md are loaded a
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import re
 import subprocess
@@ -20,6 +21,7 @@ from streamlit.testing.v1 import AppTest
 from etl.identifiers import identifier_kind
 from etl.load import load
 from etl.schema import ENTITIES, ENUM
+from ime.cli import build_parser
 from measures.engine import COMMON_WORDS
 from measures.registry import MEASURES
 
@@ -322,3 +324,50 @@ def test_public_data_are_as_published_and_say_where_from(folder):
         assert (len(data), hashlib.sha256(data).hexdigest()) == (size, sha256), (
             f"{folder.name}/{name} is not byte for byte the file SOURCE.md describes"
         )
+
+
+# --- the README's command table against the parser ------------------------------------------
+
+
+def commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    """(subcommand path, its parser) for every leaf subcommand of `parser`."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield path, parser
+        return
+    for name, child in subs[0].choices.items():
+        yield from commands(child, (*path, name))
+
+
+def readme_synopses() -> list[str]:
+    """Every `ime ...` synopsis in the first column of the README's command table."""
+    table = sections((REPO / "README.md").read_text(encoding="utf-8"), 2)["The command line"]
+    first_cells = [
+        re.split(r"(?<!\\)\|", line)[1] for line in table.splitlines() if line.startswith("| `ime ")
+    ]
+    return [s for cell in first_cells for s in ticked(cell) if s.startswith("ime ")]
+
+
+COMMANDS = list(commands(build_parser()))
+
+
+@pytest.mark.parametrize("path, parser", COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
+def test_readme_command_table_gives_every_subcommand_with_every_option(path, parser):
+    # The parser is the truth: a subcommand or option added without the README fails here.
+    prefix = "ime " + " ".join(path)
+    found = [s for s in readme_synopses() if s == prefix or s.startswith(prefix + " ")]
+    assert len(found) == 1, f"README's command table has {len(found)} synopses of `{prefix}`"
+    words = set(re.findall(r"--[a-z][a-z-]*", found[0]))
+    options = {
+        o for a in parser._actions if not isinstance(a, argparse._HelpAction)
+        for o in a.option_strings if o.startswith("--")
+    }
+    assert options - words == set(), f"`{prefix}` in README.md lacks {sorted(options - words)}"
+    assert words - options == set(), f"`{prefix}` in README.md names {sorted(words - options)}"
+
+
+def test_readme_command_table_names_no_subcommand_the_parser_lacks():
+    known = {"ime " + " ".join(path) for path, _ in COMMANDS}
+    for synopsis in readme_synopses():
+        words = synopsis.split()
+        assert any(" ".join(words[:n]) in known for n in (2, 3)), synopsis
