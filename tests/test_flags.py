@@ -6,7 +6,6 @@ import io
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -14,6 +13,7 @@ import queries
 from devtools.demo import generate
 from devtools.validation import detection_table, score, textbook_flags
 from etl.load import load
+from expected_flags import adverse_opinion_flags
 from ime.cli import main
 from imestats.casemix import fit_casemix
 from measures import casemix, drift
@@ -189,45 +189,17 @@ def test_a_filtered_view_reuses_the_drift_threshold_simulated_at_load(demo, monk
 
 
 def test_adverse_opinion_flags_match_a_second_implementation_from_fct_exams(demo):
-    # Everything from the per-exam expectations in fct_exams, written here from the papers:
-    # O, E and V = sum p(1 - p) per examiner; z = (O - E) / sqrt(V); phi the mean of z^2
-    # winsorised at the 10% and 90% quantiles; tau2 = max(0, (I phi - (I - 1)) /
-    # (sum w - sum w^2 / sum w)), w = E^2 / V (DerSimonian & Laird 1986, with Spiegelhalter
-    # 2005's winsorised phi for Cochran's Q); z_adjusted = (O/E - 1) / sqrt(V/E^2 + tau2);
-    # one-sided p; Benjamini-Hochberg q-values by statsmodels over examiners of 30 exams or
-    # more; flagged when q <= 0.05 with O > E.
-    from scipy import stats
-    from statsmodels.stats.multitest import multipletests
-
+    # tau2, z_adjusted, q-values and flags recomputed from fct_exams (tests/expected_flags.py).
     _, con, flags, _ = demo
-    units = con.execute(
-        "SELECT examiner_id, count(is_adverse) AS n, count(*) FILTER (is_adverse) AS o, "
-        "sum(expected_adverse_opinion) AS e, "
-        "sum(expected_adverse_opinion * (1 - expected_adverse_opinion)) AS v "
-        "FROM fct_exams WHERE examiner_id IS NOT NULL AND is_adverse IS NOT NULL "
-        "GROUP BY examiner_id ORDER BY examiner_id"
-    ).df()
-    o, e, v = units["o"].to_numpy(float), units["e"].to_numpy(float), units["v"].to_numpy(float)
-    z = (o - e) / np.sqrt(v)
-    low, high = np.quantile(z, [0.1, 0.9])
-    q_statistic = len(z) * np.mean(np.clip(z, low, high) ** 2)
-    w = e**2 / v
-    tau2 = max(0.0, (q_statistic - (len(z) - 1)) / (w.sum() - (w**2).sum() / w.sum()))
-    z_adjusted = (o / e - 1) / np.sqrt(v / e**2 + tau2)
-    p = stats.norm.sf(z_adjusted)
-    eligible = units["n"].to_numpy() >= 30
-    q = np.full(len(p), np.nan)
-    q[eligible] = multipletests(p[eligible], method="fdr_bh")[1]
-    flagged = eligible & (q <= 0.05) & (o > e)
-
+    by_hand = adverse_opinion_flags(con)
     mine = flags[flags["measure"] == "adverse_opinion"].set_index("examiner_id")
-    mine = mine.loc[units["examiner_id"]]
-    assert tau2 > 0
-    assert mine["tau2"].to_numpy() == pytest.approx(np.full(len(units), tau2), rel=1e-9)
-    assert mine["z_adjusted"].to_numpy() == pytest.approx(z_adjusted, rel=1e-9)
-    assert mine["q_value"].to_numpy() == pytest.approx(q, rel=1e-9, nan_ok=True)
-    assert mine["flagged"].to_numpy().tolist() == flagged.tolist()
-    assert flagged.sum() > 0
+    mine = mine.loc[by_hand["examiner_id"]]
+    assert by_hand["tau2"].iloc[0] > 0
+    assert mine["tau2"].to_numpy() == pytest.approx(by_hand["tau2"].to_numpy(), rel=1e-9)
+    assert mine["z_adjusted"].to_numpy() == pytest.approx(by_hand["z_adjusted"], rel=1e-9)
+    assert mine["q_value"].to_numpy() == pytest.approx(by_hand["q_value"], rel=1e-9, nan_ok=True)
+    assert mine["flagged"].tolist() == by_hand["flagged"].tolist()
+    assert by_hand["flagged"].sum() > 0
 
 
 def test_allegiance_odds_ratio_matches_statsmodels_on_one_examiner(demo):
