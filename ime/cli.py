@@ -421,7 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", help="file to write, the CSV or with --explain the reasoning (default: standard "
         "output)",
     )
-    flags.add_argument("--explain", metavar="EXAMINER", help="the reasoning for one examiner in words")
+    flags.add_argument("--explain", metavar="EXAMINER",
+                       help="the reasoning for one examiner in words")
     flags.add_argument("--role", choices=ROLES, default="regulator",
                        help="whose view (default: regulator; an insurer sees its own cases only)")
     flags.add_argument("--insurer", action="append", metavar="ID",

@@ -8,12 +8,12 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+from expected_flags import adverse_opinion_flags
 
 import queries
 from devtools.demo import generate
 from devtools.validation import detection_table, score, textbook_flags
 from etl.load import load
-from expected_flags import adverse_opinion_flags
 from ime.cli import main
 from imestats.casemix import fit_casemix
 from measures import casemix, drift
