@@ -1393,7 +1393,7 @@ def _volumes(df):
 
 
 def _examiners_compute(frames, t):
-    from dashboard import examiners
+    from dashboard import examiner_figures as examiners
 
     df = frames["df"]
     with t.phase("figures"):
@@ -1469,7 +1469,7 @@ def _profile_compute(frames, t):
     import numpy as np
     import pandas as pd
 
-    from dashboard import examiners
+    from dashboard import examiner_figures as examiners
     from measures.base import FlagSettings
     from measures.drift import drift_charts, drift_path, drift_threshold
 
