@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import re
+import shlex
 import subprocess
 import tomllib
 from pathlib import Path
@@ -21,7 +23,7 @@ from streamlit.testing.v1 import AppTest
 from etl.identifiers import identifier_kind
 from etl.load import load
 from etl.schema import ENTITIES, ENUM
-from ime.cli import build_parser
+from ime.cli import build_parser, main
 from measures.engine import COMMON_WORDS
 from measures.registry import MEASURES
 
@@ -371,3 +373,38 @@ def test_readme_command_table_names_no_subcommand_the_parser_lacks():
     for synopsis in readme_synopses():
         words = synopsis.split()
         assert any(" ".join(words[:n]) in known for n in (2, 3)), synopsis
+
+
+# --- the README's load commands -----------------------------------------------------------------
+
+
+def readme_public_loads() -> list[list[str]]:
+    """The `ime load data/public/...` commands of the README's "Loading data", as arguments."""
+    text = sections((REPO / "README.md").read_text(encoding="utf-8"), 2)["Loading data"]
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+    return [
+        shlex.split(line)[1:]
+        for block in blocks
+        for line in block.splitlines()
+        if line.startswith(".venv/bin/ime load data/public/")
+    ]
+
+
+def test_readme_shows_one_load_command_for_each_public_data_set():
+    loaded = sorted(Path(args[1]).name for args in readme_public_loads())
+    assert loaded == [p.name for p in public_folders()]
+
+
+@pytest.mark.parametrize("args", readme_public_loads(), ids=lambda a: Path(a[1]).name)
+def test_readme_load_command_loads_its_public_data_set(args, tmp_path, capsys, monkeypatch):
+    # Run as the README writes it, from the repository, into a database of the test's own.
+    monkeypatch.chdir(REPO)
+    assert main([*args, "--db", str(tmp_path / "ime.duckdb"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    files = {Path(f["file"]).name: f for f in report["files"]}
+    data_files = {p.name for p in Path(args[1]).iterdir() if p.name != "SOURCE.md"}
+    assert set(files) <= data_files and files
+    for name, f in files.items():
+        assert f["read"] == f["loaded"] + f["quarantined"], name
+    # A lookup file (SSA's hearing office to state) is read through its profile, not loaded.
+    assert sum(f["loaded"] for f in files.values()) > 0
