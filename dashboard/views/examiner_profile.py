@@ -24,7 +24,7 @@ examiner = filters.choice(
     "Examiner", options, key="examiner", default=next(iter(options)), container=c_pick
 )
 c_back.page_link(
-    "views/examiner_figures.py",
+    "views/examiners.py",
     label="All examiners",
     icon=":material/groups:",
     query_params=filters.to_url(flt),
