@@ -161,7 +161,7 @@ def test_nothing_outside_the_dashboard_imports_it_but_the_bench():
 @pytest.mark.xfail(
     strict=True,
     reason="issue 16: the bench's pandas baselines still import dashboard.analysis and "
-    "dashboard.examiners; they go when devtools/bench.py is split (strict: this fails once "
+    "dashboard.examiner_figures; they go when devtools/bench.py is split (strict: this fails once "
     "they are gone, so that the mark is removed)",
 )
 def test_only_the_bench_page_timer_imports_the_dashboard():
