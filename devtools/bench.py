@@ -650,25 +650,11 @@ def page_specs(bench: Run | None = None) -> list[PageInfo]:
     return [PageInfo(p.file, p.title) for p in PAGES]
 
 
-def export_tables() -> list[str] | None:
-    """The tables `ime export` offers, or None when this checkout has no `ime export`."""
-    parser = _export_parser()
-    if parser is None:
-        return None
-    # argparse keeps a positional's choices on its action; there is no public accessor.
-    for action in parser._actions:
-        if not action.option_strings and action.choices:
-            return list(action.choices)
-    return []
+def export_tables() -> list[str]:
+    """The tables `ime export` offers."""
+    from access.roles import EXPORTABLE_TABLES
 
-
-def _export_parser() -> argparse.ArgumentParser | None:
-    from ime.cli import build_parser
-
-    for action in build_parser()._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action.choices.get("export")
-    return None
+    return list(EXPORTABLE_TABLES)
 
 
 def _filter_options(view: dict[str, list[str]]) -> list[str]:
@@ -681,24 +667,14 @@ def _filter_options(view: dict[str, list[str]]) -> list[str]:
 def export_commands(
     tables: list[str] | None, db: Path, folder: Path
 ) -> list[tuple[str, list[str]]]:
-    """One `ime export WHAT` command line per table, with the options this checkout offers."""
-    parser = _export_parser()
-    if not tables or parser is None:
-        return []
-    options = {s for a in parser._actions for s in a.option_strings}
-    out = []
-    for what in tables:
-        argv = _ime("export", what)
-        if "--format" in options:
-            argv += ["--format", "csv"]
-        if "--out" in options:
-            argv += ["--out", str(folder / f"{what}.csv")]
-        if "--db" in options:
-            argv += ["--db", str(db)]
-        if "--role" in options:
-            argv += ["--role", "regulator"]
-        out.append((what, argv))
-    folder.mkdir(parents=True, exist_ok=True)
+    """One `ime export WHAT` command line per table."""
+    out = [
+        (what, _ime("export", what, "--format", "csv", "--out", str(folder / f"{what}.csv"),
+                    "--db", str(db), "--role", "regulator"))
+        for what in tables or ()
+    ]
+    if out:
+        folder.mkdir(parents=True, exist_ok=True)
     return out
 
 
@@ -1417,7 +1393,7 @@ def _volumes(df):
 
 
 def _examiners_compute(frames, t):
-    from dashboard import examiners
+    from dashboard import examiner_figures as examiners
 
     df = frames["df"]
     with t.phase("figures"):
@@ -1493,7 +1469,7 @@ def _profile_compute(frames, t):
     import numpy as np
     import pandas as pd
 
-    from dashboard import examiners
+    from dashboard import examiner_figures as examiners
     from measures.base import FlagSettings
     from measures.drift import drift_charts, drift_path, drift_threshold
 

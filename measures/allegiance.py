@@ -14,7 +14,7 @@ from __future__ import annotations
 import pandas as pd
 
 from imestats.stratified import mantel_haenszel_by_unit
-from measures.base import FlagSettings, Measure, View, finish
+from measures.base import FlagSettings, Measure, View, q_values_and_flags
 
 NAME = "allegiance"
 BANDS = 10
@@ -74,7 +74,7 @@ def score(view: View, settings: FlagSettings) -> pd.DataFrame:
             "p_value": test.p_greater,
         }
     )
-    return finish(rows, NAME, settings)
+    return q_values_and_flags(rows, NAME, settings)
 
 
 MEASURE = Measure(

@@ -133,8 +133,8 @@ class Measure:
     rate, peer: what raw_rate counts and what peer_rate is.
     chart: one of CHART_KINDS.
     score: (View, FlagSettings) -> unit rows (FLAG_COLUMNS less q_value, flagged, eligible,
-        measure), to be finished by `finish`; an empty frame when the view has nothing to
-        compare.
+        measure), to be completed by `q_values_and_flags`; an empty frame when the view has
+        nothing to compare.
     aggregates: (alias, SQL) columns this measure adds to the shared per-examiner pass over
         exams_in_view() (View.units).
     model: the case-mix model fitted at load whose per-exam expectation the measure reads.
@@ -178,7 +178,7 @@ def comparable(trials, events) -> bool:
     return 0 < np.sum(events) < np.sum(trials)
 
 
-def finish(
+def q_values_and_flags(
     rows: pd.DataFrame,
     measure: str,
     settings: FlagSettings,

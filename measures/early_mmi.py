@@ -13,7 +13,7 @@ import pandas as pd
 
 from imestats.funnel import score_units
 from imestats.proportions import oe_ratio_interval
-from measures.base import CoxModel, FlagSettings, Measure, View, finish
+from measures.base import CoxModel, FlagSettings, Measure, View, q_values_and_flags
 
 NAME = "early_mmi"
 _FOLLOWED = "mmi_reached IS NOT NULL AND days_injury_to_mmi >= 0"
@@ -51,7 +51,7 @@ def score(view: View, settings: FlagSettings) -> pd.DataFrame:
                 "phi": scores.phi,
             }
         )
-    return finish(rows, NAME, settings)
+    return q_values_and_flags(rows, NAME, settings)
 
 
 MEASURE = Measure(
