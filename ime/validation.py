@@ -902,10 +902,10 @@ def _markdown(
         "examiner needs a larger ratio, not only more exams, to be flagged. That is what keeps "
         "case mix and ordinary variation from being flagged (the hard-case-mix examiners "
         "above), and it costs power where that variation is large. Early MMI is compared with "
-        "a Cox model's expected declarations (the cumulative hazard at each exam's follow-up "
-        "time), the textbook test with the raw share of exams declaring MMI; the false flags "
-        "below are part of the comparison, since a test that flags more fair examiners finds "
-        "more planted ones too.",
+        "a logistic model's expected findings of MMI given the case and the time since injury "
+        "at the exam, the textbook test with the raw share of exams finding MMI reached; the "
+        "false flags below are part of the comparison, since a test that flags more fair "
+        "examiners finds more planted ones too.",
         "",
         f"![Detection by odds ratio and by volume, false flags among fair examiners]({chart})",
         "",
