@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import multiprocessing as mp
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -697,21 +699,38 @@ def run_validation(
     grid: PowerGrid = POWER_GRID,
     settings: FlagSettings = DEFAULT_SETTINGS,
     progress: bool = False,
+    jobs: int = 1,
 ) -> Validation:
-    """Both parts of the validation: the default demo's seeds, then the power grids'."""
+    """Both parts of the validation: the default demo's seeds and the power grids', each data
+    set in its own process, `jobs` at a time (each is generated, loaded and flagged alone)."""
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
     started = time.perf_counter()
-    results = []
-    for seed in seeds:
-        if progress:
-            print(f"default demo, seed {seed}: {n_exams:,} exams: generate, load, flag", flush=True)
-        results += validate_seed(seed, n_exams, workdir, settings)
-    outcomes = []
-    for seed in power_seeds:
+    # Spawned, not forked: a forked child would inherit the parent's threads and locks.
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
+        demos = {
+            pool.submit(validate_seed, seed, n_exams, workdir, settings): (
+                f"default demo, seed {seed}"
+            )
+            for seed in seeds
+        }
+        grids = {
+            pool.submit(power_seed, seed, power_exams, workdir, grid, settings): (
+                f"power grid, seed {seed}"
+            )
+            for seed in power_seeds
+        }
         if progress:
             print(
-                f"power grid, seed {seed}: {power_exams:,} exams: generate, load, flag", flush=True
+                f"{len(seeds)} default demo data sets of {n_exams:,} exams and "
+                f"{len(power_seeds)} power grids of {power_exams:,}: generate, load, flag, "
+                f"{jobs} at a time",
+                flush=True,
             )
-        outcomes.append(power_seed(seed, power_exams, workdir, grid, settings))
+            for done in as_completed([*demos, *grids]):
+                print(f"{(demos | grids)[done]}: done", flush=True)
+        results = [d for run in demos for d in run.result()]
+        outcomes = [run.result() for run in grids]
     power = pd.concat(outcomes, ignore_index=True)
     return Validation(
         detection=detection_table(results),
@@ -738,11 +757,12 @@ def write_report(
     power_exams: int,
     realdata: Path | None = None,
     progress: bool = False,
+    jobs: int = 1,
 ) -> Validation:
     """Run the validation and write the Markdown report and its chart (<out stem>-power.svg)."""
     with tempfile.TemporaryDirectory() as tmp:
         result = run_validation(
-            seeds, n_exams, power_seeds, power_exams, Path(tmp), progress=progress
+            seeds, n_exams, power_seeds, power_exams, Path(tmp), progress=progress, jobs=jobs
         )
         ssa = None
         alj = realdata / "ssa_alj_dispositions" if realdata else None

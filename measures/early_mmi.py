@@ -3,8 +3,9 @@
 At the exam the examiner finds the claimant at MMI or not yet: one yes/no finding, made so
 long after the injury. Each exam's expected probability of the finding comes from a logistic
 model of the case features, the specialty and the time since injury at the exam (in bands),
-fitted and stored at load like the other binary measures (measures.binary); exams with an
-undetermined MMI status do not count. A logistic model of the finding given the time elapsed
+fitted and stored at load like the other binary measures (measures.binary); exams without
+an MMI status do not count, and an undetermined one is not a finding of MMI (as for time to
+MMI, where it is censored at the exam). A logistic model of the finding given the time elapsed
 is the regression model of current-status data (docs/methods.md): the finding says only
 whether MMI came before the exam, and its date is often the exam's own ("at MMI as of today").
 """
