@@ -47,8 +47,8 @@ PATTERN_MEASURE = {m.planted_by: m.name for m in MEASURES.values() if m.planted_
 # The measures a planted pattern tests, in the registry's order.
 PLANTED_MEASURES = tuple(m for m in EXAMINER_MEASURES if m in PATTERN_MEASURE.values())
 METHODS = ("product", "textbook")
-# Two examiners per cell and seed: one load then covers twice the trials for about a fifth
-# more time (the Cox fit, on a fixed sample, dominates a load), at the same planted share.
+# Two examiners per cell and seed: one load then covers twice the trials at the same planted
+# share (fitting the case-mix models on their fixed sample is a large part of a load).
 POWER_GRID = PowerGrid(per_cell=2)
 # The issue's targets (issue 12, item 4).
 TARGET_POWER = 0.80  # allegiance found at odds ratio >= 3 and volume >= 150

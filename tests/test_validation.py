@@ -108,7 +108,8 @@ def test_textbook_fisher_bh_flags_equal_a_hand_rolled_count(power):
     eligible = table[[("size", "insurer"), ("size", "neutral")]].min(axis=1) >= MIN_VOLUME
     by_hand = _bh_flagged(p, eligible)
     assert by_hand == _flagged(outcomes, "allegiance", "textbook")
-    assert len(by_hand) == 1  # observed with seed 3: the examiner of odds ratio 4, 500 exams
+    # Observed with seed 3: the two examiners planted with odds ratio 4 (150 and 500 exams).
+    assert by_hand == {"EX0017", "EX0045"}
 
 
 def test_textbook_binomial_bh_flags_equal_a_hand_rolled_count(power):
