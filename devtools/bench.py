@@ -1615,7 +1615,7 @@ def _same_counts(product, mine, keys: list[str]) -> str | None:
 
 def _same_flags(stored, mine) -> str | None:
     """None when pandas flags the same examiners with the same expected counts as the product,
-    on the measures the pandas way computes (_PANDAS_BINARY, early MMI and drift)."""
+    on the measures the pandas way computes (_PANDAS_BINARY, early MMI among them, and drift)."""
     stored = stored[stored["measure"].isin(set(mine["measure"]))]
     a = stored.set_index(["examiner_id", "measure"]).sort_index()
     b = mine.set_index(["examiner_id", "measure"]).sort_index()
