@@ -702,7 +702,10 @@ def run_validation(
     jobs: int = 1,
 ) -> Validation:
     """Both parts of the validation: the default demo's seeds and the power grids', each data
-    set in its own process, `jobs` at a time (each is generated, loaded and flagged alone)."""
+    set in its own process, `jobs` at a time (each is generated, loaded and flagged alone).
+
+    The processes are spawned, so they import the calling script again: a script that calls
+    this needs the `if __name__ == "__main__":` guard (`ime validate` has it)."""
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
     started = time.perf_counter()
