@@ -256,7 +256,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     realdata = Path(args.realdata) if args.realdata else None
     result = write_report(
         Path(args.out), tuple(args.seeds), args.exams, tuple(args.power_seeds), args.power_exams,
-        realdata, progress=True,
+        realdata, progress=True, jobs=args.jobs,
     )
     print(result.detection.to_string(index=False))
     for table in (result.by_odds, result.by_volume, result.fair):
@@ -461,6 +461,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--realdata", default="data/public",
         help="folder of the public data sets, for the SSA judges comparison (default: "
         "data/public, shipped with the repository)",
+    )
+    validate.add_argument(
+        "--jobs", type=int, default=1,
+        help="data sets generated, loaded and flagged at the same time, each in its own "
+        "process (default: 1); the figures do not depend on it",
     )
     validate.set_defaults(func=cmd_validate)
 

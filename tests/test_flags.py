@@ -73,23 +73,33 @@ def test_exams_scored_in_duckdb_match_the_models_own_predictions(demo):
     assert stored.to_numpy() == pytest.approx(mine.loc[stored.index].to_numpy(), rel=1e-9)
 
 
-def test_cox_expectations_stored_per_exam_add_up_to_the_observed(demo, tmp_path):
-    # Breslow's baseline hazard makes the expected MMI declarations of the fitting data add
-    # up to the observed ones (Therneau & Grambsch 2000, martingale residuals sum to 0): with
-    # every followed exam in the sample, the SQL scoring (step lookup, centring) must agree.
+def test_early_mmi_expectations_add_up_to_the_observed_in_every_band(demo, tmp_path):
+    # A logistic model fitted by maximum likelihood solves its score equations: for the
+    # intercept and for every indicator column, the fitted probabilities add up to the observed
+    # events (McCullagh & Nelder 1989, section 4.4.5). With every exam in the fitting sample,
+    # the expected MMI findings stored per exam must add up to the observed ones overall and
+    # in each model level of time since injury (bands the fit pooled, such as one without any
+    # finding, share one term and count as one level): the SQL scoring, its joins and the
+    # band's edges agree with the fit.
     db, _, _, _ = demo
     copy = tmp_path / "copy.duckdb"
     copy.write_bytes(db.read_bytes())
     con = duckdb.connect(str(copy))
     try:
-        store_models(con, FlagSettings(cox_sample=10**9))
-        expected, observed = con.execute(
-            "SELECT sum(expected_early_mmi), count(*) FILTER (mmi_reached) FROM fct_exams "
-            "WHERE mmi_reached IS NOT NULL AND days_injury_to_mmi >= 0"
-        ).fetchall()[0]
+        store_models(con, FlagSettings(casemix_sample=10**9))
+        levels = con.execute(
+            "SELECT t.early_mmi AS term, sum(x.expected_early_mmi), "
+            "count(*) FILTER (x.mmi_reached), count(DISTINCT x.injury_to_exam_band) "
+            "FROM fct_exams AS x JOIN casemix_terms AS t "
+            "ON t.feature = 'injury_to_exam_band' AND t.level = x.injury_to_exam_band "
+            "WHERE x.mmi_reached IS NOT NULL GROUP BY 1 ORDER BY 1"
+        ).fetchall()
     finally:
         con.close()
-    assert expected == pytest.approx(observed, rel=1e-9)
+    assert len(levels) >= 10
+    assert sum(bands for *_, bands in levels) == 14
+    for term, expected, observed, _ in levels:
+        assert expected == pytest.approx(observed, rel=1e-6), term
 
 
 def test_targets_on_a_seed_the_report_does_not_use(demo):
