@@ -1244,7 +1244,11 @@ def _flags_from(units, risks):
 
     view = View(con=None, scope=None, filters=None, units=units)
     frames = [score_binary(name, view, DEFAULT_SETTINGS) for name in _PANDAS_BINARY]
-    frames += [early_mmi.score(view, DEFAULT_SETTINGS), drift.score_risks(risks, DEFAULT_SETTINGS)]
+    charts = drift.charts_from_exams(risks, DEFAULT_SETTINGS)
+    frames += [
+        early_mmi.score(view, DEFAULT_SETTINGS),
+        drift.score_charts(charts, DEFAULT_SETTINGS),
+    ]
     return pd.concat([f for f in frames if not f.empty], ignore_index=True)
 
 
@@ -1495,7 +1499,7 @@ def _profile_compute(frames, t):
 
     from dashboard import examiners
     from measures.base import FlagSettings
-    from measures.drift import drift_charts, drift_path, drift_threshold
+    from measures.drift import charts_from_exams, drift_path, drift_threshold
 
     df, treating = frames["df"], frames["treating"]
     with t.phase("figures"):
@@ -1532,7 +1536,7 @@ def _profile_compute(frames, t):
     with t.phase("flags"):
         threshold = drift_threshold(flags)
         risks = tables[1]
-        charts = drift_charts(risks[risks["examiner_id"] == examiner], FlagSettings())
+        charts = charts_from_exams(risks[risks["examiner_id"] == examiner], FlagSettings())
         if threshold is not None and charts:
             drift_path(charts[0], threshold)
     with t.phase("figures"):
@@ -1834,8 +1838,10 @@ def _trace_flags(tracer: Tracer) -> None:
         """A report query's name, or what a query the engine composes is for."""
         if name == allegiance.STRATA_SQL:
             return "allegiance strata"
-        if name == drift.RISKS_SQL:
-            return "drift risks"
+        if name == drift.BASELINE_SQL:
+            return "drift baselines"
+        if name == drift.BATCHES_SQL:
+            return "drift batches"
         if "hash(exam_id)" in name:
             return "casemix patterns"
         if "GROUP BY examiner_id" in name:

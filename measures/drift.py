@@ -26,49 +26,97 @@ from imestats.proportions import oe_ratio_interval
 from measures.base import DEFAULT_SETTINGS, FlagSettings, Measure, View, comparable, finish
 
 NAME = "drift"
-# Every exam with an adverse-opinion outcome, each examiner's exams together in date order,
-# with the stored case-mix log odds of an adverse opinion. $examiner_id NULL: every examiner.
-RISKS_SQL = """
+# Every exam with an adverse-opinion outcome and a stored case-mix risk strictly between 0
+# and 1, with the log odds of that risk; $examiner_id NULL: every examiner.
+_DRIFT_EXAMS = """
+    SELECT
+        examiner_id,
+        exam_date,
+        exam_id,
+        CAST(is_adverse AS INTEGER) AS adverse,
+        ln(expected_adverse_opinion / (1 - expected_adverse_opinion)) AS eta_adverse
+    FROM exams_in_view()
+    WHERE is_adverse IS NOT NULL
+        AND expected_adverse_opinion > 0 AND expected_adverse_opinion < 1
+        AND ($examiner_id IS NULL OR examiner_id = $examiner_id)
+"""
+# The baseline exams of every examiner with a chart (at least twice the minimum volume): the
+# first max(minimum volume, share x exams) in date order (exam_id breaks ties). Each row also
+# carries its examiner's exam count and, for the check that the outcome varies, the view's.
+BASELINE_SQL = f"""
+WITH numbered AS (
+    SELECT
+        *,
+        row_number() OVER (PARTITION BY examiner_id ORDER BY exam_date, exam_id) - 1 AS place,
+        count(*) OVER (PARTITION BY examiner_id) AS n_exams,
+        count(*) OVER () AS n_in_view,
+        sum(adverse) OVER () AS adverse_in_view
+    FROM ({_DRIFT_EXAMS})
+)
+SELECT examiner_id, exam_date, exam_id, adverse, eta_adverse, n_exams, n_in_view, adverse_in_view
+FROM numbered
+WHERE n_exams >= 2 * $min_volume
+    AND place < greatest($min_volume, CAST(floor(n_exams * $baseline_share) AS BIGINT))
+ORDER BY examiner_id, place
+"""
+# The later exams (after each examiner's baseline, given as bound lists with the baseline's
+# log odds ratio), in batches of one calendar period, with the CUSUM over the batches.
+# A batch's weight is W = O log R - sum log(1 - p + R p) over its recalibrated risks p
+# (imestats.cusum.batch_log_terms). The CUSUM with floor 0, S_k = max(0, S_(k-1) + W_k), is
+# C_k - min(0, min over j <= k of C_j) with C the running sum of W (Lindley's recursion), so
+# window functions give the whole path. The path is the chart's without its reset after a
+# signal: it is the chart's up to the first crossing of any threshold.
+BATCHES_SQL = f"""
+WITH baselines AS (
+    SELECT
+        unnest($examiners) AS examiner_id,
+        unnest($log_odds_ratios) AS delta,
+        unnest($last_dates) AS last_date,
+        unnest($last_ids) AS last_id
+),
+later AS (
+    SELECT
+        e.examiner_id,
+        e.exam_date,
+        e.adverse,
+        1 / (1 + exp(-(e.eta_adverse + b.delta))) AS risk,
+        CAST(floor(((year(e.exam_date) - 1970) * 12 + month(e.exam_date) - 1)
+            / $batch_months) AS BIGINT) AS period
+    FROM ({_DRIFT_EXAMS}) AS e
+    JOIN baselines AS b USING (examiner_id)
+    WHERE (e.exam_date, e.exam_id) > (b.last_date, b.last_id)
+),
+batches AS (
+    SELECT
+        examiner_id,
+        period,
+        max(exam_date) AS batch_end_date,
+        count(*) AS trials,
+        sum(adverse) AS adverse,
+        sum(risk) AS risk_sum,
+        sum(ln(1 + ($odds_ratio - 1) * risk)) AS log_terms
+    FROM later
+    GROUP BY examiner_id, period
+),
+running AS (
+    SELECT
+        *,
+        sum(adverse * ln($odds_ratio) - log_terms)
+            OVER (PARTITION BY examiner_id ORDER BY period) AS running_sum
+    FROM batches
+)
 SELECT
     examiner_id,
-    exam_date,
-    is_adverse,
-    ln(expected_adverse_opinion / (1 - expected_adverse_opinion)) AS eta_adverse
-FROM exams_in_view()
-WHERE is_adverse IS NOT NULL
-    AND expected_adverse_opinion > 0 AND expected_adverse_opinion < 1
-    AND ($examiner_id IS NULL OR examiner_id = $examiner_id)
-ORDER BY examiner_id, exam_date, exam_id
+    batch_end_date,
+    trials,
+    adverse,
+    risk_sum,
+    log_terms,
+    running_sum - least(0, min(running_sum) OVER (PARTITION BY examiner_id ORDER BY period))
+        AS cusum
+FROM running
+ORDER BY examiner_id, period
 """
-
-
-def risks(view: View, examiner_id: str | None = None) -> pd.DataFrame:
-    """The drift chart's input for one examiner, or every examiner (None)."""
-    return view.run_sql(RISKS_SQL, per_exam=True, examiner_id=examiner_id)
-
-
-def stored_threshold(view: View, settings: FlagSettings) -> float | None:
-    """The panel threshold `ime load` simulated for the whole database, for a view with fewer
-    exams (a filter or an insurer's scope); None for the default view, or before any load.
-
-    A view's charts are the same examiners' exams or fewer, in series no longer than the whole
-    database's, so under this threshold its panel-wide false-alarm rate can only fall below
-    the target: reusing it keeps the flag honest and spares the simulation (seconds at 10^6
-    exams) on every filter. The threshold is a setting of the method, not a figure of any
-    examiner: every role may read it.
-    """
-    whole = view.scope.role != "insurer" and view.filters == queries.NO_FILTERS
-    if whole or settings != DEFAULT_SETTINGS:
-        return None
-    stored = view.con.execute(
-        "SELECT any_value(cusum_threshold) FROM examiner_flags WHERE measure = $measure",
-        {"measure": NAME},
-    ).fetchall()
-    return stored[0][0] if stored else None
-
-
-def score(view: View, settings: FlagSettings) -> pd.DataFrame:
-    return score_risks(risks(view), settings, stored_threshold(view, settings))
 
 
 @dataclass(frozen=True)
@@ -76,8 +124,8 @@ class DriftChart:
     """One examiner's exams after the baseline, in batches of calendar periods, for the CUSUM.
 
     Per batch (the later exams of one period of FlagSettings.drift_batch_months): the date of
-    its last exam, its exams, adverse opinions, mean own-baseline risk and the sum of
-    log(1 - p + R p) over its exams.
+    its last exam, its exams, adverse opinions, mean own-baseline risk, the sum of
+    log(1 - p + R p) over its exams and the CUSUM without reset after it.
     """
 
     examiner_id: str
@@ -88,14 +136,83 @@ class DriftChart:
     adverse: np.ndarray
     risk: np.ndarray
     log_terms: np.ndarray
+    unreset_cusum: np.ndarray
 
 
-def drift_charts(risks: pd.DataFrame, settings: FlagSettings) -> list[DriftChart]:
-    """Per examiner with enough exams: later exams by period, risks recalibrated to baseline.
+def drift_charts(
+    view: View, settings: FlagSettings, examiner_id: str | None = None
+) -> list[DriftChart]:
+    """Per examiner in view with enough exams (or the one asked for): the later exams by
+    period, their risks recalibrated to the examiner's baseline.
 
-    `risks` is RISKS_SQL's result (each examiner's exams together, in date
-    order, with the case-mix log odds of an adverse opinion). Every examiner is handled at
-    once, in arrays over all exams, and then cut into one chart each.
+    Two queries: the baseline exams, whose log odds ratio against the stored risks is solved
+    here (imestats.cusum.baseline_log_odds_ratios), then the later exams in batches with the
+    CUSUM, summed in the database.
+    """
+    limits = {
+        "min_volume": settings.min_volume,
+        "baseline_share": settings.drift_baseline_share,
+        "examiner_id": examiner_id,
+    }
+    baseline = view.run_sql(BASELINE_SQL, per_exam=True, **limits)
+    if baseline.empty or not comparable(baseline["n_in_view"].iloc[0],
+                                        baseline["adverse_in_view"].iloc[0]):
+        return []
+    examiner = baseline["examiner_id"]
+    first = np.flatnonzero((examiner != examiner.shift()).to_numpy())
+    counts = np.diff(np.r_[first, len(baseline)])
+    unit = np.repeat(np.arange(counts.size), counts)
+    delta = baseline_log_odds_ratios(
+        baseline["adverse"].to_numpy(dtype=float),
+        special.expit(baseline["eta_adverse"].to_numpy(dtype=float)),
+        unit,
+        counts.size,
+    )
+    last = first + counts - 1
+    names = examiner.iloc[first].tolist()
+    last_dates = baseline["exam_date"].iloc[last]
+    batches = view.run_sql(
+        BATCHES_SQL,
+        examiner_id=examiner_id,
+        examiners=names,
+        log_odds_ratios=delta.tolist(),
+        last_dates=[d.date() for d in last_dates],
+        last_ids=baseline["exam_id"].iloc[last].tolist(),
+        batch_months=settings.drift_batch_months,
+        odds_ratio=settings.drift_odds_ratio,
+    )
+    # Every charted examiner has later exams (at least twice the minimum volume, a baseline
+    # of the minimum volume or a share below 1): the batches' examiners are `names`, in order.
+    cuts = np.r_[0, np.cumsum(batches.groupby("examiner_id", sort=True).size().to_numpy())]
+    n_exams = baseline["n_exams"].to_numpy()[first]
+    columns = {
+        c: batches[c].to_numpy(dtype=float)
+        for c in ("trials", "adverse", "risk_sum", "log_terms", "cusum")
+    }
+    ends = batches["batch_end_date"].to_numpy(dtype="datetime64[D]")
+    return [
+        DriftChart(
+            name,
+            int(n_exams[k]),
+            last_dates.iloc[k],
+            ends[lo:hi],
+            columns["trials"][lo:hi].astype(int),
+            columns["adverse"][lo:hi],
+            columns["risk_sum"][lo:hi] / columns["trials"][lo:hi],
+            columns["log_terms"][lo:hi],
+            columns["cusum"][lo:hi],
+        )
+        for k, (name, lo, hi) in enumerate(zip(names, cuts[:-1], cuts[1:], strict=True))
+    ]
+
+
+def charts_from_exams(risks: pd.DataFrame, settings: FlagSettings) -> list[DriftChart]:
+    """drift_charts for exams held outside the database (the benchmark's pandas way).
+
+    `risks` has one row per exam with examiner_id, exam_date, is_adverse and eta_adverse
+    (the case-mix log odds of an adverse opinion), each examiner's exams together in date
+    order. Every examiner is handled at once, in arrays over all exams, and then cut into one
+    chart each.
     """
     if not comparable(len(risks), risks["is_adverse"].astype(int)):
         return []
@@ -139,6 +256,11 @@ def drift_charts(risks: pd.DataFrame, settings: FlagSettings) -> list[DriftChart
         later_p, np.cumsum(new_batch) - 1, batch_start.size, settings.drift_odds_ratio
     )
     batch_end_date = later_date[batch_start + trials - 1]
+    # The CUSUM without reset by Lindley's recursion, as BATCHES_SQL computes it.
+    weights = pd.Series(batch_adverse * np.log(settings.drift_odds_ratio) - log_terms)
+    batch_unit = later_unit[batch_start]
+    running = weights.groupby(batch_unit).cumsum()
+    unreset = (running - np.minimum(0.0, running.groupby(batch_unit).cummin())).to_numpy()
     # Each examiner's batches are consecutive: cut the arrays at each examiner's first batch.
     cuts = np.r_[np.searchsorted(later_unit[batch_start], np.arange(counts.size)), batch_start.size]
     return [
@@ -151,20 +273,44 @@ def drift_charts(risks: pd.DataFrame, settings: FlagSettings) -> list[DriftChart
             batch_adverse[lo:hi],
             batch_risk[lo:hi],
             log_terms[lo:hi],
+            unreset[lo:hi],
         )
         for k, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:], strict=True))
     ]
 
 
-def score_risks(
-    risks: pd.DataFrame, settings: FlagSettings, threshold: float | None = None
+def stored_threshold(view: View, settings: FlagSettings) -> float | None:
+    """The panel threshold `ime load` simulated for the whole database, for a view with fewer
+    exams (a filter or an insurer's scope); None for the default view, or before any load.
+
+    A view's charts are the same examiners' exams or fewer, in series no longer than the whole
+    database's, so under this threshold its panel-wide false-alarm rate can only fall below
+    the target: reusing it keeps the flag honest and spares the simulation (seconds at 10^6
+    exams) on every filter. The threshold is a setting of the method, not a figure of any
+    examiner: every role may read it.
+    """
+    whole = view.scope.role != "insurer" and view.filters == queries.NO_FILTERS
+    if whole or settings != DEFAULT_SETTINGS:
+        return None
+    stored = view.con.execute(
+        "SELECT any_value(cusum_threshold) FROM examiner_flags WHERE measure = $measure",
+        {"measure": NAME},
+    ).fetchall()
+    return stored[0][0] if stored else None
+
+
+def score(view: View, settings: FlagSettings) -> pd.DataFrame:
+    return score_charts(drift_charts(view, settings), settings, stored_threshold(view, settings))
+
+
+def score_charts(
+    charts: list[DriftChart], settings: FlagSettings, threshold: float | None = None
 ) -> pd.DataFrame:
     """A change in an examiner's own adverse-opinion rate: risk-adjusted CUSUM on own baseline.
 
     The panel threshold is simulated for these charts unless `threshold` (stored_threshold)
     is given.
     """
-    charts = drift_charts(risks, settings)
     if not charts:
         return pd.DataFrame()
     if threshold is None:
@@ -180,14 +326,7 @@ def score_risks(
     observed = np.array([c.adverse.sum() for c in charts])
     expected = np.array([(c.trials * c.risk).sum() for c in charts])
     later = np.array([c.trials.sum() for c in charts])
-    peak = np.array(
-        [
-            batched_cusum(
-                c.adverse, c.log_terms, threshold, settings.drift_odds_ratio
-            ).max_statistic
-            for c in charts
-        ]
-    )
+    peak = np.array([peak_cusum(c, threshold, settings) for c in charts])
     interval = oe_ratio_interval(observed, expected)
     rows = pd.DataFrame(
         {
@@ -211,6 +350,17 @@ def score_risks(
         }
     )
     return finish(rows, NAME, settings, signal=peak >= threshold)
+
+
+def peak_cusum(chart: DriftChart, threshold: float, settings: FlagSettings) -> float:
+    """The chart's highest value. Below the threshold it is the highest of the path without
+    reset; a chart that crossed it restarts at 0 after each signal, so its own path decides."""
+    highest = float(chart.unreset_cusum.max())
+    if highest < threshold:
+        return highest
+    return batched_cusum(
+        chart.adverse, chart.log_terms, threshold, settings.drift_odds_ratio
+    ).max_statistic
 
 
 def drift_threshold(flags: pd.DataFrame) -> float | None:

@@ -282,12 +282,38 @@ def test_an_insurer_scope_sees_fewer_exams(demo):
 def test_drift_path_crosses_the_threshold_for_a_signalling_examiner(demo):
     _, con, flags, _ = demo
     row = flags[(flags["measure"] == "drift") & flags["flagged"]].iloc[0]
-    risks = drift.risks(View(con, queries.FULL_ACCESS, queries.NO_FILTERS), row["examiner_id"])
-    (chart,) = drift.drift_charts(risks, FlagSettings())
+    view = View(con, queries.FULL_ACCESS, queries.NO_FILTERS)
+    (chart,) = drift.drift_charts(view, FlagSettings(), row["examiner_id"])
     path = drift.drift_path(chart, row["cusum_threshold"])
     assert path["signal"].any()
     assert path["cusum"].max() == pytest.approx(row["z"])
     assert path["cusum"].max() >= row["cusum_threshold"]
+
+
+def test_drift_charts_summed_in_the_database_match_the_same_charts_from_exams_in_numpy(demo):
+    # Second implementation: measures.drift.charts_from_exams works on a frame of every exam
+    # in NumPy (the benchmark's pandas way), the product sums in DuckDB; both from fct_exams.
+    _, con, _, _ = demo
+    california = queries.Filters(jurisdiction=("CA",))
+    exams = con.execute(
+        "SELECT examiner_id, exam_date, is_adverse, "
+        "ln(expected_adverse_opinion / (1 - expected_adverse_opinion)) AS eta_adverse "
+        "FROM fct_exams WHERE jurisdiction = 'CA' AND is_adverse IS NOT NULL "
+        "AND expected_adverse_opinion > 0 AND expected_adverse_opinion < 1 "
+        "ORDER BY examiner_id, exam_date, exam_id"
+    ).df()
+    numpy_charts = drift.charts_from_exams(exams, FlagSettings())
+    sql_charts = drift.drift_charts(View(con, queries.FULL_ACCESS, california), FlagSettings())
+    assert [c.examiner_id for c in sql_charts] == [c.examiner_id for c in numpy_charts]
+    assert len(sql_charts) > 10
+    for mine, theirs in zip(sql_charts, numpy_charts, strict=True):
+        assert mine.n_exams == theirs.n_exams
+        assert pd.Timestamp(mine.baseline_end_date) == pd.Timestamp(theirs.baseline_end_date)
+        assert (mine.batch_end_dates == theirs.batch_end_dates).all()
+        assert (mine.trials == theirs.trials).all() and (mine.adverse == theirs.adverse).all()
+        assert mine.risk == pytest.approx(theirs.risk, rel=1e-9)
+        assert mine.log_terms == pytest.approx(theirs.log_terms, rel=1e-9)
+        assert mine.unreset_cusum == pytest.approx(theirs.unreset_cusum, abs=1e-8)
 
 
 def test_explain_a_drift_chart_that_never_rose_above_zero():
