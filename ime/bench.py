@@ -1244,10 +1244,10 @@ def _flags_from(units, risks):
 
     view = View(con=None, scope=None, filters=None, units=units)
     frames = [score_binary(name, view, DEFAULT_SETTINGS) for name in _PANDAS_BINARY]
-    charts = drift.charts_from_exams(risks, DEFAULT_SETTINGS)
+    batches = drift.batches_from_exams(risks, DEFAULT_SETTINGS)
     frames += [
         early_mmi.score(view, DEFAULT_SETTINGS),
-        drift.score_charts(charts, DEFAULT_SETTINGS),
+        drift.score_batches(batches, DEFAULT_SETTINGS),
     ]
     return pd.concat([f for f in frames if not f.empty], ignore_index=True)
 
@@ -1499,7 +1499,7 @@ def _profile_compute(frames, t):
 
     from dashboard import examiners
     from measures.base import FlagSettings
-    from measures.drift import charts_from_exams, drift_path, drift_threshold
+    from measures.drift import batches_from_exams, charts_of, drift_path, drift_threshold
 
     df, treating = frames["df"], frames["treating"]
     with t.phase("figures"):
@@ -1536,7 +1536,8 @@ def _profile_compute(frames, t):
     with t.phase("flags"):
         threshold = drift_threshold(flags)
         risks = tables[1]
-        charts = charts_from_exams(risks[risks["examiner_id"] == examiner], FlagSettings())
+        mine = risks[risks["examiner_id"] == examiner]
+        charts = charts_of(batches_from_exams(mine, FlagSettings()))
         if threshold is not None and charts:
             drift_path(charts[0], threshold)
     with t.phase("figures"):

@@ -44,19 +44,31 @@ _DRIFT_EXAMS = """
 # first max(minimum volume, share x exams) in date order (exam_id breaks ties). Each row also
 # carries its examiner's exam count and, for the check that the outcome varies, the view's.
 BASELINE_SQL = f"""
-WITH numbered AS (
+WITH drift_exams AS ({_DRIFT_EXAMS}),
+examiners AS (
     SELECT
-        *,
-        row_number() OVER (PARTITION BY examiner_id ORDER BY exam_date, exam_id) - 1 AS place,
-        count(*) OVER (PARTITION BY examiner_id) AS n_exams,
-        count(*) OVER () AS n_in_view,
-        sum(adverse) OVER () AS adverse_in_view
-    FROM ({_DRIFT_EXAMS})
+        examiner_id,
+        count(*) AS n_exams,
+        sum(count(*)) OVER () AS n_in_view,
+        sum(sum(adverse)) OVER () AS adverse_in_view
+    FROM drift_exams
+    GROUP BY examiner_id
+),
+numbered AS (
+    SELECT
+        d.*,
+        x.n_exams,
+        x.n_in_view,
+        x.adverse_in_view,
+        row_number() OVER (PARTITION BY d.examiner_id ORDER BY d.exam_date, d.exam_id) - 1
+            AS place
+    FROM drift_exams AS d
+    JOIN examiners AS x USING (examiner_id)
+    WHERE x.n_exams >= 2 * $min_volume
 )
 SELECT examiner_id, exam_date, exam_id, adverse, eta_adverse, n_exams, n_in_view, adverse_in_view
 FROM numbered
-WHERE n_exams >= 2 * $min_volume
-    AND place < greatest($min_volume, CAST(floor(n_exams * $baseline_share) AS BIGINT))
+WHERE place < greatest($min_volume, CAST(floor(n_exams * $baseline_share) AS BIGINT))
 ORDER BY examiner_id, place
 """
 # The later exams (after each examiner's baseline, given as bound lists with the baseline's
@@ -119,6 +131,23 @@ ORDER BY examiner_id, period
 """
 
 
+# A batch table: one row per examiner and batch (the later exams of one calendar period of
+# FlagSettings.drift_batch_months), each examiner's batches together in time order: the
+# examiner's exams and baseline's last date, the batch's last date, exams, adverse opinions,
+# sum of own-baseline risks p and of log(1 - p + R p), and the CUSUM without reset after it.
+BATCH_COLUMNS = [
+    "examiner_id",
+    "n_exams",
+    "baseline_end_date",
+    "batch_end_date",
+    "trials",
+    "adverse",
+    "risk_sum",
+    "log_terms",
+    "cusum",
+]
+
+
 @dataclass(frozen=True)
 class DriftChart:
     """One examiner's exams after the baseline, in batches of calendar periods, for the CUSUM.
@@ -139,11 +168,12 @@ class DriftChart:
     unreset_cusum: np.ndarray
 
 
-def drift_charts(
+def drift_batches(
     view: View, settings: FlagSettings, examiner_id: str | None = None
-) -> list[DriftChart]:
-    """Per examiner in view with enough exams (or the one asked for): the later exams by
-    period, their risks recalibrated to the examiner's baseline.
+) -> pd.DataFrame:
+    """Per examiner in view with enough exams (or the one asked for), sorted by examiner: the
+    later exams in batches by period, their risks recalibrated to the examiner's baseline
+    (BATCH_COLUMNS).
 
     Two queries: the baseline exams, whose log odds ratio against the stored risks is solved
     here (imestats.cusum.baseline_log_odds_ratios), then the later exams in batches with the
@@ -155,73 +185,82 @@ def drift_charts(
         "examiner_id": examiner_id,
     }
     baseline = view.run_sql(BASELINE_SQL, per_exam=True, **limits)
-    if baseline.empty or not comparable(baseline["n_in_view"].iloc[0],
-                                        baseline["adverse_in_view"].iloc[0]):
-        return []
+    if baseline.empty or not comparable(
+        baseline["n_in_view"].iloc[0], baseline["adverse_in_view"].iloc[0]
+    ):
+        return pd.DataFrame(columns=BATCH_COLUMNS)
     examiner = baseline["examiner_id"]
     first = np.flatnonzero((examiner != examiner.shift()).to_numpy())
     counts = np.diff(np.r_[first, len(baseline)])
-    unit = np.repeat(np.arange(counts.size), counts)
     delta = baseline_log_odds_ratios(
         baseline["adverse"].to_numpy(dtype=float),
         special.expit(baseline["eta_adverse"].to_numpy(dtype=float)),
-        unit,
+        np.repeat(np.arange(counts.size), counts),
         counts.size,
     )
-    last = first + counts - 1
-    names = examiner.iloc[first].tolist()
-    last_dates = baseline["exam_date"].iloc[last]
+    last = baseline.iloc[first + counts - 1]
     batches = view.run_sql(
         BATCHES_SQL,
         examiner_id=examiner_id,
-        examiners=names,
+        examiners=last["examiner_id"].tolist(),
         log_odds_ratios=delta.tolist(),
-        last_dates=[d.date() for d in last_dates],
-        last_ids=baseline["exam_id"].iloc[last].tolist(),
+        last_dates=[d.date() for d in last["exam_date"]],
+        last_ids=last["exam_id"].tolist(),
         batch_months=settings.drift_batch_months,
         odds_ratio=settings.drift_odds_ratio,
     )
     # Every charted examiner has later exams (at least twice the minimum volume, a baseline
-    # of the minimum volume or a share below 1): the batches' examiners are `names`, in order.
-    cuts = np.r_[0, np.cumsum(batches.groupby("examiner_id", sort=True).size().to_numpy())]
-    n_exams = baseline["n_exams"].to_numpy()[first]
-    columns = {
-        c: batches[c].to_numpy(dtype=float)
-        for c in ("trials", "adverse", "risk_sum", "log_terms", "cusum")
-    }
-    ends = batches["batch_end_date"].to_numpy(dtype="datetime64[D]")
+    # of the minimum volume or a share below 1), so has batches.
+    per_examiner = last.set_index("examiner_id")
+    return batches.assign(
+        n_exams=per_examiner["n_exams"].reindex(batches["examiner_id"]).to_numpy(),
+        baseline_end_date=per_examiner["exam_date"].reindex(batches["examiner_id"]).to_numpy(),
+    )[BATCH_COLUMNS]
+
+
+def charts_of(batches: pd.DataFrame) -> list[DriftChart]:
+    """One DriftChart per examiner of a batch table (drift_batches, batches_from_exams)."""
+    cuts = np.r_[0, np.cumsum(batches.groupby("examiner_id", sort=False).size().to_numpy())]
+    columns = {c: batches[c].to_numpy() for c in BATCH_COLUMNS}
+    trials = columns["trials"].astype(int)
     return [
         DriftChart(
-            name,
-            int(n_exams[k]),
-            last_dates.iloc[k],
-            ends[lo:hi],
-            columns["trials"][lo:hi].astype(int),
-            columns["adverse"][lo:hi],
-            columns["risk_sum"][lo:hi] / columns["trials"][lo:hi],
-            columns["log_terms"][lo:hi],
-            columns["cusum"][lo:hi],
+            columns["examiner_id"][lo],
+            int(columns["n_exams"][lo]),
+            columns["baseline_end_date"][lo],
+            columns["batch_end_date"][lo:hi].astype("datetime64[D]"),
+            trials[lo:hi],
+            columns["adverse"][lo:hi].astype(float),
+            columns["risk_sum"][lo:hi] / trials[lo:hi],
+            columns["log_terms"][lo:hi].astype(float),
+            columns["cusum"][lo:hi].astype(float),
         )
-        for k, (name, lo, hi) in enumerate(zip(names, cuts[:-1], cuts[1:], strict=True))
+        for lo, hi in zip(cuts[:-1], cuts[1:], strict=True)
     ]
 
 
-def charts_from_exams(risks: pd.DataFrame, settings: FlagSettings) -> list[DriftChart]:
-    """drift_charts for exams held outside the database (the benchmark's pandas way).
+def drift_charts(
+    view: View, settings: FlagSettings, examiner_id: str | None = None
+) -> list[DriftChart]:
+    """The drift charts of a view (or of one examiner in it), for pages and reports."""
+    return charts_of(drift_batches(view, settings, examiner_id))
+
+
+def batches_from_exams(risks: pd.DataFrame, settings: FlagSettings) -> pd.DataFrame:
+    """drift_batches for exams held outside the database (the benchmark's pandas way).
 
     `risks` has one row per exam with examiner_id, exam_date, is_adverse and eta_adverse
     (the case-mix log odds of an adverse opinion), each examiner's exams together in date
-    order. Every examiner is handled at once, in arrays over all exams, and then cut into one
-    chart each.
+    order. Every examiner is handled at once, in arrays over all exams.
     """
     if not comparable(len(risks), risks["is_adverse"].astype(int)):
-        return []
+        return pd.DataFrame(columns=BATCH_COLUMNS)
     examiner = risks["examiner_id"]
     first = np.flatnonzero((examiner != examiner.shift()).to_numpy())
     counts = np.diff(np.r_[first, len(risks)])
     charted = counts >= 2 * settings.min_volume
     if not charted.any():
-        return []
+        return pd.DataFrame(columns=BATCH_COLUMNS)
     keep = np.repeat(charted, counts)
     if examiner.iloc[first].duplicated().any():
         raise ValueError("drift risks must hold each examiner's exams together, in date order")
@@ -251,7 +290,7 @@ def charts_from_exams(risks: pd.DataFrame, settings: FlagSettings) -> list[Drift
     batch_start = np.flatnonzero(new_batch)
     trials = np.diff(np.r_[batch_start, later_unit.size])
     batch_adverse = np.add.reduceat(adverse[~in_baseline], batch_start)
-    batch_risk = np.add.reduceat(later_p, batch_start) / trials
+    risk_sum = np.add.reduceat(later_p, batch_start)
     log_terms = batch_log_terms(
         later_p, np.cumsum(new_batch) - 1, batch_start.size, settings.drift_odds_ratio
     )
@@ -261,22 +300,19 @@ def charts_from_exams(risks: pd.DataFrame, settings: FlagSettings) -> list[Drift
     batch_unit = later_unit[batch_start]
     running = weights.groupby(batch_unit).cumsum()
     unreset = (running - np.minimum(0.0, running.groupby(batch_unit).cummin())).to_numpy()
-    # Each examiner's batches are consecutive: cut the arrays at each examiner's first batch.
-    cuts = np.r_[np.searchsorted(later_unit[batch_start], np.arange(counts.size)), batch_start.size]
-    return [
-        DriftChart(
-            names[k],
-            int(counts[k]),
-            dates[starts[k] + baseline_end[k] - 1],
-            batch_end_date[lo:hi],
-            trials[lo:hi],
-            batch_adverse[lo:hi],
-            batch_risk[lo:hi],
-            log_terms[lo:hi],
-            unreset[lo:hi],
-        )
-        for k, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:], strict=True))
-    ]
+    return pd.DataFrame(
+        {
+            "examiner_id": np.asarray(names, dtype=object)[batch_unit],
+            "n_exams": counts[batch_unit],
+            "baseline_end_date": dates[starts + baseline_end - 1][batch_unit],
+            "batch_end_date": batch_end_date,
+            "trials": trials,
+            "adverse": batch_adverse,
+            "risk_sum": risk_sum,
+            "log_terms": log_terms,
+            "cusum": unreset,
+        }
+    )
 
 
 def stored_threshold(view: View, settings: FlagSettings) -> float | None:
@@ -300,20 +336,23 @@ def stored_threshold(view: View, settings: FlagSettings) -> float | None:
 
 
 def score(view: View, settings: FlagSettings) -> pd.DataFrame:
-    return score_charts(drift_charts(view, settings), settings, stored_threshold(view, settings))
+    return score_batches(
+        drift_batches(view, settings), settings, stored_threshold(view, settings)
+    )
 
 
-def score_charts(
-    charts: list[DriftChart], settings: FlagSettings, threshold: float | None = None
+def score_batches(
+    batches: pd.DataFrame, settings: FlagSettings, threshold: float | None = None
 ) -> pd.DataFrame:
     """A change in an examiner's own adverse-opinion rate: risk-adjusted CUSUM on own baseline.
 
     The panel threshold is simulated for these charts unless `threshold` (stored_threshold)
     is given.
     """
-    if not charts:
+    if batches.empty:
         return pd.DataFrame()
     if threshold is None:
+        charts = charts_of(batches)
         threshold = threshold_for_batched_panel(
             [c.trials for c in charts],
             [c.risk for c in charts],
@@ -323,16 +362,34 @@ def score_charts(
             n_sim=settings.drift_simulations,
             rng=settings.seed,
         ).threshold
-    observed = np.array([c.adverse.sum() for c in charts])
-    expected = np.array([(c.trials * c.risk).sum() for c in charts])
-    later = np.array([c.trials.sum() for c in charts])
-    peak = np.array([peak_cusum(c, threshold, settings) for c in charts])
+    units = batches.groupby("examiner_id", sort=False).agg(
+        n=("n_exams", "first"),
+        observed=("adverse", "sum"),
+        expected=("risk_sum", "sum"),
+        later=("trials", "sum"),
+        peak=("cusum", "max"),
+    )
+    observed = units["observed"].to_numpy(dtype=float)
+    expected = units["expected"].to_numpy(dtype=float)
+    later = units["later"].to_numpy(dtype=float)
+    # Below the threshold the chart's highest value is that of the path without reset; a
+    # chart that crossed it restarts at 0 after each signal, so its own recursion decides.
+    peak = units["peak"].to_numpy(dtype=float, copy=True)
+    crossed = peak >= threshold
+    if crossed.any():
+        signalled = batches[batches["examiner_id"].isin(units.index[crossed])]
+        peak[crossed] = [
+            batched_cusum(
+                chart.adverse, chart.log_terms, threshold, settings.drift_odds_ratio
+            ).max_statistic
+            for chart in charts_of(signalled)
+        ]
     interval = oe_ratio_interval(observed, expected)
     rows = pd.DataFrame(
         {
-            "examiner_id": [c.examiner_id for c in charts],
+            "examiner_id": units.index.to_numpy(),
             "peer_group": "the examiner's own first exams",
-            "n": [c.n_exams for c in charts],
+            "n": units["n"].to_numpy(dtype=int),
             "observed": observed,
             "expected": expected,
             "ratio": observed / expected,
@@ -350,17 +407,6 @@ def score_charts(
         }
     )
     return finish(rows, NAME, settings, signal=peak >= threshold)
-
-
-def peak_cusum(chart: DriftChart, threshold: float, settings: FlagSettings) -> float:
-    """The chart's highest value. Below the threshold it is the highest of the path without
-    reset; a chart that crossed it restarts at 0 after each signal, so its own path decides."""
-    highest = float(chart.unreset_cusum.max())
-    if highest < threshold:
-        return highest
-    return batched_cusum(
-        chart.adverse, chart.log_terms, threshold, settings.drift_odds_ratio
-    ).max_statistic
 
 
 def drift_threshold(flags: pd.DataFrame) -> float | None:

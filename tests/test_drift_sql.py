@@ -14,6 +14,7 @@ import math
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import optimize
 
@@ -114,7 +115,7 @@ def test_the_charts_summed_in_the_database_match_a_batch_by_batch_recursion(con)
         hand = expected[chart.examiner_id]
         batches = hand["batches"]
         assert chart.n_exams == hand["n"]
-        assert chart.baseline_end_date.date() == hand["baseline_end"]
+        assert pd.Timestamp(chart.baseline_end_date).date() == hand["baseline_end"]
         assert list(chart.batch_end_dates.astype(object)) == [b["end"] for b in batches]
         assert list(chart.trials) == [b["trials"] for b in batches]
         assert list(chart.adverse) == [b["adverse"] for b in batches]
@@ -129,7 +130,8 @@ def test_the_charts_summed_in_the_database_match_a_batch_by_batch_recursion(con)
 def test_the_peak_is_the_recursion_with_its_reset_after_a_signal(con):
     # A threshold below the turning examiner's highest value: the chart restarts at 0 after
     # crossing it, so its peak is that of the recursion with reset, not of the path without.
-    charts = drift.drift_charts(View(con, queries.FULL_ACCESS, queries.NO_FILTERS), SETTINGS)
+    view = View(con, queries.FULL_ACCESS, queries.NO_FILTERS)
+    charts = drift.drift_charts(view, SETTINGS)
     hand = _by_hand()
     for chart in charts:
         highest = max(hand[chart.examiner_id]["path"])
@@ -140,7 +142,10 @@ def test_the_peak_is_the_recursion_with_its_reset_after_a_signal(con):
                 peak = max(peak, s)
                 if s >= threshold:
                     s = 0.0
-            assert drift.peak_cusum(chart, threshold, SETTINGS) == pytest.approx(peak, abs=1e-9)
+            batches = drift.drift_batches(view, SETTINGS, chart.examiner_id)
+            (row,) = drift.score_batches(batches, SETTINGS, threshold).itertuples()
+            assert row.z == pytest.approx(peak, abs=1e-9)
+            assert row.flagged == (peak >= threshold)
 
 
 def test_one_examiners_chart_is_the_panels_chart_of_that_examiner(con):
