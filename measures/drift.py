@@ -328,10 +328,15 @@ def stored_threshold(view: View, settings: FlagSettings) -> float | None:
     whole = view.scope.role != "insurer" and view.filters == queries.NO_FILTERS
     if whole or settings != DEFAULT_SETTINGS:
         return None
-    stored = view.con.execute(
-        "SELECT any_value(cusum_threshold) FROM examiner_flags WHERE measure = $measure",
-        {"measure": NAME},
-    ).fetchall()
+    # A cursor of its own: measures are scored side by side (measures.engine).
+    cur = view.con.cursor()
+    try:
+        stored = cur.execute(
+            "SELECT any_value(cusum_threshold) FROM examiner_flags WHERE measure = $measure",
+            {"measure": NAME},
+        ).fetchall()
+    finally:
+        cur.close()
     return stored[0][0] if stored else None
 
 
