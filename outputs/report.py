@@ -22,8 +22,15 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from ime import audit
-from ime.export_tables import (
+from access import audit
+from imestats import funnel
+from imestats.proportions import wilson_interval
+from measures.base import FlagSettings, View
+from measures.drift import DriftChart, drift_charts, drift_path, drift_threshold
+from measures.engine import COMMON_WORDS, explain, flags_for_view, funnel_dispersion
+from measures.registry import EXAMINER_MEASURES, LABELS, MEASURES
+from outputs.files import snapshot_hash
+from outputs.tables import (
     ALL_EXAMINERS,
     EXAMINER_LAYOUT,
     METHOD_VERSIONS,
@@ -31,13 +38,6 @@ from ime.export_tables import (
     database_file,
     examiner_figures,
 )
-from ime.exports import snapshot_hash
-from imestats import funnel
-from imestats.proportions import wilson_interval
-from measures.base import FlagSettings, View
-from measures.drift import DriftChart, drift_charts, drift_path, drift_threshold
-from measures.engine import COMMON_WORDS, explain, flags_for_view, funnel_dispersion
-from measures.registry import EXAMINER_MEASURES, LABELS, MEASURES
 from queries import FULL_ACCESS, Filters, Scope
 
 DEFAULT_FILTERS = Filters()
