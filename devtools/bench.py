@@ -1182,7 +1182,8 @@ def _flags_from(units, risks):
 
     view = View(con=None, scope=None, filters=None, units=units)
     frames = [score_binary(name, view, DEFAULT_SETTINGS) for name in _PANDAS_BINARY]
-    frames += [drift.score_risks(risks, DEFAULT_SETTINGS)]
+    batches = drift.batches_from_exams(risks, DEFAULT_SETTINGS)
+    frames += [drift.score_batches(batches, DEFAULT_SETTINGS)]
     return pd.concat([f for f in frames if not f.empty], ignore_index=True)
 
 
@@ -1433,7 +1434,7 @@ def _profile_compute(frames, t):
 
     from dashboard import examiner_figures as examiners
     from measures.base import FlagSettings
-    from measures.drift import drift_charts, drift_path, drift_threshold
+    from measures.drift import batches_from_exams, charts_of, drift_path, drift_threshold
 
     df, treating = frames["df"], frames["treating"]
     with t.phase("figures"):
@@ -1470,7 +1471,8 @@ def _profile_compute(frames, t):
     with t.phase("flags"):
         threshold = drift_threshold(flags)
         risks = tables[1]
-        charts = drift_charts(risks[risks["examiner_id"] == examiner], FlagSettings())
+        mine = risks[risks["examiner_id"] == examiner]
+        charts = charts_of(batches_from_exams(mine, FlagSettings()))
         if threshold is not None and charts:
             drift_path(charts[0], threshold)
     with t.phase("figures"):
@@ -1772,8 +1774,10 @@ def _trace_flags(tracer: Tracer) -> None:
         """A report query's name, or what a query the engine composes is for."""
         if name == allegiance.STRATA_SQL:
             return "allegiance strata"
-        if name == drift.RISKS_SQL:
-            return "drift risks"
+        if name == drift.BASELINE_SQL:
+            return "drift baselines"
+        if name == drift.BATCHES_SQL:
+            return "drift batches"
         if "hash(exam_id)" in name:
             return "casemix patterns"
         if "GROUP BY examiner_id" in name:

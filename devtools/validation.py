@@ -36,7 +36,7 @@ from devtools.demo import PowerGrid, generate
 from etl.load import load
 from imestats.multiplicity import bh_qvalues
 from imestats.proportions import wilson_interval
-from measures import allegiance, drift
+from measures import allegiance
 from measures.base import DEFAULT_SETTINGS, FlagSettings, View
 from measures.engine import compute_flags
 from measures.precompute import after_load
@@ -226,27 +226,35 @@ def _allegiance_units(view: View) -> pd.DataFrame:
     return pd.DataFrame({"examiner_id": sides.index.to_numpy(), "n": n, "p_value": p})
 
 
+# Per examiner: exams with an adverse-opinion outcome (and a stored case-mix risk, as the
+# drift measure counts them) and adverse opinions in the first and the later half of the
+# examiner's exams in date order.
+HALVES_SQL = """
+WITH numbered AS (
+    SELECT
+        examiner_id,
+        is_adverse,
+        row_number() OVER (PARTITION BY examiner_id ORDER BY exam_date, exam_id) - 1 AS position,
+        count(*) OVER (PARTITION BY examiner_id) AS size
+    FROM exams_in_view()
+    WHERE is_adverse IS NOT NULL
+        AND expected_adverse_opinion > 0 AND expected_adverse_opinion < 1
+)
+SELECT
+    examiner_id,
+    count(*) FILTER (position >= size / 2) AS n_later,
+    count(*) FILTER (position >= size / 2 AND is_adverse) AS adverse_later,
+    count(*) FILTER (position < size / 2) AS n_first,
+    count(*) FILTER (position < size / 2 AND is_adverse) AS adverse_first
+FROM numbered
+GROUP BY examiner_id
+ORDER BY examiner_id
+"""
+
+
 def _drift_units(view: View) -> pd.DataFrame:
     """Per examiner: adverse opinions in the later half of the exams against the first half."""
-    risks = drift.risks(view)
-    examiner = risks["examiner_id"]
-    position = examiner.groupby(examiner).cumcount().to_numpy()
-    size = examiner.groupby(examiner).transform("size").to_numpy()
-    later = position >= size / 2
-    adverse = risks["is_adverse"].to_numpy(dtype=bool)
-    halves = (
-        pd.DataFrame(
-            {
-                "examiner_id": examiner.to_numpy(),
-                "n_later": later.astype(int),
-                "adverse_later": (adverse & later).astype(int),
-                "n_first": (~later).astype(int),
-                "adverse_first": (adverse & ~later).astype(int),
-            }
-        )
-        .groupby("examiner_id", sort=True)
-        .sum()
-    )
+    halves = view.run_sql(HALVES_SQL).set_index("examiner_id")
     p = two_proportion_greater(
         halves["adverse_later"], halves["n_later"], halves["adverse_first"], halves["n_first"]
     )

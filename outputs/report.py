@@ -25,7 +25,6 @@ from plotly.offline import get_plotlyjs
 from access import audit
 from imestats import funnel
 from imestats.proportions import wilson_interval
-from measures import drift
 from measures.base import FlagSettings, View
 from measures.drift import DriftChart, drift_charts, drift_path, drift_threshold
 from measures.engine import COMMON_WORDS, explain, flags_for_view, funnel_dispersion
@@ -112,8 +111,7 @@ def panel_data(
     flags = flags[flags["measure"] != "decision_counts"]
     figures = examiner_figures(con, FULL_ACCESS, filters, settings, flags, period=True)
     figures = figures.drop(index=ALL_EXAMINERS)
-    risks = drift.risks(View(con, FULL_ACCESS, filters))
-    charts = {c.examiner_id: c for c in drift_charts(risks, settings)}
+    charts = {c.examiner_id: c for c in drift_charts(View(con, FULL_ACCESS, filters), settings)}
     return PanelData(
         flags=flags,
         figures=figures,

@@ -296,12 +296,33 @@ def test_an_insurer_scope_sees_fewer_exams(demo):
 def test_drift_path_crosses_the_threshold_for_a_signalling_examiner(demo):
     _, con, flags, _ = demo
     row = flags[(flags["measure"] == "drift") & flags["flagged"]].iloc[0]
-    risks = drift.risks(View(con, queries.FULL_ACCESS, queries.NO_FILTERS), row["examiner_id"])
-    (chart,) = drift.drift_charts(risks, FlagSettings())
+    view = View(con, queries.FULL_ACCESS, queries.NO_FILTERS)
+    (chart,) = drift.drift_charts(view, FlagSettings(), row["examiner_id"])
     path = drift.drift_path(chart, row["cusum_threshold"])
     assert path["signal"].any()
     assert path["cusum"].max() == pytest.approx(row["z"])
     assert path["cusum"].max() >= row["cusum_threshold"]
+
+
+def test_drift_batches_summed_in_the_database_match_the_same_batches_from_exams_in_numpy(demo):
+    # Second implementation: measures.drift.batches_from_exams works on a frame of every exam
+    # in NumPy (the benchmark's pandas way), the product sums in DuckDB; both from fct_exams.
+    _, con, _, _ = demo
+    california = queries.Filters(jurisdiction=("CA",))
+    exams = con.execute(
+        "SELECT examiner_id, exam_date, is_adverse, "
+        "ln(expected_adverse_opinion / (1 - expected_adverse_opinion)) AS eta_adverse "
+        "FROM fct_exams WHERE jurisdiction = 'CA' AND is_adverse IS NOT NULL "
+        "AND expected_adverse_opinion > 0 AND expected_adverse_opinion < 1 "
+        "ORDER BY examiner_id, exam_date, exam_id"
+    ).df()
+    in_numpy = drift.batches_from_exams(exams, FlagSettings())
+    in_sql = drift.drift_batches(View(con, queries.FULL_ACCESS, california), FlagSettings())
+    assert in_sql["examiner_id"].nunique() > 10 and len(in_sql) == len(in_numpy)
+    exact = ["examiner_id", "n_exams", "baseline_end_date", "batch_end_date", "trials", "adverse"]
+    pd.testing.assert_frame_equal(in_sql[exact], in_numpy[exact], check_dtype=False)
+    for column in ("risk_sum", "log_terms", "cusum"):
+        assert in_sql[column].to_numpy() == pytest.approx(in_numpy[column].to_numpy(), abs=1e-8)
 
 
 def test_explain_a_drift_chart_that_never_rose_above_zero():
