@@ -110,6 +110,26 @@ def _hover(frame: pd.DataFrame, name_col: str) -> list[str]:
     ]
 
 
+def rate_ticks(highest: float, max_ticks: int = 3) -> tuple[list[float], float, int]:
+    """Tick values, axis end and decimals for a rate axis that starts at 0.
+
+    Side-by-side panels put one panel's last label next to the next panel's "0%", so the
+    last tick stays at least 0.6 of a step short of the axis end ("20%0%" never touches), the
+    steps are 1, 2 or 5 times a power of ten (at most `max_ticks` labels), and the decimals
+    follow the step so no two labels read the same ("1%, 1%, 2%").
+    """
+    highest = float(highest) if np.isfinite(highest) and highest > 0 else 0.01
+    magnitude = 10.0 ** np.floor(np.log10(highest / (max_ticks - 1)))
+    step = next(
+        m * magnitude for m in (1, 2, 5, 10) if m * magnitude * (max_ticks - 1) >= highest
+    )
+    count = min(max_ticks, int(np.floor(highest / step + 1e-9)) + 1)
+    ticks = [round(float(i * step), 12) for i in range(count)]
+    top = float(max(1.05 * highest, ticks[-1] + 0.6 * step))
+    decimals = max(0, int(-np.floor(np.log10(100 * step) + 1e-9)))
+    return ticks, top, decimals
+
+
 def rate_dots(
     rates: pd.DataFrame,
     group_col: str,
@@ -132,7 +152,7 @@ def rate_dots(
         rows=1,
         cols=len(measures),
         shared_yaxes=True,
-        horizontal_spacing=0.02,
+        horizontal_spacing=0.03,
         subplot_titles=[labels[m] for m in measures],
     )
     for col, measure in enumerate(measures, start=1):
@@ -163,14 +183,18 @@ def rate_dots(
             row=1,
             col=col,
         )
-        if overall is not None:
-            ref = overall[overall["measure"] == measure]
-            if not ref.empty and ref["n"].iloc[0] > 0:
-                fig.add_vline(
-                    x=float(ref["rate"].iloc[0]), line_dash="dot", line_color=GREY, row=1, col=col
-                )
+        ref = overall[overall["measure"] == measure] if overall is not None else None
+        reference = [float(ref["rate"].iloc[0])] if ref is not None and not ref.empty else []
+        if reference and ref["n"].iloc[0] > 0:
+            fig.add_vline(x=reference[0], line_dash="dot", line_color=GREY, row=1, col=col)
+        ticks, top, decimals = rate_ticks(max([*part["ci_high"].dropna(), *reference], default=0))
         fig.update_xaxes(
-            tickformat=".0%", rangemode="tozero", nticks=3, tickangle=0, row=1, col=col
+            range=[0, top],
+            tickvals=ticks,
+            ticktext=[f"{100 * t:.{decimals}f}%" for t in ticks],
+            tickangle=0,
+            row=1,
+            col=col,
         )
     fig.update_yaxes(categoryorder="array", categoryarray=shown[::-1], type="category")
     height = 120 + 26 * len(groups)
