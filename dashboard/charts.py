@@ -321,6 +321,38 @@ def volume_trend(monthly: pd.DataFrame, x_col: str = "exam_month") -> go.Figure:
     return fig
 
 
+# The at-risk table's geometry. Numbers at 11 px are about 0.6 em wide per character; a column
+# needs its widest number plus a gap, on the narrowest plot the page draws (a 700 px window).
+AT_RISK_FONT_PX = 11
+AT_RISK_ROW_PX = 20
+AT_RISK_MIN_PLOT_WIDTH_PX = 600
+KM_PLOT_PX = 400
+KM_GAP_PX = 40
+KM_MARGIN = dict(t=40, b=60)  # legend above; the x-axis title under the table
+
+
+def at_risk_text_px(text: str) -> float:
+    """Width of an at-risk number as drawn, estimated as 0.6 em per character."""
+    return 0.6 * AT_RISK_FONT_PX * len(text)
+
+
+def _risk_columns(risk: pd.DataFrame, end: float) -> list[float]:
+    """Tick times for the at-risk table: every k-th time, so the widest numbers never touch.
+
+    `end` is the last time on the curves; the x axis runs from -4% to 102% of it.
+    """
+    times = sorted(set(risk["time"]))
+    if len(times) < 2:
+        return times
+    widest = max(at_risk_text_px(f"{int(n):,}") for n in risk["n_at_risk"]) + 8
+    for every in range(1, len(times)):
+        kept = times[::every]  # always two or more times
+        gap = min(b - a for a, b in zip(kept, kept[1:], strict=False))
+        if gap / (1.06 * end) * AT_RISK_MIN_PLOT_WIDTH_PX >= widest:
+            return kept
+    return times[:1]
+
+
 def km_curves(
     curves: pd.DataFrame,
     risk: pd.DataFrame,
@@ -337,8 +369,17 @@ def km_curves(
     if curves.empty:
         return empty("No exams with an MMI opinion match these filters")
     groups = list(dict.fromkeys(curves["group"]))
+    end = float(curves["time"].max())
+    risk = risk[risk["time"].isin(_risk_columns(risk, end))]
+    # Heights in pixels: one table row per group, and a gap that holds the curves' tick labels.
+    table = AT_RISK_ROW_PX * len(groups)
+    plot = KM_PLOT_PX + KM_GAP_PX + table
     fig = make_subplots(
-        rows=2, cols=1, shared_xaxes=True, row_heights=[0.8, 0.2], vertical_spacing=0.04
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        row_heights=[KM_PLOT_PX / (plot - KM_GAP_PX), table / (plot - KM_GAP_PX)],
+        vertical_spacing=KM_GAP_PX / plot,
     )
     for i, group in enumerate(groups):
         c = colour(i)
@@ -424,7 +465,7 @@ def km_curves(
                 y=[str(group)] * len(r),
                 mode="text",
                 text=[f"{int(n):,}" for n in r["n_at_risk"]],
-                textfont=dict(color=c, size=11),
+                textfont=dict(color=c, size=AT_RISK_FONT_PX),
                 showlegend=False,
                 hoverinfo="skip",
             ),
@@ -438,11 +479,11 @@ def km_curves(
     )
     # The at-risk table sits under the chart's own ticks; pad the left so its first column shows.
     ticks = sorted(set(risk["time"])) if len(risk) else None
-    end = float(curves["time"].max())
     fig.update_xaxes(range=[-0.04 * end, 1.02 * end], tickvals=ticks, row=1, col=1)
     fig.update_xaxes(showticklabels=True, tickformat=",", row=1, col=1)
     fig.update_xaxes(title=x_title, showticklabels=False, showgrid=False, row=2, col=1)
-    return _layout(fig, 520 + 18 * len(groups))
+    _layout(fig, plot + KM_MARGIN["t"] + KM_MARGIN["b"])
+    return fig.update_layout(margin=KM_MARGIN)
 
 
 def ecdf(

@@ -43,3 +43,49 @@ def test_small_multiple_ticks_stop_short_of_the_panel_edge_and_never_repeat():
     # Panels are separated by a gap, not drawn edge to edge.
     for left, right in zip(axes, axes[1:]):
         assert right.domain[0] - left.domain[1] >= 0.02
+
+
+def _km_frames(n_groups: int, times: list[float], start: int):
+    """Straight-line survival for each group, and at-risk counts falling from `start`."""
+    curves, risk = [], []
+    for g in range(n_groups):
+        group = f"group {g}"
+        for t in range(30, int(times[-1]) + 1, 30):
+            s = max(0.0, 1 - t / (1.2 * times[-1]))
+            curves.append(dict(group=group, time=float(t), survival=s, ci_low=s * 0.9,
+                               ci_high=min(1.0, s * 1.1), n_at_risk=start, n_event=1,
+                               n_censored=0))
+        for i, t in enumerate(times):
+            risk.append(dict(group=group, time=t, n_at_risk=start - 37 * i))
+    return pd.DataFrame(curves), pd.DataFrame(risk)
+
+
+def test_at_risk_table_numbers_never_touch_across_or_down():
+    times = [60.0 * i for i in range(31)]  # 0 to 1,800 days every 60: 31 columns asked for
+    curves, risk = _km_frames(8, times, start=12_345)
+    fig = charts.km_curves(curves, risk)
+    table = [t for t in fig.data if t.mode == "text"]
+    assert len(table) == 8
+    # Across: on a 600 px plot (the narrowest the page draws) the axis spans 106% of 1,800
+    # days; "12,345" is 6 characters, about 0.6 em each at 11 px = 39.6 px wide.
+    px_per_day = 600 / (1.06 * 1_800)
+    for row in table:
+        x = list(row.x)
+        assert 2 <= len(x) < len(times)
+        assert min(b - a for a, b in zip(x, x[1:])) * px_per_day >= 6 * 0.6 * 11
+        assert x[0] == 0 and row.text[0] == "12,345"  # the table starts with everyone at risk
+        assert list(fig.layout.xaxis.tickvals) == x  # each column sits under a tick
+    # Down: each group's row is at least 1.5 times the font tall.
+    plot_px = fig.layout.height - fig.layout.margin.t - fig.layout.margin.b
+    rows = fig.layout.yaxis2.domain
+    assert (rows[1] - rows[0]) * plot_px / 8 >= 1.5 * 11
+    # The curves' tick labels (13 px) fit in the gap between the curves and the table.
+    assert (fig.layout.yaxis.domain[0] - rows[1]) * plot_px >= 2 * 13
+
+
+def test_at_risk_table_keeps_every_column_when_there_is_room():
+    times = [0.0, 180.0, 360.0, 540.0, 720.0]
+    curves, risk = _km_frames(2, times, start=95)
+    fig = charts.km_curves(curves, risk)
+    for row in (t for t in fig.data if t.mode == "text"):
+        assert list(row.x) == times
