@@ -120,9 +120,7 @@ def rate_ticks(highest: float, max_ticks: int = 3) -> tuple[list[float], float, 
     """
     highest = float(highest) if np.isfinite(highest) and highest > 0 else 0.01
     magnitude = 10.0 ** np.floor(np.log10(highest / (max_ticks - 1)))
-    step = next(
-        m * magnitude for m in (1, 2, 5, 10) if m * magnitude * (max_ticks - 1) >= highest
-    )
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude * (max_ticks - 1) >= highest)
     count = min(max_ticks, int(np.floor(highest / step + 1e-9)) + 1)
     ticks = [round(float(i * step), 12) for i in range(count)]
     top = float(max(1.05 * highest, ticks[-1] + 0.6 * step))
@@ -748,6 +746,53 @@ def _unit_hover(row, name: str, volume: str) -> str:
     )
 
 
+# Funnel labels: 11 px text about 0.6 em wide per character and 14 px tall, placed on the
+# narrowest plot the page draws (600 px wide) and the height left after title and legend.
+FUNNEL_FONT_PX = 11
+FUNNEL_LABEL_HEIGHT_PX = 14
+FUNNEL_MIN_PLOT_WIDTH_PX = 600
+FUNNEL_LEGEND_PX = 130  # margins, x-axis title and the legend below the plot
+
+
+def _log_range(values: pd.Series) -> list[float]:
+    """A log axis range (in log10 units) covering the positive values, with 4% padding."""
+    logs = np.log10(values[np.isfinite(values) & (values > 0)].to_numpy(float))
+    low, high = (float(logs.min()), float(logs.max())) if len(logs) else (0.0, 1.0)
+    pad = 0.04 * max(high - low, 0.5)
+    return [low - pad, high + pad]
+
+
+def funnel_labels(
+    flagged: pd.DataFrame,
+    label_col: str,
+    text_col: str,
+    x_range: Sequence[float],
+    y_range: Sequence[float],
+    height: int,
+    max_labels: int,
+) -> set:
+    """Which flagged units get a written label: smallest q first, skipping any whose label
+    would overlap one already placed (the rest keep their name in the hover text)."""
+    width_px = FUNNEL_MIN_PLOT_WIDTH_PX
+    height_px = height - FUNNEL_LEGEND_PX
+    placed: list[tuple[float, float, float]] = []  # centre x, y and half width, in pixels
+    chosen = set()
+    for row in flagged.sort_values("q_value", kind="stable").itertuples():
+        if len(chosen) >= max_labels:
+            break
+        x = (np.log10(row.expected) - x_range[0]) / (x_range[1] - x_range[0]) * width_px
+        y = (row.ratio - y_range[0]) / (y_range[1] - y_range[0]) * height_px
+        half = 0.3 * FUNNEL_FONT_PX * len(str(getattr(row, text_col)))
+        if not np.isfinite(y) or any(
+            abs(x - px) < half + ph + 4 and abs(y - py) < FUNNEL_LABEL_HEIGHT_PX + 2
+            for px, py, ph in placed
+        ):
+            continue
+        placed.append((x, y, half))
+        chosen.add(getattr(row, label_col))
+    return chosen
+
+
 def funnel(
     points: pd.DataFrame,
     limits: pd.DataFrame,
@@ -764,8 +809,9 @@ def funnel(
     `points`: one row per unit with label_col, n, observed, expected, ratio, ci_low, ci_high,
     shrunken_ratio, raw_rate, peer_rate, q_value, flagged, eligible (the flags table).
     `limits`: expected, level, kind ('tau2' or 'exact'), lower, upper. Flagged units are drawn
-    in vermillion and labelled (the `max_labels` with the smallest q), units below the minimum
-    volume as open grey circles. Each point carries its label as customdata, for selection;
+    in vermillion and labelled (up to `max_labels`, smallest q first, none overlapping another:
+    see funnel_labels), units below the minimum volume as open grey circles. Each point
+    carries its label as customdata, for selection;
     `text_col` (default: label_col) is the shorter text written beside flagged points.
     """
     text_col = text_col or label_col
@@ -802,7 +848,12 @@ def funnel(
         ("not flagged", eligible & ~flagged, OKABE_ITO["blue"], "circle"),
         ("flagged", flagged, OKABE_ITO["vermillion"], "circle"),
     )
-    labelled = set(pts[flagged].nsmallest(max_labels, "q_value")[label_col])
+    top = float(np.nanmax(pts["ratio"])) if np.isfinite(pts["ratio"]).any() else 2.0
+    y_range = [0.0, max(2.0, 1.1 * top)]
+    x_range = _log_range(pd.concat([pts["expected"], limits["expected"]]))
+    labelled = funnel_labels(
+        pts[flagged], label_col, text_col, x_range, y_range, height, max_labels
+    )
     for name, mask, c, symbol in groups:
         part = pts[mask].sort_values("expected")
         if part.empty:
@@ -811,8 +862,6 @@ def funnel(
             str(t) if v in labelled else ""
             for v, t in zip(part[label_col], part[text_col], strict=True)
         ]
-        # Neighbours along the x axis take turns above and below, so labels overlap less.
-        turns = ("top center", "bottom center", "top right", "bottom left")
         fig.add_trace(
             go.Scatter(
                 x=part["expected"],
@@ -820,8 +869,8 @@ def funnel(
                 mode="markers+text" if name == "flagged" else "markers",
                 name=f"{name} ({len(part):,})",
                 text=text if name == "flagged" else None,
-                textposition=[turns[i % len(turns)] for i in range(len(part))],
-                textfont=dict(size=11, color=c),
+                textposition="top center",
+                textfont=dict(size=FUNNEL_FONT_PX, color=c),
                 marker=dict(
                     color=c,
                     size=9 if name == "flagged" else 7,
@@ -835,9 +884,8 @@ def funnel(
                 hoverinfo="text",
             )
         )
-    top = float(np.nanmax(pts["ratio"])) if np.isfinite(pts["ratio"]).any() else 2.0
-    fig.update_yaxes(title="observed / expected", range=[0, max(2.0, 1.1 * top)], zeroline=False)
-    fig.update_xaxes(title="expected count (log scale)", type="log")
+    fig.update_yaxes(title="observed / expected", range=y_range, zeroline=False)
+    fig.update_xaxes(title="expected count (log scale)", type="log", range=x_range)
     _layout(fig, height)
     return fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.14, x=0))
 
