@@ -182,8 +182,9 @@ def rate_dots(
             col=col,
         )
         ref = overall[overall["measure"] == measure] if overall is not None else None
-        reference = [float(ref["rate"].iloc[0])] if ref is not None and not ref.empty else []
-        if reference and ref["n"].iloc[0] > 0:
+        reference = []
+        if ref is not None and not ref.empty and ref["n"].iloc[0] > 0:
+            reference = [float(ref["rate"].iloc[0])]
             fig.add_vline(x=reference[0], line_dash="dot", line_color=GREY, row=1, col=col)
         ticks, top, decimals = rate_ticks(max([*part["ci_high"].dropna(), *reference], default=0))
         fig.update_xaxes(

@@ -165,3 +165,13 @@ def test_funnel_labels_keep_a_label_apart_and_send_the_rest_to_hover():
         assert f"<b>{name}</b>" in hover
     # Every point is inside the plotted range.
     assert x0 < np.log10(min(expected)) and np.log10(max(expected)) < x1
+
+
+def test_small_multiple_axis_holds_the_overall_reference_line():
+    rates = _rates({"denied": 0.1})
+    overall = pd.DataFrame(
+        [dict(measure="denied", k=45, n=100, rate=0.45, ci_low=0.35, ci_high=0.55)]
+    )
+    fig = charts.rate_dots(rates, "group", ["denied"], LABELS, overall=overall)
+    assert fig.layout.xaxis.range[1] >= 0.45
+    assert [shape.x0 for shape in fig.layout.shapes] == [0.45]
