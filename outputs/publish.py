@@ -42,7 +42,7 @@ VERDICT = "A flag is a reason to look, not a verdict."
 TABLES_DIR = "tables"
 CSS = """
 body { font-family: Arial, Helvetica, sans-serif; font-size: 14px; color: #111;
-       max-width: 980px; margin: 24px auto; padding: 0 12px; line-height: 1.45; }
+       max-width: 1240px; margin: 24px auto; padding: 0 12px; line-height: 1.45; }
 nav a { margin-right: 14px; } h1 { font-size: 24px; } h2 { font-size: 19px;
   border-bottom: 2px solid #0072B2; padding-bottom: 3px; margin-top: 30px; }
 table { border-collapse: collapse; margin: 6px 0 4px; font-size: 12.5px; }
@@ -51,7 +51,8 @@ th { background: #eef3f8; } td.text, th.text { text-align: left; }
 tr.flagged td { background: #fbe9e0; font-weight: 600; }
 .generated { color: #444; font-size: 12px; } .note { color: #444; font-size: 12.5px; }
 .side { display: flex; gap: 20px; align-items: flex-start; flex-wrap: wrap; }
-.side > div { flex: 1 1 420px; min-width: 0; }
+.side .figures { flex: 3 1 640px; min-width: 0; overflow-x: auto; }
+.side .answer { flex: 1 1 280px; min-width: 0; }
 .reply { white-space: pre-wrap; border: 1px solid #333; padding: 10px; background: #fafafa; }
 .verdict { font-weight: 600; }
 """
@@ -267,12 +268,12 @@ def _examiner_page(site: Site, review: reviews.Review) -> str:
         f"<code>{_e(review.snapshot_sha256)}</code>), the figures the examiner was shown and "
         "replied to.</p>",
         f'<p class="verdict">{VERDICT}</p>',
-        '<div class="side"><div><h2>Measures against peers</h2>',
+        '<div class="side"><div class="figures"><h2>Measures against peers</h2>',
         _write_table(site, _examiner_table(review)),
         '<p class="note">Observed / expected: 1 is what an average examiner of the same '
         "specialty would give for these cases; the interval is 95%. \"suppressed\": a count "
         f"from 1 to {DEFAULT_K - 1}, or a figure built on one, is not published.</p>",
-        "</div><div><h2>The examiner's reply</h2>", reply_html, "</div></div>",
+        '</div><div class="answer"><h2>The examiner\'s reply</h2>', reply_html, "</div></div>",
         "<h2>The method in words</h2>", method, f"<p>{_e(COMMON_WORDS)}</p>",
     ]
     return _page(site, f"Examiner {name}", body)
