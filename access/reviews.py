@@ -17,6 +17,7 @@ shown when it was opened, whatever is loaded later. Every change is also an audi
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import math
 import os
@@ -30,6 +31,8 @@ import duckdb
 import pandas as pd
 
 from access import audit
+from measures.engine import explain
+from measures.registry import EXAMINER_MEASURES, LABELS, MEASURES
 from outputs.paths import safe_file_stem
 
 REVIEWS_ENV = "IME_REVIEWS_DB"
@@ -52,6 +55,7 @@ FROZEN_COLUMNS = (
 LOCK_TIMEOUT_S = 10.0
 
 SCHEMA = """
+CREATE SEQUENCE IF NOT EXISTS review_ids START 1;
 CREATE TABLE IF NOT EXISTS reviews (
     review_id BIGINT PRIMARY KEY,
     examiner_id VARCHAR NOT NULL,
@@ -136,10 +140,6 @@ class Review:
         now = audit.utc_now() if now is None else now
         return max(0, math.ceil((self.deadline_utc - now).total_seconds() / 86_400))
 
-    @property
-    def ended_at_utc(self) -> dt.datetime | None:
-        return self.closed_at_utc or (self.deadline_utc if self.ended() else None)
-
 
 def reviews_path() -> Path:
     """$IME_REVIEWS_DB, else reviews.duckdb beside the audit database."""
@@ -174,8 +174,6 @@ def _connect(path: Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def _frozen_figures(flags: pd.DataFrame, examiner_id: str) -> pd.DataFrame:
-    from measures.registry import EXAMINER_MEASURES, LABELS, MEASURES
-
     rows = flags[(flags["examiner_id"] == examiner_id)
                  & flags["measure"].isin(EXAMINER_MEASURES)]
     order = {m: i for i, m in enumerate(EXAMINER_MEASURES)}
@@ -214,12 +212,11 @@ def open_review(
         raise ReviewError(f"no exams of examiner {examiner_id!r} in the database; check the id")
     figures = _frozen_figures(data.flags, examiner_id)
     mine = data.figures.loc[examiner_id]
-    from measures.engine import explain
 
     opened = audit.utc_now() if now is None else now
     with _connect(path) as rcon:
-        review_id = rcon.execute(
-            "SELECT coalesce(max(review_id), 0) + 1 FROM reviews").fetchall()[0][0]
+        # Numbers are drawn from a sequence: two regulators opening at once never share one.
+        review_id = rcon.execute("SELECT nextval('review_ids')").fetchall()[0][0]
     record = {
         "review_id": review_id, "examiner_id": examiner_id,
         "examiner_name": mine["examiner_name"] if isinstance(mine["examiner_name"], str) else None,
@@ -235,10 +232,18 @@ def open_review(
     # The pack is the regulator's report as it stands now, with the review's own section.
     record["audit_pack_html"] = report.examiner_report(con, examiner_id, data, review=pending)
     with _connect(path) as rcon:
-        rcon.execute(
-            f"INSERT INTO reviews ({', '.join(record)}) VALUES "
-            f"({', '.join('$' + k for k in record)})", record,
-        )
+        # Checked again as the row goes in: a review opened meanwhile by someone else wins.
+        # Column names are the keys written above; every value is bound.
+        columns, values = ", ".join(record), ", ".join(f"${k}" for k in record)
+        inserted = rcon.execute(
+            f"INSERT INTO reviews ({columns}) SELECT {values} "  # noqa: S608
+            "WHERE NOT EXISTS (SELECT 1 FROM reviews "
+            "WHERE examiner_id = $examiner_id AND closed_at_utc IS NULL "
+            "AND deadline_utc > $opened_at_utc) RETURNING review_id", record,
+        ).fetchall()
+    if not inserted:
+        raise ReviewError(f"examiner {examiner_id!r} was put under review by someone else "
+                          "meanwhile; see `ime review list`")
     audit.record("review_opened", opened_by, None, {
         "review_id": review_id, "examiner_id": examiner_id, "days": int(days),
         "deadline_utc": record["deadline_utc"].isoformat(timespec="seconds"),
@@ -260,8 +265,6 @@ _REVIEW_FIELDS = ("review_id", "examiner_id", "examiner_name", "specialty", "n_e
 
 
 def _to_review(record: dict, reply: Reply | None) -> Review:
-    import io
-
     versions = record["method_versions"]
     figures = record["figures"]
     return Review(

@@ -77,7 +77,7 @@ class Shown:
     frame: pd.DataFrame
     headers: dict[str, str]
     csv_name: str
-    text_cols: int = 1
+    text_cols: tuple[str, ...] = ()
 
 
 def _e(value: object) -> str:
@@ -101,8 +101,9 @@ def _write_table(site: Site, shown: Shown) -> str:
     # Values come from the data: none may reach a spreadsheet as a live formula.
     neutralise_formulas(frame).to_csv(path, index=False)
     site.tables.append(path)
+    text = [c in shown.text_cols for c in shown.headers]
     head = "".join(
-        f'<th{" class=text" if i < shown.text_cols else ""}>{_e(h)}</th>'
+        f'<th{" class=text" if text[i] else ""}>{_e(h)}</th>'
         for i, h in enumerate(shown.headers.values())
     )
     rows = []
@@ -110,7 +111,7 @@ def _write_table(site: Site, shown: Shown) -> str:
                else pd.Series(False, frame.index))
     for i, row in frame.iterrows():
         cells = "".join(
-            f'<td{" class=text" if j < shown.text_cols else ""}>{_cell(v)}</td>'
+            f'<td{" class=text" if text[j] else ""}>{_cell(v)}</td>'
             for j, v in enumerate(row.tolist())
         )
         rows.append(f'<tr{" class=flagged" if flagged.iloc[i] else ""}>{cells}</tr>')
@@ -166,7 +167,7 @@ def _outcome_rates(con: duckdb.DuckDBPyConnection) -> Shown:
     headers = {"outcome": "Outcome", "n_outcome": "Exams with the outcome",
                "n_exams_asked": "Exams that could have it", "rate": "Rate",
                "ci_low": "95% low", "ci_high": "95% high"}
-    return Shown(pd.DataFrame(rows), headers, "market-outcome-rates.csv")
+    return Shown(pd.DataFrame(rows), headers, "market-outcome-rates.csv", ("outcome",))
 
 
 def _mmi(con: duckdb.DuckDBPyConnection) -> Shown:
@@ -175,7 +176,7 @@ def _mmi(con: duckdb.DuckDBPyConnection) -> Shown:
                "n_mmi_reached": "MMI reached", "median_days_to_mmi": "Median days to MMI",
                "median_ci_low": "95% low", "median_ci_high": "95% high",
                "logrank_p": "Log-rank p"}
-    return Shown(table, headers, "market-time-to-mmi.csv", text_cols=2)
+    return Shown(table, headers, "market-time-to-mmi.csv", ("grouping", "group"))
 
 
 def _impairment(con: duckdb.DuckDBPyConnection) -> Shown:
@@ -186,7 +187,8 @@ def _impairment(con: duckdb.DuckDBPyConnection) -> Shown:
                "n_wpi_over_20": "over 20%", "zero_wpi_rate": "Share at 0%",
                "zero_wpi_rate_ci_low": "95% low", "zero_wpi_rate_ci_high": "95% high",
                "wpi_median": "Median WPI %"}
-    return Shown(table, headers, "market-impairment-distribution.csv", text_cols=2)
+    return Shown(table, headers, "market-impairment-distribution.csv",
+                 ("body_part", "guides_edition"))
 
 
 def _coverage(con: duckdb.DuckDBPyConnection) -> Shown:
@@ -205,7 +207,7 @@ def _coverage(con: duckdb.DuckDBPyConnection) -> Shown:
                      margins=[("all years", list(years["year"]))]).display
     headers = {"year": "Calendar year of the exam", "n_exams": "Exams",
                "first_exam": "First exam", "last_exam": "Last exam"}
-    return Shown(shown, headers, "data-coverage.csv")
+    return Shown(shown, headers, "data-coverage.csv", ("year", "first_exam", "last_exam"))
 
 
 # --- one examiner ------------------------------------------------------------------------------
@@ -240,12 +242,16 @@ def _examiner_table(review: reviews.Review) -> Shown:
                  "ci_high": ["observed"], "raw_rate": ["observed", "n"]},
         relations=[("n", ["observed"])],
     ).display
+    # As the comparison rate beside it: a percentage (of 2 significant figures, as suppressed).
+    shown["raw_rate"] = shown["raw_rate"].map(
+        lambda r: r if isinstance(r, str) else f"{100 * r:.2g}%")
     headers = {"label": "Measure", "n": "Volume", "observed": "Observed",
                "expected": "Expected", "ratio": "Observed / expected", "ci_low": "95% low",
                "ci_high": "95% high", "raw_rate": "Examiner's rate",
                "peer_rate": "Comparison rate", "peer_group": "Comparison group",
                "flag": "Flag in words"}
-    return Shown(shown, headers, f"examiner-{safe_file_stem(review.examiner_id)}.csv")
+    return Shown(shown, headers, f"examiner-{safe_file_stem(review.examiner_id)}.csv",
+                 ("label", "peer_group", "flag"))
 
 
 def _examiner_page(site: Site, review: reviews.Review) -> str:

@@ -452,7 +452,7 @@ def review_section(review: Review | None) -> str:
 
     Without a review, or before a reply, ten blank lines for one; with a reply, its words.
     """
-    parts = ["<h3>8. Review and the examiner's reply</h3>"]
+    parts = ["<h3>8. Examiner's reply</h3>"]
     if review is None:
         parts.append('<p class="note">No review of this examiner has been opened. The examiner '
                      "may reply to this report here or on attached pages. The reply is part of "
