@@ -291,6 +291,8 @@ def _latest_replies(con: duckdb.DuckDBPyConnection) -> dict[int, Reply]:
 
 def reviews(examiner_id: str | None = None, *, path: Path | None = None) -> list[Review]:
     """Every review (of one examiner, when given), oldest first."""
+    if not (reviews_path() if path is None else Path(path)).exists():
+        return []  # reading never creates the store
     with _connect(path) as con:
         rows = con.execute(
             _REVIEW_SQL + " WHERE $e IS NULL OR examiner_id = $e ORDER BY review_id",

@@ -240,7 +240,9 @@ def _examiner_table(review: reviews.Review) -> Shown:
         figures[list(EXAMINER_COLUMNS)], PUBLIC, count_cols=["n", "observed"], id_columns=(),
         derived={"expected": ["n"], "ratio": ["observed"], "ci_low": ["observed"],
                  "ci_high": ["observed"], "raw_rate": ["observed", "n"]},
-        relations=[("n", ["observed"])],
+        # No relation between the columns: `observed` is not a part of `n` for every measure
+        # (allegiance, drift), and every figure that could give a suppressed count back (the
+        # ratio, its interval, the rate) is suppressed with it.
     ).display
     # As the comparison rate beside it: a percentage (of 2 significant figures, as suppressed).
     shown["raw_rate"] = shown["raw_rate"].map(

@@ -10,12 +10,13 @@ import pandas as pd
 import streamlit as st
 
 from access.reviews import ReviewError
-from dashboard import data
+from dashboard import data, layout
 
 st.title("Reviews")
 if data.current_scope().role != "regulator":
     st.info("Reviews are for regulators.")
     st.stop()
+layout.require_database()  # a review freezes figures of the database: none without one
 st.caption(
     "Before an examiner is named in a published output, a review freezes their figures and "
     "gives them until the deadline to reply. Open one with `ime review open EXAMINER "

@@ -25,8 +25,10 @@ def _text(site) -> str:
 def test_only_examiners_whose_review_ended_are_named(con, busiest, tmp_path):
     closed, expired, still_open, reopened = busiest[:4]
     never = busiest[4:]
-    for examiner in (closed, expired, still_open, reopened):
-        reviews.open_review(con, examiner, "cli:alice", days=3, now=T0)
+    # Opened in January with three days to reply: expired by now.
+    reviews.open_review(con, expired, "cli:alice", days=3, now=T0)
+    for examiner in (closed, still_open, reopened):
+        reviews.open_review(con, examiner, "cli:alice")
     reviews.close(closed, "cli:alice")
     reviews.close(reopened, "cli:alice")
     reviews.open_review(con, reopened, "cli:alice")  # under review again: not named
@@ -50,7 +52,8 @@ def test_an_examiners_public_figures_follow_the_public_rules(con, busiest, tmp_p
     site = publish.publish(con, tmp_path / "site", username="t")
     frozen = reviews.latest(examiner).figures.set_index("measure")
     path = next(p for p in site.tables if p.name.startswith("examiner-"))
-    rows = {r["label"]: r for r in csv.DictReader(path.open(encoding="utf-8"))}
+    with path.open(encoding="utf-8") as fh:
+        rows = {r["label"]: r for r in csv.DictReader(fh)}
     assert set(rows) == set(frozen["label"])
     for figure in (row for _, row in frozen.iterrows()):
         row = rows[figure["label"]]
@@ -96,7 +99,8 @@ def test_csv_cells_that_read_as_formulas_are_neutralised(tmp_path):
                                         "n": [11, 22, 33]}),
                           {"group": "Group", "n": "Exams"}, "t.csv", ("group",))
     html = publish._write_table(site, shown)
-    rows = list(csv.reader((tmp_path / "tables" / "t.csv").open(encoding="utf-8")))
+    with (tmp_path / "tables" / "t.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
     assert [r[0] for r in rows[1:]] == ["'=HYPERLINK(\"x\")", "'+1", "plain"]
     assert "&quot;" in html and "<script" not in html
 
