@@ -70,6 +70,11 @@ EVENTS = (
     "export",
     "user_added",
     "user_removed",
+    # Examiner reviews (access.reviews) and the public site (outputs.publish).
+    "review_opened",
+    "review_replied",
+    "review_closed",
+    "published",
 )
 
 # `at` is a reserved word in DuckDB, and the column name says the time zone.

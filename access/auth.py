@@ -4,8 +4,9 @@ The users file (TOML, default data/users.toml or $IME_USERS; never committed) ho
 per user::
 
     [users."alice"]
-    role = "insurer"                      # regulator | insurer | researcher
+    role = "insurer"                      # regulator | insurer | researcher | examiner
     insurer_ids = ["INS-01", "INS-07"]    # insurers only
+    examiner_id = "EX0042"                # examiners only: the one examiner they are
     password_hash = "$argon2id$v=19$..."  # optional when the user signs in through OIDC
     email = "alice@example.org"           # optional: OIDC users matched by verified email
     oidc_subject = "00u1ab2cd3"           # optional: OIDC users matched by the `sub` claim
@@ -37,7 +38,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from access import audit
-from queries import ROLES, Scope
+from queries import EXAMINER, USER_ROLES, Scope
 
 USERS_ENV = "IME_USERS"
 DEFAULT_USERS = Path("data") / "users.toml"
@@ -63,7 +64,7 @@ MAX_DELAY = dt.timedelta(minutes=15)
 UNKNOWN_ADDRESS = "unknown"
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._@-]{0,63}")
-FIELDS = {"role", "insurer_ids", "password_hash", "email", "oidc_subject"}
+FIELDS = {"role", "insurer_ids", "examiner_id", "password_hash", "email", "oidc_subject"}
 
 log = logging.getLogger(__name__)
 # argon2-cffi defaults: argon2id, RFC 9106 low-memory profile (t=3, m=64 MiB, p=4).
@@ -80,6 +81,7 @@ class User:
     email: str | None = None
     oidc_subject: str | None = None
     has_password: bool = False
+    examiner_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ def users_path() -> Path:
 
 def scope_for(user: User) -> Scope:
     """The access scope a user reads under."""
-    return Scope(role=user.role, insurer_ids=user.insurer_ids)
+    return Scope(role=user.role, insurer_ids=user.insurer_ids, examiner_id=user.examiner_id)
 
 
 def normalise_username(username: str) -> str:
@@ -131,8 +133,9 @@ def _check_record(username: str, record: Mapping[str, object], where: str) -> di
         raise ValueError(f"{where}: user {username!r} has unknown fields {sorted(unknown)}; "
                          f"allowed: {sorted(FIELDS)}")
     role = record.get("role")
-    if role not in ROLES:
-        raise ValueError(f"{where}: user {username!r} has role {role!r}; use one of {ROLES}")
+    if role not in USER_ROLES:
+        raise ValueError(f"{where}: user {username!r} has role {role!r}; use one of "
+                         f"{USER_ROLES}")
     insurer_ids = record.get("insurer_ids", [])
     if not isinstance(insurer_ids, list) or not all(isinstance(i, str) for i in insurer_ids):
         raise ValueError(f"{where}: user {username!r}: insurer_ids must be a list of strings")
@@ -142,6 +145,14 @@ def _check_record(username: str, record: Mapping[str, object], where: str) -> di
         raise ValueError(
             f"{where}: user {username!r}: an insurer needs at least one insurer_id, and only "
             f"an insurer has any (role {role!r}, insurer_ids {insurer_ids})"
+        )
+    examiner_id = record.get("examiner_id")
+    if examiner_id is not None:
+        _check_text(examiner_id, f"{where}: user {username!r}: examiner_id")
+    if (role == EXAMINER) != (examiner_id is not None):
+        raise ValueError(
+            f"{where}: user {username!r}: an examiner needs its examiner_id (--examiner ID), "
+            f"and only an examiner has one (role {role!r}, examiner_id {examiner_id!r})"
         )
     password_hash = record.get("password_hash")
     if password_hash is not None and not (
@@ -157,7 +168,7 @@ def _check_record(username: str, record: Mapping[str, object], where: str) -> di
             "or oidc_subject for the identity provider"
         )
     clean = {"role": role, "insurer_ids": list(insurer_ids)}
-    for field in ("password_hash", "email", "oidc_subject"):
+    for field in ("examiner_id", "password_hash", "email", "oidc_subject"):
         if record.get(field) is not None:
             clean[field] = record[field]
     return clean
@@ -235,6 +246,7 @@ def _to_user(username: str, record: Mapping) -> User:
         email=record.get("email"),
         oidc_subject=record.get("oidc_subject"),
         has_password="password_hash" in record,
+        examiner_id=record.get("examiner_id"),
     )
 
 
@@ -255,6 +267,7 @@ def add_user(
     *,
     email: str | None = None,
     oidc_subject: str | None = None,
+    examiner_id: str | None = None,
     path: Path | None = None,
 ) -> User:
     """Add a user to the users file, storing only the argon2id hash of the password."""
@@ -266,6 +279,8 @@ def add_user(
     if username in records:
         raise ValueError(f"{path}: user {username!r} already exists; remove it first to change it")
     record: dict[str, object] = {"role": role, "insurer_ids": list(insurer_ids)}
+    if examiner_id is not None:
+        record["examiner_id"] = examiner_id
     if password is not None:
         check_password(password)
         record["password_hash"] = _hasher.hash(password)

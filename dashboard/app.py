@@ -5,16 +5,23 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data, filters, signin
-from dashboard.navigation import PAGES
+from dashboard.navigation import EXAMINER_PAGE, PAGES
+from queries import EXAMINER
 
 # An emoji favicon is drawn as an inline SVG; a ":material/" one is fetched from
 # fonts.gstatic.com, which fails offline. (Menu icons use the font Streamlit serves itself.)
 st.set_page_config(page_title="IME outcomes", page_icon="⚖️", layout="wide")
 if not signin.gate():
     st.stop()
+if data.current_scope().role == EXAMINER:
+    st.navigation([st.Page(EXAMINER_PAGE.path, title=EXAMINER_PAGE.title,
+                           icon=EXAMINER_PAGE.icon, default=True)]).run()
+    st.stop()
 
 sections: dict[str, list] = {}
 for spec in PAGES:
+    if spec.regulator_only and data.current_scope().role != "regulator":
+        continue
     sections.setdefault(spec.section, []).append(
         st.Page(
             spec.path,

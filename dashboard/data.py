@@ -461,3 +461,134 @@ def audit_entries(event: str | None) -> pd.DataFrame:
     from access import audit
 
     return audit.read(500, event=event)
+
+
+# ---------------------------------------------------------------------------------------------
+# Examiner reviews (access.reviews) and the examiner role. An examiner's figures are read only
+# here, for the examiner id of the signed-in user (never a page's or a URL's choice), and
+# returned without any other examiner's id or name, insurer or claimant.
+# ---------------------------------------------------------------------------------------------
+
+# What the examiner sees of each measure: its own figures and the comparison group's rate.
+OWN_PROFILE_COLUMNS = (
+    "label", "n", "observed", "expected", "ratio", "ci_low", "ci_high", "shrunken_ratio",
+    "raw_rate", "peer_rate", "peer_group", "n_peers", "q_value", "flagged", "eligible",
+)
+
+
+def own_examiner_id() -> str:
+    """The signed-in examiner's id; PermissionError for any other reader."""
+    from queries import EXAMINER
+
+    scope = current_scope()
+    if scope.role != EXAMINER or not scope.examiner_id:
+        raise PermissionError("only a signed-in examiner has figures of their own")
+    return scope.examiner_id
+
+
+@dataclass(frozen=True)
+class OwnProfile:
+    """The examiner's measures against unnamed peers, and the reasons in words."""
+
+    specialty: str | None
+    n_exams: int
+    measures: pd.DataFrame
+    explanation: str
+
+
+@st.cache_data(ttl=RESULT_TTL_SECONDS, max_entries=64, show_spinner=False)
+def _cached_own_profile(snap: Snapshot, examiner_id: str) -> OwnProfile:
+    from dashboard.examiners import examiner_measures
+    from measures.engine import explain, flags_for_view
+
+    with connection().reading() as con:
+        # Every examiner's flags under full access, as the peers' comparison needs them; only
+        # the examiner's own rows, and counts of peers, leave this function.
+        flags = flags_for_view(con)
+        counts = con.execute(
+            "SELECT specialty, count(*) FROM fct_exams WHERE examiner_id = $e GROUP BY 1",
+            {"e": examiner_id},
+        ).fetchall()
+    mine = examiner_measures(flags, examiner_id)
+    if mine.empty:
+        return OwnProfile(None, 0, mine, "")
+    peers = flags[flags["examiner_id"] != examiner_id].groupby(["measure", "peer_group"]).size()
+    mine["n_peers"] = [int(peers.get((m, g), 0))
+                       for m, g in zip(mine["measure"], mine["peer_group"], strict=True)]
+    specialty = counts[0][0] if counts else None
+    return OwnProfile(specialty, int(sum(n for _, n in counts)),
+                      mine[list(OWN_PROFILE_COLUMNS)], explain(flags, examiner_id))
+
+
+def own_profile() -> OwnProfile:
+    """The signed-in examiner's figures in the current snapshot."""
+    return _cached_own_profile(require_snapshot(), own_examiner_id())
+
+
+def own_reviews() -> list:
+    """The signed-in examiner's reviews, newest first."""
+    from access import reviews
+
+    return list(reversed(reviews.reviews(own_examiner_id())))
+
+
+def _review_of_reader(review_id: int):
+    """A review the reader may act on: any for a regulator, their own for an examiner."""
+    from access import reviews
+
+    scope = current_scope()
+    found = [r for r in reviews.reviews() if r.review_id == review_id]
+    if not found or (scope.role != "regulator" and found[0].examiner_id != own_examiner_id()):
+        raise PermissionError(f"review {review_id} is not yours to read")
+    return found[0]
+
+
+def review_audit_pack(review_id: int) -> tuple[str, bytes]:
+    """The frozen audit pack of a review (file name, HTML), recorded in the audit log."""
+    from access import audit, reviews
+    from outputs.paths import safe_file_stem
+
+    review = _review_of_reader(review_id)
+    document = reviews.audit_pack(review)
+    audit.record("export", current_username(), current_scope(), {
+        "table": "review_audit_pack", "review_id": review.review_id,
+        "examiner_id": review.examiner_id, "snapshot_sha256": review.snapshot_sha256,
+    })
+    name = f"audit-pack-review-{review.review_id}-{safe_file_stem(review.examiner_id)}.html"
+    return name, document.encode("utf-8")
+
+
+def review_attachment(review_id: int) -> tuple[str, bytes] | None:
+    """The file attached to a review's latest reply (stored name, bytes), if any."""
+    from access import reviews
+
+    return reviews.attachment(_review_of_reader(review_id))
+
+
+def send_reply(review_id: int, text: str, file_name: str | None, file_bytes: bytes | None):
+    """The signed-in examiner's reply to their own review."""
+    from access import reviews
+
+    review = _review_of_reader(review_id)
+    if review.examiner_id != own_examiner_id():
+        raise PermissionError("an examiner replies to their own review only")
+    return reviews.reply(review.examiner_id, text, current_username(), channel="dashboard",
+                         attachment_name=file_name, attachment_bytes=file_bytes)
+
+
+def all_reviews() -> list:
+    """Every review, newest first (regulators only)."""
+    from access import reviews
+
+    if current_scope().role != "regulator":
+        raise PermissionError("the review list is for regulators")
+    return list(reversed(reviews.reviews()))
+
+
+def close_review(review_id: int):
+    """Close a review (regulators only), recorded in the audit log."""
+    from access import reviews
+
+    if current_scope().role != "regulator":
+        raise PermissionError("only a regulator closes a review")
+    return reviews.close(_review_of_reader(review_id).examiner_id, current_username())

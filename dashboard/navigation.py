@@ -20,6 +20,7 @@ class PageSpec:
     title: str
     icon: str
     section: str
+    regulator_only: bool = False
 
     @property
     def path(self) -> Path:
@@ -54,4 +55,7 @@ PAGES = (
     PageSpec("methods.py", "Methods", ":material/menu_book:", "About the data"),
     PageSpec("exports.py", "Exports", ":material/download:", "Take away"),
     PageSpec("audit_log.py", "Audit log", ":material/history:", "Take away"),
+    PageSpec("reviews.py", "Reviews", ":material/rate_review:", "Examiners", regulator_only=True),
 )
+# An examiner (role examiner) sees this one page and nothing else.
+EXAMINER_PAGE = PageSpec("examiner_home.py", "Your figures", ":material/person:", "You")

@@ -189,12 +189,14 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     try:
         user = auth.add_user(
             args.name, args.role, args.insurer or (), _read_password(args),
-            email=args.email, oidc_subject=args.oidc_subject, path=path,
+            email=args.email, oidc_subject=args.oidc_subject, examiner_id=args.examiner,
+            path=path,
         )
     except ValueError as exc:
         print(f"ime user add: {exc}", file=sys.stderr)
         return 2
-    detail = {"user": user.username, "role": user.role, "insurer_ids": list(user.insurer_ids)}
+    detail = {"user": user.username, "role": user.role, "insurer_ids": list(user.insurer_ids),
+              "examiner_id": user.examiner_id}
     audit.record("user_added", _operator(), None, detail)
     print(f"Added {user.username} ({user.role}) to {path}")
     return 0
@@ -230,7 +232,7 @@ def cmd_user_list(args: argparse.Namespace) -> int:
         sign_in = ["password"] if user.has_password else []
         sign_in += [f"{field}={value}" for field, value in
                     (("email", user.email), ("oidc_subject", user.oidc_subject)) if value]
-        insurers = ",".join(user.insurer_ids) or "-"
+        insurers = ",".join(user.insurer_ids) or user.examiner_id or "-"
         print(f"{user.username:<24} {user.role:<11} {insurers:<24} {' '.join(sign_in)}")
     return 0
 
@@ -375,6 +377,63 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from access import reviews
+
+    command = f"ime review {args.review_command}"
+    try:
+        if args.review_command == "open":
+            con = _connect_or_fail(args, "review open")
+            if con is None:
+                return 2
+            review = reviews.open_review(con, args.examiner_id, _operator(), days=args.days)
+            print(f"Opened review {review.review_id} of examiner {review.examiner_id}: "
+                  f"{len(review.figures)} measures frozen from snapshot "
+                  f"{review.snapshot_sha256[:16]}; reply by {review.deadline_utc:%Y-%m-%d}")
+        elif args.review_command == "reply":
+            text = Path(args.text).read_text(encoding="utf-8")
+            review = reviews.reply(args.examiner_id, text, _operator(), channel="mail")
+            print(f"Recorded the reply of examiner {review.examiner_id} to review "
+                  f"{review.review_id} ({len(review.reply.text):,} characters)")
+        elif args.review_command == "close":
+            review = reviews.close(args.examiner_id, _operator())
+            print(f"Closed review {review.review_id} of examiner {review.examiner_id}"
+                  + ("" if review.reply else " (no reply was received)"))
+        else:
+            table = reviews.listing()
+            if table.empty:
+                print("No reviews yet. Open one with `ime review open EXAMINER`.")
+            else:
+                for column in ("opened_at_utc", "deadline_utc", "replied_at_utc", "closed_at_utc"):
+                    table[column] = table[column].map(
+                        lambda t: "-" if t is None or pd.isna(t) else f"{t:%Y-%m-%d %H:%M}")
+                table["days_left"] = table["days_left"].map(
+                    lambda d: "-" if d is None or pd.isna(d) else str(int(d)))
+                print(table.drop(columns=["snapshot_sha256"]).fillna("-").to_string(index=False))
+    except (reviews.ReviewError, OSError, UnicodeDecodeError) as exc:
+        print(f"{command}: nothing was changed: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from outputs.publish import publish
+
+    con = _connect_or_fail(args, "publish")
+    if con is None:
+        return 2
+    try:
+        site = publish(con, Path(args.out), username=_operator())
+    except (ValueError, OSError) as exc:
+        print(f"ime publish: {exc}", file=sys.stderr)
+        return 2
+    print(f"Wrote {len(site.pages)} pages and {len(site.tables)} CSV tables to {args.out} "
+          f"(examiners named: {len(site.named)}; open {Path(args.out) / 'index.html'})")
+    return 0
+
+
 def _add_filters(parser: argparse.ArgumentParser) -> None:
     import datetime as dt
 
@@ -487,12 +546,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(serve)
     serve.set_defaults(func=cmd_serve)
 
+    from queries import USER_ROLES
+
     user = sub.add_parser("user", help="add, remove or list the users who may sign in")
     user_sub = user.add_subparsers(dest="user_command", required=True)
     users_help = "users file (default: $IME_USERS, else data/users.toml)"
     add = user_sub.add_parser("add", help="add a user (the password is stored as an argon2id hash)")
     add.add_argument("name", help="username: lower-case letters, digits or . _ @ -")
-    add.add_argument("--role", required=True, choices=ROLES, help="what the user may see")
+    add.add_argument("--role", required=True, choices=USER_ROLES, help="what the user may see")
+    add.add_argument("--examiner", metavar="ID",
+                     help="examiner_id an examiner user is (required for --role examiner)")
     add.add_argument(
         "--insurer", action="append", metavar="ID",
         help="insurer_id an insurer user may see (repeatable; required for --role insurer)",
@@ -573,7 +636,48 @@ def build_parser() -> argparse.ArgumentParser:
         _add_filters(parser_)
         _add_db(parser_)
         parser_.set_defaults(func=cmd_report)
+    _add_review_parsers(sub)
     return parser
+
+
+def _add_review_parsers(sub) -> None:
+    from access.reviews import DEFAULT_DAYS
+
+    review = sub.add_parser(
+        "review", help="examiner reviews: the right of reply before an examiner is published",
+        description="Open a review (freeze the examiner's figures, with the snapshot hash and a "
+                    "deadline), record a reply received by mail, close it, or list every "
+                    "review with its status (open, replied, closed, expired). Reviews are kept "
+                    "beside the audit log ($IME_REVIEWS_DB, else reviews.duckdb beside "
+                    "$IME_AUDIT_DB), so a later load never changes them; every action is in "
+                    "the audit log.",
+    )
+    review_sub = review.add_subparsers(dest="review_command", required=True)
+    opening = review_sub.add_parser("open", help="freeze the examiner's figures and open a review")
+    opening.add_argument("examiner_id", help="the examiner's id")
+    opening.add_argument("--days", type=int, default=DEFAULT_DAYS,
+                         help=f"days the examiner has to reply (default: {DEFAULT_DAYS})")
+    _add_db(opening)
+    replying = review_sub.add_parser("reply", help="record a reply received outside the dashboard")
+    replying.add_argument("examiner_id", help="the examiner's id")
+    replying.add_argument("--text", required=True, metavar="FILE",
+                          help="UTF-8 text file holding the reply")
+    closing = review_sub.add_parser("close", help="close the examiner's review")
+    closing.add_argument("examiner_id", help="the examiner's id")
+    review_sub.add_parser("list", help="every review with its status and deadline")
+    review.set_defaults(func=cmd_review)
+
+    publish = sub.add_parser(
+        "publish", help="a static public site: market figures, and examiners whose review ended",
+        description="Write a self-contained HTML site (no server, no external asset) and the "
+                    "CSV of every table it shows: market figures with intervals, and, for each "
+                    "examiner whose review is closed or expired, their measures against peers "
+                    "with their reply. Counts follow the public disclosure rules (suppressed "
+                    "below 11, rounded to multiples of 11); no claimant data.",
+    )
+    publish.add_argument("--out", required=True, metavar="DIR", help="folder to write the site to")
+    _add_db(publish)
+    publish.set_defaults(func=cmd_publish)
 
 
 def main(argv: list[str] | None = None) -> int:

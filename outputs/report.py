@@ -23,6 +23,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from access import audit
+from access.reviews import Review, latest
 from imestats import funnel
 from imestats.proportions import wilson_interval
 from measures.base import FlagSettings, View
@@ -50,6 +51,9 @@ CHROMIUM_ARGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
 )
+# Section 8 (the review and the reply) sits between these, so that a frozen pack can show
+# the reply that came after it was frozen (access.reviews.audit_pack).
+REVIEW_BEGIN, REVIEW_END = "<!-- review section -->", "<!-- end of review section -->"
 CHART_WIDTH = 680  # pixels: the printable width of an A4 page with 12 mm margins
 CSS = """
 body { font-family: "Source Sans Pro", Arial, sans-serif; font-size: 13px; color: #111;
@@ -66,6 +70,7 @@ pre.explain { white-space: pre-wrap; font-size: 11.5px; background: #f6f6f6; pad
 .chart { page-break-inside: avoid; break-inside: avoid; }
 .reply { border: 1px solid #333; min-height: 360px; padding: 8px; }
 .reply .line { border-bottom: 1px solid #bbb; height: 28px; }
+.reply-text { white-space: pre-wrap; border: 1px solid #333; padding: 8px; }
 section.examiner { page-break-before: always; break-before: page; }
 footer { margin-top: 24px; font-size: 11px; color: #444; border-top: 1px solid #ccc; }
 @page { size: A4; margin: 14mm 12mm; }
@@ -356,7 +361,7 @@ def _allegiance_sides(figures: pd.DataFrame, examiner_id: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _examiner_section(data: PanelData, examiner_id: str) -> str:
+def _examiner_section(data: PanelData, examiner_id: str, review: Review | None = None) -> str:
     mine = data.figures.loc[examiner_id]
     rows = data.flags[data.flags["examiner_id"] == examiner_id].copy()
     rows["order"] = rows["measure"].map({m: i for i, m in enumerate(EXAMINER_MEASURES)})
@@ -419,15 +424,75 @@ def _examiner_section(data: PanelData, examiner_id: str) -> str:
         ),
         f"<p>{_escaped(COMMON_WORDS)}</p>",
         f'<pre class="explain">{_escaped(explain(data.flags, examiner_id, data.settings))}</pre>',
-        "<h3>8. Examiner's reply</h3>",
-        '<p class="note">The examiner may reply to this report here or on attached pages. The '
-        "reply is part of the record.</p>",
-        '<div class="reply">' + '<div class="line"></div>' * 10 + "</div>",
-        '<p class="meta">Name: ______________________ Signature: ______________________ '
-        "Date: ____________</p>",
+        REVIEW_BEGIN, review_section(review), REVIEW_END,
         "</section>",
     ]
     return "\n".join(parts)
+
+
+def _frozen_table(figures: pd.DataFrame) -> str:
+    rows = [[
+        _escaped(r.label), _num(r.n, ",d"), _num(r.observed, ",.0f"), _num(r.expected, ",.1f"),
+        f"{_num(r.ratio)} ({_num(r.ci_low)}–{_num(r.ci_high)})", _pct(r.raw_rate),
+        f"{_pct(r.peer_rate)} <span class='note'>{_escaped(r.peer_group)}</span>",
+        _num(r.q_value, ".3g"), "FLAGGED" if r.flagged else "no",
+    ] for r in figures.itertuples()]
+    header = ["Measure", "Volume", "Observed", "Expected", "O/E (95% interval)", "Raw rate",
+              "Comparison rate (group)", "q", "Flag"]
+    return _table(header, rows, row_classes=["flagged" if f else "" for f in figures["flagged"]])
+
+
+def _date(value: object) -> str:
+    return f"{value:%Y-%m-%d %H:%M} UTC" if value is not None else "–"
+
+
+def review_section(review: Review | None) -> str:
+    """Section 8: the review's dates, frozen figures and the examiner's reply.
+
+    Without a review, or before a reply, ten blank lines for one; with a reply, its words.
+    """
+    parts = ["<h3>8. Examiner's reply</h3>"]
+    if review is None:
+        parts.append('<p class="note">No review of this examiner has been opened. The examiner '
+                     "may reply to this report here or on attached pages. The reply is part of "
+                     "the record.</p>")
+    else:
+        parts += [
+            _table(["Review", "Value"], text_cols=2, rows=[
+                ["Review number", _escaped(review.review_id)],
+                ["Status", _escaped(review.status())],
+                ["Opened", _escaped(f"{_date(review.opened_at_utc)} by {review.opened_by}")],
+                ["Deadline for a reply", _escaped(_date(review.deadline_utc))],
+                ["Reply received", _escaped(_date(review.reply.at_utc) + f" ({review.reply.channel})"
+                                      if review.reply else "–")],
+                ["Closed", _escaped(_date(review.closed_at_utc))],
+                ["Figures frozen from snapshot", f"<code>{_escaped(review.snapshot_sha256)}</code>"],
+            ]),
+            "<p><b>The figures as frozen when the review was opened</b> (a later load does not "
+            "change them):</p>",
+            _frozen_table(review.figures),
+        ]
+    if review is not None and review.reply is not None:
+        attached = (f'<p class="meta">Attached: {_escaped(review.reply.file_name)}</p>'
+                    if review.reply.file_name else "")
+        parts += ["<p><b>The examiner's reply</b></p>",
+                  f'<div class="reply-text">{_escaped(review.reply.text)}</div>', attached]
+    else:
+        parts += [
+            '<div class="reply">' + '<div class="line"></div>' * 10 + "</div>",
+            '<p class="meta">Name: ______________________ Signature: ______________________ '
+            "Date: ____________</p>",
+        ]
+    return "\n".join(parts)
+
+
+def with_review_section(document: str, review: Review) -> str:
+    """A stored report with its review section replaced by the review as it stands now."""
+    head, begin, rest = document.partition(REVIEW_BEGIN)
+    _, end, tail = rest.partition(REVIEW_END)
+    if not begin or not end:
+        raise ValueError("not an examiner report with a review section")
+    return head + REVIEW_BEGIN + "\n" + review_section(review) + "\n" + REVIEW_END + tail
 
 
 def _page(title: str, intro: str, sections: list[str], data: PanelData) -> str:
@@ -471,9 +536,11 @@ def _page(title: str, intro: str, sections: list[str], data: PanelData) -> str:
 
 
 def examiner_report(
-    con: duckdb.DuckDBPyConnection, examiner_id: str, data: PanelData | None = None
+    con: duckdb.DuckDBPyConnection, examiner_id: str, data: PanelData | None = None,
+    review: Review | None = None,
 ) -> str:
-    """One examiner's audit report as a self-contained HTML document."""
+    """One examiner's audit report as a self-contained HTML document (with `review`, its
+    frozen figures, dates and reply in section 8)."""
     data = panel_data(con) if data is None else data
     if examiner_id not in data.figures.index:
         raise KeyError(f"no exams of examiner {examiner_id!r} in view; check the id")
@@ -482,7 +549,7 @@ def examiner_report(
         "with intervals and the method in words. It is a reason to look, not a verdict; the "
         "examiner's reply is invited in the last section.</p>"
     )
-    section = _examiner_section(data, examiner_id)
+    section = _examiner_section(data, examiner_id, review)
     return _page(f"Audit report: examiner {examiner_id}", intro, [section], data)
 
 
@@ -517,7 +584,7 @@ def panel_report(con: duckdb.DuckDBPyConnection, data: PanelData | None = None) 
         "each examiner's section ends with room for a reply.</p>"
         "<h2>Flagged examiners</h2>" + summary
     )
-    sections = [_examiner_section(data, i) for i in ids]
+    sections = [_examiner_section(data, i, latest(i)) for i in ids]
     return _page("Panel report: flagged examiners", intro, sections, data)
 
 
@@ -619,7 +686,8 @@ def write_report(
     """
     _check_regulator(scope)
     data = panel_data(con, filters, settings)
-    document = examiner_report(con, examiner_id, data) if examiner_id else panel_report(con, data)
+    document = (examiner_report(con, examiner_id, data, latest(examiner_id)) if examiner_id
+                else panel_report(con, data))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")

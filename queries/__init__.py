@@ -23,6 +23,10 @@ import pyarrow as pa
 from queries.sqlfile import folder
 
 ROLES = ("regulator", "insurer", "researcher")
+# An examiner (SPEC section 3) signs in to read its own figures and reviews. It never reads
+# through `run`: scoped_cursor refuses its scope, and dashboard.data serves it its own rows.
+EXAMINER = "examiner"
+USER_ROLES = ROLES + (EXAMINER,)
 
 # The filterable columns of fct_exams (docs/methods.md: "Every figure can be filtered by ...").
 FILTER_COLUMNS = (
@@ -57,12 +61,16 @@ class Scope:
 
     role: str = "regulator"
     insurer_ids: tuple[str, ...] = ()
+    examiner_id: str | None = None
 
     def __post_init__(self) -> None:
-        if self.role not in ROLES:
-            raise ValueError(f"unknown role {self.role!r}: use one of {', '.join(ROLES)}")
+        if self.role not in USER_ROLES:
+            raise ValueError(f"unknown role {self.role!r}: use one of {', '.join(USER_ROLES)}")
         if self.role == "insurer" and not self.insurer_ids:
             raise ValueError("an insurer scope needs at least one insurer_id")
+        if (self.role == EXAMINER) != bool(self.examiner_id):
+            raise ValueError("an examiner scope needs its examiner_id, and only an examiner "
+                             "scope has one")
 
 
 FULL_ACCESS = Scope()
@@ -86,6 +94,9 @@ def scoped_cursor(
     With `sql`, only the macros it calls (and the macros those call) are created: each takes
     a few milliseconds, which a page of a dozen queries would otherwise pay for every one.
     """
+    if scope.role == EXAMINER:
+        raise PermissionError("an examiner reads its own figures only (dashboard.data."
+                              "own_profile), never a report query")
     cur = con.cursor()
     variables = {
         "scope_insurers": list(scope.insurer_ids) if scope.role == "insurer" else None,
@@ -201,7 +212,8 @@ DEFAULT_VIEW_SCHEMA = "default_view"
 
 def _stored_table(name: str, scope: Scope, filters: Filters, params: dict) -> str | None:
     """The table holding this query's stored default view, if it is one; else None."""
-    if scope.role == "insurer" or filters != NO_FILTERS:
+    # An examiner falls through to scoped_cursor, which refuses it.
+    if scope.role in ("insurer", EXAMINER) or filters != NO_FILTERS:
         return None
     for i, stored_params in enumerate(STORED_DEFAULT_VIEW.get(name, ())):
         if stored_params == params:
