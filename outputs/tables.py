@@ -52,7 +52,9 @@ from measures.base import DEFAULT_SETTINGS, FlagSettings
 from measures.engine import compute_flags, flags_for_view
 from measures.registry import MEASURES
 from outputs.files import ExportFiles, snapshot_hash, write_export
+from outputs.rounding import tidy
 from queries import FULL_ACCESS, Filters, Scope
+from queries.known_values import check_known
 
 NO_FILTERS = Filters()
 METHOD_VERSIONS = {
@@ -129,6 +131,8 @@ class Comparison:
     words: str
     ratio: str = "oe"
     expected: bool = True
+    # Model-based figures hidden only where one of `counts` is small (access.roles `robust`).
+    robust: bool = False
 
     @property
     def columns(self) -> dict[str, str]:
@@ -265,6 +269,14 @@ class ExportTable:
         return _derived(self.layout)
 
     @property
+    def robust(self) -> list[str]:
+        """Derived columns hidden only where a count they rest on is small (access.roles)."""
+        return [
+            col for item in self.layout
+            if isinstance(item, Comparison) and item.robust for col in item.columns
+        ]
+
+    @property
     def dictionary(self) -> dict[str, str]:
         return {**_dictionary(self.layout), **COMMON_DICTIONARY}
 
@@ -359,8 +371,8 @@ def comparison(name: str) -> Comparison:
     m = MEASURES[name]
     odds = m.chart == "odds_ratio"
     return Comparison(
-        name, m.export_prefix, m.export_counts, f"{m.label}: {m.method}",
-        ratio="ratio" if odds else "oe", expected=not odds,
+        name, m.export_prefix, m.disclosure_counts or m.export_counts, f"{m.label}: {m.method}",
+        ratio="ratio" if odds else "oe", expected=not odds, robust=bool(m.disclosure_counts),
     )
 
 
@@ -785,7 +797,7 @@ def present(
 ) -> Presented:
     """One export table as `scope` may see it (for `ime export` and the Exports page)."""
     table = TABLES[check_exportable(what)]
-    filters = check_filters(scope, filters)
+    filters = check_known(con, scope, check_filters(scope, filters))
     own = table.read(con, scope, filters, settings, True)
     market = None
     if scope.role == "insurer":
@@ -798,13 +810,17 @@ def present(
         market = full
         if table.market == "only":
             own = Aggregate(own.frame.iloc[0:0], ())
-    return for_role(
+    presented = for_role(
         own.frame, scope,
         count_cols=table.count_cols, derived=table.derived, k=k, id_columns=table.id_columns,
         relations=table.relations, margins=own.margins, prefer=table.prefer,
-        recompute=table.rates,
+        recompute=table.rates, robust=table.robust,
         market=None if market is None else market.frame,
         market_margins=() if market is None else market.margins,
+    )
+    # Every number a person reads goes through the one display rule (outputs.rounding).
+    return dataclasses.replace(
+        presented, display=tidy(presented.display), typed=tidy(presented.typed)
     )
 
 
