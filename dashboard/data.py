@@ -405,6 +405,9 @@ def export_zip(what: str, fmt: str, filters: Filters) -> tuple[str, bytes]:
     import tempfile
     import zipfile
 
+    import json
+
+    from outputs import provenance
     from outputs.paths import file_in
     from outputs.tables import export
 
@@ -417,6 +420,10 @@ def export_zip(what: str, fmt: str, filters: Filters) -> tuple[str, bytes]:
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in (files.data, files.dictionary, files.metadata):
                 archive.write(path, path.name)
+            # The methods, coverage, source, citation and "synthetic" travel with the table.
+            metadata = json.loads(files.metadata.read_text(encoding="utf-8"))
+            archive.writestr("README.md", provenance.readme(metadata))
+            archive.write(provenance.METHODS_DOCUMENT, "methods.md")
     return f"{what}.zip", buffer.getvalue()
 
 

@@ -51,6 +51,7 @@ from imestats.survival import kaplan_meier_from_counts, logrank_from_counts
 from measures.base import DEFAULT_SETTINGS, FlagSettings
 from measures.engine import compute_flags, flags_for_view
 from measures.registry import MEASURES
+from outputs import provenance
 from outputs.files import ExportFiles, snapshot_hash, write_export
 from outputs.rounding import tidy
 from queries import FULL_ACCESS, Filters, Scope
@@ -897,6 +898,7 @@ def export(
         "method_versions": METHOD_VERSIONS,
         "flag_settings": dataclasses.asdict(settings),
         "claimant_identifiers": "none: never exported",
+        **provenance.facts(con, scope, filters, what, snapshot),
     }
     files = write_export(presented.for_format(fmt), Path(out), fmt, table.dictionary, metadata)
     audit.record("export", username, scope, {
