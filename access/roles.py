@@ -64,6 +64,7 @@ EXPORTABLE_TABLES = (
     "mmi_summary",
     "impairment_distribution",
     "decision_counts_flags",
+    "crosstab",
 )
 # Columns that only a row-level table has; a researcher never gets them, and nobody gets the
 # claimant's pseudonym.
