@@ -12,7 +12,11 @@ if not signin.gate():
     st.stop()
 
 # A reader's menu holds only the pages their role may open (a researcher: Methods, Exports).
-menu = [spec for spec in PAGES if data.researcher_may_open(spec.url_path)]
+role = data.current_scope().role
+menu = [
+    spec for spec in PAGES
+    if data.researcher_may_open(spec.url_path) and (spec.roles is None or role in spec.roles)
+]
 sections: dict[str, list] = {}
 by_path = {}
 for spec in menu:

@@ -156,3 +156,92 @@ def with_periods(rates: pd.DataFrame) -> pd.DataFrame:
     out = rates[rates["label"] != TOTAL].copy()
     out["period"] = pd.to_datetime(out["label"])
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Our examiners: per examiner the insurer uses, its figures on our cases and over the market.
+# ---------------------------------------------------------------------------------------------
+
+EXAMINER_COUNTS = (
+    "n_exams", "n_adverse", "n_with_decision", "n_denied",
+    "n_with_ruling", "n_report_rejected", "n_decision_reversed",
+)
+EXAMINER_RELATIONS = (
+    ("n_exams", ["n_adverse"]),
+    ("n_exams", ["n_with_decision"]),
+    ("n_with_decision", ["n_denied"]),
+    ("n_exams", ["n_with_ruling"]),
+    ("n_with_ruling", ["n_report_rejected"]),
+    ("n_with_ruling", ["n_decision_reversed"]),
+)
+ALL_OUR_EXAMINERS = "all these examiners"
+
+
+@st.cache_data(ttl=data.RESULT_TTL_SECONDS, max_entries=32, show_spinner=False)
+def _our_examiners(snap, scope_key: tuple, filters_key: tuple) -> Benchmark:
+    scope = Scope(scope_key[0], tuple(scope_key[1]))
+    filters = Filters(*filters_key)
+    everyone = dataclasses.replace(filters, insurer_id=())
+    with data.connection().reading() as con:
+        own = queries.run(con, "examiner_counts", scope, filters)
+        market = queries.run(con, "examiner_counts", FULL_ACCESS, everyone)
+    own = own.set_index("examiner_id", drop=False)
+    # Only the examiners the insurer uses, whom it names itself: no other examiner's figures.
+    market = market.set_index("examiner_id", drop=False).reindex(own.index)
+    frames = []
+    for frame in (own, market):
+        rows = frame[["examiner_id", *EXAMINER_COUNTS]].astype(
+            {c: "int64" for c in EXAMINER_COUNTS}
+        )
+        total = pd.DataFrame(
+            {"examiner_id": [ALL_OUR_EXAMINERS], **{c: [rows[c].sum()] for c in EXAMINER_COUNTS}},
+            index=[ALL_OUR_EXAMINERS],
+        )
+        frames.append(pd.concat([rows, total]))
+    own, market = frames
+    parts = [i for i in own.index if i != ALL_OUR_EXAMINERS]
+    # The rows name examiners the insurer itself sent cases to (id_columns empty: the ids are
+    # its own knowledge); each market cell is suppressed where it, or the part of it from
+    # other insurers, is small, and rounded to a multiple of k (access.roles).
+    presented = for_role(
+        own, scope, count_cols=EXAMINER_COUNTS, relations=EXAMINER_RELATIONS,
+        prefer=("n_exams", "n_adverse"), id_columns=(),
+        margins=[(ALL_OUR_EXAMINERS, parts)],
+        market=market, market_margins=[(ALL_OUR_EXAMINERS, parts)],
+    )
+    typed = presented.typed
+    theirs = typed[typed[POPULATION] == MARKET]
+    keep = ["examiner_id", *EXAMINER_COUNTS]
+    return Benchmark(own=own[keep].reset_index(drop=True), market=theirs[keep].reset_index(drop=True))
+
+
+def our_examiners(filters: Filters) -> Benchmark:
+    """Per examiner the insurer uses: its counts on our cases and the market's (suppressed)."""
+    scope = data.current_scope()
+    if scope.role != "insurer":
+        raise PermissionError("Our examiners is an insurer's view")
+    return _our_examiners(data.require_snapshot(), (scope.role, scope.insurer_ids),
+                          astuple(filters))
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables whose market rows the exports already hold (outputs.tables: time to MMI, impairment).
+# ---------------------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=data.RESULT_TTL_SECONDS, max_entries=32, show_spinner="Reading the market…")
+def _export_rows(snap, scope_key: tuple, filters_key: tuple, what: str) -> pd.DataFrame:
+    from outputs.tables import present
+
+    scope = Scope(scope_key[0], tuple(scope_key[1]))
+    with data.connection().reading() as con:
+        return present(con, what, scope, Filters(*filters_key)).typed.reset_index(drop=True)
+
+
+def export_rows(what: str, filters: Filters) -> pd.DataFrame:
+    """An export table as the insurer may take it: own rows, then market rows (population)."""
+    scope = data.current_scope()
+    if scope.role != "insurer":
+        raise PermissionError("the market benchmark is an insurer's view")
+    return _export_rows(data.require_snapshot(), (scope.role, scope.insurer_ids),
+                        astuple(filters), what)

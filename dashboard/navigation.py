@@ -20,6 +20,8 @@ class PageSpec:
     title: str
     icon: str
     section: str
+    # The roles whose menu lists the page (None: every role the app lets in).
+    roles: tuple[str, ...] | None = None
 
     @property
     def path(self) -> Path:
@@ -47,6 +49,8 @@ PAGES = (
     PageSpec("impairment.py", "Impairment", ":material/bar_chart:", "Outcomes"),
     PageSpec("examiners.py", "Examiners", ":material/groups:", "Examiners"),
     PageSpec("examiner_profile.py", "Examiner profile", ":material/person_search:", "Examiners"),
+    PageSpec("our_examiners.py", "Our examiners", ":material/handshake:", "Examiners",
+             roles=("insurer",)),
     PageSpec(
         "aggregate_audit.py", "Aggregate audit", ":material/account_balance:", "Decision-makers"
     ),
