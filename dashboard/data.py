@@ -407,10 +407,9 @@ def export_zip(
 ) -> tuple[str, bytes]:
     """Write an export (table, dictionary, metadata; audited) and return it as a zip file."""
     import io
+    import json
     import tempfile
     import zipfile
-
-    import json
 
     from outputs import provenance
     from outputs.paths import file_in

@@ -87,7 +87,8 @@ def long_rates(frame: pd.DataFrame, measures) -> pd.DataFrame:
         part["ci_low"] = np.where(hidden, np.nan, low)
         part["ci_high"] = np.where(hidden, np.nan, high)
         part["suppressed"] = hidden
-        part["thin"] = ~(frame["n_exams"].astype("Float64").fillna(0) >= periods.MIN_EXAMS_PER_PERIOD)
+        exams = frame["n_exams"].astype("Float64").fillna(0)
+        part["thin"] = ~(exams >= periods.MIN_EXAMS_PER_PERIOD)
         parts.append(part)
     return pd.concat(parts, ignore_index=True)
 
@@ -212,7 +213,9 @@ def _our_examiners(snap, scope_key: tuple, filters_key: tuple) -> Benchmark:
     typed = presented.typed
     theirs = typed[typed[POPULATION] == MARKET]
     keep = ["examiner_id", *EXAMINER_COUNTS]
-    return Benchmark(own=own[keep].reset_index(drop=True), market=theirs[keep].reset_index(drop=True))
+    return Benchmark(
+        own=own[keep].reset_index(drop=True), market=theirs[keep].reset_index(drop=True)
+    )
 
 
 def our_examiners(filters: Filters) -> Benchmark:

@@ -57,7 +57,8 @@ def source(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
         described += report.get("datasets") or []
         files += [Path(f["file"]).name for f in report.get("files", ()) if f.get("entity")]
         last = report.get("load_id")
-    names = [d.get("source") or d.get("name") for d in described if d.get("source") or d.get("name")]
+    names = [d.get("source") or d.get("name") for d in described]
+    names = [name for name in names if name]
     words = "; ".join(dict.fromkeys(names)) or (
         f"files loaded with `ime load`: {', '.join(dict.fromkeys(files)) or 'none'}"
     )

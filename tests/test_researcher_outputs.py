@@ -83,7 +83,8 @@ def test_allegiance_is_published_where_both_sides_hold_k_exams(db, truth, pseudo
     assert both.loc[large, "allegiance_ratio"].notna().all()
     assert both.loc[large, "allegiance_q"].notna().all()
     # Published to two significant figures (access.roles.SIGNIFICANT_DIGITS).
-    for exact_ratio, ratio in both.loc[large, ["allegiance_ratio_exact", "allegiance_ratio"]].values:
+    pairs = both.loc[large, ["allegiance_ratio_exact", "allegiance_ratio"]].to_numpy()
+    for exact_ratio, ratio in pairs:
         digits = 1 - math.floor(math.log10(abs(exact_ratio)))
         assert ratio == pytest.approx(round(exact_ratio, digits))
     assert both.loc[small, "allegiance_ratio_suppressed"].all()

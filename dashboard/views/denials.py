@@ -36,7 +36,8 @@ market_rows = []
 if benchmark is not None:
     theirs = benchmark.rates("market", ORDER)
     theirs = theirs[theirs["label"] != market.TOTAL] if by not in market.TOTAL_ONLY else theirs
-    theirs = theirs[theirs["label"].isin(set(counts["group_value"])) | (theirs["label"] == market.TOTAL)]
+    shown_groups = set(counts["group_value"]) | {market.TOTAL}
+    theirs = theirs[theirs["label"].isin(shown_groups)]
     theirs = theirs.assign(
         group_value=[
             market.LABEL if label == market.TOTAL else f"{label}{MARKET_SUFFIX}"

@@ -66,7 +66,9 @@ if market.shown():
             for m, n in zip(rows["median_days_to_mmi"], rows["n_exams"], strict=True)
         ],
         ci=[
-            "" if pd.isna(lo) else f"{lo:,.0f} to " + ("not reached" if pd.isna(hi) else f"{hi:,.0f}")
+            ""
+            if pd.isna(lo)
+            else f"{lo:,.0f} to " + ("not reached" if pd.isna(hi) else f"{hi:,.0f}")
             for lo, hi in zip(rows["median_ci_low"], rows["median_ci_high"], strict=True)
         ],
     )

@@ -127,7 +127,8 @@ def test_our_examiners_lists_our_volume_and_market_share(insurer, truth):
     everyone = truth.execute(
         "SELECT count(*) FROM fct_exams WHERE examiner_id = ?", [top["examiner"]]
     ).fetchone()[0]
-    assert top["our share of their exams"] == f"about {100 * top['our exams'] / rounded(everyone):.1f}%"
+    share = 100 * top["our exams"] / rounded(everyone)
+    assert top["our share of their exams"] == f"about {share:.1f}%"
     # Rulings rate: among exams a ruling names (measures/rulings.py), not among all exams.
     k, n = truth.execute(
         "SELECT count(*) FILTER (is_report_rejected), count(*) FILTER (n_rulings > 0) "
