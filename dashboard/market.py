@@ -28,6 +28,7 @@ from queries import FULL_ACCESS, Filters, Scope
 RATE_COUNTS = tuple(item.name for item in RATES_LAYOUT if isinstance(item, Count))
 TOTAL = "total"
 LABEL = "market (all insurers)"
+MARKET_ROWS = MARKET  # the population label of an export's market rows
 # Per insurer, the market is only the total: a row per other insurer would name them.
 TOTAL_ONLY = ("insurer_id",)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import analysis, charts, data, layout, market, periods
@@ -71,6 +72,22 @@ if len(mmi.medians):
 else:
     c_mmi.metric("Median days to MMI", "–")
     c_mmi.caption("no MMI opinions")
+if benchmark is not None:
+    # The market's median over every insurer, from the time-to-MMI export's market rows.
+    rows = market.export_rows("mmi_summary", flt)
+    overall = rows[(rows["population"] == market.MARKET_ROWS) & (rows["grouping"] == "all")]
+    if overall.empty or pd.isna(overall["n_exams"].iloc[0]):
+        c_mmi.caption("Market: suppressed (too few exams to show)")
+    else:
+        m = overall.iloc[0]
+        reached = "not reached" if pd.isna(m["median_days_to_mmi"]) else (
+            f"{m['median_days_to_mmi']:,.0f} days"
+        )
+        high = "not reached" if pd.isna(m["median_ci_high"]) else f"{m['median_ci_high']:,.0f}"
+        interval = "" if pd.isna(m["median_ci_low"]) else (
+            f" (95% CI {m['median_ci_low']:,.0f} to {high})"
+        )
+        c_mmi.caption(f"Market: median {reached}{interval}, {int(m['n_exams']):,} exams")
 rate_metric(c_zero, "zero_wpi", "Zero impairment")
 
 s_volume, s_adverse, s_denied, s_mmi, s_zero = st.columns(5)

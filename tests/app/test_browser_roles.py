@@ -97,7 +97,7 @@ def test_insurer_lands_on_the_deep_link_and_sees_the_market(signed_server, chrom
         )
         _settled(page)
         text = _main_text(page)
-        assert text.count("Market:") == 3, text[:2000]
+        assert text.count("Market:") == 4, text[:2000]  # three rates and the MMI median
         assert "Dashed grey: the market" in text
         # The README's screenshot: the top of the Overview, own figures with the market beside.
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)

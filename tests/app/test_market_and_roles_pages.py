@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from apphelp import APP, captions, figures, frame_with, no_exception
-from expected_figures import counts
+from expected_figures import array, counts
 from statsmodels.stats.proportion import proportion_confint
 from streamlit.testing.v1 import AppTest
 
@@ -99,7 +99,7 @@ def test_insurer_denials_by_jurisdiction_shows_each_jurisdictions_market(insurer
         [insurer.insurer_ids[0]],
     ).fetchone()
     adverse = next(t for t in grey if t["xaxis"] == "x3")  # panel 3: adverse (denials.ORDER)
-    at_row = dict(zip(adverse["y"], adverse["x"], strict=True))
+    at_row = dict(zip(array(adverse["y"]), array(adverse["x"]), strict=True))
     assert at_row[f"{jurisdiction} · market"] == pytest.approx(rounded(k) / rounded(n))
 
 
