@@ -27,6 +27,8 @@ OKABE_ITO = {
     "black": "#000000",
 }
 GREY = "#999999"
+# The market beside an insurer's own line: darker than GREY, so a dashed line stays visible.
+MARKET_LINE = "#555555"
 SEQUENCE = [
     OKABE_ITO[c]
     for c in ("blue", "orange", "green", "vermillion", "sky", "purple", "black", "yellow")
@@ -302,6 +304,13 @@ def rate_trend(
                     grain, dash="dash", band_alpha=0.07, markers=False,
                 )
     fig.update_yaxes(tickformat=".0%", rangemode="tozero", title="rate (95% CI band)")
+    # The axis fits the readable periods: a thin period's dot (0% or 100% of a handful of
+    # exams) must not squash the lines; one beyond the axis is off the chart, as it is off
+    # the line.
+    readable = _readable(rates[rates["measure"].isin(list(measures)) & (rates["n"] > 0)])[0]
+    if "thin" in rates and not readable.empty:
+        top = float(readable["ci_high"].max())
+        fig.update_yaxes(range=[0, min(1.0, top * 1.1 + 0.01)])
     return _layout(fig, height)
 
 
@@ -322,16 +331,19 @@ def sparkline(
 
     `market` (an insurer's benchmark) is a dashed grey line with a faint band.
     """
-    part = rates[(rates["measure"] == measure) & (rates["n"] > 0)].sort_values(x_col)
+    part = _readable(rates[(rates["measure"] == measure) & (rates["n"] > 0)])[0]
+    part = part.sort_values(x_col)
     if part.empty:
         return empty("no data", height=90)
     c = MEASURE_COLOURS.get(measure, OKABE_ITO["blue"])
     fig = go.Figure()
     if market is not None:
-        theirs = market[(market["measure"] == measure) & (market["n"] > 0)].sort_values(x_col)
+        # Too small a chart for thin periods' dots: they would only stretch its axis.
+        theirs = _readable(market[(market["measure"] == measure) & (market["n"] > 0)])[0]
         if not theirs.empty:
-            _band_and_line(fig, theirs, x_col, "market", GREY, grain, dash="dash",
-                           band_alpha=0.12, markers=False, width=1.5, legend=False)
+            _band_and_line(fig, theirs.sort_values(x_col), x_col, "market", MARKET_LINE, grain,
+                           dash="dash", band_alpha=0.10, markers=False, width=1.5,
+                           legend=False)
     _band_and_line(fig, part, x_col, "own" if market is not None else "", c, grain,
                    band_alpha=0.18, markers=False, width=1.5, legend=False)
     fig.update_xaxes(visible=False)

@@ -117,7 +117,8 @@ def test_researcher_menu_and_allegiance_in_the_downloaded_export(
         page.wait_for_selector("h1:has-text('Methods')", timeout=120_000)
         _settled(page)
         nav = page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
-        assert [n.strip() for n in nav] == ["Methods", "Exports"]
+        # Each link reads its icon's name, then its title.
+        assert [n.strip().split("\n")[-1] for n in nav] == ["Methods", "Exports"]
 
         page.get_by_role("link", name="Exports", exact=True).click()
         page.wait_for_selector("h1:has-text('Exports')", timeout=120_000)
