@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -128,7 +129,7 @@ def test_researcher_menu_and_allegiance_in_the_downloaded_export(
         button.wait_for(timeout=180_000)
         with page.expect_download(timeout=60_000) as download:
             button.click()
-        archive = zipfile.ZipFile(io.BytesIO(open(download.value.path(), "rb").read()))
+        archive = zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes()))
         names = set(archive.namelist())
         assert {"examiner_rates.csv", "methods.md", "README.md"} <= names
         readme = archive.read("README.md").decode()
