@@ -331,10 +331,10 @@ def sparkline(
 
     `market` (an insurer's benchmark) is a dashed grey line with a faint band.
     """
-    part = _readable(rates[(rates["measure"] == measure) & (rates["n"] > 0)])[0]
-    part = part.sort_values(x_col)
+    measured = rates[(rates["measure"] == measure) & (rates["n"] > 0)]
+    part = _readable(measured)[0].sort_values(x_col)
     if part.empty:
-        return empty("no data", height=90)
+        return empty("too few exams per period" if len(measured) else "no data", height=90)
     c = MEASURE_COLOURS.get(measure, OKABE_ITO["blue"])
     fig = go.Figure()
     if market is not None:

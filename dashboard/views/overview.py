@@ -101,6 +101,7 @@ for column, measure in ((s_adverse, "adverse"), (s_denied, "denied"), (s_zero, "
         charts.sparkline(trend, "period", measure, grain=grain, market=market_trend),
         width="stretch",
         config={"displayModeBar": False},
+        key=f"trend_{measure}",  # two "no data" charts would otherwise share one id
     )
 partial = headline.loc["partially_denied"]
 s_mmi.caption(
