@@ -64,6 +64,7 @@ EXPORTABLE_TABLES = (
     "mmi_summary",
     "impairment_distribution",
     "decision_counts_flags",
+    "crosstab",
 )
 # Columns that only a row-level table has; a researcher never gets them, and nobody gets the
 # claimant's pseudonym.
@@ -179,6 +180,7 @@ def suppress(
     relations: Iterable[Relation] = (),
     margins: Iterable[Margin] = (),
     prefer: Iterable[str] = (),
+    robust: Iterable[str] = (),
 ) -> Suppressed:
     """Primary and complementary suppression of a table whose counts are linked in several ways.
 
@@ -206,6 +208,13 @@ def suppress(
         Count columns to keep visible where a choice exists (the denominators of the main
         rates). Where a row's difference between such a total and its parts is small, the
         parts are hidden to protect it, before the complements are chosen.
+    robust : iterable of str
+        Derived columns hidden only where one of their sources is a small count (from 1 to
+        k-1), not where a source is hidden to protect another cell: model-based figures
+        (an odds ratio across risk bands, its interval, p, q, flag), published to
+        `SIGNIFICANT_DIGITS` significant figures, from which no count can be worked back.
+        A ratio whose two sides each hold at least k exams is then published even where a
+        side's count is hidden to protect a small difference.
 
     Returns
     -------
@@ -293,7 +302,8 @@ def suppress(
     sensitive = (values >= 1) & (values < k)
     hidden_cells = (sensitive & published) | np.concatenate([steered, np.zeros(len(hidden), bool)])
     _protect(table, hidden_cells, sensitive)
-    return _result(df, count_cols, derived, k, hidden_cells[: grid.size], sensitive[: grid.size])
+    return _result(df, count_cols, derived, k, hidden_cells[: grid.size], sensitive[: grid.size],
+                   robust)
 
 
 def _result(
@@ -303,15 +313,21 @@ def _result(
     k: int,
     hidden: np.ndarray,
     primary: np.ndarray,
+    robust: Iterable[str] = (),
 ) -> Suppressed:
-    """The Suppressed result from flat (column-major) masks of the count cells."""
+    """The Suppressed result from flat (column-major) masks of the count cells.
+
+    A derived column is hidden where one of its sources is, a `robust` one (see `suppress`)
+    only where one of its sources is a small count.
+    """
     shape = (len(df), len(count_cols))
     mask = pd.DataFrame(False, index=df.index, columns=df.columns)
     primary_mask = mask.copy()
     mask[count_cols] = hidden.reshape(shape, order="F")
     primary_mask[count_cols] = primary.reshape(shape, order="F")
+    robust = set(robust)
     for col, sources in derived.items():
-        mask[col] = mask[sources].any(axis=1)
+        mask[col] = (primary_mask if col in robust else mask)[sources].any(axis=1)
     return Suppressed(values=df, mask=mask, primary=primary_mask, k=k, count_cols=tuple(count_cols))
 
 
@@ -477,6 +493,7 @@ def for_role(
     market_margins: Iterable[Margin] = (),
     prefer: Iterable[str] = (),
     recompute: Recompute | None = None,
+    robust: Iterable[str] = (),
 ) -> Presented:
     """The table as `scope` may see it.
 
@@ -487,9 +504,10 @@ def for_role(
         unique row label, total rows included.
     scope : Scope
         Who is reading.
-    count_cols, derived, k, relations, margins, prefer
+    count_cols, derived, k, relations, margins, prefer, robust
         As `suppress`: the counts, the columns built on them, the threshold (at least 11),
-        how the counts add up, and the counts to keep visible where a choice exists.
+        how the counts add up, the counts to keep visible where a choice exists, and the
+        model-based figures hidden only where a count they rest on is small.
     id_columns : sequence of str
         Columns holding examiner (or decision-maker) ids: pseudonymised for a researcher,
         and in an insurer's market rows. The total rows keep their label.
@@ -520,7 +538,7 @@ def for_role(
     derived = {col: list(sources) for col, sources in (derived or {}).items()}
     if scope.role == "researcher":
         exact = suppress(df, count_cols, derived, k, relations=relations, margins=margins,
-                         prefer=prefer)
+                         prefer=prefer, robust=robust)
         result = _coarsened(exact, derived, recompute)
         totals = [t for t, _ in margins]
         display = _pseudonymous(result.display, id_columns, totals)
@@ -545,6 +563,7 @@ def for_role(
     ]
     if named and not df.empty:
         raise ValueError(f"market rows would name examiners ({named}) beside own rows")
+    # Market figures keep the stricter rule (no `robust`): a cell is hidden with its sources.
     result = _suppress_market(
         df, market, count_cols, derived, k, relations, market_margins, list(prefer)
     )

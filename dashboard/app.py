@@ -18,20 +18,26 @@ if data.current_scope().role == EXAMINER:
                            icon=EXAMINER_PAGE.icon, default=True)]).run()
     st.stop()
 
+# A reader's menu holds only the pages their role may open (a researcher: Methods, Exports).
+role = data.current_scope().role
+menu = [
+    spec for spec in PAGES
+    if data.researcher_may_open(spec.url_path) and (spec.roles is None or role in spec.roles)
+]
 sections: dict[str, list] = {}
-for spec in PAGES:
-    if spec.regulator_only and data.current_scope().role != "regulator":
-        continue
-    sections.setdefault(spec.section, []).append(
-        st.Page(
-            spec.path,
-            title=spec.title,
-            icon=spec.icon,
-            default=spec.is_default,
-        )
+by_path = {}
+for spec in menu:
+    by_path[spec.url_path] = st.Page(
+        spec.path, title=spec.title, icon=spec.icon, default=spec is menu[0]
     )
+    sections.setdefault(spec.section, []).append(by_path[spec.url_path])
 page = st.navigation(sections)
-if not data.researcher_may_open(page.url_path):
+# A link opened before sign-in (/examiners?jurisdiction=CA) opens its page once signed in.
+requested = signin.take_requested_page()
+if requested is not None and requested[0] in by_path and by_path[requested[0]] is not page:
+    st.switch_page(by_path[requested[0]], query_params=requested[1])
+# The home page's URL path is '' whatever its file: its own path is the first menu entry's.
+if not data.researcher_may_open(page.url_path or menu[0].url_path):
     st.info(
         "Your role (researcher) sees aggregates only, with small-cell suppression: take them "
         "from the Exports page (examiners appear there as pseudonyms). The Methods page "

@@ -13,6 +13,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from dashboard import periods
+
 # Okabe M, Ito K. Color Universal Design (2008): eight colours distinguishable by most readers.
 OKABE_ITO = {
     "blue": "#0072B2",
@@ -25,6 +27,8 @@ OKABE_ITO = {
     "black": "#000000",
 }
 GREY = "#999999"
+# The market beside an insurer's own line: darker than GREY, so a dashed line stays visible.
+MARKET_LINE = "#555555"
 SEQUENCE = [
     OKABE_ITO[c]
     for c in ("blue", "orange", "green", "vermillion", "sky", "purple", "black", "yellow")
@@ -135,11 +139,13 @@ def rate_dots(
     labels: dict[str, str],
     overall: pd.DataFrame | None = None,
     group_labels: dict[str, str] | None = None,
+    muted: Sequence[str] = (),
 ) -> go.Figure:
     """Dot-and-whisker rates, one panel per measure, one row per group.
 
     `rates` is long: group_col, measure, k, n, rate, ci_low, ci_high. `overall` (one row per
     measure, same columns) draws each measure's overall rate as a dotted reference line.
+    Groups in `muted` (an insurer's market rows beside its own) are drawn as grey open dots.
     """
     measures = [m for m in measures if m in set(rates["measure"])]
     if rates.empty or not measures:
@@ -156,31 +162,37 @@ def rate_dots(
     for col, measure in enumerate(measures, start=1):
         part = rates[rates["measure"] == measure].set_index(group_col).reindex(groups).reset_index()
         part = part[part["n"].fillna(0) > 0]
-        y = [group_labels.get(g, g) if group_labels else g for g in part[group_col]]
-        c = MEASURE_COLOURS.get(measure, colour(col - 1))
-        fig.add_trace(
-            go.Scatter(
-                x=part["rate"],
-                y=y,
-                mode="markers",
-                name=labels[measure],
-                showlegend=False,
-                marker=dict(color=c, size=9),
-                error_x=dict(
-                    type="data",
-                    symmetric=False,
-                    array=part["ci_high"] - part["rate"],
-                    arrayminus=part["rate"] - part["ci_low"],
-                    color=c,
-                    thickness=1.5,
-                    width=4,
+        grey = part[group_col].isin(list(muted))
+        for dots, c, symbol in (
+            (part[~grey], MEASURE_COLOURS.get(measure, colour(col - 1)), "circle"),
+            (part[grey], GREY, "circle-open"),
+        ):
+            if dots.empty:
+                continue
+            y = [group_labels.get(g, g) if group_labels else g for g in dots[group_col]]
+            fig.add_trace(
+                go.Scatter(
+                    x=dots["rate"],
+                    y=y,
+                    mode="markers",
+                    name=labels[measure],
+                    showlegend=False,
+                    marker=dict(color=c, size=9, symbol=symbol, line=dict(width=2, color=c)),
+                    error_x=dict(
+                        type="data",
+                        symmetric=False,
+                        array=dots["ci_high"] - dots["rate"],
+                        arrayminus=dots["rate"] - dots["ci_low"],
+                        color=c,
+                        thickness=1.5,
+                        width=4,
+                    ),
+                    hovertext=_hover(dots.assign(_name=y), "_name"),
+                    hoverinfo="text",
                 ),
-                hovertext=_hover(part.assign(_name=y), "_name"),
-                hoverinfo="text",
-            ),
-            row=1,
-            col=col,
-        )
+                row=1,
+                col=col,
+            )
         ref = overall[overall["measure"] == measure] if overall is not None else None
         reference = []
         if ref is not None and not ref.empty and ref["n"].iloc[0] > 0:
@@ -200,90 +212,163 @@ def rate_dots(
     return _layout(fig, max(height, 260), showlegend=False)
 
 
+def _readable(part: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The periods a line goes through, and the thin ones (dashboard.periods) drawn apart."""
+    if "thin" not in part:
+        return part, part.iloc[0:0]
+    thin = part["thin"].astype(bool)
+    return part[~thin], part[thin]
+
+
+def _named(name: str, period: str) -> str:
+    return f"{name}, {period}" if name else period
+
+
+def _band_and_line(
+    fig: go.Figure,
+    part: pd.DataFrame,
+    x_col: str,
+    name: str,
+    c: str,
+    grain: str,
+    *,
+    dash: str = "solid",
+    band_alpha: float = 0.15,
+    markers: bool = True,
+    width: float = 2,
+    legend: bool = True,
+) -> None:
+    """One rate's line through its readable periods, its 95% band, and its thin periods as
+    grey dots (hover gives their counts; the line never joins them)."""
+    line, thin = _readable(part)
+    if not line.empty:
+        x = list(line[x_col])
+        fig.add_trace(
+            go.Scatter(
+                x=x + x[::-1],
+                y=list(line["ci_high"]) + list(line["ci_low"])[::-1],
+                fill="toself",
+                fillcolor=rgba(c, band_alpha),
+                line=dict(width=0),
+                hoverinfo="skip",
+                showlegend=False,
+                legendgroup=name,
+                name=f"{name} 95% CI",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=line["rate"],
+                mode="lines+markers" if markers else "lines",
+                name=name,
+                legendgroup=name,
+                showlegend=legend,
+                line=dict(color=c, width=width, dash=dash),
+                marker=dict(size=4),
+                hovertext=_hover(
+                    line.assign(_name=[_named(name, period_label(v, grain)) for v in x]), "_name"
+                ),
+                hoverinfo="text",
+            )
+        )
+    if not thin.empty:
+        x = list(thin[x_col])
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=thin["rate"],
+                mode="markers",
+                name=f"{name}: too few exams",
+                legendgroup=name,
+                showlegend=False,
+                marker=dict(color=GREY, size=5, symbol="circle-open"),
+                hovertext=_hover(
+                    thin.assign(
+                        _name=[_named(name, f"{period_label(v, grain)} (too few exams)") for v in x]
+                    ),
+                    "_name",
+                ),
+                hoverinfo="text",
+            )
+        )
+
+
 def rate_trend(
     rates: pd.DataFrame,
     x_col: str,
     measures: Sequence[str],
     labels: dict[str, str],
     height: int = 380,
+    *,
+    grain: str = "month",
+    market: pd.DataFrame | None = None,
 ) -> go.Figure:
-    """Rates over time: a line per measure with its 95% interval as a band."""
+    """Rates over time: a line per measure with its 95% interval as a band.
+
+    Thin periods (a `thin` column, dashboard.periods) are grey dots off the line. `market`
+    (same long format; an insurer's benchmark over all insurers) is drawn dashed in the
+    measure's colour beside the insurer's own solid line.
+    """
     if rates.empty:
         return empty("No exams match these filters")
     fig = go.Figure()
     for measure in measures:
-        part = rates[(rates["measure"] == measure) & (rates["n"] > 0)].sort_values(x_col)
-        if part.empty:
-            continue
         c = MEASURE_COLOURS.get(measure, GREY)
-        x = list(part[x_col])
-        fig.add_trace(
-            go.Scatter(
-                x=x + x[::-1],
-                y=list(part["ci_high"]) + list(part["ci_low"])[::-1],
-                fill="toself",
-                fillcolor=rgba(c, 0.15),
-                line=dict(width=0),
-                hoverinfo="skip",
-                showlegend=False,
-                legendgroup=measure,
-                name=f"{labels[measure]} 95% CI",
-            )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=part["rate"],
-                mode="lines+markers",
-                name=labels[measure],
-                legendgroup=measure,
-                line=dict(color=c, width=2),
-                marker=dict(size=4),
-                hovertext=_hover(
-                    part.assign(_name=[f"{labels[measure]}, {_period(v)}" for v in x]), "_name"
-                ),
-                hoverinfo="text",
-            )
-        )
+        part = rates[(rates["measure"] == measure) & (rates["n"] > 0)].sort_values(x_col)
+        own = f"{labels[measure]} (own)" if market is not None else labels[measure]
+        if not part.empty:
+            _band_and_line(fig, part, x_col, own, c, grain)
+        if market is not None:
+            theirs = market[(market["measure"] == measure) & (market["n"] > 0)]
+            if not theirs.empty:
+                _band_and_line(
+                    fig, theirs.sort_values(x_col), x_col, f"{labels[measure]} (market)", c,
+                    grain, dash="dash", band_alpha=0.07, markers=False,
+                )
     fig.update_yaxes(tickformat=".0%", rangemode="tozero", title="rate (95% CI band)")
+    # The axis fits the readable periods: a thin period's dot (0% or 100% of a handful of
+    # exams) must not squash the lines; one beyond the axis is off the chart, as it is off
+    # the line.
+    readable = _readable(rates[rates["measure"].isin(list(measures)) & (rates["n"] > 0)])[0]
+    if "thin" in rates and not readable.empty:
+        top = float(readable["ci_high"].max())
+        fig.update_yaxes(range=[0, min(1.0, top * 1.1 + 0.01)])
     return _layout(fig, height)
 
 
-def _period(value) -> str:
-    """A month or quarter start as a reader names it: 'Mar 2021'."""
-    return f"{value:%b %Y}" if hasattr(value, "strftime") else str(value)
+def period_label(value, grain: str = "month") -> str:
+    """A period as a reader names it ('Mar 2021', '2021 Q1', '2021'); other values as text."""
+    return periods.label(value, grain) if hasattr(value, "strftime") else str(value)
 
 
-def sparkline(rates: pd.DataFrame, x_col: str, measure: str) -> go.Figure:
-    """A small trend of one rate with its band, no axes: beside a headline number."""
-    part = rates[(rates["measure"] == measure) & (rates["n"] > 0)].sort_values(x_col)
+def sparkline(
+    rates: pd.DataFrame,
+    x_col: str,
+    measure: str,
+    *,
+    grain: str = "month",
+    market: pd.DataFrame | None = None,
+) -> go.Figure:
+    """A small trend of one rate with its band, no axes: beside a headline number.
+
+    `market` (an insurer's benchmark) is a dashed grey line with a faint band.
+    """
+    measured = rates[(rates["measure"] == measure) & (rates["n"] > 0)]
+    part = _readable(measured)[0].sort_values(x_col)
     if part.empty:
-        return empty("no data", height=90)
+        return empty("too few exams per period" if len(measured) else "no data", height=90)
     c = MEASURE_COLOURS.get(measure, OKABE_ITO["blue"])
-    x = list(part[x_col])
     fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=x + x[::-1],
-            y=list(part["ci_high"]) + list(part["ci_low"])[::-1],
-            fill="toself",
-            fillcolor=rgba(c, 0.18),
-            line=dict(width=0),
-            hoverinfo="skip",
-            showlegend=False,
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=x,
-            y=part["rate"],
-            mode="lines",
-            line=dict(color=c, width=1.5),
-            showlegend=False,
-            hovertext=_hover(part.assign(_name=[_period(v) for v in x]), "_name"),
-            hoverinfo="text",
-        )
-    )
+    if market is not None:
+        # Too small a chart for thin periods' dots: they would only stretch its axis.
+        theirs = _readable(market[(market["measure"] == measure) & (market["n"] > 0)])[0]
+        if not theirs.empty:
+            _band_and_line(fig, theirs.sort_values(x_col), x_col, "market", MARKET_LINE, grain,
+                           dash="dash", band_alpha=0.10, markers=False, width=1.5,
+                           legend=False)
+    _band_and_line(fig, part, x_col, "own" if market is not None else "", c, grain,
+                   band_alpha=0.18, markers=False, width=1.5, legend=False)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, rangemode="tozero")
     fig.update_layout(
@@ -292,17 +377,23 @@ def sparkline(rates: pd.DataFrame, x_col: str, measure: str) -> go.Figure:
     return fig
 
 
-def volume_trend(monthly: pd.DataFrame, x_col: str = "exam_month") -> go.Figure:
-    """Exams per month as a small bar sparkline."""
+def volume_trend(
+    monthly: pd.DataFrame, x_col: str = "exam_month", grain: str = "month"
+) -> go.Figure:
+    """Exams per period as a small bar sparkline; thin periods (dashboard.periods) in grey."""
     if monthly.empty:
         return empty("no data", height=90)
     fig = go.Figure(
         go.Bar(
             x=monthly[x_col],
             y=monthly["n_exams"],
-            marker_color=OKABE_ITO["blue"],
+            marker_color=(
+                [GREY if t else OKABE_ITO["blue"] for t in monthly["thin"]]
+                if "thin" in monthly
+                else OKABE_ITO["blue"]
+            ),
             hovertext=[
-                f"{_period(m)}: {n:,} exams"
+                f"{period_label(m, grain)}: {n:,} exams"
                 for m, n in zip(monthly[x_col], monthly["n_exams"], strict=True)
             ],
             hoverinfo="text",

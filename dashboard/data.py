@@ -374,48 +374,59 @@ def decision_count_flags() -> FlagsResult:
 
 @st.cache_data(ttl=RESULT_TTL_SECONDS, max_entries=64, show_spinner="Preparing the table…")
 def _cached_export_preview(
-    snap: Snapshot, scope_key: tuple, what: str, filters_key: tuple
+    snap: Snapshot, scope_key: tuple, what: str, filters_key: tuple, by: tuple = ()
 ) -> pd.DataFrame:
     from outputs.tables import present
 
     scope = Scope(scope_key[0], tuple(scope_key[1]))
     with connection().reading() as con:
-        return present(con, what, scope, _filters_from_key(filters_key)).display
+        return present(con, what, scope, _filters_from_key(filters_key), by=by).display
 
 
-def export_preview(what: str, filters: Filters) -> pd.DataFrame:
-    """An export table as the reader's role may take it away (suppressed where it must be)."""
+def export_preview(what: str, filters: Filters, by: tuple[str, ...] = ()) -> pd.DataFrame:
+    """An export table as the reader's role may take it away (suppressed where it must be);
+    `by`: the cross-tab's two features."""
     scope = current_scope()
     scope_key = (scope.role, scope.insurer_ids)
-    return _cached_export_preview(require_snapshot(), scope_key, what, _filters_key(filters))
+    return _cached_export_preview(
+        require_snapshot(), scope_key, what, _filters_key(filters), tuple(by)
+    )
 
 
-def export_dictionary(what: str) -> pd.DataFrame:
+def export_dictionary(what: str, by: tuple[str, ...] = ()) -> pd.DataFrame:
     """The data dictionary of an export table."""
-    from outputs.tables import TABLES
+    from outputs.tables import table_for
 
-    items = TABLES[what].dictionary.items()
+    items = table_for(what, by).dictionary.items()
     return pd.DataFrame(list(items), columns=["column", "description"])
 
 
-def export_zip(what: str, fmt: str, filters: Filters) -> tuple[str, bytes]:
+def export_zip(
+    what: str, fmt: str, filters: Filters, by: tuple[str, ...] = ()
+) -> tuple[str, bytes]:
     """Write an export (table, dictionary, metadata; audited) and return it as a zip file."""
     import io
+    import json
     import tempfile
     import zipfile
 
+    from outputs import provenance
     from outputs.paths import file_in
     from outputs.tables import export
 
     with tempfile.TemporaryDirectory() as tmp, connection().reading() as con:
         files = export(
             con, what, current_scope(), file_in(Path(tmp), f"{what}.{fmt}"), fmt,
-            username=current_username(), filters=filters,
+            username=current_username(), filters=filters, by=by,
         )
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in (files.data, files.dictionary, files.metadata):
                 archive.write(path, path.name)
+            # The methods, coverage, source, citation and "synthetic" travel with the table.
+            metadata = json.loads(files.metadata.read_text(encoding="utf-8"))
+            archive.writestr("README.md", provenance.readme(metadata))
+            archive.write(provenance.METHODS_DOCUMENT, "methods.md")
     return f"{what}.zip", buffer.getvalue()
 
 

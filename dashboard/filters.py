@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 import streamlit as st
 
 from queries import FILTER_COLUMNS, Filters
+from queries.known_values import refusal, unknown_values
 
 START_KEY = "from"
 END_KEY = "to"
@@ -106,6 +107,10 @@ def sidebar(
 ) -> Filters:
     """Draw the filters in the sidebar (first run: from the URL), write them back to the URL."""
     url = from_url(_url_params(), options)
+    unknown = unknown_values(from_url(_url_params()), options)
+    if unknown:
+        st.warning(f"The link's filters were not applied where they name no data: "
+                   f"{refusal(unknown, options)}.")
     low, high = window
     bar = st.sidebar
     bar.header("Filters")

@@ -20,7 +20,8 @@ class PageSpec:
     title: str
     icon: str
     section: str
-    regulator_only: bool = False
+    # The roles whose menu lists the page (None: every role the app lets in).
+    roles: tuple[str, ...] | None = None
 
     @property
     def path(self) -> Path:
@@ -48,6 +49,8 @@ PAGES = (
     PageSpec("impairment.py", "Impairment", ":material/bar_chart:", "Outcomes"),
     PageSpec("examiners.py", "Examiners", ":material/groups:", "Examiners"),
     PageSpec("examiner_profile.py", "Examiner profile", ":material/person_search:", "Examiners"),
+    PageSpec("our_examiners.py", "Our examiners", ":material/handshake:", "Examiners",
+             roles=("insurer",)),
     PageSpec(
         "aggregate_audit.py", "Aggregate audit", ":material/account_balance:", "Decision-makers"
     ),
@@ -55,7 +58,8 @@ PAGES = (
     PageSpec("methods.py", "Methods", ":material/menu_book:", "About the data"),
     PageSpec("exports.py", "Exports", ":material/download:", "Take away"),
     PageSpec("audit_log.py", "Audit log", ":material/history:", "Take away"),
-    PageSpec("reviews.py", "Reviews", ":material/rate_review:", "Examiners", regulator_only=True),
+    PageSpec("reviews.py", "Reviews", ":material/rate_review:", "Examiners",
+             roles=("regulator",)),
 )
 # An examiner (role examiner) sees this one page and nothing else.
 EXAMINER_PAGE = PageSpec("examiner_home.py", "Your figures", ":material/person:", "You")

@@ -7,12 +7,16 @@ signed-in user's scope (access.auth.scope_for) is the one every query runs under
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import streamlit as st
 
 from access import auth
 from queries import FULL_ACCESS, Scope
 
 SESSION_KEY = "signed_in_user"
+# The page and query string a link asked for before sign-in, opened once signed in.
+_REQUESTED = "page_requested_before_sign_in"
 DEMO_USERNAME = "demo"
 
 
@@ -87,6 +91,25 @@ def _sign_out() -> None:
         st.logout()
 
 
+def _remember_requested_page() -> None:
+    """Keep the page and query of the link that opened the sign-in form (first run only).
+
+    Before sign-in no page is routed, so the rerun after it would open the home page.
+    """
+    if _REQUESTED in st.session_state:
+        return
+    path = urlsplit(st.context.url or "").path.rstrip("/")
+    query = {key: st.query_params.get_all(key) for key in st.query_params}
+    st.session_state[_REQUESTED] = (path.rsplit("/", 1)[-1], query)
+
+
+def take_requested_page() -> tuple[str, dict[str, list[str]]] | None:
+    """The page (its URL path, '' for home) and query a link asked for before sign-in, once."""
+    if user() is None:
+        return None
+    return st.session_state.pop(_REQUESTED, None)
+
+
 def gate() -> bool:
     """Show who is signed in (or the sign-in form); True when the page may be shown."""
     if auth.demo_mode():
@@ -102,6 +125,7 @@ def gate() -> bool:
         st.sidebar.caption(f"Signed in as **{current.username}**, {current.role}{scope_words}.")
         st.sidebar.button("Sign out", on_click=_sign_out)
         return True
+    _remember_requested_page()
     st.title("IME outcomes")
     st.write("Sign in to see the figures your role allows.")
     if _oidc_configured():

@@ -34,6 +34,7 @@ planted at chosen odds ratios and volumes, each acting on its measure's own outc
 from __future__ import annotations
 
 import csv
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from scipy.special import ndtr
 from tqdm import tqdm
+
+from etl.load import DATASET_FILE
 
 # ---------------------------------------------------------------------------------------------
 # Calendar. Fixed dates, never today's, so a seed gives the same files on any day.
@@ -1287,6 +1290,13 @@ def generate(out_dir: Path, n_exams: int = 50_000, seed: int = 0, fmt: str = "cs
             w.close()
     paths["truth"] = out_dir / "truth.csv"
     _write_truth(paths["truth"], ex)
+    # The folder says it is synthetic (etl.load.DATASET_FILE), so every export from it does.
+    (out_dir / DATASET_FILE).write_text(json.dumps({
+        "name": "IME outcomes demo data",
+        "source": f"`ime demo`: seeded synthetic data (seed {seed}, {n_exams:,} exams) with "
+                  "planted examiner patterns; no real person or claim",
+        "synthetic": True,
+    }, indent=2) + "\n", encoding="utf-8")
     rows = {name: w.rows for name, w in writers.items()}
     rows["truth"] = len(ex.ids)
     return DemoSummary(out_dir=out_dir, fmt=fmt, seed=seed, n_exams=n_exams, paths=paths,

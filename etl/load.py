@@ -58,6 +58,8 @@ class LoadReport:
     files: list[FileReport]
     seconds: float = 0.0
     contracts: dict[str, int] = field(default_factory=dict)
+    # What the loaded folders say of themselves (DATASET_FILE): source, synthetic, citation.
+    datasets: list[dict] = field(default_factory=list)
 
     def total(self, name: str) -> int:
         return sum(getattr(f, name) for f in self.files)
@@ -167,6 +169,29 @@ def plan_files(paths: list[Path], profile: Profile | None) -> list[PlannedFile]:
     return sorted(planned + skipped, key=lambda pf: order.get(pf.entity, len(order)))
 
 
+# A folder may describe itself in this file (docs/format.md): the data's source, a citation,
+# and whether it is synthetic (`ime demo` writes one saying so). Exports cite it.
+DATASET_FILE = "dataset.json"
+DATASET_KEYS = ("name", "source", "citation", "synthetic")
+
+
+def describe_datasets(paths: list[Path]) -> list[dict]:
+    """The DATASET_FILE of each loaded folder (or of a loaded file's folder), known keys only."""
+    found = []
+    for folder in dict.fromkeys(p if p.is_dir() else p.parent for p in paths):
+        path = folder / DATASET_FILE
+        if not path.is_file():
+            continue
+        try:
+            described = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise LoadError(f"{path}: not a readable JSON description of the data ({exc})") from exc
+        if not isinstance(described, dict):
+            raise LoadError(f"{path}: must hold one JSON object with keys {DATASET_KEYS}")
+        found.append({key: described[key] for key in DATASET_KEYS if key in described})
+    return found
+
+
 def _not_a_file(path: Path) -> str:
     """What a path that is not a regular file is, in words."""
     try:
@@ -227,6 +252,7 @@ def load(
             reports,
             round(time.perf_counter() - started, 2),
             contracts,
+            describe_datasets(paths),
         )
         _record_history(con, report, started_at)
         bar.update()

@@ -306,6 +306,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     from outputs.files import FORMATS
     from outputs.tables import export
 
+    if bool(args.by) != (args.what == "crosstab"):
+        print("ime export: --by goes with crosstab, which needs two (e.g. crosstab --by "
+              "jurisdiction --by year)", file=sys.stderr)
+        return 2
     if args.insurer and args.role != "insurer":
         print(f"ime export: --insurer applies to --role insurer only (role is {args.role})",
               file=sys.stderr)
@@ -341,7 +345,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("exports") / f"{args.what}-{scope.role}.{fmt}"
     try:
         files = export(con, args.what, scope, out, fmt, username=_operator(), filters=filters,
-                       k=k)
+                       k=k, by=args.by or ())
     except (ValueError, OSError) as exc:
         print(f"ime export: nothing was written: {exc}", file=sys.stderr)
         return 2
@@ -613,6 +617,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--k", type=int, default=11,
                         help="suppression threshold: counts 1 to k-1 are suppressed (default "
                              "11; can be raised, never lowered)")
+    export.add_argument("--by", action="append", metavar="FEATURE",
+                        help="crosstab only, twice: the two features to cross (jurisdiction, "
+                             "claim_type, body_part, specialty, requested_by, year, quarter)")
     _add_filters(export)
     _add_db(export)
     export.set_defaults(func=cmd_export)

@@ -104,4 +104,6 @@ MEASURE = Measure(
         "n_neutral_side",
         "n_adverse_neutral_side",
     ),
+    # SPEC 3: a ratio whose two sides each hold at least k exams is published.
+    disclosure_counts=("n_insurer_side", "n_neutral_side"),
 )

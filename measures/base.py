@@ -135,6 +135,9 @@ class Measure:
     export_prefix: the prefix of its columns in the examiner_rates export.
     export_counts: the examiner_counts columns its figures are built on: where one of them is
         suppressed for a reader, so are the measure's figures.
+    disclosure_counts: for a model-based figure from which no count can be worked back (an
+        odds ratio across risk bands), the counts that must each be at least k for its
+        figures to be published (access.roles `robust`); empty: export_counts, any hidden.
     """
 
     name: str
@@ -152,6 +155,7 @@ class Measure:
     planted_by: str | None = None
     export_prefix: str = ""
     export_counts: tuple[str, ...] = ()
+    disclosure_counts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.chart not in CHART_KINDS:

@@ -51,8 +51,11 @@ from imestats.survival import kaplan_meier_from_counts, logrank_from_counts
 from measures.base import DEFAULT_SETTINGS, FlagSettings
 from measures.engine import compute_flags, flags_for_view
 from measures.registry import MEASURES
+from outputs import provenance
 from outputs.files import ExportFiles, snapshot_hash, write_export
+from outputs.rounding import tidy
 from queries import FULL_ACCESS, Filters, Scope
+from queries.known_values import check_known
 
 NO_FILTERS = Filters()
 METHOD_VERSIONS = {
@@ -129,6 +132,8 @@ class Comparison:
     words: str
     ratio: str = "oe"
     expected: bool = True
+    # Model-based figures hidden only where one of `counts` is small (access.roles `robust`).
+    robust: bool = False
 
     @property
     def columns(self) -> dict[str, str]:
@@ -265,6 +270,14 @@ class ExportTable:
         return _derived(self.layout)
 
     @property
+    def robust(self) -> list[str]:
+        """Derived columns hidden only where a count they rest on is small (access.roles)."""
+        return [
+            col for item in self.layout
+            if isinstance(item, Comparison) and item.robust for col in item.columns
+        ]
+
+    @property
     def dictionary(self) -> dict[str, str]:
         return {**_dictionary(self.layout), **COMMON_DICTIONARY}
 
@@ -359,8 +372,8 @@ def comparison(name: str) -> Comparison:
     m = MEASURES[name]
     odds = m.chart == "odds_ratio"
     return Comparison(
-        name, m.export_prefix, m.export_counts, f"{m.label}: {m.method}",
-        ratio="ratio" if odds else "oe", expected=not odds,
+        name, m.export_prefix, m.disclosure_counts or m.export_counts, f"{m.label}: {m.method}",
+        ratio="ratio" if odds else "oe", expected=not odds, robust=bool(m.disclosure_counts),
     )
 
 
@@ -712,6 +725,69 @@ def _read_decision_counts(con, scope, filters, settings, with_flags) -> Aggregat
     return Aggregate(columns, tuple(margins))
 
 
+# ---------------------------------------------------------------------------------------------
+# Cross-tabulation: the rates of docs/methods.md per pair of values of two features.
+# ---------------------------------------------------------------------------------------------
+
+# The features a cross-tab may pair: a fixed list, never a user's string in SQL (the
+# rates_by_crosstab query maps the same names).
+CROSSTAB_DIMENSIONS = {
+    "jurisdiction": "Jurisdiction",
+    "claim_type": "Claim type",
+    "body_part": "Body part",
+    "specialty": "Examiner specialty",
+    "requested_by": "Who requested the exam",
+    "year": "Calendar year of the exam",
+    "quarter": "Calendar quarter of the exam (YYYY-Qn)",
+}
+CROSSTAB_TOTAL = "total"
+
+
+def check_crosstab(by: Sequence[str]) -> tuple[str, str]:
+    """The two features of a cross-tab, if they are two different ones of the fixed list."""
+    by = tuple(by)
+    unknown = [b for b in by if b not in CROSSTAB_DIMENSIONS]
+    if len(by) != 2 or unknown or by[0] == by[1]:
+        raise ValueError(
+            "a cross-tab pairs two different features (--by A --by B), each one of "
+            f"{', '.join(CROSSTAB_DIMENSIONS)}; got {', '.join(by) or 'none'}"
+        )
+    return by
+
+
+def crosstab_table(by: Sequence[str]) -> ExportTable:
+    """The cross-tab of the two features `by` as an export table."""
+    first, second = check_crosstab(by)
+
+    def read(con, scope, filters, settings, with_flags) -> Aggregate:
+        rows = queries.run(con, "rates_by_crosstab", scope, filters, first=first, second=second)
+        rows = rows.rename(columns={"first_value": first, "second_value": second})
+        rows.index = rows[first] + "|" + rows[second]
+        total = pd.DataFrame(
+            {first: [CROSSTAB_TOTAL], second: [CROSSTAB_TOTAL],
+             **{c: [rows[c].sum()] for c in rows.columns if c.startswith("n_")}},
+            index=[CROSSTAB_TOTAL],
+        )
+        frame = pd.concat([rows, total.astype(rows[[c for c in rows if c.startswith("n_")]]
+                                                  .dtypes.to_dict())])
+        return Aggregate(_fill(layout, frame), ((CROSSTAB_TOTAL, tuple(rows.index)),))
+
+    layout = (
+        Value(first, f"{CROSSTAB_DIMENSIONS[first]} ('{CROSSTAB_TOTAL}' on the total row; "
+                     "'unknown' where missing)"),
+        Value(second, f"{CROSSTAB_DIMENSIONS[second]} ('{CROSSTAB_TOTAL}' on the total row)"),
+        *RATES_LAYOUT,
+    )
+    return ExportTable(
+        "crosstab",
+        f"Cross-tabulation of {CROSSTAB_DIMENSIONS[first].lower()} by "
+        f"{CROSSTAB_DIMENSIONS[second].lower()}: the opinion and post-exam decision rates of "
+        "SPEC 2 with 95% Wilson intervals per pair of values.",
+        f"one row per {first} and {second} pair, then a total row",
+        layout, RATES_RELATIONS, read, market="rows", prefer=MAIN_COUNTS,
+    )
+
+
 TABLES: dict[str, ExportTable] = {
     t.name: t
     for t in (
@@ -768,7 +844,14 @@ TABLES: dict[str, ExportTable] = {
         ),
     )
 }
-assert tuple(TABLES) == EXPORTABLE_TABLES, "access.roles lists the exportable tables"
+# The cross-tab is built per pair of features (`crosstab_table`), the rest are fixed.
+assert (*TABLES, "crosstab") == EXPORTABLE_TABLES, "access.roles lists the exportable tables"
+
+
+def table_for(what: str, by: Sequence[str] = ()) -> ExportTable:
+    """The export table `what` (for the cross-tab, of the features `by`)."""
+    check_exportable(what)
+    return crosstab_table(by) if what == "crosstab" else TABLES[what]
 
 
 def _market_filters(filters: Filters) -> Filters:
@@ -783,10 +866,14 @@ def present(
     filters: Filters = NO_FILTERS,
     k: int = DEFAULT_K,
     settings: FlagSettings = DEFAULT_SETTINGS,
+    by: Sequence[str] = (),
 ) -> Presented:
-    """One export table as `scope` may see it (for `ime export` and the Exports page)."""
-    table = TABLES[check_exportable(what)]
-    filters = check_filters(scope, filters)
+    """One export table as `scope` may see it (for `ime export` and the Exports page).
+
+    `by` names the two features of the cross-tab (CROSSTAB_DIMENSIONS); other tables take none.
+    """
+    table = table_for(what, by)
+    filters = check_known(con, scope, check_filters(scope, filters))
     own = table.read(con, scope, filters, settings, True)
     market = None
     if scope.role == "insurer":
@@ -799,13 +886,17 @@ def present(
         market = full
         if table.market == "only":
             own = Aggregate(own.frame.iloc[0:0], ())
-    return for_role(
+    presented = for_role(
         own.frame, scope,
         count_cols=table.count_cols, derived=table.derived, k=k, id_columns=table.id_columns,
         relations=table.relations, margins=own.margins, prefer=table.prefer,
-        recompute=table.rates,
+        recompute=table.rates, robust=table.robust,
         market=None if market is None else market.frame,
         market_margins=() if market is None else market.margins,
+    )
+    # Every number a person reads goes through the one display rule (outputs.rounding).
+    return dataclasses.replace(
+        presented, display=tidy(presented.display), typed=tidy(presented.typed)
     )
 
 
@@ -838,6 +929,7 @@ def export(
     filters: Filters = NO_FILTERS,
     k: int = DEFAULT_K,
     settings: FlagSettings = DEFAULT_SETTINGS,
+    by: Sequence[str] = (),
 ) -> ExportFiles:
     """Write one table as `scope` may see it, with dictionary and metadata, and audit it.
 
@@ -861,17 +953,20 @@ def export(
         Suppression threshold (at least 11).
     settings : FlagSettings
         Flag settings (recorded in the metadata).
+    by : sequence of str
+        For the cross-tab, its two features (recorded in the metadata).
 
     Returns
     -------
     ExportFiles
         The three files written.
     """
-    table = TABLES[check_exportable(what)]
-    presented = present(con, what, scope, filters, k, settings)
+    table = table_for(what, by)
+    presented = present(con, what, scope, filters, k, settings, by)
     snapshot = snapshot_hash(database_file(con))
     metadata = {
         "table": what,
+        **({"crosstab_by": list(by)} if what == "crosstab" else {}),
         "description": table.description,
         "grain": table.grain,
         "role": scope.role,
@@ -882,6 +977,7 @@ def export(
         "method_versions": METHOD_VERSIONS,
         "flag_settings": dataclasses.asdict(settings),
         "claimant_identifiers": "none: never exported",
+        **provenance.facts(con, scope, filters, what, snapshot),
     }
     files = write_export(presented.for_format(fmt), Path(out), fmt, table.dictionary, metadata)
     audit.record("export", username, scope, {

@@ -23,9 +23,10 @@ from access.roles import EXPORTABLE_TABLES, MARKET, OWN
 from ime.cli import main
 from imestats.suppression import SUPPRESSED
 from outputs.files import FORMATS
-from outputs.tables import TABLES, Rate
+from outputs.tables import TABLES, Rate, table_for
 
 INSURER_A, INSURER_B = "INS001", "INS002"
+CROSSTAB_BY = ("jurisdiction", "year")
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,12 @@ class Exported:
 
 
 def export(db: Path, out: Path, what: str, *args: str) -> Exported:
-    """Run `ime export` in-process and read the table back as text (CSV) or typed."""
+    """Run `ime export` in-process and read the table back as text (CSV) or typed.
+
+    The cross-tab is exported by jurisdiction and year (CROSSTAB_BY).
+    """
+    if what == "crosstab" and "--by" not in args:
+        args = (*args, *(a for feature in CROSSTAB_BY for a in ("--by", feature)))
     assert main(["export", what, "--db", str(db), "--out", str(out), *args]) == 0
     meta = json.loads(out.with_name(out.stem + ".metadata.json").read_text())
     if out.suffix == ".csv":
@@ -183,7 +189,7 @@ def test_filters_narrow_the_export_and_are_recorded(db, truth, tmp_path):
 @pytest.mark.parametrize("what", EXPORTABLE_TABLES)
 def test_researcher_export_has_no_small_count_and_no_examiner_identity(db, truth, tmp_path, what):
     shown = export(db, tmp_path / f"{what}.csv", what, "--role", "researcher").table
-    spec = TABLES[what]
+    spec = table_for(what, CROSSTAB_BY)
     for col in spec.count_cols:
         published = numbers(shown[col])
         assert not published.between(1, K - 1).any(), f"{col}: {sorted(published[published < K])}"
@@ -211,7 +217,7 @@ def _attack(db, tmp_path, what, label_col, total_label, truth_db, key_file):
     shown = export(db, tmp_path / f"{what}-r.csv", what, "--role", "researcher").table
     shown = shown.replace({"": None})
     truth = export(db, tmp_path / f"{what}-g.csv", what).table
-    spec = TABLES[what]
+    spec = table_for(what, CROSSTAB_BY)
     if label_col == "examiner":
         truth = truth.set_index("examiner_id").loc[raw_ids(shown[label_col], truth_db, key_file)]
     else:
@@ -261,6 +267,7 @@ ROW_LABELS = {
     "mmi_summary": ["grouping", "group"],
     "impairment_distribution": ["body_part", "guides_edition"],
     "decision_counts_flags": ["source", "maker", "group_name"],
+    "crosstab": list(CROSSTAB_BY),
 }
 
 
@@ -274,7 +281,7 @@ def small_differences(a: pd.DataFrame, b: pd.DataFrame, what: str) -> tuple[list
     a, b = a.set_index(labels), b.set_index(labels)
     rows = a.index.intersection(b.index)
     small, compared, changed = [], 0, 0
-    for col in TABLES[what].count_cols:
+    for col in table_for(what, CROSSTAB_BY).count_cols:
         x, y = numbers(a.loc[rows, col]), numbers(b.loc[rows, col])
         both = x.index.intersection(y.index)
         difference = (x[both] - y[both]).abs()

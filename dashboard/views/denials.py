@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
-from dashboard import analysis, charts, data, filters, layout
+from dashboard import analysis, charts, data, filters, layout, market, periods
 
 # Post-exam decisions first, partial denials beside denials, then the opinion rates.
 ORDER = (
@@ -26,6 +27,24 @@ layout.scope_caption(flt)
 
 rates = analysis.rates_long(counts, ["group_value"], ORDER)
 overall = analysis.rates_long(analysis.overall_counts(counts), [], ORDER)
+# An insurer sees the market (every insurer, suppressed and rounded) beside its own figures:
+# per group of the same feature, and for "insurer" the market as a whole.
+benchmark = market.benchmark(flt, by=by) if market.shown() else None
+market_total = benchmark.total("market", ORDER) if benchmark is not None else None
+MARKET_SUFFIX = " · market"
+market_rows = []
+if benchmark is not None:
+    theirs = benchmark.rates("market", ORDER)
+    theirs = theirs[theirs["label"] != market.TOTAL] if by not in market.TOTAL_ONLY else theirs
+    shown_groups = set(counts["group_value"]) | {market.TOTAL}
+    theirs = theirs[theirs["label"].isin(shown_groups)]
+    theirs = theirs.assign(
+        group_value=[
+            market.LABEL if label == market.TOTAL else f"{label}{MARKET_SUFFIX}"
+            for label in theirs["label"]
+        ]
+    )
+    market_rows = list(dict.fromkeys(theirs["group_value"]))
 
 columns = st.columns(len(ORDER))
 for column, measure in zip(columns, ORDER, strict=True):
@@ -40,22 +59,43 @@ for column, measure in zip(columns, ORDER, strict=True):
         if row["n"] > 0
         else "no exams with this opinion"
     )
+    if market_total is not None:
+        column.caption(f"Market: {market.rate_words(market_total.loc[measure])}")
 
 st.subheader(f"By {analysis.RATE_DIMENSIONS[by].lower()}")
+if benchmark is not None:
+    # Each group's own row, then the market's for the same group (grey), or the market as a
+    # whole after the insurer's own row.
+    shown = pd.concat([rates, theirs[rates.columns]], ignore_index=True)
+    order = [
+        g for value in counts["group_value"] for g in (value, f"{value}{MARKET_SUFFIX}")
+    ] + [market.LABEL]
+    shown["_order"] = shown["group_value"].map({g: i for i, g in enumerate(order)})
+    shown = shown.sort_values(["_order", "measure"]).drop(columns="_order")
+else:
+    shown = rates
 st.plotly_chart(
     charts.rate_dots(
-        rates,
+        shown,
         "group_value",
         ORDER,
         analysis.SHORT_LABELS,
         overall,
-        group_labels={g: filters.pretty(g) for g in counts["group_value"]},
+        group_labels={g: filters.pretty(g) for g in shown["group_value"]},
+        muted=market_rows,
     ),
     width="stretch",
 )
 st.caption(
     "Dots are rates, whiskers 95% Wilson intervals, the dotted line the overall rate. "
     "Hover for counts. Differences between groups are not adjusted for case mix."
+    + (
+        " Grey open dots: the market (every insurer), where disclosure allows it: market "
+        "counts below 11, or whose other-insurer part is, are suppressed, and market counts "
+        "are rounded to multiples of 11."
+        if benchmark is not None
+        else ""
+    )
 )
 
 table = counts[["group_value", "n_exams"]].copy()
@@ -74,14 +114,23 @@ with st.expander("Table: every rate with its interval and count"):
         width="stretch",
     )
 
-st.subheader("By month")
 monthly = data.query("rates_by_month", flt)
-trend = analysis.rates_long(monthly, ["exam_month"], ORDER)
+grain = periods.choose_grain(monthly)
+st.subheader(f"By {grain}")
+trend = analysis.rates_long(periods.aggregate(monthly, grain), ["period", "thin"], ORDER)
+market_trend = (
+    market.with_periods(market.benchmark(flt, grain=grain).rates("market", ORDER))
+    if benchmark is not None
+    else None
+)
 left, right = st.columns(2)
 with left:
     st.markdown("**Post-exam decisions**")
     st.plotly_chart(
-        charts.rate_trend(trend, "exam_month", ("denied", "partially_denied"), analysis.LABELS),
+        charts.rate_trend(
+            trend, "period", ("denied", "partially_denied"), analysis.LABELS,
+            grain=grain, market=market_trend,
+        ),
         width="stretch",
     )
 with right:
@@ -93,7 +142,12 @@ with right:
         format_func=analysis.LABELS.get,
         key="trend_measures",
     )
-    st.plotly_chart(charts.rate_trend(trend, "exam_month", shown, analysis.LABELS), width="stretch")
+    st.plotly_chart(
+        charts.rate_trend(trend, "period", shown, analysis.LABELS, grain=grain,
+                          market=market_trend),
+        width="stretch",
+    )
 st.caption(
-    "Bands are 95% Wilson intervals of each month's rate; months with few exams have wide bands."
+    f"Bands are 95% Wilson intervals of each {grain}'s rate. " + periods.caption(grain)
+    + (" Dashed lines: the market (every insurer)." if market_trend is not None else "")
 )

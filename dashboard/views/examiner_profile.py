@@ -147,8 +147,18 @@ st.caption(
 
 # --- Referral dependence ---------------------------------------------------------------------
 st.subheader("Referral dependence: where the exams come from")
-ref = examiner_figures.referrals(data.examiner_insurers(flt), examiner)
-if ref is None:
+# An insurer sees only its own exams, so its "top insurer share" is always 100%: the page
+# Our examiners gives its share of each examiner's volume against the market instead.
+ref = (
+    None if data.current_scope().role == "insurer"
+    else examiner_figures.referrals(data.examiner_insurers(flt), examiner)
+)
+if data.current_scope().role == "insurer":
+    st.info(
+        "You see your own cases only, so every examiner's exams here come from you. Your "
+        "share of each examiner's volume, against the market, is on the Our examiners page."
+    )
+elif ref is None:
     st.info("No exams with an insurer in view.")
 else:
     peers_ref = ref.by_examiner[ref.by_examiner["examiner_id"] != examiner]

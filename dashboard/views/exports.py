@@ -6,6 +6,7 @@ import streamlit as st
 
 from access.roles import EXPORTABLE_TABLES, whole_years
 from dashboard import data, layout
+from outputs.tables import CROSSTAB_DIMENSIONS
 
 st.title("Exports")
 st.caption(
@@ -27,15 +28,26 @@ if data.current_scope().role == "researcher":
         )
     flt = wide
 what = st.selectbox("Table", EXPORTABLE_TABLES, key="export_table")
+by: tuple[str, ...] = ()
+if what == "crosstab":
+    # Two features from the fixed list of outputs.tables.CROSSTAB_DIMENSIONS.
+    rows_by, columns_by = st.columns(2)
+    first = rows_by.selectbox("Rows: one feature", list(CROSSTAB_DIMENSIONS),
+                              format_func=CROSSTAB_DIMENSIONS.get, key="crosstab_first")
+    second = columns_by.selectbox(
+        "by another", [d for d in CROSSTAB_DIMENSIONS if d != first],
+        format_func=CROSSTAB_DIMENSIONS.get, key="crosstab_second",
+    )
+    by = (first, second)
 fmt = st.radio("Format", ("csv", "parquet", "xlsx"), horizontal=True, key="export_format")
-preview = data.export_preview(what, flt)
+preview = data.export_preview(what, flt, by)
 st.dataframe(preview, hide_index=True, width="stretch")
 st.caption(f"{len(preview):,} rows, as the {data.current_scope().role} role sees them.")
 if st.button("Prepare the files", type="primary"):
-    name, payload = data.export_zip(what, fmt, flt)
+    name, payload = data.export_zip(what, fmt, flt, by)
     st.download_button(
         f"Download {name}", payload, file_name=name, mime="application/zip", type="primary"
     )
     st.caption("The export is recorded in the audit log.")
 with st.expander("Data dictionary"):
-    st.dataframe(data.export_dictionary(what), hide_index=True, width="stretch")
+    st.dataframe(data.export_dictionary(what, by), hide_index=True, width="stretch")

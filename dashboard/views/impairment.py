@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import analysis, charts, data, filters, layout
+from dashboard import analysis, charts, data, filters, layout, market
 
 MIN_VOLUME = 30  # rated exams; below it an examiner is shown but never flagged
 
@@ -19,6 +19,37 @@ if rated.empty:
     st.warning("No exam in view has an impairment rating.")
     st.stop()
 layout.scope_caption(flt)
+
+if market.shown():
+    # An insurer's ratings beside the market's (every insurer; suppressed and rounded), per
+    # body part over every guides edition, from the impairment export table.
+    st.subheader("Our ratings against the market (all insurers)")
+    rows = market.export_rows("impairment_distribution", flt)
+    rows = rows[rows["guides_edition"] == "all"].sort_values(["body_part", "population"])
+    st.dataframe(
+        rows[["body_part", "population", "n_rated", "zero_wpi_rate", "zero_wpi_rate_ci_low",
+              "zero_wpi_rate_ci_high", "wpi_median", "gap_mean_wpi_points"]],
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "body_part": "body part ('all': every body part)",
+            "population": "whose cases",
+            "n_rated": st.column_config.NumberColumn("rated exams", format="%d"),
+            "zero_wpi_rate": st.column_config.NumberColumn("zero-rating share", format="percent"),
+            "zero_wpi_rate_ci_low": st.column_config.NumberColumn("95% CI low", format="percent"),
+            "zero_wpi_rate_ci_high": st.column_config.NumberColumn("95% CI high",
+                                                                   format="percent"),
+            "wpi_median": st.column_config.NumberColumn("median WPI %", format="%.1f"),
+            "gap_mean_wpi_points": st.column_config.NumberColumn(
+                "mean gap to treating (points)", format="%+.1f"
+            ),
+        },
+    )
+    st.caption(
+        "Blank market cells are suppressed: counts below 11, or whose other-insurer part is, "
+        "with every figure built on them; market counts are rounded to multiples of 11 and "
+        "their shares computed from the rounded counts."
+    )
 
 # Labels must not depend on the filters: the widget keeps its choice by label.
 options = {

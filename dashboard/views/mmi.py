@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
-from dashboard import analysis, charts, data, filters, layout
+from dashboard import analysis, charts, data, filters, layout, market
 
 MAX_GROUPS = 8
 
@@ -49,6 +50,46 @@ st.dataframe(
         "ci": "95% CI (days)",
     },
 )
+if market.shown():
+    # The market's medians (every insurer; suppressed and rounded) for the same groups where
+    # the export table has them (outputs.tables.MMI_GROUPINGS), else over all exams.
+    from outputs.tables import MMI_GROUPINGS
+
+    rows = market.export_rows("mmi_summary", flt)
+    grouping = group_by if group_by in MMI_GROUPINGS else "all"
+    rows = rows[rows["grouping"] == grouping]
+    st.markdown("**Ours against the market (all insurers)**")
+    shown = rows.assign(
+        median=[
+            "suppressed" if pd.isna(m) and pd.isna(n) else
+            "not reached" if pd.isna(m) else f"{m:,.0f}"
+            for m, n in zip(rows["median_days_to_mmi"], rows["n_exams"], strict=True)
+        ],
+        ci=[
+            ""
+            if pd.isna(lo)
+            else f"{lo:,.0f} to " + ("not reached" if pd.isna(hi) else f"{hi:,.0f}")
+            for lo, hi in zip(rows["median_ci_low"], rows["median_ci_high"], strict=True)
+        ],
+    )
+    st.dataframe(
+        shown[["population", "group", "n_exams", "median", "ci"]],
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "population": "whose cases",
+            "group": analysis.MMI_GROUPINGS.get(grouping, grouping),
+            "n_exams": st.column_config.NumberColumn("exams", format="%d"),
+            "median": "median days",
+            "ci": "95% CI (days)",
+        },
+    )
+    st.caption(
+        "Market rows count every insurer's exams; counts below 11, or whose other-insurer "
+        "part is, are suppressed with their medians, and market counts are rounded to "
+        "multiples of 11."
+        + ("" if grouping == group_by else " The market is shown over all exams for this grouping.")
+    )
 if group_by != "all":
     st.markdown(analysis.logrank_in_words(summary.logrank, len(summary.medians)))
 st.caption(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
-from dashboard import analysis, charts, data, layout
+from dashboard import analysis, charts, data, layout, market, periods
 
 st.title("IME outcomes")
 flt = layout.require_database()
@@ -12,8 +13,21 @@ totals = data.query("overview_totals", flt).iloc[0]
 layout.stop_if_empty(int(totals["n_exams"]), flt)
 layout.scope_caption(flt)
 
-quarterly = analysis.per_quarter(data.query("rates_by_month", flt))
-trend = analysis.rates_long(quarterly, ["quarter"], ("adverse", "denied", "zero_wpi"))
+monthly = data.query("rates_by_month", flt)
+grain = periods.choose_grain(monthly)
+per_period = periods.aggregate(monthly, grain)
+TRENDS = ("adverse", "denied", "zero_wpi")
+trend = analysis.rates_long(per_period, ["period", "thin"], TRENDS)
+# An insurer sees the market (every insurer, suppressed and rounded) beside its own figures.
+benchmark = market.benchmark(flt) if market.shown() else None
+market_headline = (
+    benchmark.total("market") if benchmark is not None else None
+)
+market_trend = (
+    market.with_periods(market.benchmark(flt, grain=grain).rates("market", TRENDS))
+    if benchmark is not None
+    else None
+)
 headline = analysis.rates_long(
     analysis.overall_counts(data.query("rates_by_group", flt, dimension="all")),
     [],
@@ -32,6 +46,8 @@ def rate_metric(column, measure: str, label: str) -> None:
         )
     else:
         column.caption("no exams with this opinion")
+    if market_headline is not None:
+        column.caption(f"Market: {market.rate_words(market_headline.loc[measure])}")
 
 
 c_volume, c_adverse, c_denied, c_mmi, c_zero = st.columns(5)
@@ -56,23 +72,37 @@ if len(mmi.medians):
 else:
     c_mmi.metric("Median days to MMI", "–")
     c_mmi.caption("no MMI opinions")
+if benchmark is not None:
+    # The market's median over every insurer, from the time-to-MMI export's market rows.
+    rows = market.export_rows("mmi_summary", flt)
+    overall = rows[(rows["population"] == market.MARKET_ROWS) & (rows["grouping"] == "all")]
+    if overall.empty or pd.isna(overall["n_exams"].iloc[0]):
+        c_mmi.caption("Market: suppressed (too few exams to show)")
+    else:
+        m = overall.iloc[0]
+        reached = "not reached" if pd.isna(m["median_days_to_mmi"]) else (
+            f"{m['median_days_to_mmi']:,.0f} days"
+        )
+        high = "not reached" if pd.isna(m["median_ci_high"]) else f"{m['median_ci_high']:,.0f}"
+        interval = "" if pd.isna(m["median_ci_low"]) else (
+            f" (95% CI {m['median_ci_low']:,.0f} to {high})"
+        )
+        c_mmi.caption(f"Market: median {reached}{interval}, {int(m['n_exams']):,} exams")
 rate_metric(c_zero, "zero_wpi", "Zero impairment")
 
 s_volume, s_adverse, s_denied, s_mmi, s_zero = st.columns(5)
 s_volume.plotly_chart(
-    charts.volume_trend(quarterly, "quarter"), width="stretch", config={"displayModeBar": False}
-)
-s_adverse.plotly_chart(
-    charts.sparkline(trend, "quarter", "adverse"), width="stretch", config={"displayModeBar": False}
-)
-s_denied.plotly_chart(
-    charts.sparkline(trend, "quarter", "denied"), width="stretch", config={"displayModeBar": False}
-)
-s_zero.plotly_chart(
-    charts.sparkline(trend, "quarter", "zero_wpi"),
+    charts.volume_trend(per_period, "period", grain),
     width="stretch",
     config={"displayModeBar": False},
 )
+for column, measure in ((s_adverse, "adverse"), (s_denied, "denied"), (s_zero, "zero_wpi")):
+    column.plotly_chart(
+        charts.sparkline(trend, "period", measure, grain=grain, market=market_trend),
+        width="stretch",
+        config={"displayModeBar": False},
+        key=f"trend_{measure}",  # two "no data" charts would otherwise share one id
+    )
 partial = headline.loc["partially_denied"]
 s_mmi.caption(
     f"Partially denied or reduced after exam: {charts.percent(partial['rate'])} "
@@ -84,8 +114,16 @@ s_mmi.caption(
     )
 )
 st.caption(
-    "Trend lines: quarterly volumes and rates with 95% bands. Denials count exams followed by "
-    "a decision within 90 days of the report or linked to the exam."
+    f"Trend lines: {periods.GRAIN_WORDS[grain]} volumes and rates with 95% bands; grey: "
+    f"{grain}s with fewer than {periods.MIN_EXAMS_PER_PERIOD} exams, too few to read. "
+    + (
+        "Dashed grey: the market (all insurers; counts below 11, or whose other-insurer part "
+        "is, suppressed; counts rounded to multiples of 11). "
+        if benchmark is not None
+        else ""
+    )
+    + "Denials count exams followed by a decision within 90 days of the report or linked to "
+    "the exam."
 )
 
 if data.can_see_bookkeeping():

@@ -100,7 +100,23 @@ def test_monthly_trend_has_interval_bands(use_db, truth):
     lines = [t for t in trend["data"] if t.get("mode") == "lines+markers"]
     assert {t["name"] for t in lines} == {"Denied after exam", "Partially denied"}
     assert len(bands) == len(lines)
-    n_months = truth.execute(
-        "SELECT count(DISTINCT exam_month) FROM fct_exams WHERE is_denied IS NOT NULL"
+    # The grain (dashboard/periods.py): the finest of month, quarter and year whose median
+    # period over the span holds 30 exams; periods under 30 exams are off the line.
+    grain = None
+    for unit in ("month", "quarter"):
+        median = truth.execute(
+            f"WITH p AS (SELECT date_trunc('{unit}', exam_date) AS p, count(*) AS n "  # noqa: S608
+            "FROM fct_exams GROUP BY 1), span AS (SELECT unnest(generate_series(min(p), "
+            f"max(p), INTERVAL 1 {unit})) AS p FROM p) "
+            "SELECT median(coalesce(n, 0)) FROM span LEFT JOIN p USING (p)"
+        ).fetchone()[0]
+        if median >= 30:
+            grain = unit
+            break
+    grain = grain or "year"
+    assert f"By {grain}" in [s.value for s in at.subheader]
+    n_periods = truth.execute(
+        f"SELECT count(*) FROM (SELECT date_trunc('{grain}', exam_date) FROM fct_exams "  # noqa: S608
+        "GROUP BY 1 HAVING count(*) >= 30 AND count(is_denied) > 0)"
     ).fetchone()[0]
-    assert len(lines[0]["x"]) == n_months
+    assert len(lines[0]["x"]) == n_periods

@@ -1,0 +1,119 @@
+"""What every export says about where its figures come from: coverage dates, the data
+source, a citation line, whether the data are synthetic, and the methods document.
+
+The source is what the loaded folders said of themselves (`etl.load.DATASET_FILE`, kept in
+each load's report); a folder without one is named by its files. Data are *synthetic* when
+any load of the database says so: `ime demo` writes a DATASET_FILE saying it is, so every
+figure of a demo database is marked, even after real data are loaded beside it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import json
+from pathlib import Path
+
+import duckdb
+
+import dashboard
+import queries
+from queries import Filters, Scope
+
+# The methods as a document (docs/methods.md; the dashboard package carries it).
+METHODS_DOCUMENT = Path(dashboard.__file__).parent / "methods.md"
+TOOL = "ime-outcomes"
+
+
+def _loads(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """Each load's report (bookkeeping: file names and what the folders said)."""
+    rows = con.execute("SELECT report FROM load_history ORDER BY load_id").fetchall()
+    return [json.loads(row[0]) for row in rows]
+
+
+def coverage(
+    con: duckdb.DuckDBPyConnection, scope: Scope, filters: Filters
+) -> dict[str, object]:
+    """The exam dates the export covers, under the reader's scope and filters.
+
+    A researcher gets calendar years only (access.roles.PERIOD_GRAIN): an exact first or last
+    exam date of a small group is one claimant's exam date.
+    """
+    row = queries.run(con, "exam_window", scope, filters).iloc[0]
+    if row["n_exams"] == 0:
+        return {"first_exam": None, "last_exam": None, "grain": "none: no exams"}
+    first, last = row["first_exam_on"], row["last_exam_on"]
+    if scope.role == "researcher":
+        return {"first_exam": str(first.year), "last_exam": str(last.year),
+                "grain": "calendar year"}
+    return {"first_exam": first.date().isoformat(), "last_exam": last.date().isoformat(),
+            "grain": "day"}
+
+
+def source(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
+    """The data source in words, and whether any of it is synthetic."""
+    described, files, last = [], [], None
+    for report in _loads(con):
+        described += report.get("datasets") or []
+        files += [Path(f["file"]).name for f in report.get("files", ()) if f.get("entity")]
+        last = report.get("load_id")
+    names = [d.get("source") or d.get("name") for d in described]
+    names = [name for name in names if name]
+    words = "; ".join(dict.fromkeys(names)) or (
+        f"files loaded with `ime load`: {', '.join(dict.fromkeys(files)) or 'none'}"
+    )
+    return {
+        "data_source": words,
+        "synthetic": any(bool(d.get("synthetic")) for d in described),
+        "citations": list(dict.fromkeys(d["citation"] for d in described if d.get("citation"))),
+        "loads": last,
+    }
+
+
+def citation(table: str, snapshot: str, facts: dict[str, object]) -> str:
+    """One line to cite the export by."""
+    version = importlib.metadata.version(TOOL)
+    marker = "SYNTHETIC DATA. " if facts["synthetic"] else ""
+    cover = facts["coverage"]
+    return (
+        f"{marker}IME outcomes, table {table} ({facts['data_source']}; exams "
+        f"{cover['first_exam']} to {cover['last_exam']}), {TOOL} {version}, database snapshot "
+        f"sha256 {snapshot[:12]}, exported {dt.date.today().isoformat()}."
+    )
+
+
+def facts(
+    con: duckdb.DuckDBPyConnection, scope: Scope, filters: Filters, table: str, snapshot: str
+) -> dict[str, object]:
+    """Coverage, source, synthetic and the citation line, for an export's metadata."""
+    out = {**source(con), "coverage": coverage(con, scope, filters)}
+    out["citation"] = citation(table, snapshot, out)
+    return out
+
+
+def readme(metadata: dict[str, object]) -> str:
+    """The README of an export zip: what the files are and how to cite them."""
+    cover = metadata["coverage"]
+    lines = [
+        f"# {metadata['table']}",
+        "",
+        *(["**Synthetic data**: these figures come from generated data, not from real "
+           "people or claims.", ""] if metadata["synthetic"] else []),
+        str(metadata["description"]),
+        "",
+        f"- Data source: {metadata['data_source']}",
+        f"- Coverage: exams {cover['first_exam']} to {cover['last_exam']} "
+        f"({cover['grain']})",
+        f"- Role: {metadata['role']}; filters: {metadata['filters'] or 'none'}",
+        f"- Database snapshot (sha256): {metadata['snapshot_sha256']}",
+        "",
+        "Files: the table, its data dictionary (`.dictionary.csv`), its metadata "
+        "(`.metadata.json`: suppression, method versions) and the methods (`methods.md`).",
+        "",
+        "Cite as:",
+        "",
+        f"> {metadata['citation']}",
+        *[f"> {c}" for c in metadata["citations"]],
+        "",
+    ]
+    return "\n".join(lines)
