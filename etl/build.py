@@ -9,6 +9,7 @@ import duckdb
 
 from etl import identifiers
 from etl.errors import LoadError
+from etl.sql import quote_ident
 from queries.sqlfile import SqlFile, folder
 
 CONTRACT_SAMPLE_ROWS = 5
@@ -26,12 +27,52 @@ def model_order(models: dict[str, SqlFile]) -> list[str]:
     return list(TopologicalSorter(graph).static_order())
 
 
-def build_models(con: duckdb.DuckDBPyConnection) -> None:
-    """(Re)create every model from queries/models as its header's `materialized` says."""
+# The model the case-mix models score (measures.casemix.store_models adds each exam's
+# expectations to it). A load builds it as a temporary table first, so that the scorer writes
+# every exam to the database once, expectations included, instead of writing the exams and
+# then updating each of them.
+SCORED_MODEL = "fct_exams"
+
+
+def build_models(con: duckdb.DuckDBPyConnection, stage_scored: bool = False) -> None:
+    """(Re)create every model from queries/models as its header's `materialized` says.
+
+    `stage_scored`: build SCORED_MODEL as a temporary table (which every later model and query
+    of this connection reads under the same name), to be written by the scorer or by
+    `publish_scored_model`.
+    """
     models = folder("models")
     for name in model_order(models):
         kind = models[name].header.get("materialized", "view").upper()
+        if stage_scored and name == SCORED_MODEL:
+            kind = "TEMP TABLE"
         con.execute(f"CREATE OR REPLACE {kind} {name} AS {models[name].sql}")
+
+
+def staged_scored_model(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether SCORED_MODEL is a temporary table built by this load and not yet written."""
+    return bool(
+        con.execute(
+            "SELECT 1 FROM duckdb_tables() WHERE temporary AND table_name = $name",
+            {"name": SCORED_MODEL},
+        ).fetchall()
+    )
+
+
+def publish_scored_model(con: duckdb.DuckDBPyConnection) -> None:
+    """Write the staged SCORED_MODEL to the database as built, if no scorer wrote it."""
+    if not staged_scored_model(con):
+        return
+    con.execute(
+        f"CREATE OR REPLACE TABLE {stored_name(con, SCORED_MODEL)} AS FROM temp.main.{SCORED_MODEL}"
+    )
+    con.execute(f"DROP TABLE temp.main.{SCORED_MODEL}")
+
+
+def stored_name(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """`table` in the database file's own catalog, beside a temporary table of the same name."""
+    catalog = con.execute("SELECT current_database()").fetchall()[0][0]
+    return f"{quote_ident(catalog)}.main.{table}"
 
 
 def run_contracts(con: duckdb.DuckDBPyConnection, load_id: int) -> dict[str, int]:

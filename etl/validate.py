@@ -5,8 +5,11 @@ checked in one pass over the staged rows. Rules that need other tables (referenc
 against the case, keys repeated within the file) are checked afterwards against the database
 as this load has left it so far, so a reference to a row loaded earlier in the same load holds.
 
-The typed rows are a query over the staged text, not a second table: a file of ten million rows
-is held once, and each step computes only the typed columns it reads.
+The rows are typed once, in the statement that checks the row rules, into a table that every
+later step reads (checks against the database, the upsert): typing a value (trim, lower, a
+lookup, a cast) costs more than reading it back, and a file of ten million rows was otherwise
+typed again by each step. The staged text is kept only until the quarantine has copied the raw
+rows it holds back.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ RULE_MESSAGES = {
 class Checked:
     """The typed rows of a file and the rules they break, numbered as in the file (`_row`).
 
-    `rows` is a query over the staged table; `problems` a table, one row per broken rule.
+    `rows` is a query over the typed table; `problems` a table, one row per broken rule.
 
     `aggregated`: the rows are source records that the load rolls up into one row per key, so
     a key repeated across them is expected, not a duplicate.
@@ -70,7 +73,8 @@ def type_and_check(
     mapping: FileMapping | None,
     row_number: str = "rowid + 1",
 ) -> Checked:
-    """Type the rows of a staged table and store the rules they break in `<staged>_problems`.
+    """Type the rows of a staged table into `<staged>_typed`, and store the rules they break in
+    `<staged>_problems`, in one pass over the staged rows.
 
     `row_number` is the SQL for a staged row's number in its file (see StagedFile).
     """
@@ -100,17 +104,22 @@ def type_and_check(
     )
     typed_rows = f"SELECT {row_number} AS _row, {inner} FROM {staged_table}"
     raw_columns = ", ".join(f"raw_{name}" for name in typed)
-    rows = Query(f"SELECT * EXCLUDE ({raw_columns}) FROM ({typed_rows})", params)
     problem_list = f"list_filter([{', '.join(problems)}], lambda p: p IS NOT NULL)"
-    problems_table = f"{staged_table}_problems"
-    # A row that breaks no rule has an empty list, which unnest turns into no row. (A WHERE on
-    # the rules instead is slower: DuckDB pushes it into the scan, typing each value once per
-    # rule that reads it.)
+    typed_table, problems_table = f"{staged_table}_typed", f"{staged_table}_problems"
+    # The rules are evaluated on the typed values as they are typed: each value once. (A WHERE
+    # on the rules instead is slower: DuckDB pushes it into the scan, typing each value once
+    # per rule that reads it.)
     con.execute(
-        f"CREATE TEMP TABLE {problems_table} AS SELECT _row, p.column_name, p.rule, p.raw_value "
-        f"FROM (SELECT _row, unnest({problem_list}) AS p FROM ({typed_rows}) AS t)",
+        f"CREATE TEMP TABLE {typed_table} AS SELECT * EXCLUDE ({raw_columns}), "
+        f"{problem_list} AS _problems FROM ({typed_rows}) AS t",
         params,
     )
+    # A row that breaks no rule has an empty list: only the few that break some are unnested.
+    con.execute(
+        f"CREATE TEMP TABLE {problems_table} AS SELECT _row, p.column_name, p.rule, p.raw_value "
+        f"FROM (SELECT _row, unnest(_problems) AS p FROM {typed_table} WHERE len(_problems) > 0)"
+    )
+    rows = Query(f"SELECT * EXCLUDE (_problems) FROM {typed_table}", {})
     aggregated = bool(mapping and mapping.aggregate)
     return Checked(rows, problems_table, tuple(typed), aggregated)
 

@@ -19,6 +19,7 @@ import pandas as pd
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 import queries
+from etl.build import SCORED_MODEL, staged_scored_model, stored_name
 from imestats.casemix import MISSING_LEVEL, fit_casemix
 from imestats.survival import cox_ph
 from measures.base import CoxModel, FlagSettings, LogisticModel, Measure, comparable
@@ -166,7 +167,6 @@ def fit_mmi_model(sample: pd.DataFrame) -> tuple[pd.Series, list[dict]]:
     return terms, hazard
 
 
-
 def _scoring_sql(models: list[str]) -> str:
     """Each exam's linear predictor under every fitted model (eta_<model>) and its feature
     terms (term_<feature>_<model>), from the terms table `casemix_terms`; a level the models
@@ -218,35 +218,70 @@ def store_models(con: duckdb.DuckDBPyConnection, settings: FlagSettings) -> None
                 else "NULL"
             )
         for column, sql in m.stored:
-            outputs[column] = sql if all(
-                f"eta_{model}" not in sql or model in fitted for model in MEASURES
-            ) else "NULL"
+            outputs[column] = (
+                sql
+                if all(f"eta_{model}" not in sql or model in fitted for model in MEASURES)
+                else "NULL"
+            )
+    if staged_scored_model(con):
+        _write_scored_exams(con, fitted, outputs)
+        return
     for column in outputs:
         # Column names from the registry's code, never from data.
         con.execute(f"ALTER TABLE fct_exams ADD COLUMN IF NOT EXISTS {column} DOUBLE").fetchall()
     if not fitted:
         return
     assignments = ", ".join(f"{c} = s.{c}" for c in outputs)
-    selected = ",\n    ".join(f"{sql} AS {c}" for c, sql in outputs.items())
+    con.execute(
+        f"UPDATE fct_exams SET {assignments} FROM ({_expectations_sql(fitted, outputs)}) AS s "
+        "WHERE fct_exams.exam_id = s.exam_id"
+    ).fetchall()
+
+
+def _expectations_sql(fitted: list[str], outputs: dict[str, str]) -> str:
+    """Each exam's id and its `outputs` (column: SQL over the scored exam) under the models."""
+    selected = ",\n    ".join(f"CAST({sql} AS DOUBLE) AS {c}" for c, sql in outputs.items())
+    if not fitted:
+        return f"SELECT exam_id, {selected} FROM fct_exams"
     # The Cox baseline read at every whole day of follow-up: a join on the day then finds each
     # exam's baseline, which is cheaper than an as-of join of every exam. Before the first
     # event time the baseline has not stepped: nothing is expected yet.
-    con.execute(
-        f"""
-        UPDATE fct_exams SET {assignments}
-        FROM (
-            WITH scored AS ({_scoring_sql(fitted)}),
-            by_day AS (
-                SELECT d.day, h.cumulative_hazard
-                FROM range(0, (SELECT coalesce(max(days_injury_to_mmi) + 1, 0) FROM fct_exams))
-                    AS d(day)
-                ASOF LEFT JOIN casemix_hazard AS h ON d.day >= h.days
-            )
-            SELECT exam_id,
-                {selected}
-            FROM scored
-            LEFT JOIN by_day AS h ON h.day = scored.days_injury_to_mmi
-        ) AS s
-        WHERE fct_exams.exam_id = s.exam_id
+    return f"""
+        WITH scored AS ({_scoring_sql(fitted)}),
+        by_day AS (
+            SELECT d.day, h.cumulative_hazard
+            FROM range(0, (SELECT coalesce(max(days_injury_to_mmi) + 1, 0) FROM fct_exams))
+                AS d(day)
+            ASOF LEFT JOIN casemix_hazard AS h ON d.day >= h.days
+        )
+        SELECT exam_id,
+            {selected}
+        FROM scored
+        LEFT JOIN by_day AS h ON h.day = scored.days_injury_to_mmi
         """
+
+
+def _write_scored_exams(
+    con: duckdb.DuckDBPyConnection, fitted: list[str], outputs: dict[str, str]
+) -> None:
+    """Write the exams a load staged (etl.build.SCORED_MODEL) to the database with their
+    expectations, in one statement: each exam is written once."""
+    columns = [
+        c
+        for (c,) in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = 'temp' "
+            "AND table_name = $name ORDER BY column_index",
+            {"name": SCORED_MODEL},
+        ).fetchall()
+        if c not in outputs
+    ]
+    kept = ", ".join(f"x.{c}" for c in columns)
+    # The order of the staged table (by specialty and examiner, fct_exams.sql says why) is
+    # kept: the expectations are joined to it, not it to them.
+    con.execute(
+        f"CREATE OR REPLACE TABLE {stored_name(con, SCORED_MODEL)} AS "
+        f"SELECT {kept}, s.* EXCLUDE (exam_id) FROM temp.main.{SCORED_MODEL} AS x "
+        f"LEFT JOIN ({_expectations_sql(fitted, outputs)}) AS s USING (exam_id) "
+        "ORDER BY x.specialty, x.examiner_id"
     ).fetchall()
+    con.execute(f"DROP TABLE temp.main.{SCORED_MODEL}").fetchall()
