@@ -19,7 +19,7 @@ import pandas as pd
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 import queries
-from etl.build import SCORED_MODEL, staged_scored_model, stored_name
+from etl.build import STAGED_SCORED_MODEL, staged_scored_model, write_scored_model
 from imestats.casemix import MISSING_LEVEL, fit_casemix
 from imestats.survival import cox_ph
 from measures.base import CoxModel, FlagSettings, LogisticModel, Measure, comparable
@@ -167,7 +167,7 @@ def fit_mmi_model(sample: pd.DataFrame) -> tuple[pd.Series, list[dict]]:
     return terms, hazard
 
 
-def _scoring_sql(models: list[str]) -> str:
+def _scoring_sql(models: list[str], exams: str = "fct_exams") -> str:
     """Each exam's linear predictor under every fitted model (eta_<model>) and its feature
     terms (term_<feature>_<model>), from the terms table `casemix_terms`; a level the models
     never saw (rarer than their sample could show) scores as the reference level."""
@@ -184,7 +184,7 @@ def _scoring_sql(models: list[str]) -> str:
     return (
         "SELECT x.exam_id, x.mmi_reached, x.days_injury_to_mmi,\n    "
         + ",\n    ".join(columns)
-        + "\nFROM fct_exams AS x\n"
+        + f"\nFROM {exams} AS x\n"
         + f"CROSS JOIN (SELECT * FROM casemix_terms WHERE feature = '{INTERCEPT}') AS i\n"
         + joins
     )
@@ -238,19 +238,20 @@ def store_models(con: duckdb.DuckDBPyConnection, settings: FlagSettings) -> None
     ).fetchall()
 
 
-def _expectations_sql(fitted: list[str], outputs: dict[str, str]) -> str:
-    """Each exam's id and its `outputs` (column: SQL over the scored exam) under the models."""
+def _expectations_sql(fitted: list[str], outputs: dict[str, str], exams: str = "fct_exams") -> str:
+    """Each exam's id and its `outputs` (column: SQL over the scored exam) under the models,
+    for the exams of the table `exams`."""
     selected = ",\n    ".join(f"CAST({sql} AS DOUBLE) AS {c}" for c, sql in outputs.items())
     if not fitted:
-        return f"SELECT exam_id, {selected} FROM fct_exams"
+        return f"SELECT exam_id, {selected} FROM {exams}"
     # The Cox baseline read at every whole day of follow-up: a join on the day then finds each
     # exam's baseline, which is cheaper than an as-of join of every exam. Before the first
     # event time the baseline has not stepped: nothing is expected yet.
     return f"""
-        WITH scored AS ({_scoring_sql(fitted)}),
+        WITH scored AS ({_scoring_sql(fitted, exams)}),
         by_day AS (
             SELECT d.day, h.cumulative_hazard
-            FROM range(0, (SELECT coalesce(max(days_injury_to_mmi) + 1, 0) FROM fct_exams))
+            FROM range(0, (SELECT coalesce(max(days_injury_to_mmi) + 1, 0) FROM {exams}))
                 AS d(day)
             ASOF LEFT JOIN casemix_hazard AS h ON d.day >= h.days
         )
@@ -266,22 +267,12 @@ def _write_scored_exams(
 ) -> None:
     """Write the exams a load staged (etl.build.SCORED_MODEL) to the database with their
     expectations, in one statement: each exam is written once."""
-    columns = [
-        c
-        for (c,) in con.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE database_name = 'temp' "
-            "AND table_name = $name ORDER BY column_index",
-            {"name": SCORED_MODEL},
-        ).fetchall()
-        if c not in outputs
-    ]
-    kept = ", ".join(f"x.{c}" for c in columns)
     # The order of the staged table (by specialty and examiner, fct_exams.sql says why) is
-    # kept: the expectations are joined to it, not it to them.
-    con.execute(
-        f"CREATE OR REPLACE TABLE {stored_name(con, SCORED_MODEL)} AS "
-        f"SELECT {kept}, s.* EXCLUDE (exam_id) FROM temp.main.{SCORED_MODEL} AS x "
-        f"LEFT JOIN ({_expectations_sql(fitted, outputs)}) AS s USING (exam_id) "
-        "ORDER BY x.specialty, x.examiner_id"
-    ).fetchall()
-    con.execute(f"DROP TABLE temp.main.{SCORED_MODEL}").fetchall()
+    # kept: the expectations are joined to it and the rows sorted as it was.
+    write_scored_model(
+        con,
+        "SELECT x.*, s.* EXCLUDE (exam_id) "
+        f"FROM {STAGED_SCORED_MODEL} AS x "
+        f"LEFT JOIN ({_expectations_sql(fitted, outputs, STAGED_SCORED_MODEL)}) AS s "
+        "USING (exam_id) ORDER BY x.specialty, x.examiner_id",
+    )

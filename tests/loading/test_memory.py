@@ -34,8 +34,7 @@ def test_a_load_leaves_no_temporary_tables_and_no_spill_folder(
     monkeypatch.delenv(MEMORY_ENV, raising=False)
     seen: dict = {}
     load([canonical_folder], db_path, after_build=inspect_connection(seen))
-    # Only the exams staged for the case-mix scoring, which `after_build` may write (once).
-    assert seen["temporary"] == [("fct_exams",)]
+    assert seen["temporary"] == []
     # Half of this machine's memory, at most 3 GiB, in DuckDB's own words (read independently
     # of the loader from /proc/meminfo's MemTotal, in KiB).
     total_kib = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
