@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 
 import queries
+from devtools.demo import generate
 from etl.load import load
-from ime.demo import generate
-from ime.precompute import after_load
+from measures.precompute import after_load
 
 # Tables whose rows record which load wrote them, not what was loaded.
 BOOKKEEPING = ("load_history", "load_files", "quarantine", "contract_results")
