@@ -2027,7 +2027,6 @@ def worker_profile_load(csv: str, db: str) -> dict:
     entity_of_arg = {
         "stage_file": lambda con, path, entity, *a, **k: entity,
         "type_and_check": lambda con, table, entity, *a, **k: entity,
-        "check_against_database": lambda con, checked, entity, *a, **k: entity,
         "_quarantine": lambda con, pf, *a, **k: pf.entity,
         "_good_rows": lambda checked, entity, *a, **k: entity,
         "_upsert": lambda con, entity, *a, **k: entity,
@@ -2036,8 +2035,7 @@ def worker_profile_load(csv: str, db: str) -> dict:
         "ensure_schema": "create schema",
         "_sha256": "file checksum (sha256)",
         "stage_file": "read CSV, stage, pseudonymise",
-        "type_and_check": "type and rule checks",
-        "check_against_database": "reference checks",
+        "type_and_check": "type and check every rule (references included)",
         "_quarantine": "write quarantine",
         "_good_rows": "select good rows",
         "_upsert": "upsert into entity tables",

@@ -30,7 +30,7 @@ from etl.schema import ENTITIES
 from etl.snapshot import next_snapshot
 from etl.sources import FORMATS, StagedFile, stage_file
 from etl.sql import Query, quote_ident
-from etl.validate import Checked, check_against_database, rule_message, type_and_check
+from etl.validate import Checked, rule_message, type_and_check
 
 ENTITY_ORDER = list(ENTITIES)
 
@@ -264,7 +264,6 @@ def _load_rows(
         finally:
             sha = checksum.result()
     checked = type_and_check(con, staged.table, entity, pf.mapping, staged.row_number)
-    check_against_database(con, checked, entity)
     for problems in staged.problems:
         # Rules broken while reading: rows set aside by the reader, formula cells without value.
         con.execute(
