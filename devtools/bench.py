@@ -2031,10 +2031,11 @@ def worker_profile_load(csv: str, db: str) -> dict:
         "_good_rows": lambda checked, entity, *a, **k: entity,
         "_upsert": lambda con, entity, *a, **k: entity,
     }
+    # The file's checksum is computed in a thread while the file is staged: it is part of the
+    # staging phase (the phases are the main thread's).
     labels = {
         "ensure_schema": "create schema",
-        "_sha256": "file checksum (sha256)",
-        "stage_file": "read CSV, stage, pseudonymise",
+        "stage_file": "read CSV (and its sha256), stage, pseudonymise",
         "type_and_check": "type and check every rule (references included)",
         "_quarantine": "write quarantine",
         "_good_rows": "select good rows",
