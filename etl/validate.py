@@ -1,10 +1,10 @@
-"""Turn a staged file into typed rows and a list of the rules each row breaks, in one pass.
+"""Turn a staged file into typed rows and a list of the rules each row breaks.
 
 Every rule is checked in the one statement that types the staged rows: row rules (types,
-enumerations, required fields, ranges, order of dates within a row), keys repeated within the
-file (a window over the rows) and rules that need other tables (references, dates against the
-case), by joins with the database as this load has left it so far, so that a reference to a
-row loaded earlier in the same load holds.
+enumerations, required fields, ranges, order of dates within a row) and rules that need other
+tables (references, dates against the case), by joins with the database as this load has left
+it so far, so that a reference to a row loaded earlier in the same load holds. Keys repeated
+within the file are then found by a window over the typed keys alone.
 
 The typed rows go into a table that every later step reads (the quarantine's counts, the
 upsert): typing a value (trim, lower, a lookup, a cast) costs more than reading it back, and a
@@ -75,7 +75,8 @@ def type_and_check(
     row_number: str = "rowid + 1",
 ) -> Checked:
     """Type the rows of a staged table into `<staged>_typed`, and store the rules they break in
-    `<staged>_problems`: every rule, those that need other tables too, in one pass.
+    `<staged>_problems`: every rule, those that need other tables too, in one pass over the
+    staged rows, then repeated keys over the typed keys.
 
     `row_number` is the SQL for a staged row's number in its file (see StagedFile).
     """
@@ -94,15 +95,6 @@ def type_and_check(
             problems.append(_problem(rule.column, rule.name, rule.violation))
     for i, rule in enumerate(mapping.rules if mapping else ()):
         problems.append(_problem(rule.column, f"profile:{rule.name}", f"t._rule_{i}"))
-    key = [k for k in entity.key if k in typed]
-    window = ""
-    if key and not aggregated:
-        # How many rows of the file before this one have its key.
-        window = f", row_number() OVER (PARTITION BY {', '.join(key)} ORDER BY _row) AS _seen"
-        shown = ", ".join(f"CAST(t.{k} AS VARCHAR)" for k in key)
-        problems.append(
-            _problem(key[0], "duplicate_key", "t._seen > 1", f"concat_ws(' | ', {shown})")
-        )
     # Each other table joined once, on its key (unique, as the upsert keeps it), so a join
     # never repeats a row: (entity, local column, target column) -> alias.
     joins: dict[tuple[str, str, str], str] = {}
@@ -137,8 +129,8 @@ def type_and_check(
         ]
         + ["extra", *flags]
     )
-    typed_rows = f"SELECT *{window} FROM (SELECT {row_number} AS _row, {inner} FROM {staged_table})"
-    dropped = ", ".join([f"raw_{name}" for name in typed] + (["_seen"] if window else []))
+    typed_rows = f"SELECT {row_number} AS _row, {inner} FROM {staged_table}"
+    dropped = ", ".join(f"raw_{name}" for name in typed)
     joined = " ".join(
         f"LEFT JOIN {other} AS {alias} ON {alias}.{target} = t.{local}"
         for (other, local, target), alias in joins.items()
@@ -158,6 +150,18 @@ def type_and_check(
         f"CREATE TEMP TABLE {problems_table} AS SELECT _row, p.column_name, p.rule, p.raw_value "
         f"FROM (SELECT _row, unnest(_problems) AS p FROM {typed_table} WHERE len(_problems) > 0)"
     )
+    key = [k for k in entity.key if k in typed]
+    if key and not aggregated:
+        # A key seen earlier in the file. A window of its own, over the key columns alone: in
+        # the typing statement it would hold and sort every column of every row (measured at
+        # 10^6 exams: several times the cost of the typing itself).
+        shown = ", ".join(f"CAST({k} AS VARCHAR)" for k in key)
+        con.execute(
+            f"INSERT INTO {problems_table} SELECT _row, '{key[0]}', 'duplicate_key', "
+            f"concat_ws(' | ', {shown}) FROM (SELECT _row, {', '.join(key)}, row_number() OVER "
+            f"(PARTITION BY {', '.join(key)} ORDER BY _row) AS seen FROM {typed_table}) "
+            "WHERE seen > 1"
+        )
     rows = Query(f"SELECT * EXCLUDE (_problems) FROM {typed_table}", {})
     return Checked(rows, problems_table, tuple(typed), aggregated)
 
