@@ -7,7 +7,9 @@ import streamlit as st
 from dashboard import data, filters, signin
 from dashboard.navigation import PAGES
 
-st.set_page_config(page_title="IME outcomes", page_icon=":material/balance:", layout="wide")
+# An emoji favicon is drawn as an inline SVG; a ":material/" one is fetched from
+# fonts.gstatic.com, which fails offline. (Menu icons use the font Streamlit serves itself.)
+st.set_page_config(page_title="IME outcomes", page_icon="⚖️", layout="wide")
 if not signin.gate():
     st.stop()
 

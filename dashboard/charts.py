@@ -110,6 +110,24 @@ def _hover(frame: pd.DataFrame, name_col: str) -> list[str]:
     ]
 
 
+def rate_ticks(highest: float, max_ticks: int = 3) -> tuple[list[float], float, int]:
+    """Tick values, axis end and decimals for a rate axis that starts at 0.
+
+    Side-by-side panels put one panel's last label next to the next panel's "0%", so the
+    last tick stays at least 0.6 of a step short of the axis end ("20%0%" never touches), the
+    steps are 1, 2 or 5 times a power of ten (at most `max_ticks` labels), and the decimals
+    follow the step so no two labels read the same ("1%, 1%, 2%").
+    """
+    highest = float(highest) if np.isfinite(highest) and highest > 0 else 0.01
+    magnitude = 10.0 ** np.floor(np.log10(highest / (max_ticks - 1)))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude * (max_ticks - 1) >= highest)
+    count = min(max_ticks, int(np.floor(highest / step + 1e-9)) + 1)
+    ticks = [round(float(i * step), 12) for i in range(count)]
+    top = float(max(1.05 * highest, ticks[-1] + 0.6 * step))
+    decimals = max(0, int(-np.floor(np.log10(100 * step) + 1e-9)))
+    return ticks, top, decimals
+
+
 def rate_dots(
     rates: pd.DataFrame,
     group_col: str,
@@ -132,7 +150,7 @@ def rate_dots(
         rows=1,
         cols=len(measures),
         shared_yaxes=True,
-        horizontal_spacing=0.02,
+        horizontal_spacing=0.03,
         subplot_titles=[labels[m] for m in measures],
     )
     for col, measure in enumerate(measures, start=1):
@@ -163,14 +181,19 @@ def rate_dots(
             row=1,
             col=col,
         )
-        if overall is not None:
-            ref = overall[overall["measure"] == measure]
-            if not ref.empty and ref["n"].iloc[0] > 0:
-                fig.add_vline(
-                    x=float(ref["rate"].iloc[0]), line_dash="dot", line_color=GREY, row=1, col=col
-                )
+        ref = overall[overall["measure"] == measure] if overall is not None else None
+        reference = []
+        if ref is not None and not ref.empty and ref["n"].iloc[0] > 0:
+            reference = [float(ref["rate"].iloc[0])]
+            fig.add_vline(x=reference[0], line_dash="dot", line_color=GREY, row=1, col=col)
+        ticks, top, decimals = rate_ticks(max([*part["ci_high"].dropna(), *reference], default=0))
         fig.update_xaxes(
-            tickformat=".0%", rangemode="tozero", nticks=3, tickangle=0, row=1, col=col
+            range=[0, top],
+            tickvals=ticks,
+            ticktext=[f"{100 * t:.{decimals}f}%" for t in ticks],
+            tickangle=0,
+            row=1,
+            col=col,
         )
     fig.update_yaxes(categoryorder="array", categoryarray=shown[::-1], type="category")
     height = 120 + 26 * len(groups)
@@ -297,6 +320,38 @@ def volume_trend(monthly: pd.DataFrame, x_col: str = "exam_month") -> go.Figure:
     return fig
 
 
+# The at-risk table's geometry. Numbers at 11 px are about 0.6 em wide per character; a column
+# needs its widest number plus a gap, on the narrowest plot the page draws (a 700 px window).
+AT_RISK_FONT_PX = 11
+AT_RISK_ROW_PX = 20
+AT_RISK_MIN_PLOT_WIDTH_PX = 600
+KM_PLOT_PX = 400
+KM_GAP_PX = 40
+KM_MARGIN = dict(t=40, b=60)  # legend above; the x-axis title under the table
+
+
+def at_risk_text_px(text: str) -> float:
+    """Width of an at-risk number as drawn, estimated as 0.6 em per character."""
+    return 0.6 * AT_RISK_FONT_PX * len(text)
+
+
+def _risk_columns(risk: pd.DataFrame, end: float) -> list[float]:
+    """Tick times for the at-risk table: every k-th time, so the widest numbers never touch.
+
+    `end` is the last time on the curves; the x axis runs from -4% to 102% of it.
+    """
+    times = sorted(set(risk["time"]))
+    if len(times) < 2:
+        return times
+    widest = max(at_risk_text_px(f"{int(n):,}") for n in risk["n_at_risk"]) + 8
+    for every in range(1, len(times)):
+        kept = times[::every]  # always two or more times
+        gap = min(b - a for a, b in zip(kept, kept[1:], strict=False))
+        if gap / (1.06 * end) * AT_RISK_MIN_PLOT_WIDTH_PX >= widest:
+            return kept
+    return times[:1]
+
+
 def km_curves(
     curves: pd.DataFrame,
     risk: pd.DataFrame,
@@ -313,8 +368,17 @@ def km_curves(
     if curves.empty:
         return empty("No exams with an MMI opinion match these filters")
     groups = list(dict.fromkeys(curves["group"]))
+    end = float(curves["time"].max())
+    risk = risk[risk["time"].isin(_risk_columns(risk, end))]
+    # Heights in pixels: one table row per group, and a gap that holds the curves' tick labels.
+    table = AT_RISK_ROW_PX * len(groups)
+    plot = KM_PLOT_PX + KM_GAP_PX + table
     fig = make_subplots(
-        rows=2, cols=1, shared_xaxes=True, row_heights=[0.8, 0.2], vertical_spacing=0.04
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        row_heights=[KM_PLOT_PX / (plot - KM_GAP_PX), table / (plot - KM_GAP_PX)],
+        vertical_spacing=KM_GAP_PX / plot,
     )
     for i, group in enumerate(groups):
         c = colour(i)
@@ -400,7 +464,7 @@ def km_curves(
                 y=[str(group)] * len(r),
                 mode="text",
                 text=[f"{int(n):,}" for n in r["n_at_risk"]],
-                textfont=dict(color=c, size=11),
+                textfont=dict(color=c, size=AT_RISK_FONT_PX),
                 showlegend=False,
                 hoverinfo="skip",
             ),
@@ -414,11 +478,11 @@ def km_curves(
     )
     # The at-risk table sits under the chart's own ticks; pad the left so its first column shows.
     ticks = sorted(set(risk["time"])) if len(risk) else None
-    end = float(curves["time"].max())
     fig.update_xaxes(range=[-0.04 * end, 1.02 * end], tickvals=ticks, row=1, col=1)
     fig.update_xaxes(showticklabels=True, tickformat=",", row=1, col=1)
     fig.update_xaxes(title=x_title, showticklabels=False, showgrid=False, row=2, col=1)
-    return _layout(fig, 520 + 18 * len(groups))
+    _layout(fig, plot + KM_MARGIN["t"] + KM_MARGIN["b"])
+    return fig.update_layout(margin=KM_MARGIN)
 
 
 def ecdf(
@@ -683,6 +747,53 @@ def _unit_hover(row, name: str, volume: str) -> str:
     )
 
 
+# Funnel labels: 11 px text about 0.6 em wide per character and 14 px tall, placed on the
+# narrowest plot the page draws (600 px wide) and the height left after title and legend.
+FUNNEL_FONT_PX = 11
+FUNNEL_LABEL_HEIGHT_PX = 14
+FUNNEL_MIN_PLOT_WIDTH_PX = 600
+FUNNEL_LEGEND_PX = 130  # margins, x-axis title and the legend below the plot
+
+
+def _log_range(values: pd.Series) -> list[float]:
+    """A log axis range (in log10 units) covering the positive values, with 4% padding."""
+    logs = np.log10(values[np.isfinite(values) & (values > 0)].to_numpy(float))
+    low, high = (float(logs.min()), float(logs.max())) if len(logs) else (0.0, 1.0)
+    pad = 0.04 * max(high - low, 0.5)
+    return [low - pad, high + pad]
+
+
+def funnel_labels(
+    flagged: pd.DataFrame,
+    label_col: str,
+    text_col: str,
+    x_range: Sequence[float],
+    y_range: Sequence[float],
+    height: int,
+    max_labels: int,
+) -> set:
+    """Which flagged units get a written label: smallest q first, skipping any whose label
+    would overlap one already placed (the rest keep their name in the hover text)."""
+    width_px = FUNNEL_MIN_PLOT_WIDTH_PX
+    height_px = height - FUNNEL_LEGEND_PX
+    placed: list[tuple[float, float, float]] = []  # centre x, y and half width, in pixels
+    chosen = set()
+    for row in flagged.sort_values("q_value", kind="stable").itertuples():
+        if len(chosen) >= max_labels:
+            break
+        x = (np.log10(row.expected) - x_range[0]) / (x_range[1] - x_range[0]) * width_px
+        y = (row.ratio - y_range[0]) / (y_range[1] - y_range[0]) * height_px
+        half = 0.3 * FUNNEL_FONT_PX * len(str(getattr(row, text_col)))
+        if not np.isfinite(y) or any(
+            abs(x - px) < half + ph + 4 and abs(y - py) < FUNNEL_LABEL_HEIGHT_PX + 2
+            for px, py, ph in placed
+        ):
+            continue
+        placed.append((x, y, half))
+        chosen.add(getattr(row, label_col))
+    return chosen
+
+
 def funnel(
     points: pd.DataFrame,
     limits: pd.DataFrame,
@@ -699,8 +810,9 @@ def funnel(
     `points`: one row per unit with label_col, n, observed, expected, ratio, ci_low, ci_high,
     shrunken_ratio, raw_rate, peer_rate, q_value, flagged, eligible (the flags table).
     `limits`: expected, level, kind ('tau2' or 'exact'), lower, upper. Flagged units are drawn
-    in vermillion and labelled (the `max_labels` with the smallest q), units below the minimum
-    volume as open grey circles. Each point carries its label as customdata, for selection;
+    in vermillion and labelled (up to `max_labels`, smallest q first, none overlapping another:
+    see funnel_labels), units below the minimum volume as open grey circles. Each point
+    carries its label as customdata, for selection;
     `text_col` (default: label_col) is the shorter text written beside flagged points.
     """
     text_col = text_col or label_col
@@ -737,7 +849,12 @@ def funnel(
         ("not flagged", eligible & ~flagged, OKABE_ITO["blue"], "circle"),
         ("flagged", flagged, OKABE_ITO["vermillion"], "circle"),
     )
-    labelled = set(pts[flagged].nsmallest(max_labels, "q_value")[label_col])
+    top = float(np.nanmax(pts["ratio"])) if np.isfinite(pts["ratio"]).any() else 2.0
+    y_range = [0.0, max(2.0, 1.1 * top)]
+    x_range = _log_range(pd.concat([pts["expected"], limits["expected"]]))
+    labelled = funnel_labels(
+        pts[flagged], label_col, text_col, x_range, y_range, height, max_labels
+    )
     for name, mask, c, symbol in groups:
         part = pts[mask].sort_values("expected")
         if part.empty:
@@ -746,8 +863,6 @@ def funnel(
             str(t) if v in labelled else ""
             for v, t in zip(part[label_col], part[text_col], strict=True)
         ]
-        # Neighbours along the x axis take turns above and below, so labels overlap less.
-        turns = ("top center", "bottom center", "top right", "bottom left")
         fig.add_trace(
             go.Scatter(
                 x=part["expected"],
@@ -755,8 +870,8 @@ def funnel(
                 mode="markers+text" if name == "flagged" else "markers",
                 name=f"{name} ({len(part):,})",
                 text=text if name == "flagged" else None,
-                textposition=[turns[i % len(turns)] for i in range(len(part))],
-                textfont=dict(size=11, color=c),
+                textposition="top center",
+                textfont=dict(size=FUNNEL_FONT_PX, color=c),
                 marker=dict(
                     color=c,
                     size=9 if name == "flagged" else 7,
@@ -770,9 +885,8 @@ def funnel(
                 hoverinfo="text",
             )
         )
-    top = float(np.nanmax(pts["ratio"])) if np.isfinite(pts["ratio"]).any() else 2.0
-    fig.update_yaxes(title="observed / expected", range=[0, max(2.0, 1.1 * top)], zeroline=False)
-    fig.update_xaxes(title="expected count (log scale)", type="log")
+    fig.update_yaxes(title="observed / expected", range=y_range, zeroline=False)
+    fig.update_xaxes(title="expected count (log scale)", type="log", range=x_range)
     _layout(fig, height)
     return fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.14, x=0))
 

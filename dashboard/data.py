@@ -307,8 +307,7 @@ def _cached_drift_chart(
     filters = _filters_from_key(filters_key)
     try:
         with connection().reading() as con:
-            risks = drift.risks(View(con, scope, filters), examiner_id)
-        charts = drift.drift_charts(risks, DEFAULT_SETTINGS)
+            charts = drift.drift_charts(View(con, scope, filters), DEFAULT_SETTINGS, examiner_id)
         return DriftChart(charts[0] if charts else None)
     except Exception as exc:  # noqa: BLE001 - as for the flags: say why, keep the page
         return DriftChart(None, f"{type(exc).__name__}: {exc}")

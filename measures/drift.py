@@ -23,52 +23,136 @@ from imestats.cusum import (
     threshold_for_batched_panel,
 )
 from imestats.proportions import oe_ratio_interval
-from measures.base import DEFAULT_SETTINGS, FlagSettings, Measure, View, comparable, finish
+from measures.base import (
+    DEFAULT_SETTINGS,
+    FlagSettings,
+    Measure,
+    View,
+    comparable,
+    q_values_and_flags,
+)
 
 NAME = "drift"
-# Every exam with an adverse-opinion outcome, each examiner's exams together in date order,
-# with the stored case-mix log odds of an adverse opinion. $examiner_id NULL: every examiner.
-RISKS_SQL = """
+# Every exam with an adverse-opinion outcome and a stored case-mix risk strictly between 0
+# and 1, with the log odds of that risk; $examiner_id NULL: every examiner.
+_DRIFT_EXAMS = """
+    SELECT
+        examiner_id,
+        exam_date,
+        exam_id,
+        CAST(is_adverse AS INTEGER) AS adverse,
+        ln(expected_adverse_opinion / (1 - expected_adverse_opinion)) AS eta_adverse
+    FROM exams_in_view()
+    WHERE is_adverse IS NOT NULL
+        AND expected_adverse_opinion > 0 AND expected_adverse_opinion < 1
+        AND ($examiner_id IS NULL OR examiner_id = $examiner_id)
+"""
+# The baseline exams of every examiner with a chart (at least twice the minimum volume): the
+# first max(minimum volume, share x exams) in date order (exam_id breaks ties). Each row also
+# carries its examiner's exam count and, for the check that the outcome varies, the view's.
+BASELINE_SQL = f"""
+WITH drift_exams AS ({_DRIFT_EXAMS}),
+examiners AS (
+    SELECT
+        examiner_id,
+        count(*) AS n_exams,
+        sum(count(*)) OVER () AS n_in_view,
+        sum(sum(adverse)) OVER () AS adverse_in_view
+    FROM drift_exams
+    GROUP BY examiner_id
+),
+numbered AS (
+    SELECT
+        d.*,
+        x.n_exams,
+        x.n_in_view,
+        x.adverse_in_view,
+        row_number() OVER (PARTITION BY d.examiner_id ORDER BY d.exam_date, d.exam_id) - 1
+            AS place
+    FROM drift_exams AS d
+    JOIN examiners AS x USING (examiner_id)
+    WHERE x.n_exams >= 2 * $min_volume
+)
+SELECT examiner_id, exam_date, exam_id, adverse, eta_adverse, n_exams, n_in_view, adverse_in_view
+FROM numbered
+WHERE place < greatest($min_volume, CAST(floor(n_exams * $baseline_share) AS BIGINT))
+ORDER BY examiner_id, place
+"""
+# The later exams (after each examiner's baseline, given as bound lists with the baseline's
+# log odds ratio), in batches of one calendar period, with the CUSUM over the batches.
+# A batch's weight is W = O log R - sum log(1 - p + R p) over its recalibrated risks p
+# (imestats.cusum.batch_log_terms). The CUSUM with floor 0, S_k = max(0, S_(k-1) + W_k), is
+# C_k - min(0, min over j <= k of C_j) with C the running sum of W (Lindley's recursion), so
+# window functions give the whole path. The path is the chart's without its reset after a
+# signal: it is the chart's up to the first crossing of any threshold.
+BATCHES_SQL = f"""
+WITH baselines AS (
+    SELECT
+        unnest($examiners) AS examiner_id,
+        unnest($log_odds_ratios) AS delta,
+        unnest($last_dates) AS last_date,
+        unnest($last_ids) AS last_id
+),
+later AS (
+    SELECT
+        e.examiner_id,
+        e.exam_date,
+        e.adverse,
+        1 / (1 + exp(-(e.eta_adverse + b.delta))) AS risk,
+        CAST(floor(((year(e.exam_date) - 1970) * 12 + month(e.exam_date) - 1)
+            / $batch_months) AS BIGINT) AS period
+    FROM ({_DRIFT_EXAMS}) AS e
+    JOIN baselines AS b USING (examiner_id)
+    WHERE (e.exam_date, e.exam_id) > (b.last_date, b.last_id)
+),
+batches AS (
+    SELECT
+        examiner_id,
+        period,
+        max(exam_date) AS batch_end_date,
+        count(*) AS trials,
+        sum(adverse) AS adverse,
+        sum(risk) AS risk_sum,
+        sum(ln(1 + ($odds_ratio - 1) * risk)) AS log_terms
+    FROM later
+    GROUP BY examiner_id, period
+),
+running AS (
+    SELECT
+        *,
+        sum(adverse * ln($odds_ratio) - log_terms)
+            OVER (PARTITION BY examiner_id ORDER BY period) AS running_sum
+    FROM batches
+)
 SELECT
     examiner_id,
-    exam_date,
-    is_adverse,
-    ln(expected_adverse_opinion / (1 - expected_adverse_opinion)) AS eta_adverse
-FROM exams_in_view()
-WHERE is_adverse IS NOT NULL
-    AND expected_adverse_opinion > 0 AND expected_adverse_opinion < 1
-    AND ($examiner_id IS NULL OR examiner_id = $examiner_id)
-ORDER BY examiner_id, exam_date, exam_id
+    batch_end_date,
+    trials,
+    adverse,
+    risk_sum,
+    log_terms,
+    running_sum - least(0, min(running_sum) OVER (PARTITION BY examiner_id ORDER BY period))
+        AS cusum
+FROM running
+ORDER BY examiner_id, period
 """
 
 
-def risks(view: View, examiner_id: str | None = None) -> pd.DataFrame:
-    """The drift chart's input for one examiner, or every examiner (None)."""
-    return view.run_sql(RISKS_SQL, per_exam=True, examiner_id=examiner_id)
-
-
-def stored_threshold(view: View, settings: FlagSettings) -> float | None:
-    """The panel threshold `ime load` simulated for the whole database, for a view with fewer
-    exams (a filter or an insurer's scope); None for the default view, or before any load.
-
-    A view's charts are the same examiners' exams or fewer, in series no longer than the whole
-    database's, so under this threshold its panel-wide false-alarm rate can only fall below
-    the target: reusing it keeps the flag honest and spares the simulation (seconds at 10^6
-    exams) on every filter. The threshold is a setting of the method, not a figure of any
-    examiner: every role may read it.
-    """
-    whole = view.scope.role != "insurer" and view.filters == queries.NO_FILTERS
-    if whole or settings != DEFAULT_SETTINGS:
-        return None
-    stored = view.con.execute(
-        "SELECT any_value(cusum_threshold) FROM examiner_flags WHERE measure = $measure",
-        {"measure": NAME},
-    ).fetchall()
-    return stored[0][0] if stored else None
-
-
-def score(view: View, settings: FlagSettings) -> pd.DataFrame:
-    return score_risks(risks(view), settings, stored_threshold(view, settings))
+# A batch table: one row per examiner and batch (the later exams of one calendar period of
+# FlagSettings.drift_batch_months), each examiner's batches together in time order: the
+# examiner's exams and baseline's last date, the batch's last date, exams, adverse opinions,
+# sum of own-baseline risks p and of log(1 - p + R p), and the CUSUM without reset after it.
+BATCH_COLUMNS = [
+    "examiner_id",
+    "n_exams",
+    "baseline_end_date",
+    "batch_end_date",
+    "trials",
+    "adverse",
+    "risk_sum",
+    "log_terms",
+    "cusum",
+]
 
 
 @dataclass(frozen=True)
@@ -76,8 +160,8 @@ class DriftChart:
     """One examiner's exams after the baseline, in batches of calendar periods, for the CUSUM.
 
     Per batch (the later exams of one period of FlagSettings.drift_batch_months): the date of
-    its last exam, its exams, adverse opinions, mean own-baseline risk and the sum of
-    log(1 - p + R p) over its exams.
+    its last exam, its exams, adverse opinions, mean own-baseline risk, the sum of
+    log(1 - p + R p) over its exams and the CUSUM without reset after it.
     """
 
     examiner_id: str
@@ -88,23 +172,102 @@ class DriftChart:
     adverse: np.ndarray
     risk: np.ndarray
     log_terms: np.ndarray
+    unreset_cusum: np.ndarray
 
 
-def drift_charts(risks: pd.DataFrame, settings: FlagSettings) -> list[DriftChart]:
-    """Per examiner with enough exams: later exams by period, risks recalibrated to baseline.
+def drift_batches(
+    view: View, settings: FlagSettings, examiner_id: str | None = None
+) -> pd.DataFrame:
+    """Per examiner in view with enough exams (or the one asked for), sorted by examiner: the
+    later exams in batches by period, their risks recalibrated to the examiner's baseline
+    (BATCH_COLUMNS).
 
-    `risks` is RISKS_SQL's result (each examiner's exams together, in date
-    order, with the case-mix log odds of an adverse opinion). Every examiner is handled at
-    once, in arrays over all exams, and then cut into one chart each.
+    Two queries: the baseline exams, whose log odds ratio against the stored risks is solved
+    here (imestats.cusum.baseline_log_odds_ratios), then the later exams in batches with the
+    CUSUM, summed in the database.
+    """
+    limits = {
+        "min_volume": settings.min_volume,
+        "baseline_share": settings.drift_baseline_share,
+        "examiner_id": examiner_id,
+    }
+    baseline = view.run_sql(BASELINE_SQL, per_exam=True, **limits)
+    if baseline.empty or not comparable(
+        baseline["n_in_view"].iloc[0], baseline["adverse_in_view"].iloc[0]
+    ):
+        return pd.DataFrame(columns=BATCH_COLUMNS)
+    examiner = baseline["examiner_id"]
+    first = np.flatnonzero((examiner != examiner.shift()).to_numpy())
+    counts = np.diff(np.r_[first, len(baseline)])
+    delta = baseline_log_odds_ratios(
+        baseline["adverse"].to_numpy(dtype=float),
+        special.expit(baseline["eta_adverse"].to_numpy(dtype=float)),
+        np.repeat(np.arange(counts.size), counts),
+        counts.size,
+    )
+    last = baseline.iloc[first + counts - 1]
+    batches = view.run_sql(
+        BATCHES_SQL,
+        examiner_id=examiner_id,
+        examiners=last["examiner_id"].tolist(),
+        log_odds_ratios=delta.tolist(),
+        last_dates=[d.date() for d in last["exam_date"]],
+        last_ids=last["exam_id"].tolist(),
+        batch_months=settings.drift_batch_months,
+        odds_ratio=settings.drift_odds_ratio,
+    )
+    # Every charted examiner has later exams (at least twice the minimum volume, a baseline
+    # of the minimum volume or a share below 1), so has batches.
+    per_examiner = last.set_index("examiner_id")
+    return batches.assign(
+        n_exams=per_examiner["n_exams"].reindex(batches["examiner_id"]).to_numpy(),
+        baseline_end_date=per_examiner["exam_date"].reindex(batches["examiner_id"]).to_numpy(),
+    )[BATCH_COLUMNS]
+
+
+def charts_of(batches: pd.DataFrame) -> list[DriftChart]:
+    """One DriftChart per examiner of a batch table (drift_batches, batches_from_exams)."""
+    cuts = np.r_[0, np.cumsum(batches.groupby("examiner_id", sort=False).size().to_numpy())]
+    columns = {c: batches[c].to_numpy() for c in BATCH_COLUMNS}
+    trials = columns["trials"].astype(int)
+    return [
+        DriftChart(
+            columns["examiner_id"][lo],
+            int(columns["n_exams"][lo]),
+            columns["baseline_end_date"][lo],
+            columns["batch_end_date"][lo:hi].astype("datetime64[D]"),
+            trials[lo:hi],
+            columns["adverse"][lo:hi].astype(float),
+            columns["risk_sum"][lo:hi] / trials[lo:hi],
+            columns["log_terms"][lo:hi].astype(float),
+            columns["cusum"][lo:hi].astype(float),
+        )
+        for lo, hi in zip(cuts[:-1], cuts[1:], strict=True)
+    ]
+
+
+def drift_charts(
+    view: View, settings: FlagSettings, examiner_id: str | None = None
+) -> list[DriftChart]:
+    """The drift charts of a view (or of one examiner in it), for pages and reports."""
+    return charts_of(drift_batches(view, settings, examiner_id))
+
+
+def batches_from_exams(risks: pd.DataFrame, settings: FlagSettings) -> pd.DataFrame:
+    """drift_batches for exams held outside the database (the benchmark's pandas way).
+
+    `risks` has one row per exam with examiner_id, exam_date, is_adverse and eta_adverse
+    (the case-mix log odds of an adverse opinion), each examiner's exams together in date
+    order. Every examiner is handled at once, in arrays over all exams.
     """
     if not comparable(len(risks), risks["is_adverse"].astype(int)):
-        return []
+        return pd.DataFrame(columns=BATCH_COLUMNS)
     examiner = risks["examiner_id"]
     first = np.flatnonzero((examiner != examiner.shift()).to_numpy())
     counts = np.diff(np.r_[first, len(risks)])
     charted = counts >= 2 * settings.min_volume
     if not charted.any():
-        return []
+        return pd.DataFrame(columns=BATCH_COLUMNS)
     keep = np.repeat(charted, counts)
     if examiner.iloc[first].duplicated().any():
         raise ValueError("drift risks must hold each examiner's exams together, in date order")
@@ -134,40 +297,74 @@ def drift_charts(risks: pd.DataFrame, settings: FlagSettings) -> list[DriftChart
     batch_start = np.flatnonzero(new_batch)
     trials = np.diff(np.r_[batch_start, later_unit.size])
     batch_adverse = np.add.reduceat(adverse[~in_baseline], batch_start)
-    batch_risk = np.add.reduceat(later_p, batch_start) / trials
+    risk_sum = np.add.reduceat(later_p, batch_start)
     log_terms = batch_log_terms(
         later_p, np.cumsum(new_batch) - 1, batch_start.size, settings.drift_odds_ratio
     )
     batch_end_date = later_date[batch_start + trials - 1]
-    # Each examiner's batches are consecutive: cut the arrays at each examiner's first batch.
-    cuts = np.r_[np.searchsorted(later_unit[batch_start], np.arange(counts.size)), batch_start.size]
-    return [
-        DriftChart(
-            names[k],
-            int(counts[k]),
-            dates[starts[k] + baseline_end[k] - 1],
-            batch_end_date[lo:hi],
-            trials[lo:hi],
-            batch_adverse[lo:hi],
-            batch_risk[lo:hi],
-            log_terms[lo:hi],
-        )
-        for k, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:], strict=True))
-    ]
+    # The CUSUM without reset by Lindley's recursion, as BATCHES_SQL computes it.
+    weights = pd.Series(batch_adverse * np.log(settings.drift_odds_ratio) - log_terms)
+    batch_unit = later_unit[batch_start]
+    running = weights.groupby(batch_unit).cumsum()
+    unreset = (running - np.minimum(0.0, running.groupby(batch_unit).cummin())).to_numpy()
+    return pd.DataFrame(
+        {
+            "examiner_id": np.asarray(names, dtype=object)[batch_unit],
+            "n_exams": counts[batch_unit],
+            "baseline_end_date": dates[starts + baseline_end - 1][batch_unit],
+            "batch_end_date": batch_end_date,
+            "trials": trials,
+            "adverse": batch_adverse,
+            "risk_sum": risk_sum,
+            "log_terms": log_terms,
+            "cusum": unreset,
+        }
+    )
 
 
-def score_risks(
-    risks: pd.DataFrame, settings: FlagSettings, threshold: float | None = None
+def stored_threshold(view: View, settings: FlagSettings) -> float | None:
+    """The panel threshold `ime load` simulated for the whole database, for a view with fewer
+    exams (a filter or an insurer's scope); None for the default view, or before any load.
+
+    A view's charts are the same examiners' exams or fewer, in series no longer than the whole
+    database's, so under this threshold its panel-wide false-alarm rate can only fall below
+    the target: reusing it keeps the flag honest and spares the simulation (seconds at 10^6
+    exams) on every filter. The threshold is a setting of the method, not a figure of any
+    examiner: every role may read it.
+    """
+    whole = view.scope.role != "insurer" and view.filters == queries.NO_FILTERS
+    if whole or settings != DEFAULT_SETTINGS:
+        return None
+    # A cursor of its own: measures are scored side by side (measures.engine).
+    cur = view.con.cursor()
+    try:
+        stored = cur.execute(
+            "SELECT any_value(cusum_threshold) FROM examiner_flags WHERE measure = $measure",
+            {"measure": NAME},
+        ).fetchall()
+    finally:
+        cur.close()
+    return stored[0][0] if stored else None
+
+
+def score(view: View, settings: FlagSettings) -> pd.DataFrame:
+    return score_batches(
+        drift_batches(view, settings), settings, stored_threshold(view, settings)
+    )
+
+
+def score_batches(
+    batches: pd.DataFrame, settings: FlagSettings, threshold: float | None = None
 ) -> pd.DataFrame:
     """A change in an examiner's own adverse-opinion rate: risk-adjusted CUSUM on own baseline.
 
     The panel threshold is simulated for these charts unless `threshold` (stored_threshold)
     is given.
     """
-    charts = drift_charts(risks, settings)
-    if not charts:
+    if batches.empty:
         return pd.DataFrame()
     if threshold is None:
+        charts = charts_of(batches)
         threshold = threshold_for_batched_panel(
             [c.trials for c in charts],
             [c.risk for c in charts],
@@ -177,23 +374,34 @@ def score_risks(
             n_sim=settings.drift_simulations,
             rng=settings.seed,
         ).threshold
-    observed = np.array([c.adverse.sum() for c in charts])
-    expected = np.array([(c.trials * c.risk).sum() for c in charts])
-    later = np.array([c.trials.sum() for c in charts])
-    peak = np.array(
-        [
-            batched_cusum(
-                c.adverse, c.log_terms, threshold, settings.drift_odds_ratio
-            ).max_statistic
-            for c in charts
-        ]
+    units = batches.groupby("examiner_id", sort=False).agg(
+        n=("n_exams", "first"),
+        observed=("adverse", "sum"),
+        expected=("risk_sum", "sum"),
+        later=("trials", "sum"),
+        peak=("cusum", "max"),
     )
+    observed = units["observed"].to_numpy(dtype=float)
+    expected = units["expected"].to_numpy(dtype=float)
+    later = units["later"].to_numpy(dtype=float)
+    # Below the threshold the chart's highest value is that of the path without reset; a
+    # chart that crossed it restarts at 0 after each signal, so its own recursion decides.
+    peak = units["peak"].to_numpy(dtype=float, copy=True)
+    crossed = peak >= threshold
+    if crossed.any():
+        signalled = batches[batches["examiner_id"].isin(units.index[crossed])]
+        peak[crossed] = [
+            batched_cusum(
+                chart.adverse, chart.log_terms, threshold, settings.drift_odds_ratio
+            ).max_statistic
+            for chart in charts_of(signalled)
+        ]
     interval = oe_ratio_interval(observed, expected)
     rows = pd.DataFrame(
         {
-            "examiner_id": [c.examiner_id for c in charts],
+            "examiner_id": units.index.to_numpy(),
             "peer_group": "the examiner's own first exams",
-            "n": [c.n_exams for c in charts],
+            "n": units["n"].to_numpy(dtype=int),
             "observed": observed,
             "expected": expected,
             "ratio": observed / expected,
@@ -210,7 +418,7 @@ def score_risks(
             "p_value": stats.poisson.sf(observed - 1, expected),
         }
     )
-    return finish(rows, NAME, settings, signal=peak >= threshold)
+    return q_values_and_flags(rows, NAME, settings, signal=peak >= threshold)
 
 
 def drift_threshold(flags: pd.DataFrame) -> float | None:

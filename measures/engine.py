@@ -9,6 +9,8 @@ one query runner, so the access scope holds.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -66,7 +68,10 @@ def compute_flags(
     aggregates = [a for m in chosen for a in m.aggregates]
     if aggregates:
         view.units = queries.run_sql(con, _units_sql(aggregates), scope, filters)
-    frames = [m.score(view, settings) for m in chosen]
+    # Side by side: a measure waiting on its own query in DuckDB (allegiance's strata, drift's
+    # baselines and batches), which releases the GIL, leaves Python to the others' statistics.
+    with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
+        frames = list(pool.map(lambda m: m.score(view, settings), chosen))
     frames = [f for f in frames if not f.empty]
     if not frames:
         return pd.DataFrame(columns=FLAG_COLUMNS)

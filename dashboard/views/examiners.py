@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dashboard import charts, data, examiners, filters, layout
+from dashboard import charts, data, examiner_figures, filters, layout
 from measures.engine import COMMON_WORDS
 
 PROFILE = "views/examiner_profile.py"
@@ -19,7 +19,7 @@ layout.scope_caption(flt)
 c_measure, c_peer = st.columns(2)
 measure = filters.choice(
     "Measure",
-    examiners.MEASURE_LABELS,
+    examiner_figures.MEASURE_LABELS,
     key="measure",
     default="adverse_opinion",
     container=c_measure,
@@ -33,14 +33,14 @@ peer = filters.choice(
     container=c_peer,
     help="Examiners are compared with peers of the same specialty; this only narrows the list.",
 )
-spec = examiners.EXAMINER_MEASURES[measure]
+spec = examiner_figures.EXAMINER_MEASURES[measure]
 
 result = data.flags(flt)
 if result.error or result.table is None:
     st.warning(f"The flags could not be computed for this view. {result.error or ''}")
     st.stop()
 flags = result.table
-table = examiners.examiner_table(flags, volumes, measure, None if peer == "all" else peer)
+table = examiner_figures.examiner_table(flags, volumes, measure, None if peer == "all" else peer)
 
 
 def open_profile(examiner_id: str) -> None:
@@ -51,15 +51,15 @@ m_shown, m_flagged, m_small, m_disp = st.columns(4)
 m_shown.metric("Examiners", f"{len(table):,}")
 m_shown.caption(f"{int(table['n'].sum()):,} exams count for this measure")
 m_flagged.metric(f"Flagged on {spec.label.lower()}", f"{int(table['flagged'].sum()):,}")
-m_flagged.caption(f"q < {examiners.SETTINGS.q} after Benjamini-Hochberg, an excess only")
+m_flagged.caption(f"q < {examiner_figures.SETTINGS.q} after Benjamini-Hochberg, an excess only")
 n_small = int(((table["n"] > 0) & ~table["eligible"]).sum())
 m_small.metric("Below minimum volume", f"{n_small:,}")
-m_small.caption(f"fewer than {examiners.MIN_VOLUME}: shown, never flagged")
+m_small.caption(f"fewer than {examiner_figures.MIN_VOLUME}: shown, never flagged")
 
 rows = flags[flags["measure"] == measure]
 points = table[table["n"] > 0]
 if spec.chart == "funnel" and not rows.empty:
-    geometry = examiners.funnel_geometry(rows)
+    geometry = examiner_figures.funnel_geometry(rows)
     m_disp.metric("Over-dispersion τ²", f"{geometry.tau2:.3f}")
     m_disp.caption("between-examiner variance on the O/E scale that case mix does not explain")
     st.subheader(f"Funnel plot: {spec.label.lower()}")

@@ -230,3 +230,23 @@ def test_an_examiner_opens_in_their_profile(server, browser, flagged_truth):
         assert f"{n:,}" in exams, exams
     finally:
         page.close()
+
+
+def test_every_asset_is_served_locally(server, browser):
+    """Offline use: nothing the page loads comes from another host (the menu's icons come
+    from the font Streamlit serves itself; the favicon was once fetched from a font CDN)."""
+    page = browser.new_page(viewport={"width": WIDTH, "height": 900})
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    try:
+        _render(page, f"{server}/denials", MIN_CHARTS["denials.py"])
+        favicon = page.evaluate("() => document.querySelector(\"link[rel='shortcut icon']\").href")
+    finally:
+        page.close()
+    local = (server, "data:", "blob:")
+    assert requested and all(url.startswith(local) for url in requested), [
+        url for url in requested if not url.startswith(local)
+    ]
+    # The favicon is fetched when its link changes; its address is checked as well, in case
+    # that fetch comes after the last request recorded.
+    assert favicon.startswith(local), favicon
