@@ -26,12 +26,58 @@ def model_order(models: dict[str, SqlFile]) -> list[str]:
     return list(TopologicalSorter(graph).static_order())
 
 
-def build_models(con: duckdb.DuckDBPyConnection) -> None:
-    """(Re)create every model from queries/models as its header's `materialized` says."""
+# The model the case-mix models score (measures.casemix.store_models adds each exam's
+# expectations to it). A load builds it in an in-memory database first, read through a view of
+# the same name, so that the scorer writes every exam to the database file once, expectations
+# included, instead of writing the exams and then updating each of them. (An attached database,
+# not a temporary table: the queries that fit the models read it through cursors, which do not
+# see their connection's temporary tables.)
+SCORED_MODEL = "fct_exams"
+STAGING_DATABASE = "load_staging"
+STAGED_SCORED_MODEL = f"{STAGING_DATABASE}.main.{SCORED_MODEL}"
+
+
+def build_models(con: duckdb.DuckDBPyConnection, stage_scored: bool = False) -> None:
+    """(Re)create every model from queries/models as its header's `materialized` says.
+
+    `stage_scored`: build SCORED_MODEL in the in-memory STAGING_DATABASE, under a view of its
+    name that every later model and query reads, to be written by the scorer or by
+    `publish_scored_model`.
+    """
     models = folder("models")
     for name in model_order(models):
         kind = models[name].header.get("materialized", "view").upper()
+        if stage_scored and name == SCORED_MODEL:
+            con.execute(f"ATTACH ':memory:' AS {STAGING_DATABASE}")
+            con.execute(f"CREATE TABLE {STAGED_SCORED_MODEL} AS {models[name].sql}")
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+            con.execute(f"CREATE VIEW {name} AS FROM {STAGED_SCORED_MODEL}")
+            continue
         con.execute(f"CREATE OR REPLACE {kind} {name} AS {models[name].sql}")
+
+
+def staged_scored_model(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether SCORED_MODEL was staged by this load and is not written yet."""
+    return bool(
+        con.execute(
+            "SELECT 1 FROM duckdb_databases() WHERE database_name = $name",
+            {"name": STAGING_DATABASE},
+        ).fetchall()
+    )
+
+
+def write_scored_model(con: duckdb.DuckDBPyConnection, select: str) -> None:
+    """Store SCORED_MODEL in the database file as `select` (a query over STAGED_SCORED_MODEL)
+    and drop the staged copy."""
+    con.execute(f"DROP VIEW {SCORED_MODEL}")
+    con.execute(f"CREATE TABLE {SCORED_MODEL} AS {select}")
+    con.execute(f"DETACH {STAGING_DATABASE}")
+
+
+def publish_scored_model(con: duckdb.DuckDBPyConnection) -> None:
+    """Write the staged SCORED_MODEL to the database as built, if no scorer wrote it."""
+    if staged_scored_model(con):
+        write_scored_model(con, f"FROM {STAGED_SCORED_MODEL}")
 
 
 def run_contracts(con: duckdb.DuckDBPyConnection, load_id: int) -> dict[str, int]:

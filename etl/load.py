@@ -9,13 +9,19 @@ import json
 import stat
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import duckdb
 from tqdm import tqdm
 
-from etl.build import build_models, refuse_privacy_breaches, run_contracts
+from etl.build import (
+    build_models,
+    publish_scored_model,
+    refuse_privacy_breaches,
+    run_contracts,
+)
 from etl.database import ensure_schema
 from etl.errors import LoadError
 from etl.privacy import pseudonym_key
@@ -24,7 +30,7 @@ from etl.schema import ENTITIES
 from etl.snapshot import next_snapshot
 from etl.sources import FORMATS, StagedFile, stage_file
 from etl.sql import Query, quote_ident
-from etl.validate import Checked, check_against_database, rule_message, type_and_check
+from etl.validate import Checked, rule_message, type_and_check
 
 ENTITY_ORDER = list(ENTITIES)
 
@@ -239,12 +245,13 @@ def load(
                 reports.append(_load_file(con, pf, f"load_{i}", hash_key, load_id))
             bar.update()
         bar.set_postfix_str("building tables")
-        build_models(con)
+        build_models(con, stage_scored=True)
         contracts = run_contracts(con, load_id)
         refuse_privacy_breaches(con, load_id, contracts)
         if after_build:
             bar.set_postfix_str("precomputing")
             after_build(con)
+        publish_scored_model(con)
         report = LoadReport(
             load_id,
             str(db_path),
@@ -274,10 +281,15 @@ def _load_rows(
     con: duckdb.DuckDBPyConnection, pf: PlannedFile, table: str, hash_key: str, load_id: int
 ) -> FileReport:
     entity = pf.entity
-    sha = _sha256(pf.path)
-    staged = stage_file(con, pf.path, entity, pf.mapping, table, hash_key)
+    # The checksum is computed while DuckDB reads the file (hashlib and DuckDB both release
+    # the interpreter lock): the file is read from the page cache twice, but in one wait.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        checksum = pool.submit(_sha256, pf.path)
+        try:
+            staged = stage_file(con, pf.path, entity, pf.mapping, table, hash_key)
+        finally:
+            sha = checksum.result()
     checked = type_and_check(con, staged.table, entity, pf.mapping, staged.row_number)
-    check_against_database(con, checked, entity)
     for problems in staged.problems:
         # Rules broken while reading: rows set aside by the reader, formula cells without value.
         con.execute(
@@ -296,6 +308,8 @@ def _load_rows(
         note=staged.note,
     )
     _quarantine(con, pf, staged, checked, sha, load_id, warn_rules, report)
+    # The raw text was kept for the quarantine's raw rows only: freed before the upsert.
+    con.execute(f"DROP TABLE {staged.table}")
     good = _good_rows(checked, entity, pf.mapping, warn_rules)
     _upsert(con, entity, good, load_id, report)
     report.loaded = report.read - report.quarantined

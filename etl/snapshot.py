@@ -6,9 +6,12 @@ over the original, which is atomic on POSIX file systems. Readers keep the snaps
 opened until they reopen. A load that fails or is killed (SIGKILL included) leaves only a
 stray copy, removed by the next load, and the last good database exactly as it was.
 
-The load's connection has a bounded memory limit ($IME_MEMORY_LIMIT, default 2 GiB): beyond it
-DuckDB spills to a folder beside the copy instead of growing with the data (its default limit is
-80% of the machine's memory, which a national load would take before spilling anything).
+The load's connection has a bounded memory limit: beyond it DuckDB spills to a folder beside the
+copy instead of growing with the data (its own default is 80% of the machine's memory, which a
+national load would take before spilling anything). The limit is $IME_MEMORY_LIMIT when set,
+else half of the machine's physical memory, at most 3 GiB: an 8 GiB laptop keeps more than half
+for everything else, and the load's resident peak (the limit plus about 0.7 GiB of Python and
+its libraries at 10^7 exams) stays under the 4 GiB that docs/benchmarks.md asks of every step.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ import duckdb
 from etl.errors import LoadError
 
 MEMORY_ENV = "IME_MEMORY_LIMIT"
-DEFAULT_MEMORY_LIMIT = "2GiB"
+# The share of physical memory a load takes by default, and the most it takes (in MiB).
+MEMORY_SHARE = 0.5
+MEMORY_CAP_MIB = 3072
 
 
 def _fsync(path: Path) -> None:
@@ -71,8 +76,18 @@ def next_snapshot(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
                 _remove(leftover)
 
 
+def physical_memory_mib() -> int:
+    """The machine's physical memory, in MiB."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20)
+
+
+def default_memory_limit(physical_mib: int) -> str:
+    """DuckDB's memory limit for a load on a machine of `physical_mib` MiB: a share, capped."""
+    return f"{min(int(physical_mib * MEMORY_SHARE), MEMORY_CAP_MIB)}MiB"
+
+
 def _connect(work: Path) -> duckdb.DuckDBPyConnection:
-    limit = os.environ.get(MEMORY_ENV) or DEFAULT_MEMORY_LIMIT
+    limit = os.environ.get(MEMORY_ENV) or default_memory_limit(physical_memory_mib())
     config = {"memory_limit": limit, "temp_directory": str(work) + ".tmp"}
     try:
         return duckdb.connect(str(work), config=config)

@@ -1,16 +1,20 @@
 """Turn a staged file into typed rows and a list of the rules each row breaks.
 
-Row rules (types, enumerations, required fields, ranges, order of dates within a row) are
-checked in one pass over the staged rows. Rules that need other tables (references, dates
-against the case, keys repeated within the file) are checked afterwards against the database
-as this load has left it so far, so a reference to a row loaded earlier in the same load holds.
+Every rule is checked in the one statement that types the staged rows: row rules (types,
+enumerations, required fields, ranges, order of dates within a row) and rules that need other
+tables (references, dates against the case), by joins with the database as this load has left
+it so far, so that a reference to a row loaded earlier in the same load holds. Keys repeated
+within the file are then found by a window over the typed keys alone.
 
-The typed rows are a query over the staged text, not a second table: a file of ten million rows
-is held once, and each step computes only the typed columns it reads.
+The typed rows go into a table that every later step reads (the quarantine's counts, the
+upsert): typing a value (trim, lower, a lookup, a cast) costs more than reading it back, and a
+file of ten million rows was otherwise typed again by each step. The staged text is kept only
+until the quarantine has copied the raw rows it holds back.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import duckdb
@@ -51,7 +55,7 @@ RULE_MESSAGES = {
 class Checked:
     """The typed rows of a file and the rules they break, numbered as in the file (`_row`).
 
-    `rows` is a query over the staged table; `problems` a table, one row per broken rule.
+    `rows` is a query over the typed table; `problems` a table, one row per broken rule.
 
     `aggregated`: the rows are source records that the load rolls up into one row per key, so
     a key repeated across them is expected, not a duplicate.
@@ -70,7 +74,9 @@ def type_and_check(
     mapping: FileMapping | None,
     row_number: str = "rowid + 1",
 ) -> Checked:
-    """Type the rows of a staged table and store the rules they break in `<staged>_problems`.
+    """Type the rows of a staged table into `<staged>_typed`, and store the rules they break in
+    `<staged>_problems`: every rule, those that need other tables too, in one pass over the
+    staged rows, then repeated keys over the typed keys.
 
     `row_number` is the SQL for a staged row's number in its file (see StagedFile).
     """
@@ -80,6 +86,7 @@ def type_and_check(
     if mapping and mapping.date_format:
         params["date_format"] = mapping.date_format
     typed = {c.name: _typed_expr(c, params) for c in columns}
+    aggregated = bool(mapping and mapping.aggregate)
     problems = []
     for c in columns:
         problems.extend(_column_problems(c))
@@ -88,6 +95,30 @@ def type_and_check(
             problems.append(_problem(rule.column, rule.name, rule.violation))
     for i, rule in enumerate(mapping.rules if mapping else ()):
         problems.append(_problem(rule.column, f"profile:{rule.name}", f"t._rule_{i}"))
+    # Each other table joined once, on its key (unique, as the upsert keeps it), so a join
+    # never repeats a row: (entity, local column, target column) -> alias.
+    joins: dict[tuple[str, str, str], str] = {}
+    for ref in entity.references:
+        if ref.column not in typed:
+            continue
+        alias = joins.setdefault((ref.entity, ref.column, ref.target), f"j{len(joins)}")
+        problems.append(
+            _problem(
+                ref.column,
+                "reference",
+                f"t.{ref.column} IS NOT NULL AND {alias}.{ref.target} IS NULL",
+                f"t.{ref.column}",
+            )
+        )
+    for rule in entity.rules:
+        if rule.join is None:
+            continue
+        alias = joins.setdefault(rule.join, f"j{len(joins)}")
+        # A rule names the joined table `j` (RowRule); here it has the alias of its join.
+        violation = re.sub(r"\bj\.", f"{alias}.", rule.violation)
+        problems.append(
+            _problem(rule.column, rule.name, violation, f"CAST(t.{rule.column} AS VARCHAR)")
+        )
     flags = [f"_rule_{i}" for i in range(len(mapping.rules if mapping else ()))]
     if mapping and mapping.aggregate:
         flags += [f"_count_if_{i}" for i in range(len(mapping.aggregate.count_if))]
@@ -99,59 +130,40 @@ def type_and_check(
         + ["extra", *flags]
     )
     typed_rows = f"SELECT {row_number} AS _row, {inner} FROM {staged_table}"
-    raw_columns = ", ".join(f"raw_{name}" for name in typed)
-    rows = Query(f"SELECT * EXCLUDE ({raw_columns}) FROM ({typed_rows})", params)
+    dropped = ", ".join(f"raw_{name}" for name in typed)
+    joined = " ".join(
+        f"LEFT JOIN {other} AS {alias} ON {alias}.{target} = t.{local}"
+        for (other, local, target), alias in joins.items()
+    )
     problem_list = f"list_filter([{', '.join(problems)}], lambda p: p IS NOT NULL)"
-    problems_table = f"{staged_table}_problems"
-    # A row that breaks no rule has an empty list, which unnest turns into no row. (A WHERE on
-    # the rules instead is slower: DuckDB pushes it into the scan, typing each value once per
-    # rule that reads it.)
+    typed_table, problems_table = f"{staged_table}_typed", f"{staged_table}_problems"
+    # The rules are evaluated on the typed values as they are typed: each value once. (A WHERE
+    # on the rules instead is slower: DuckDB pushes it into the scan, typing each value once
+    # per rule that reads it.)
     con.execute(
-        f"CREATE TEMP TABLE {problems_table} AS SELECT _row, p.column_name, p.rule, p.raw_value "
-        f"FROM (SELECT _row, unnest({problem_list}) AS p FROM ({typed_rows}) AS t)",
+        f"CREATE TEMP TABLE {typed_table} AS SELECT t.* EXCLUDE ({dropped}), "
+        f"{problem_list} AS _problems FROM ({typed_rows}) AS t {joined}",
         params,
     )
-    aggregated = bool(mapping and mapping.aggregate)
+    # A row that breaks no rule has an empty list: only the few that break some are unnested.
+    con.execute(
+        f"CREATE TEMP TABLE {problems_table} AS SELECT _row, p.column_name, p.rule, p.raw_value "
+        f"FROM (SELECT _row, unnest(_problems) AS p FROM {typed_table} WHERE len(_problems) > 0)"
+    )
+    key = [k for k in entity.key if k in typed]
+    if key and not aggregated:
+        # A key seen earlier in the file. A window of its own, over the key columns alone: in
+        # the typing statement it would hold and sort every column of every row (measured at
+        # 10^6 exams: several times the cost of the typing itself).
+        shown = ", ".join(f"CAST({k} AS VARCHAR)" for k in key)
+        con.execute(
+            f"INSERT INTO {problems_table} SELECT _row, '{key[0]}', 'duplicate_key', "
+            f"concat_ws(' | ', {shown}) FROM (SELECT _row, {', '.join(key)}, row_number() OVER "
+            f"(PARTITION BY {', '.join(key)} ORDER BY _row) AS seen FROM {typed_table}) "
+            "WHERE seen > 1"
+        )
+    rows = Query(f"SELECT * EXCLUDE (_problems) FROM {typed_table}", {})
     return Checked(rows, problems_table, tuple(typed), aggregated)
-
-
-def check_against_database(
-    con: duckdb.DuckDBPyConnection,
-    checked: Checked,
-    entity_name: str,
-) -> None:
-    """Add the problems that need other tables: duplicate keys, references, joined rules."""
-    entity = ENTITIES[entity_name]
-    t, out = checked.rows, checked.problems
-    key = [k for k in entity.key if k in checked.columns]
-    if key and not checked.aggregated:
-        first_col = key[0]
-        con.execute(
-            f"INSERT INTO {out} SELECT _row, '{first_col}', 'duplicate_key', "
-            f"concat_ws(' | ', {', '.join(f'CAST({k} AS VARCHAR)' for k in key)}) FROM ("
-            f"SELECT _row, {', '.join(key)}, row_number() OVER (PARTITION BY {', '.join(key)} "
-            f"ORDER BY _row) AS seen FROM ({t.sql})) WHERE seen > 1",
-            t.params,
-        )
-    for ref in entity.references:
-        if ref.column not in checked.columns:
-            continue
-        con.execute(
-            f"INSERT INTO {out} SELECT t._row, '{ref.column}', 'reference', t.{ref.column} "
-            f"FROM ({t.sql}) t WHERE t.{ref.column} IS NOT NULL AND NOT EXISTS "
-            f"(SELECT 1 FROM {ref.entity} j WHERE j.{ref.target} = t.{ref.column})",
-            t.params,
-        )
-    for rule in entity.rules:
-        if rule.join is None:
-            continue
-        other, local, target = rule.join
-        con.execute(
-            f"INSERT INTO {out} SELECT t._row, '{rule.column}', '{rule.name}', "
-            f"CAST(t.{rule.column} AS VARCHAR) FROM ({t.sql}) t JOIN {other} j "
-            f"ON j.{target} = t.{local} WHERE {rule.violation}",
-            t.params,
-        )
 
 
 def rule_message(rule: str, entity_name: str, mapping: FileMapping | None) -> str:
@@ -212,9 +224,12 @@ def _column_problems(col: Column) -> list[str]:
     return out
 
 
-def _problem(column: str, rule: str, condition: str) -> str:
-    """A list element: the broken rule when `condition` holds for the row `t`, else NULL."""
+def _problem(column: str, rule: str, condition: str, raw_value: str | None = None) -> str:
+    """A list element: the broken rule when `condition` holds for the row `t`, else NULL.
+
+    `raw_value` is the SQL of the value shown with it (default: the column as written).
+    """
     return (
         f"CASE WHEN coalesce({condition}, false) THEN struct_pack(column_name := '{column}', "
-        f"rule := '{rule}', raw_value := t.raw_{column}) END"
+        f"rule := '{rule}', raw_value := {raw_value or f't.raw_{column}'}) END"
     )

@@ -14,6 +14,7 @@ import duckdb
 import pandas as pd
 
 import queries
+from etl.build import STAGED_SCORED_MODEL, staged_scored_model, write_scored_model
 from imestats.casemix import MISSING_LEVEL, fit_casemix
 from measures.base import FlagSettings, LogisticModel, Measure, comparable
 from measures.registry import MEASURES
@@ -97,7 +98,7 @@ def fit_models(con: duckdb.DuckDBPyConnection, settings: FlagSettings) -> pd.Dat
     return table.reset_index()
 
 
-def _scoring_sql(models: list[str]) -> str:
+def _scoring_sql(models: list[str], exams: str = "fct_exams") -> str:
     """Each exam's linear predictor under every fitted model (eta_<model>) and its feature
     terms (term_<feature>_<model>), from the terms table `casemix_terms`; a level the models
     never saw (rarer than their sample could show) scores as the reference level."""
@@ -114,7 +115,7 @@ def _scoring_sql(models: list[str]) -> str:
     return (
         "SELECT x.exam_id,\n    "
         + ",\n    ".join(columns)
-        + "\nFROM fct_exams AS x\n"
+        + f"\nFROM {exams} AS x\n"
         + f"CROSS JOIN (SELECT * FROM casemix_terms WHERE feature = '{INTERCEPT}') AS i\n"
         + joins
     )
@@ -137,25 +138,46 @@ def store_models(con: duckdb.DuckDBPyConnection, settings: FlagSettings) -> None
                 f"1 / (1 + exp(-eta_{m.name}))" if m.name in fitted else "NULL"
             )
         for column, sql in m.stored:
-            outputs[column] = sql if all(
-                f"eta_{model}" not in sql or model in fitted for model in MEASURES
-            ) else "NULL"
+            outputs[column] = (
+                sql
+                if all(f"eta_{model}" not in sql or model in fitted for model in MEASURES)
+                else "NULL"
+            )
+    if staged_scored_model(con):
+        _write_scored_exams(con, fitted, outputs)
+        return
     for column in outputs:
         # Column names from the registry's code, never from data.
         con.execute(f"ALTER TABLE fct_exams ADD COLUMN IF NOT EXISTS {column} DOUBLE").fetchall()
     if not fitted:
         return
     assignments = ", ".join(f"{c} = s.{c}" for c in outputs)
-    selected = ",\n    ".join(f"{sql} AS {c}" for c, sql in outputs.items())
     con.execute(
-        f"""
-        UPDATE fct_exams SET {assignments}
-        FROM (
-            WITH scored AS ({_scoring_sql(fitted)})
-            SELECT exam_id,
-                {selected}
-            FROM scored
-        ) AS s
-        WHERE fct_exams.exam_id = s.exam_id
-        """
+        f"UPDATE fct_exams SET {assignments} FROM ({_expectations_sql(fitted, outputs)}) AS s "
+        "WHERE fct_exams.exam_id = s.exam_id"
     ).fetchall()
+
+
+def _expectations_sql(fitted: list[str], outputs: dict[str, str], exams: str = "fct_exams") -> str:
+    """Each exam's id and its `outputs` (column: SQL over the scored exam) under the models,
+    for the exams of the table `exams`."""
+    selected = ",\n    ".join(f"CAST({sql} AS DOUBLE) AS {c}" for c, sql in outputs.items())
+    if not fitted:
+        return f"SELECT exam_id, {selected} FROM {exams}"
+    return f"WITH scored AS ({_scoring_sql(fitted, exams)}) SELECT exam_id, {selected} FROM scored"
+
+
+def _write_scored_exams(
+    con: duckdb.DuckDBPyConnection, fitted: list[str], outputs: dict[str, str]
+) -> None:
+    """Write the exams a load staged (etl.build.SCORED_MODEL) to the database with their
+    expectations, in one statement: each exam is written once."""
+    # The order of the staged table (by specialty and examiner, fct_exams.sql says why) is
+    # kept: the expectations are joined to it and the rows sorted as it was.
+    write_scored_model(
+        con,
+        "SELECT x.*, s.* EXCLUDE (exam_id) "
+        f"FROM {STAGED_SCORED_MODEL} AS x "
+        f"LEFT JOIN ({_expectations_sql(fitted, outputs, STAGED_SCORED_MODEL)}) AS s "
+        "USING (exam_id) ORDER BY x.specialty, x.examiner_id",
+    )

@@ -9,7 +9,7 @@ import pytest
 
 from etl.errors import LoadError
 from etl.load import load
-from etl.snapshot import MEMORY_ENV
+from etl.snapshot import MEMORY_ENV, default_memory_limit, physical_memory_mib
 
 
 def inspect_connection(seen: dict):
@@ -35,9 +35,31 @@ def test_a_load_leaves_no_temporary_tables_and_no_spill_folder(
     seen: dict = {}
     load([canonical_folder], db_path, after_build=inspect_connection(seen))
     assert seen["temporary"] == []
-    assert seen["memory_limit"] == "2.0 GiB"
+    # Half of this machine's memory, at most 3 GiB, in DuckDB's own words (read independently
+    # of the loader from /proc/meminfo's MemTotal, in KiB).
+    total_kib = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
+    expected = min(total_kib // 1024 // 2, 3072)
+    shown = duckdb.connect(config={"memory_limit": f"{expected}MiB"})
+    assert (
+        seen["memory_limit"]
+        == shown.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    )
     assert seen["temp_directory"].parent == db_path.parent
     assert sorted(p.name for p in db_path.parent.iterdir()) == [".ime.duckdb.lock", "ime.duckdb"]
+
+
+def test_the_default_memory_limit_is_half_the_machine_at_most_3_gib():
+    assert default_memory_limit(4 * 1024) == "2048MiB"  # half
+    assert default_memory_limit(8 * 1024) == "3072MiB"  # an 8 GiB laptop: capped
+    assert default_memory_limit(24 * 1024) == "3072MiB"
+    assert default_memory_limit(1000) == "500MiB"
+    assert (
+        abs(
+            physical_memory_mib()
+            - int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0]) / 1024
+        )
+        < 1024
+    )
 
 
 def test_the_memory_limit_can_be_set(canonical_folder, db_path, monkeypatch):
