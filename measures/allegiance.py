@@ -103,4 +103,14 @@ MEASURE = Measure(
         "n_neutral_side",
         "n_adverse_neutral_side",
     ),
+    high_means=(
+        "adverse opinions more often when retained by an insurer or employer than by a claimant"
+        " or neutral, on cases of like risk: the examiner favours the insurer when an insurer "
+        "retains them"
+    ),
+    low_means=(
+        "adverse opinions less often when retained by an insurer or employer than by a claimant"
+        " or neutral, on cases of like risk: the examiner favours the claimant when an insurer "
+        "retains them"
+    ),
 )

@@ -17,6 +17,7 @@ import queries
 from measures.base import (
     DEFAULT_SETTINGS,
     FLAG_COLUMNS,
+    OUTPUT_COLUMNS,
     FlagSettings,
     View,
 )
@@ -73,9 +74,17 @@ def compute_flags(
     return pd.concat(frames, ignore_index=True)
 
 
+# Every load's flags, kept for the flag history (`ime flags --history`, the Overview's flags
+# raised and cleared, the profile's flags per load). Not a model: the build never replaces it,
+# and a load writes a copy of the previous database (etl.snapshot), so each new snapshot
+# carries every earlier load's rows forward and adds its own.
+HISTORY_COLUMNS = ["load_id", "loaded_at", *OUTPUT_COLUMNS]
+
+
 def store_flags(con: duckdb.DuckDBPyConnection) -> None:
     """Once per load: fit the case-mix models, store every exam's expectations, then the flags
-    of the default view (examiner_flags), which it then reads."""
+    of the default view (examiner_flags), which it then reads, and add them to flag_history
+    under this load's id."""
     store_models(con, DEFAULT_SETTINGS)
     flags = compute_flags(con)
     con.register("computed_flags", flags[FLAG_COLUMNS])
@@ -84,6 +93,45 @@ def store_flags(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("INSERT INTO examiner_flags BY NAME SELECT * FROM computed_flags").fetchall()
     finally:
         con.unregister("computed_flags")
+    # Column names from the fixed OUTPUT_COLUMNS; the types are examiner_flags'.
+    columns = ", ".join(OUTPUT_COLUMNS)
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS flag_history AS SELECT CAST(NULL AS BIGINT) AS load_id, "
+        f"CAST(NULL AS TIMESTAMP) AS loaded_at, {columns} FROM examiner_flags WHERE false"  # noqa: S608
+    ).fetchall()
+    # The load's id, drawn by etl.load on this connection before the files were read.
+    load_id = con.execute("SELECT currval('load_id_seq')").fetchall()[0][0]
+    con.execute(
+        f"INSERT INTO flag_history SELECT $load_id, now(), {columns} FROM examiner_flags",  # noqa: S608
+        {"load_id": load_id},
+    ).fetchall()
+
+
+def flag_history(
+    con: duckdb.DuckDBPyConnection, scope: queries.Scope, examiner_id: str | None = None
+) -> pd.DataFrame:
+    """The flags every stored load computed (one examiner's, or everyone's), oldest load first.
+
+    Like the stored flags, they describe every examiner unfiltered: an insurer never reads them.
+    """
+    if not _has_history(con):
+        return pd.DataFrame(columns=HISTORY_COLUMNS)
+    return queries.run(con, "flag_history", scope, examiner_id=examiner_id)
+
+
+def flag_changes(con: duckdb.DuckDBPyConnection, scope: queries.Scope) -> pd.DataFrame:
+    """The flags raised and cleared between the two latest stored loads (empty with fewer)."""
+    if not _has_history(con):
+        return pd.DataFrame(columns=["change", "load_id", "previous_load_id", *OUTPUT_COLUMNS])
+    return queries.run(con, "flag_changes", scope)
+
+
+def _has_history(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether a load has stored flags since the history began (older databases have none)."""
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'flag_history'"
+    ).fetchall()
+    return found[0][0] > 0
 
 
 def _is_default_view(
@@ -137,10 +185,18 @@ def funnel_dispersion(rows: pd.DataFrame) -> tuple[float, float]:
 
 COMMON_WORDS = (
     "The variation between examiners that case mix does not explain is allowed for (additive "
-    "over-dispersion, Spiegelhalter 2005), p-values are one-sided (an excess), and q-values "
-    "control the false discovery rate across examiners (Benjamini-Hochberg). Examiners below the "
-    "minimum volume are shown but never flagged. A flag is a reason to look, not a verdict."
+    "over-dispersion, Spiegelhalter 2005). Neutrality is tested both ways: a figure above "
+    "expected (high) and one below (low) are two one-sided families, and in each the q-values "
+    "control the false discovery rate across examiners at the same threshold "
+    "(Benjamini-Hochberg). Examiners below the minimum volume are shown but never flagged. A "
+    "flag is a reason to look, not a verdict."
 )
+
+
+def finding(measure: str, direction: str) -> str:
+    """What a flag on this side of this measure means, in words (from the measure)."""
+    m = MEASURES[measure]
+    return m.low_means if direction == "low" else m.high_means
 
 
 def _verdict(r, settings: FlagSettings) -> str:
@@ -153,11 +209,12 @@ def _verdict(r, settings: FlagSettings) -> str:
             f"The CUSUM reached {r.z:.2f} and {crossed} the panel threshold "
             f"{r.cusum_threshold:.2f}."
         )
-    figures = f"p = {r.p_value:.3g}, q = {r.q_value:.3g}"
+    figures = f"p = {r.p_value:.3g}, q = {r.q_value:.3g} on the {r.direction} side"
     if r.flagged:
-        return f"{figures}: below the false-discovery threshold {settings.q}, with an excess."
-    if r.q_value <= settings.q:
-        return f"{figures}: a significant deficit (fewer than expected), which is not flagged."
+        return (
+            f"{figures}: below the false-discovery threshold {settings.q}. Flagged {r.direction}:"
+            f" {finding(r.measure, r.direction)}."
+        )
     return f"{figures}: not below the false-discovery threshold {settings.q}."
 
 
@@ -171,7 +228,7 @@ def explain(
     lines = [f"Examiner {examiner_id}"]
     for r in rows.itertuples():
         lines.append("")
-        lines.append(f"{r.measure}: {'FLAGGED' if r.flagged else 'not flagged'}")
+        lines.append(f"{r.measure}: {f'FLAGGED {r.direction}' if r.flagged else 'not flagged'}")
         lines.append(f"  How: {MEASURES[r.measure].words}")
         ratio = "odds ratio" if MEASURES[r.measure].chart == "odds_ratio" else "ratio"
         lines.append(

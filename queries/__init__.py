@@ -91,6 +91,9 @@ MACROS = (
     # is every case and whose filters are empty may see them (measures.engine.flags_for_view).
     "CREATE OR REPLACE TEMP MACRO stored_flags_in_view() AS TABLE SELECT * FROM examiner_flags "
     "WHERE getvariable('scope_insurers') IS NULL",
+    # Every load's stored flags (measures.engine.store_flags): the same rule.
+    "CREATE OR REPLACE TEMP MACRO flag_history_in_view() AS TABLE SELECT * FROM flag_history "
+    "WHERE getvariable('scope_insurers') IS NULL",
 )
 
 

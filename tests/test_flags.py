@@ -137,11 +137,14 @@ def test_below_minimum_volume_is_shown_but_never_flagged(demo):
     assert small["q_value"].isna().all()
 
 
-def test_flags_need_q_below_threshold_and_an_excess(demo):
+def test_flags_need_q_below_threshold_and_a_ratio_on_their_side(demo):
     _, _, flags, _ = demo
     rated = flags[flags["measure"] != "drift"]
     flagged = rated[rated["flagged"]]
-    assert (flagged["q_value"] <= 0.05).all() and (flagged["ratio"] > 1).all()
+    assert (flagged["q_value"] <= 0.05).all()
+    high, low = flagged[flagged["direction"] == "high"], flagged[flagged["direction"] == "low"]
+    assert len(high) + len(low) == len(flagged)
+    assert (high["ratio"] > 1).all() and (low["ratio"] < 1).all()
 
 
 def test_stored_flags_match_a_fresh_computation(demo):
@@ -311,7 +314,13 @@ def test_cli_flags_writes_the_spec_header(demo, capsys):
     db, _, _, _ = demo
     assert main(["flags", "--db", str(db), "--measure", "adverse_opinion"]) == 0
     out = pd.read_csv(io.StringIO(capsys.readouterr().out))
-    assert list(out.columns[:11]) == OUTPUT_COLUMNS
+    # SPEC section 4, `ime flags`, word for word.
+    spec = (
+        "examiner_id, measure, n, observed, expected, ratio, ci_low, ci_high, p_value, q_value, "
+        "flagged, direction"
+    )
+    assert list(out.columns[:12]) == OUTPUT_COLUMNS == spec.split(", ")
+    assert set(out["direction"]) <= {"high", "low"}
     assert set(out["measure"]) == {"adverse_opinion"}
 
 
