@@ -74,7 +74,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_flags(args: argparse.Namespace) -> int:
     import queries
     from measures.base import FLAG_COLUMNS
-    from measures.engine import compute_flags, explain, flags_for_view
+    from measures.engine import compute_flags, explain, flag_history, flags_for_view
     from outputs.files import neutralise_formulas
 
     try:
@@ -82,6 +82,8 @@ def cmd_flags(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         print(f"ime flags: {exc}", file=sys.stderr)
         return 2
+    if args.history:
+        return _print_history(flag_history(con, queries.FULL_ACCESS, args.history), args)
     flags = (
         compute_flags(con, measures=tuple(args.measure)) if args.measure else flags_for_view(con)
     )
@@ -94,6 +96,26 @@ def cmd_flags(args: argparse.Namespace) -> int:
         table.to_csv(args.out, index=False)
         n_flagged = int(table["flagged"].sum())
         print(f"Wrote {len(table):,} rows ({n_flagged} flagged) to {args.out}", file=sys.stderr)
+    else:
+        table.to_csv(sys.stdout, index=False)
+    return 0
+
+
+def _print_history(history, args: argparse.Namespace) -> int:
+    """`ime flags --history EXAMINER`: the examiner's flags in every stored load, oldest first."""
+    from outputs.files import neutralise_formulas
+
+    if history.empty:
+        print(f"ime flags: no stored flags for examiner {args.history!r} (the history starts "
+              "with the first load that stores it)", file=sys.stderr)
+        return 2
+    if args.measure:
+        history = history[history["measure"].isin(args.measure)]
+    table = neutralise_formulas(history)
+    if args.out:
+        table.to_csv(args.out, index=False)
+        n_loads = table["load_id"].nunique()
+        print(f"Wrote {len(table):,} rows ({n_loads} loads) to {args.out}", file=sys.stderr)
     else:
         table.to_csv(sys.stdout, index=False)
     return 0
@@ -205,6 +227,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         realdata, progress=True,
     )
     print(result.detection.to_string(index=False))
+    print()
+    print(result.both_sides.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     for table in (result.by_odds, result.by_volume, result.fair):
         print()
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
@@ -368,6 +392,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     flags.add_argument("--out", help="CSV file to write (default: standard output)")
     flags.add_argument("--explain", metavar="EXAMINER", help="print the reasoning for one examiner in words")
+    flags.add_argument(
+        "--history", metavar="EXAMINER",
+        help="the examiner's flags in every stored load, oldest first (load_id, loaded_at, then "
+        "the flags columns)",
+    )
     _add_db(flags)
     flags.set_defaults(func=cmd_flags)
 
