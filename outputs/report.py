@@ -28,7 +28,7 @@ from imestats.proportions import wilson_interval
 from measures import drift
 from measures.base import FlagSettings, View
 from measures.drift import DriftChart, drift_charts, drift_path, drift_threshold
-from measures.engine import COMMON_WORDS, explain, flags_for_view, funnel_dispersion
+from measures.engine import COMMON_WORDS, explain, finding, flags_for_view, funnel_dispersion
 from measures.registry import EXAMINER_MEASURES, LABELS, MEASURES
 from outputs.files import snapshot_hash
 from outputs.tables import (
@@ -285,7 +285,8 @@ def _measures_table(rows: pd.DataFrame) -> str:
             _num(r.shrunken_ratio), _pct(r.raw_rate),
             f"{_pct(r.peer_rate)} <span class='note'>{_e(r.peer_group)}</span>",
             _num(r.p_value, ".3g"), _num(r.q_value, ".3g"),
-            "FLAGGED" if r.flagged else ("below minimum volume" if not r.eligible else "no"),
+            f"FLAGGED {r.direction}: {_e(finding(r.measure, r.direction))}" if r.flagged
+            else ("below minimum volume" if not r.eligible else "no"),
         ])
     header = ["Measure", "Volume", "Observed", "Expected", "O/E (95% interval)", "Shrunken",
               "Raw rate", "Comparison rate (group)", "p", "q", "Flag"]
@@ -300,9 +301,13 @@ def _peers(figures: pd.DataFrame, examiner_id: str) -> pd.DataFrame:
 
 
 def _peer_rates(figures: pd.DataFrame, examiner_id: str) -> str:
-    """Every rate of the examiner beside the pooled rate of the same-specialty peers."""
+    """Every rate of the examiner beside the pooled rate of the specialty, this examiner
+    included: the comparison rate of the measures table (section 1) is that same pooled rate,
+    and the case-mix model that sets each test's expected count is fitted on every examiner,
+    this one included. One comparison, one peer rate."""
     mine = figures.loc[examiner_id]
-    peers = _peers(figures, examiner_id)
+    specialty = figures.at[examiner_id, "specialty"]
+    peers = figures[figures["specialty"] == specialty]
     rows = []
     for item in (i for i in EXAMINER_LAYOUT if isinstance(i, Rate)):
         k, n = int(mine[item.events]), int(mine[item.trials])
@@ -326,7 +331,8 @@ def _peer_rates(figures: pd.DataFrame, examiner_id: str) -> str:
         _num(peer_gap),
     ])
     header = ["Rate (not case-mix adjusted)", "Examiner k / n", "Examiner (95% interval)",
-              f"Peers k / n ({mine['specialty']})", "Peers (95% interval)"]
+              f"Specialty k / n ({mine['specialty']}, this examiner included)",
+              "Specialty (95% interval)"]
     return _table(header, rows)
 
 
@@ -411,7 +417,11 @@ def _examiner_section(data: PanelData, examiner_id: str) -> str:
             "exams (a baseline and a follow-up).</p>"
         )
     parts += [
-        "<h3>5. Other rates against peers</h3>", _peer_rates(data.figures, examiner_id),
+        "<h3>5. Other rates against peers</h3>",
+        "<p class='note'>The comparison rate is the specialty's pooled rate with this "
+        "examiner's own exams included, here and in section 1: the case-mix model that sets "
+        "each test's expected count is fitted on every examiner, this one included.</p>",
+        _peer_rates(data.figures, examiner_id),
         "<h3>6. Volumes</h3>", _volumes(mine),
         "<h3>7. The method in words</h3>",
         "".join(

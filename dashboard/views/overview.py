@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import analysis, charts, data, layout
+from dashboard import analysis, charts, data, examiners, layout, watching
 
 st.title("IME outcomes")
 flt = layout.require_database()
@@ -126,6 +126,8 @@ if data.can_see_bookkeeping():
                 f"{len(history) - 1} earlier loads; the database now holds the result of all "
                 f"{len(history)}."
             )
+    watching.flag_changes_section(data.examiner_names())
+    watching.watchlist_section(data.examiner_names())
 
 st.divider()
 st.subheader("Examiners currently flagged")
@@ -148,14 +150,17 @@ if flags is not None:
             "adjusted, over-dispersion allowed for). A flag is a reason to look, not a verdict."
         )
         st.dataframe(
-            flagged.sort_values(["q_value", "examiner_id"]),
+            examiners.with_names(flagged.sort_values(["q_value", "examiner_id"]),
+                                 data.examiner_names()),
             hide_index=True,
             width="stretch",
             column_order=[
                 c
                 for c in (
                     "examiner_id",
+                    "examiner_name",
                     "measure",
+                    "direction",
                     "peer_group",
                     "n",
                     "observed",
@@ -171,6 +176,8 @@ if flags is not None:
                 if c in flagged
             ],
             column_config={
+                "examiner_name": "name",
+                "direction": "side",
                 "ratio": st.column_config.NumberColumn("observed / expected", format="%.2f"),
                 "ci_low": st.column_config.NumberColumn("95% CI low", format="%.2f"),
                 "ci_high": st.column_config.NumberColumn("95% CI high", format="%.2f"),
