@@ -97,7 +97,10 @@ def mark_seen(username: str, scope: Scope, load_id: int, *, path: Path | None = 
 
 
 def watched(username: str, *, path: Path | None = None) -> pd.DataFrame:
-    """The user's watchlist: examiner_id, added_at_utc, seen_load_id, in id order."""
+    """The user's watchlist: examiner_id, added_at_utc, seen_load_id, in id order (empty, and
+    no file made, before anyone follows anyone)."""
+    if not (watchlist_path() if path is None else path).exists():
+        return pd.DataFrame(columns=["examiner_id", "added_at_utc", "seen_load_id"])
     with _connect(path) as con:
         return con.execute(
             "SELECT examiner_id, added_at_utc, seen_load_id FROM watchlist "
