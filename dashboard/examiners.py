@@ -35,6 +35,23 @@ MEASURE_LABELS = {key: m.label for key, m in EXAMINER_MEASURES.items()}
 # ---------------------------------------------------------------------------------------------
 
 
+# How the examiner pages' tables show each figure; a missing one reads as a dash
+# (layout.dashes).
+FIGURE_FORMATS = {
+    "n": "{:,.0f}",
+    "ratio": "{:.2f}",
+    "ci_low": "{:.2f}",
+    "ci_high": "{:.2f}",
+    "shrunken_ratio": "{:.2f}",
+    "q_value": "{:.4f}",
+    "raw_rate": "{:.1%}",
+    "adjusted_rate": "{:.1%}",
+    "peer_rate": "{:.1%}",
+    "observed": "{:.0f}",
+    "expected": "{:.1f}",
+}
+
+
 SIDES_SHOWN = {
     "both": "both sides",
     "high": "high (more than expected)",
@@ -154,6 +171,7 @@ def forest_rows(table: pd.DataFrame, top: int = FOREST_TOP) -> ForestRows:
     """Flagged examiners, then the largest others up to `top`, each at the minimum volume at
     least: below it a ratio is too uncertain to draw (it is never flagged either), and one
     examiner of 11 exams would stretch the axis for everyone."""
+    below = int(((table["n"] > 0) & ~table["eligible"]).sum())
     rated = table[(table["n"] > 0) & np.isfinite(table["ratio"].astype(float))]
     eligible = rated[rated["eligible"]]
     flagged = eligible[eligible["flagged"]]
@@ -161,7 +179,7 @@ def forest_rows(table: pd.DataFrame, top: int = FOREST_TOP) -> ForestRows:
         ["n", "examiner_id"], ascending=[False, True]
     ).head(top)
     shown = pd.concat([flagged, others]).sort_values("ratio", ascending=False)
-    return ForestRows(shown, len(rated) - len(eligible), len(eligible) - len(shown))
+    return ForestRows(shown, below, len(eligible) - len(shown))
 
 
 # ---------------------------------------------------------------------------------------------

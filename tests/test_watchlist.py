@@ -63,7 +63,8 @@ def test_changes_since_the_last_look():
     assert out.loc["EX1", "raised"] == "allegiance (low)"
     assert out.loc["EX1", "cleared"] == "adverse_opinion (high)"
     assert out.loc["EX1", "flagged_now"] == "allegiance (low)"
-    assert not out.loc["EX2", "changed"] and out.loc["EX2", "flagged_now"] == "adverse_opinion (low)"
+    assert not out.loc["EX2", "changed"]
+    assert out.loc["EX2", "flagged_now"] == "adverse_opinion (low)"
     # Followed before any load stored flags: everything flagged now is new to the reader.
     assert out.loc["EX3", "raised"] == "denial (high)" and out.loc["EX3", "changed"]
     assert set(out["latest_load_id"]) == {2}

@@ -90,7 +90,7 @@ else:
         "estimate, pulled towards 1 by how little the volume tells."
     )
     st.dataframe(
-        mine,
+        layout.dashes(mine, examiners.FIGURE_FORMATS),
         hide_index=True,
         width="stretch",
         column_order=[
@@ -115,15 +115,13 @@ else:
                 "side", help="high: more than expected; low: fewer than expected"
             ),
             "n": "volume",
-            "raw_rate": st.column_config.NumberColumn("raw rate", format="percent"),
-            "peer_rate": st.column_config.NumberColumn("comparison rate", format="percent"),
-            "observed": st.column_config.NumberColumn(format="%.0f"),
-            "expected": st.column_config.NumberColumn(format="%.1f"),
-            "ratio": st.column_config.NumberColumn("O/E", format="%.2f"),
-            "ci_low": st.column_config.NumberColumn("95% CI low", format="%.2f"),
-            "ci_high": st.column_config.NumberColumn("95% CI high", format="%.2f"),
-            "shrunken_ratio": st.column_config.NumberColumn("shrunken O/E", format="%.2f"),
-            "q_value": st.column_config.NumberColumn("q", format="%.4f"),
+            "raw_rate": "raw rate",
+            "peer_rate": "comparison rate",
+            "ratio": "O/E",
+            "ci_low": "95% CI low",
+            "ci_high": "95% CI high",
+            "shrunken_ratio": "shrunken O/E",
+            "q_value": "q",
             "peer_group": "compared with",
         },
     )

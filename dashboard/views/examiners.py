@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from dashboard import charts, data, examiners, filters, layout
@@ -130,21 +129,6 @@ else:
         )
     )
 
-# Display formats of the table's figures; a missing figure reads as a dash.
-TABLE_FORMATS = {
-    "n": "{:,.0f}",
-    "ratio": "{:.2f}",
-    "ci_low": "{:.2f}",
-    "ci_high": "{:.2f}",
-    "shrunken_ratio": "{:.2f}",
-    "q_value": "{:.4f}",
-    "raw_rate": "{:.1%}",
-    "adjusted_rate": "{:.1%}",
-    "peer_rate": "{:.1%}",
-    "observed": "{:.0f}",
-    "expected": "{:.1f}",
-}
-
 st.subheader("Every examiner")
 st.caption(
     f"Raw rate: {spec.rate}. Adjusted rate: observed/expected times the comparison rate "
@@ -161,7 +145,7 @@ if query.strip():
 event = st.dataframe(
     layout.dashes(
         listed.assign(specialty=listed["specialty"].map(filters.pretty)),
-        TABLE_FORMATS,
+        examiners.FIGURE_FORMATS,
     ),
     hide_index=True,
     width="stretch",

@@ -149,9 +149,11 @@ if flags is not None:
             f"{len(flagged):,} measures (q < 0.05 after Benjamini-Hochberg, case-mix "
             "adjusted, over-dispersion allowed for). A flag is a reason to look, not a verdict."
         )
+        flagged = examiners.with_names(
+            flagged.sort_values(["q_value", "examiner_id"]), data.examiner_names()
+        )
         st.dataframe(
-            examiners.with_names(flagged.sort_values(["q_value", "examiner_id"]),
-                                 data.examiner_names()),
+            flagged,
             hide_index=True,
             width="stretch",
             column_order=[
