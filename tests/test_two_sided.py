@@ -87,3 +87,30 @@ def test_the_words_say_what_each_side_means():
 def test_every_two_sided_measure_words_both_sides(name):
     m = MEASURES[name]
     assert m.high_means and m.low_means
+
+
+def test_validation_counts_each_kind_on_each_side():
+    from devtools.validation import both_sides, both_sides_table
+
+    truth = pd.DataFrame(
+        {
+            "examiner_id": ["B1", "B2", "C1", "C2", "C3", "F1"],
+            "pattern": ["allegiance", "allegiance", "claimant_allegiance",
+                        "claimant_allegiance", "claimant_allegiance", "fair"],
+        }
+    )
+    flags = pd.DataFrame(
+        {
+            "examiner_id": ["B1", "B2", "C1", "C2", "C3", "F1"],
+            "flagged": [True, False, True, True, False, True],
+            "direction": ["high", "low", "low", "high", "low", "low"],
+        }
+    )
+    counted = both_sides(flags, truth, 1, "allegiance")
+    # By hand: biased B1 found high, B2 not flagged; claimant-favouring C1 found low, C2
+    # flagged on the wrong side, C3 not flagged; the fair examiner counts in neither.
+    assert (counted.biased, counted.biased_high, counted.biased_low) == (2, 1, 0)
+    assert (counted.favouring, counted.favouring_low, counted.favouring_high) == (3, 1, 1)
+    table = both_sides_table([counted, counted]).set_index("measure")
+    assert table.loc["allegiance", "biased_found_share"] == pytest.approx(0.5)
+    assert table.loc["allegiance", "favouring_found_share"] == pytest.approx(1 / 3)
