@@ -223,7 +223,8 @@ def test_an_examiner_opens_in_their_profile(server, browser, flagged_truth):
         page.get_by_text("Open a profile").wait_for(timeout=60_000)
         page.locator('[data-testid="stSelectbox"]', has_text="Open a profile").click()
         page.keyboard.type(examiner)  # the option list is virtual: search, then pick
-        page.get_by_role("option", name=examiner, exact=True).wait_for(state="attached")
+        # A regulator's option reads "<id> · <name>".
+        page.get_by_role("option", name=f"{examiner} · ").wait_for(state="attached")
         page.keyboard.press("Enter")
         page.get_by_text(f"Open the profile of {examiner}").click()
         page.wait_for_selector("h1:has-text('Examiner profile')", timeout=60_000)

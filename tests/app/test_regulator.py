@@ -83,3 +83,30 @@ def test_opening_the_profile_logs_no_view_until_one_is_chosen(use_db, audit_db, 
     no_exception(at)
     log = audit.read(path=audit_db, event="view_examiner")
     assert len(log) == 1 and examiner in str(log["detail"].iloc[0])
+
+
+def test_the_forest_draws_the_flagged_and_the_largest_and_counts_the_rest():
+    import numpy as np
+    import pandas as pd
+
+    from dashboard import examiners
+
+    # 40 examiners at or above the minimum volume (volume 100 + i), of whom 3 flagged; 5
+    # below it; 2 with no exam for the measure; 1 of them with no ratio.
+    n = [100 + i for i in range(40)] + [11, 12, 13, 14, 15] + [0, 0]
+    table = pd.DataFrame(
+        {
+            "examiner_id": [f"E{i:02d}" for i in range(len(n))],
+            "n": n,
+            "ratio": [1.0] * 39 + [np.nan] + [9.0] * 5 + [np.nan, np.nan],
+            "eligible": [v >= 30 for v in n],
+            "flagged": [i in (0, 1, 2) for i in range(len(n))],
+        }
+    )
+    drawn = examiners.forest_rows(table, top=10)
+    # Flagged E00-E02, then the 10 largest others with a ratio: E29 to E38 (E39 has none).
+    assert set(drawn.shown["examiner_id"]) == {"E00", "E01", "E02"} | {
+        f"E{i}" for i in range(29, 39)
+    }
+    assert drawn.below_minimum == 5
+    assert drawn.not_drawn == 39 - 13  # at or above the minimum with a ratio, not drawn
