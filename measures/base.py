@@ -35,7 +35,6 @@ OUTPUT_COLUMNS = [
     # side whose test p_value, q_value and flagged report (docs/methods.md, "Both directions").
     "direction",
 ]
-DIRECTIONS = ("high", "low")
 DETAIL_COLUMNS = [
     "peer_group",
     "raw_rate",
