@@ -74,17 +74,11 @@ def compute_flags(
     return pd.concat(frames, ignore_index=True)
 
 
-# Every load's flags, kept for the flag history (`ime flags --history`, the Overview's flags
-# raised and cleared, the profile's flags per load). Not a model: the build never replaces it,
-# and a load writes a copy of the previous database (etl.snapshot), so each new snapshot
-# carries every earlier load's rows forward and adds its own.
-HISTORY_COLUMNS = ["load_id", "loaded_at", *OUTPUT_COLUMNS]
-
-
 def store_flags(con: duckdb.DuckDBPyConnection) -> None:
     """Once per load: fit the case-mix models, store every exam's expectations, then the flags
-    of the default view (examiner_flags), which it then reads, and add them to flag_history
-    under this load's id."""
+    of the default view (examiner_flags), which it then reads, and add them to the flag history
+    (flag_history, made with the load bookkeeping by etl.database and never rebuilt) under
+    this load's id."""
     store_models(con, DEFAULT_SETTINGS)
     flags = compute_flags(con)
     con.register("computed_flags", flags[FLAG_COLUMNS])
@@ -93,14 +87,10 @@ def store_flags(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("INSERT INTO examiner_flags BY NAME SELECT * FROM computed_flags").fetchall()
     finally:
         con.unregister("computed_flags")
-    # Column names from the fixed OUTPUT_COLUMNS; the types are examiner_flags'.
-    columns = ", ".join(OUTPUT_COLUMNS)
-    con.execute(
-        "CREATE TABLE IF NOT EXISTS flag_history AS SELECT CAST(NULL AS BIGINT) AS load_id, "
-        f"CAST(NULL AS TIMESTAMP) AS loaded_at, {columns} FROM examiner_flags WHERE false"  # noqa: S608
-    ).fetchall()
     # The load's id, drawn by etl.load on this connection before the files were read.
     load_id = con.execute("SELECT currval('load_id_seq')").fetchall()[0][0]
+    # Column names from the fixed OUTPUT_COLUMNS.
+    columns = ", ".join(OUTPUT_COLUMNS)
     con.execute(
         f"INSERT INTO flag_history SELECT $load_id, now(), {columns} FROM examiner_flags",  # noqa: S608
         {"load_id": load_id},
@@ -114,24 +104,12 @@ def flag_history(
 
     Like the stored flags, they describe every examiner unfiltered: an insurer never reads them.
     """
-    if not _has_history(con):
-        return pd.DataFrame(columns=HISTORY_COLUMNS)
     return queries.run(con, "flag_history", scope, examiner_id=examiner_id)
 
 
 def flag_changes(con: duckdb.DuckDBPyConnection, scope: queries.Scope) -> pd.DataFrame:
     """The flags raised and cleared between the two latest stored loads (empty with fewer)."""
-    if not _has_history(con):
-        return pd.DataFrame(columns=["change", "load_id", "previous_load_id", *OUTPUT_COLUMNS])
     return queries.run(con, "flag_changes", scope)
-
-
-def _has_history(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether a load has stored flags since the history began (older databases have none)."""
-    found = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'flag_history'"
-    ).fetchall()
-    return found[0][0] > 0
 
 
 def _is_default_view(
