@@ -258,6 +258,11 @@ PATTERNS = (
 # which a two-sided measure finds on the low side. They are drawn after the others from a
 # generator of their own, so every other examiner and exam of a seed is as it was before them.
 MIRRORED = {"favours_claimant": "excess_adverse", "claimant_allegiance": "allegiance"}
+# Two of each: examiners far from the rest widen the between-examiner variance (tau2) that the
+# flags allow for, and with it every other examiner's interval. On seed 7 (50,000 exams) the
+# planted excess-adverse examiners found fell from 8 of 8 to 6 of 8 with 4 or 8 of each
+# mirror; with 2 of each, 8 of 8 as before.
+MIRRORED_PER_PATTERN = 2
 PLANTED_SHARE = 0.04  # of examiners, per pattern
 PLANTED_MIN_VOLUME = 80  # expected exams; the brief asks >= 60, this leaves a margin
 EXCESS_EFFECT_RANGE = (1.2, 1.5)
@@ -479,8 +484,9 @@ def _assign_patterns(rng: np.random.Generator, specialty: np.ndarray,
         free = eligible[pattern[eligible] == 0]
         if PATTERNS[k] == "hard_case_mix":
             free = free[np.isin(specialty[free], HARD_CASE_SPECIALTIES)]
-        draw = mirror_rng if PATTERNS[k] in MIRRORED else rng
-        chosen = draw.choice(free, size=min(per_pattern, len(free)), replace=False)
+        mirror = PATTERNS[k] in MIRRORED
+        size = min(MIRRORED_PER_PATTERN if mirror else per_pattern, len(free))
+        chosen = (mirror_rng if mirror else rng).choice(free, size=size, replace=False)
         pattern[chosen] = k + 1
     return pattern
 
