@@ -75,6 +75,9 @@ EVENTS = (
     "review_replied",
     "review_closed",
     "published",
+    "watchlist_follow",  # a regulator follows an examiner (access.watchlist)
+    "watchlist_unfollow",
+    "watchlist_seen",  # a regulator has looked at the watchlist's changes as of a load
 )
 
 # `at` is a reserved word in DuckDB, and the column name says the time zone.

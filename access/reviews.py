@@ -22,7 +22,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,17 +189,23 @@ def open_review(
     examiner_id: str,
     opened_by: str,
     *,
+    data,
+    build_pack: Callable[[Review], str],
+    method_versions: dict,
     days: int = DEFAULT_DAYS,
     path: Path | None = None,
     now: dt.datetime | None = None,
 ) -> Review:
     """Freeze the examiner's figures of the database `con` reads and open a review.
 
+    `data` is the regulator's panel (outputs.report.PanelData) of that database and
+    `build_pack` writes the examiner's audit pack with the pending review's section: the
+    report is built by outputs.report.open_review, which calls this, so that storing a review
+    never depends on how a report is drawn.
+
     Refuses (ReviewError) an unknown examiner, a deadline outside 1 to 365 days, and a
     second review of an examiner whose review has not ended.
     """
-    from outputs import report
-
     if not 1 <= int(days) <= MAX_DAYS:
         raise ReviewError(f"--days must be 1 to {MAX_DAYS}, got {days}")
     current = latest(examiner_id, path=path)
@@ -207,7 +213,6 @@ def open_review(
         raise ReviewError(f"examiner {examiner_id!r} is under review already (review "
                           f"{current.review_id}, {current.status(now)}, deadline "
                           f"{current.deadline_utc:%Y-%m-%d}); close it first")
-    data = report.panel_data(con)
     if examiner_id not in data.figures.index:
         raise ReviewError(f"no exams of examiner {examiner_id!r} in the database; check the id")
     figures = _frozen_figures(data.flags, examiner_id)
@@ -224,13 +229,13 @@ def open_review(
         "opened_at_utc": opened, "opened_by": opened_by,
         "deadline_utc": opened + dt.timedelta(days=int(days)),
         "snapshot_sha256": data.snapshot_sha256,
-        "method_versions": json.dumps(report.METHOD_VERSIONS, sort_keys=True),
+        "method_versions": json.dumps(method_versions, sort_keys=True),
         "figures": figures.to_json(orient="records"),
         "explanation": explain(data.flags, examiner_id, data.settings),
     }
     pending = _to_review({**record, "closed_at_utc": None, "closed_by": None}, None)
     # The pack is the regulator's report as it stands now, with the review's own section.
-    record["audit_pack_html"] = report.examiner_report(con, examiner_id, data, review=pending)
+    record["audit_pack_html"] = build_pack(pending)
     with _connect(path) as rcon:
         # Checked again as the row goes in: a review opened meanwhile by someone else wins.
         # Column names are the keys written above; every value is bound.
@@ -309,14 +314,13 @@ def latest(examiner_id: str, *, path: Path | None = None) -> Review | None:
     return found[-1] if found else None
 
 
-def audit_pack(review: Review, *, path: Path | None = None) -> str:
-    """The review's frozen audit pack, its review section brought up to date (reply, dates)."""
-    from outputs import report
-
+def frozen_audit_pack(review: Review, *, path: Path | None = None) -> str:
+    """The audit pack frozen when the review opened, as stored (outputs.report.review_audit_pack
+    brings its review section up to date)."""
     with _connect(path) as con:
         rows = con.execute("SELECT audit_pack_html FROM reviews WHERE review_id = $id",
                            {"id": review.review_id}).fetchall()
-    return report.with_review_section(rows[0][0], review)
+    return rows[0][0]
 
 
 def attachment(review: Review, *, path: Path | None = None) -> tuple[str, bytes] | None:

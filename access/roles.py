@@ -71,6 +71,14 @@ EXPORTABLE_TABLES = (
 ROW_LEVEL_COLUMNS = ("exam_id", "case_id", "decision_id")
 NEVER_SHOWN = ("claimant_id",)
 NAME_COLUMNS = ("examiner_name",)
+
+
+def may_see_names(scope: Scope) -> bool:
+    """Examiner names (a professional identity) are the regulator's alone: insurers and
+    researchers see ids (researchers, pseudonyms) and never a name."""
+    return scope.role == "regulator"
+
+
 POPULATION = "population"
 OWN = "own cases"
 MARKET = "market (all insurers)"

@@ -982,12 +982,18 @@ def funnel(
     return fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.14, x=0))
 
 
-def forest(rows: pd.DataFrame, label_col: str = "label", height: int | None = None) -> go.Figure:
+def forest(
+    rows: pd.DataFrame,
+    label_col: str = "label",
+    height: int | None = None,
+    x_max: float | None = None,
+) -> go.Figure:
     """Forest plot: O/E with its 95% interval per row, shrunken estimate beside it.
 
     `rows`: label_col, ratio, ci_low, ci_high, shrunken_ratio, flagged, eligible, n, observed,
     expected, q_value, raw_rate, peer_rate. Flagged rows in vermillion; the shrunken
-    (empirical Bayes) estimate is a hollow diamond; the dotted line is O/E = 1.
+    (empirical Bayes) estimate is a hollow diamond; the dotted line is O/E = 1. `x_max` caps
+    the axis: an interval reaching past it is cut at the edge (its hover gives the figures).
     """
     rows = rows[np.isfinite(rows["ratio"])]
     if rows.empty:
@@ -1034,7 +1040,8 @@ def forest(rows: pd.DataFrame, label_col: str = "label", height: int | None = No
     )
     fig.add_vline(x=1, line_dash="dot", line_color=GREY)
     high = float(np.nanmax(rows["ci_high"].replace(np.inf, np.nan)))
-    fig.update_xaxes(title="observed / expected (95% CI)", range=[0, max(2.0, 1.05 * high)])
+    right = max(2.0, 1.05 * high) if x_max is None else min(max(2.0, 1.05 * high), x_max)
+    fig.update_xaxes(title="observed / expected (95% CI)", range=[0, right])
     fig.update_yaxes(type="category", categoryorder="array", categoryarray=labels[::-1])
     return _layout(fig, height or max(220, 90 + 34 * len(rows)))
 

@@ -256,6 +256,34 @@ def examiners(filters: Filters) -> pd.DataFrame:
     return query("examiner_volumes", filters)
 
 
+def examiner_names() -> pd.Series:
+    """Examiner names by id for a reader who may see them (access.roles.may_see_names), else
+    an empty series. Unfiltered, so that a picker's labels stay the same whatever the filters."""
+    from access.roles import may_see_names
+
+    if not may_see_names(current_scope()):
+        return pd.Series(dtype="string", name="examiner_name")
+    names = query("examiner_names", Filters())
+    return names.set_index("examiner_id")["examiner_name"]
+
+
+def flag_history(examiner_id: str | None = None) -> pd.DataFrame:
+    """The flags each stored load computed (measures.engine.flag_history), oldest first; for a
+    regulator only (the Overview and profile sections check the role)."""
+    from measures.engine import flag_history as stored_history
+
+    with connection().reading() as con:
+        return stored_history(con, current_scope(), examiner_id)
+
+
+def flag_changes() -> pd.DataFrame:
+    """The flags raised and cleared between the two latest loads (regulators only)."""
+    from measures.engine import flag_changes as stored_changes
+
+    with connection().reading() as con:
+        return stored_changes(con, current_scope())
+
+
 def examiner_requesters(filters: Filters, examiner_id: str) -> pd.DataFrame:
     """Adverse opinions by requester for the examiner and same-specialty peers."""
     return query("examiner_adverse_by_requester", filters, examiner_id=examiner_id)
@@ -509,7 +537,7 @@ class OwnProfile:
 
 @st.cache_data(ttl=RESULT_TTL_SECONDS, max_entries=64, show_spinner=False)
 def _cached_own_profile(snap: Snapshot, examiner_id: str) -> OwnProfile:
-    from dashboard.examiners import examiner_measures
+    from dashboard.examiner_figures import examiner_measures
     from measures.engine import explain, flags_for_view
 
     with connection().reading() as con:
@@ -556,11 +584,12 @@ def _review_of_reader(review_id: int):
 
 def review_audit_pack(review_id: int) -> tuple[str, bytes]:
     """The frozen audit pack of a review (file name, HTML), recorded in the audit log."""
-    from access import audit, reviews
+    from access import audit
     from outputs.paths import safe_file_stem
+    from outputs.report import review_audit_pack as pack_of
 
     review = _review_of_reader(review_id)
-    document = reviews.audit_pack(review)
+    document = pack_of(review)
     audit.record("export", current_username(), current_scope(), {
         "table": "review_audit_pack", "review_id": review.review_id,
         "examiner_id": review.examiner_id, "snapshot_sha256": review.snapshot_sha256,

@@ -35,14 +35,75 @@ MEASURE_LABELS = {key: m.label for key, m in EXAMINER_MEASURES.items()}
 # ---------------------------------------------------------------------------------------------
 
 
+# How the examiner pages' tables show each figure; a missing one reads as a dash
+# (layout.dashes).
+FIGURE_FORMATS = {
+    "n": "{:,.0f}",
+    "ratio": "{:.2f}",
+    "ci_low": "{:.2f}",
+    "ci_high": "{:.2f}",
+    "shrunken_ratio": "{:.2f}",
+    "q_value": "{:.4f}",
+    "raw_rate": "{:.1%}",
+    "adjusted_rate": "{:.1%}",
+    "peer_rate": "{:.1%}",
+    "observed": "{:.0f}",
+    "expected": "{:.1f}",
+}
+
+
+SIDES_SHOWN = {
+    "both": "both sides",
+    "high": "high (more than expected)",
+    "low": "low (fewer than expected)",
+}
+
+
 def flagged_on(flags: pd.DataFrame) -> pd.Series:
-    """Per examiner, the measures it is flagged on, in words ('' when none)."""
+    """Per examiner, the measures it is flagged on with the side, in words ('' when none)."""
     rows = flags[flags["measure"].isin(EXAMINER_MEASURES) & flags["flagged"].fillna(False)]
     order = {m: i for i, m in enumerate(EXAMINER_MEASURES)}
     rows = rows.assign(_o=rows["measure"].map(order)).sort_values(["examiner_id", "_o"])
-    return rows.groupby("examiner_id")["measure"].agg(
-        lambda ms: ", ".join(MEASURE_LABELS[m].lower() for m in ms)
-    )
+    words = [
+        f"{MEASURE_LABELS[m].lower()} ({d})"
+        for m, d in zip(rows["measure"], rows["direction"], strict=True)
+    ]
+    return rows.assign(_words=words).groupby("examiner_id")["_words"].agg(", ".join)
+
+
+def with_names(table: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
+    """The table with an examiner_name column after examiner_id when `names` has any (a
+    regulator's; data.examiner_names is empty for every other role), else as it is."""
+    if names.empty:
+        return table
+    at = table.columns.get_loc("examiner_id") + 1
+    out = table.copy()
+    out.insert(at, "examiner_name", table["examiner_id"].map(names))
+    return out
+
+
+def search(table: pd.DataFrame, text: str) -> pd.DataFrame:
+    """Rows whose id, or name where the table has one, contains `text` (any case)."""
+    text = text.strip().lower()
+    if not text:
+        return table
+    hit = table["examiner_id"].str.lower().str.contains(text, regex=False)
+    if "examiner_name" in table:
+        hit |= table["examiner_name"].fillna("").str.lower().str.contains(text, regex=False)
+    return table[hit.to_numpy(dtype=bool)]
+
+
+def on_side(table: pd.DataFrame, side: str) -> pd.DataFrame:
+    """The rows whose figure lies on `side` ('high' or 'low'), or every row for 'both'."""
+    if side == "both":
+        return table
+    return table[(table["direction"] == side).to_numpy(dtype=bool)]
+
+
+def label(examiner_id: str, names: pd.Series) -> str:
+    """How pickers name an examiner: the id, and the name beside it where the reader may see it."""
+    name = names.get(examiner_id) if not names.empty else None
+    return f"{examiner_id} · {name}" if isinstance(name, str) else examiner_id
 
 
 def examiner_table(
@@ -68,8 +129,18 @@ def examiner_table(
     else:
         table["adjusted_rate"] = np.nan
     table["status"] = np.select(
-        [table["flagged"], table["n"] == 0, ~table["eligible"]],
-        ["flagged", "no exams for this measure", f"below minimum volume ({MIN_VOLUME})"],
+        [
+            table["flagged"] & (table["direction"] == "high"),
+            table["flagged"] & (table["direction"] == "low"),
+            table["n"] == 0,
+            ~table["eligible"],
+        ],
+        [
+            "flagged high",
+            "flagged low",
+            "no exams for this measure",
+            f"below minimum volume ({MIN_VOLUME})",
+        ],
         "",
     )
     labels = flagged_on(flags).to_dict()
@@ -80,6 +151,35 @@ def examiner_table(
         na_position="last",
         kind="stable",
     ).reset_index(drop=True)
+
+
+# How many examiners a forest of own-exam ratios draws besides the flagged ones; the rest are
+# summarised under it and all are in the table.
+FOREST_TOP = 25
+
+
+@dataclass(frozen=True)
+class ForestRows:
+    """The rows a forest draws and what it leaves to the table."""
+
+    shown: pd.DataFrame
+    below_minimum: int  # examiners with exams for the measure but under the minimum volume
+    not_drawn: int  # examiners at or above it, neither flagged nor among the largest
+
+
+def forest_rows(table: pd.DataFrame, top: int = FOREST_TOP) -> ForestRows:
+    """Flagged examiners, then the largest others up to `top`, each at the minimum volume at
+    least: below it a ratio is too uncertain to draw (it is never flagged either), and one
+    examiner of 11 exams would stretch the axis for everyone."""
+    below = int(((table["n"] > 0) & ~table["eligible"]).sum())
+    rated = table[(table["n"] > 0) & np.isfinite(table["ratio"].astype(float))]
+    eligible = rated[rated["eligible"]]
+    flagged = eligible[eligible["flagged"]]
+    others = eligible[~eligible["flagged"]].sort_values(
+        ["n", "examiner_id"], ascending=[False, True]
+    ).head(top)
+    shown = pd.concat([flagged, others]).sort_values("ratio", ascending=False)
+    return ForestRows(shown, below, len(eligible) - len(shown))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,6 +279,7 @@ class Explanation:
 
     measure: str
     flagged: bool
+    direction: str
     lines: list[str]
 
 
@@ -195,7 +296,8 @@ def explanations(flags: pd.DataFrame, examiner_id: str) -> tuple[list[Explanatio
         one = mine[mine["measure"] == row.measure]
         blocks = explain(one, examiner_id, SETTINGS).split("\n\n")
         body = blocks[1].splitlines()
-        out.append(Explanation(row.measure, bool(row.flagged), [s.strip() for s in body[1:]]))
+        out.append(Explanation(row.measure, bool(row.flagged), str(row.direction),
+                               [s.strip() for s in body[1:]]))
         common = blocks[-1]
     return out, common
 

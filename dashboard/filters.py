@@ -167,26 +167,30 @@ def choice(
     label: str,
     options: Mapping[str, str],
     key: str,
-    default: str,
+    default: str | None,
     *,
     container=None,
     help: str | None = None,  # noqa: A002 - Streamlit's own argument name
-) -> str:
+    placeholder: str | None = None,
+) -> str | None:
     """A page-level selectbox kept in the URL under `key`; the value is always one of `options`.
 
     `options` maps the value (a column name, an id) to its label. A URL value outside the
     fixed list falls back to `default`, so a crafted link cannot name an arbitrary column.
+    With no default (None), nothing is chosen until the reader (or a link) chooses: the box
+    shows `placeholder` and the value is None.
     """
-    if default not in options:
+    if default is not None and default not in options:
         raise ValueError(f"default {default!r} is not one of the options for {key!r}")
     state = _CHOICE + key
     if state not in st.session_state or st.session_state[state] not in options:
         from_link = st.query_params.get(key)
         st.session_state[state] = from_link if from_link in options else default
     value = (container or st).selectbox(
-        label, list(options), format_func=lambda v: options[v], key=state, help=help
+        label, list(options), format_func=lambda v: options[v], key=state, help=help,
+        placeholder=placeholder,
     )
-    if st.query_params.get(key) != value:
+    if value is not None and st.query_params.get(key) != value:
         st.query_params[key] = value
     return value
 

@@ -40,3 +40,17 @@ def scope_caption(flt: Filters) -> None:
         f"Showing {filters.describe(flt)}. Every rate has a 95% Wilson interval and its count."
     )
 
+
+
+# What a missing figure reads as in a table (rather than "None").
+MISSING = "–"
+
+
+def dashes(frame, formats: dict[str, str]):
+    """`frame` for st.dataframe with each figure of `formats` shown in its format and a missing
+    one (no exams for the measure, no interval) as a dash. The values stay numbers, so the
+    columns still sort as numbers."""
+    shown = {column: fmt for column, fmt in formats.items() if column in frame}
+    text = [c for c in frame.columns if c not in shown and frame[c].dtype.kind in "OU"
+            or str(frame[c].dtype) in ("string", "str")]
+    return frame.style.format(shown, na_rep=MISSING).format(na_rep=MISSING, subset=text)

@@ -255,7 +255,17 @@ ZERO_ROUTE_LOGIT = 0.0  # logit of rating 0% at MMI as the adverse route, when o
 
 PATTERNS = (
     "excess_adverse", "allegiance", "drift", "hard_case_mix", "zero_impairment", "early_mmi",
+    "favours_claimant", "claimant_allegiance",
 )
+# Claimant-favouring examiners: the mirror image of a biased pattern (its effect negated),
+# which a two-sided measure finds on the low side. They are drawn after the others from a
+# generator of their own, so every other examiner and exam of a seed is as it was before them.
+MIRRORED = {"favours_claimant": "excess_adverse", "claimant_allegiance": "allegiance"}
+# Two of each: examiners far from the rest widen the between-examiner variance (tau2) that the
+# flags allow for, and with it every other examiner's interval. On seed 7 (50,000 exams) the
+# planted excess-adverse examiners found fell from 8 of 8 to 6 of 8 with 4 or 8 of each
+# mirror; with 2 of each, 8 of 8 as before.
+MIRRORED_PER_PATTERN = 2
 PLANTED_SHARE = 0.04  # of examiners, per pattern
 PLANTED_MIN_VOLUME = 80  # expected exams; the brief asks >= 60, this leaves a margin
 EXCESS_EFFECT_RANGE = (1.2, 1.5)
@@ -466,16 +476,20 @@ def _assign_patterns(rng: np.random.Generator, specialty: np.ndarray,
     pattern = np.zeros(n, dtype=np.int8)
     eligible = np.flatnonzero(expected >= PLANTED_MIN_VOLUME)
     per_pattern = max(2, round(PLANTED_SHARE * n))
-    per_pattern = min(per_pattern, len(eligible) // (2 * len(PATTERNS)))
+    per_pattern = min(per_pattern, len(eligible) // (2 * (len(PATTERNS) - len(MIRRORED))))
     # Hard case mix first: it needs specialties whose case mix can get harder.
     order = [PATTERNS.index("hard_case_mix")] + [
-        i for i in range(len(PATTERNS)) if PATTERNS[i] != "hard_case_mix"
+        i for i in range(len(PATTERNS))
+        if PATTERNS[i] != "hard_case_mix" and PATTERNS[i] not in MIRRORED
     ]
-    for k in order:
+    mirror_rng = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0])
+    for k in order + [PATTERNS.index(name) for name in MIRRORED]:
         free = eligible[pattern[eligible] == 0]
         if PATTERNS[k] == "hard_case_mix":
             free = free[np.isin(specialty[free], HARD_CASE_SPECIALTIES)]
-        chosen = rng.choice(free, size=min(per_pattern, len(free)), replace=False)
+        mirror = PATTERNS[k] in MIRRORED
+        size = min(MIRRORED_PER_PATTERN if mirror else per_pattern, len(free))
+        chosen = (mirror_rng if mirror else rng).choice(free, size=size, replace=False)
         pattern[chosen] = k + 1
     return pattern
 
@@ -535,6 +549,9 @@ def _make_examiners(rng: np.random.Generator, n_exams: int, n_insurers: int,
         is_excess = name_of == "excess_adverse"
         effect[is_excess] = np.round(rng.uniform(*EXCESS_EFFECT_RANGE, is_excess.sum()), 2)
         effect[name_of == "allegiance"] = ALLEGIANCE_EFFECT
+        # The mirror images: the middle of the excess range, and allegiance, negated.
+        effect[name_of == "favours_claimant"] = -round(sum(EXCESS_EFFECT_RANGE) / 2, 2)
+        effect[name_of == "claimant_allegiance"] = -ALLEGIANCE_EFFECT
         effect[name_of == "drift"] = DRIFT_EFFECT
         effect[name_of == "zero_impairment"] = ZERO_ROUTE_EFFECT
         is_early = name_of == "early_mmi"
@@ -691,7 +708,9 @@ def _make_exam_frame(rng: np.random.Generator, ex: _Examiners, cases: dict[str, 
 
     p_other = _sigmoid(np.log(JURISDICTION_OTHER_SIDE[jur] / (1 - JURISDICTION_OTHER_SIDE[jur]))
                        + ex.other_side_logit[e0])
-    allegiant = ex.pattern[e0] == PATTERNS.index("allegiance") + 1
+    allegiant = np.isin(
+        ex.pattern[e0], [PATTERNS.index(p) + 1 for p in ("allegiance", "claimant_allegiance")]
+    )
     p_other = np.where(allegiant, ALLEGIANCE_OTHER_SIDE, p_other)
     other_side = ~first | (rng.random(n) < p_other)
     other_kind = _draw(rng, _cum(OTHER_SIDE_MIX), jur) + 2  # claimant .. other
@@ -741,8 +760,12 @@ def _planted_effect(ex: _Examiners, examiner: np.ndarray, requester: np.ndarray,
     effect = ex.effect[examiner]
     insurer_side = requester <= REQUESTERS.index("employer")
     out = np.zeros(len(examiner))
-    out = np.where(pattern == PATTERNS.index("excess_adverse") + 1, effect, out)
-    out = np.where((pattern == PATTERNS.index("allegiance") + 1) & insurer_side, effect, out)
+    every_exam = np.isin(pattern, [PATTERNS.index(p) + 1 for p in ("excess_adverse",
+                                                                     "favours_claimant")])
+    out = np.where(every_exam, effect, out)
+    insurer_retained = np.isin(pattern, [PATTERNS.index(p) + 1 for p in ("allegiance",
+                                                                         "claimant_allegiance")])
+    out = np.where(insurer_retained & insurer_side, effect, out)
     after = exam_day >= ex.change_day[examiner]
     out = np.where((pattern == PATTERNS.index("drift") + 1) & after, effect, out)
     return out
@@ -1180,6 +1203,7 @@ def _write_truth(path: Path, ex: _Examiners) -> None:
     from measures.registry import MEASURES
 
     found_by = {m.planted_by: m.name for m in MEASURES.values() if m.planted_by}
+    found_by.update({mirror: found_by[of] for mirror, of in MIRRORED.items()})
     names = ("fair",) + PATTERNS
     notes = {
         "fair": f"no planted effect (examiner noise sd {EXAMINER_NOISE_SD} on the logit)",
@@ -1192,6 +1216,10 @@ def _write_truth(path: Path, ex: _Examiners) -> None:
         "zero_impairment": "logit +effect on rating 0% at MMI as the adverse route among "
                            "rated exams; the overall adverse rate is unchanged",
         "early_mmi": f"time to MMI multiplied by {EARLY_MMI_FACTOR} (effect = log time ratio)",
+        "favours_claimant": "logit effect (negative) on the adverse opinion, every exam: "
+                            "found on the low side",
+        "claimant_allegiance": "logit effect (negative) on the adverse opinion only when "
+                               "requested_by is insurer or employer: found on the low side",
     }
     header = ("examiner_id", "pattern", "measure", "effect", "change_date", "note")
     if ex.grid:

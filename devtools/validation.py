@@ -308,10 +308,7 @@ def score(
     flags: pd.DataFrame, truth: pd.DataFrame, seed: int, measure: str, method: str
 ) -> Detection:
     """Count planted examiners found, fair and hard-case-mix examiners flagged."""
-    merged = truth.merge(
-        flags[["examiner_id", "flagged"]].reset_index(drop=True), on="examiner_id", how="left"
-    )
-    merged["flagged"] = merged["flagged"].fillna(False).astype(bool)
+    merged = _flagged_by_side(flags, truth)
     planted = merged["pattern"].map(PATTERN_MEASURE) == measure
     fair = merged["pattern"] == "fair"
     hard = merged["pattern"] == "hard_case_mix"
@@ -320,7 +317,8 @@ def score(
         measure,
         method,
         int(planted.sum()),
-        int((planted & merged["flagged"]).sum()),
+        # A biased examiner is found on the high side only.
+        int((planted & merged["flagged_high"]).sum()),
         int(fair.sum()),
         int((fair & merged["flagged"]).sum()),
         int(hard.sum()),
@@ -328,19 +326,89 @@ def score(
     )
 
 
+def _flagged_by_side(flags: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """truth.csv beside each examiner's flag: any side, high, low. The textbook tests are
+    one-sided (an excess): their flags are high."""
+    sides = flags.reindex(columns=["examiner_id", "flagged", "direction"]).reset_index(drop=True)
+    merged = truth.merge(sides, on="examiner_id", how="left")
+    merged["flagged"] = merged["flagged"].fillna(False).astype(bool)
+    low = merged["direction"].eq("low").fillna(False).astype(bool)
+    merged["flagged_high"] = merged["flagged"] & ~low
+    merged["flagged_low"] = merged["flagged"] & low
+    return merged
+
+
+@dataclass(frozen=True)
+class BothSides:
+    """The product's flags of one measure on one data set, by side: biased examiners (planted
+    to find on the high side) and claimant-favouring ones (their mirror image, devtools.demo
+    MIRRORED), each found on its own side and flagged on the wrong one."""
+
+    seed: int
+    measure: str
+    biased: int
+    biased_high: int
+    biased_low: int
+    favouring: int
+    favouring_low: int
+    favouring_high: int
+
+
+def both_sides(flags: pd.DataFrame, truth: pd.DataFrame, seed: int, measure: str) -> BothSides:
+    """Count each kind of planted examiner of `measure` found on each side."""
+    merged = _flagged_by_side(flags, truth)
+    biased = merged["pattern"].map(PATTERN_MEASURE) == measure
+    mirrors = [m for m, of in demo.MIRRORED.items() if PATTERN_MEASURE.get(of) == measure]
+    favouring = merged["pattern"].isin(mirrors)
+    return BothSides(
+        seed,
+        measure,
+        int(biased.sum()),
+        int((biased & merged["flagged_high"]).sum()),
+        int((biased & merged["flagged_low"]).sum()),
+        int(favouring.sum()),
+        int((favouring & merged["flagged_low"]).sum()),
+        int((favouring & merged["flagged_high"]).sum()),
+    )
+
+
+# The measures whose planted pattern has a claimant-favouring mirror in the default demo.
+MIRRORED_MEASURES = tuple(
+    m for m in PLANTED_MEASURES
+    if any(PATTERN_MEASURE.get(of) == m for of in demo.MIRRORED.values())
+)
+
+
 def validate_seed(
     seed: int, n_exams: int, workdir: Path, settings: FlagSettings = DEFAULT_SETTINGS
-) -> list[Detection]:
-    """Generate, load and flag one default demo data set; score both methods on every measure."""
+) -> tuple[list[Detection], list[BothSides]]:
+    """Generate, load and flag one default demo data set; score both methods on every
+    measure, and the product's two sides on the measures with a claimant-favouring mirror."""
     data = workdir / f"demo-{seed}"
     generate(data, n_exams=n_exams, seed=seed)
     flags = flag_data_set(data, workdir / f"demo-{seed}.duckdb", settings)
     truth = pd.read_csv(data / "truth.csv")
-    return [
+    detections = [
         score(flags[method][flags[method]["measure"] == measure], truth, seed, measure, method)
         for measure in EXAMINER_MEASURES
         for method in METHODS
     ]
+    product = flags["product"]
+    sides = [
+        both_sides(product[product["measure"] == measure], truth, seed, measure)
+        for measure in MIRRORED_MEASURES
+    ]
+    return detections, sides
+
+
+def both_sides_table(results: list[BothSides]) -> pd.DataFrame:
+    """Totals over seeds per measure, with each kind's share found on its own side."""
+    totals = pd.DataFrame([r.__dict__ for r in results]).groupby("measure", sort=False)[
+        ["biased", "biased_high", "biased_low", "favouring", "favouring_low", "favouring_high"]
+    ].sum()
+    totals["biased_found_share"] = totals["biased_high"] / totals["biased"]
+    totals["favouring_found_share"] = totals["favouring_low"] / totals["favouring"]
+    return totals.reset_index()
 
 
 def detection_table(results: list[Detection]) -> pd.DataFrame:
@@ -689,6 +757,7 @@ class Validation:
     (by odds ratio, by volume, every cell, fair examiners flagged) and the target verdicts."""
 
     detection: pd.DataFrame
+    both_sides: pd.DataFrame
     by_odds: pd.DataFrame
     by_volume: pd.DataFrame
     by_cell: pd.DataFrame
@@ -740,11 +809,13 @@ def run_validation(
             )
             for done in as_completed([*demos, *grids]):
                 print(f"{(demos | grids)[done]}: done", flush=True)
-        results = [d for run in demos for d in run.result()]
+        results = [d for run in demos for d in run.result()[0]]
+        sides = [s for run in demos for s in run.result()[1]]
         outcomes = [run.result() for run in grids]
     power = pd.concat(outcomes, ignore_index=True)
     return Validation(
         detection=detection_table(results),
+        both_sides=both_sides_table(sides),
         by_odds=detection_by(power, "odds_ratio"),
         by_volume=detection_by(power, "volume"),
         by_cell=_share_table(power[power["target"]], ["measure", "method", "volume", "odds_ratio"]),
@@ -802,6 +873,30 @@ def write_report(
         encoding="utf-8",
     )
     return result
+
+
+def _both_sides_markdown(sides: pd.DataFrame) -> list[str]:
+    """The low side beside the high side: claimant-favouring examiners against biased ones."""
+    mirrors = ", ".join(f"{m} (the mirror of {of})" for m, of in demo.MIRRORED.items())
+    lines = [
+        "## Both sides: claimant-favouring examiners found on the low side",
+        "",
+        f"The same data sets also plant examiners who favour claimants: {mirrors}, with the "
+        "biased pattern's effect negated (`MIRRORED` in `devtools/demo.py`). The product tests "
+        "each measure both ways, as two one-sided families with Benjamini-Hochberg q-values at "
+        "the same threshold (docs/methods.md, \"Both directions\"). A biased examiner should be "
+        "found high and never low; a claimant-favouring one low and never high.",
+        "",
+        "| measure | biased found high | biased flagged low | claimant-favouring found low "
+        "| claimant-favouring flagged high |",
+        "|---|---|---|---|---|",
+    ]
+    for r in sides.itertuples():
+        lines.append(
+            f"| {r.measure} | {_count(r.biased_high, r.biased)} | {r.biased_low} "
+            f"| {_count(r.favouring_low, r.favouring)} | {r.favouring_high} |"
+        )
+    return [*lines, ""]
 
 
 def _count(flagged: int, total: int) -> str:
@@ -902,6 +997,7 @@ def _markdown(
         f"- No hard-case-mix examiner flagged on adverse opinions: {adverse.hard_case_mix_flagged} "
         f"({'met' if adverse.hard_case_mix_flagged == 0 else 'missed'}).",
         "",
+        *_both_sides_markdown(result.both_sides),
         "## Power: how large an effect, at what volume",
         "",
         f"One data set per seed ({', '.join(map(str, power_seeds))}; {power_exams:,} exams, "

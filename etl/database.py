@@ -52,6 +52,24 @@ CREATE TABLE IF NOT EXISTS quarantine (
     action VARCHAR NOT NULL,
     raw_row JSON
 );
+-- Every load's flags of the unfiltered view (measures.engine.store_flags): the flag history.
+-- A load writes a copy of the previous database (etl.snapshot), so earlier loads' rows stay.
+CREATE TABLE IF NOT EXISTS flag_history (
+    load_id BIGINT NOT NULL,
+    loaded_at TIMESTAMP NOT NULL,
+    examiner_id VARCHAR,
+    measure VARCHAR NOT NULL,
+    n BIGINT,
+    observed DOUBLE,
+    expected DOUBLE,
+    ratio DOUBLE,
+    ci_low DOUBLE,
+    ci_high DOUBLE,
+    p_value DOUBLE,
+    q_value DOUBLE,
+    flagged BOOLEAN,
+    direction VARCHAR
+);
 CREATE TABLE IF NOT EXISTS contract_results (
     load_id BIGINT NOT NULL,
     contract VARCHAR NOT NULL,

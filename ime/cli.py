@@ -73,7 +73,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_flags(args: argparse.Namespace) -> int:
     from measures.base import FLAG_COLUMNS
-    from measures.engine import compute_flags, explain, flags_for_view
+    from measures.engine import compute_flags, explain, flag_history, flags_for_view
     from outputs.files import neutralise_formulas
 
     view = _flags_view(args)
@@ -83,6 +83,8 @@ def cmd_flags(args: argparse.Namespace) -> int:
     con = _connect_or_fail(args, "flags")
     if con is None or not _insurers_known(con, scope, args, "flags"):
         return 2
+    if args.history:
+        return _print_history(flag_history(con, scope, args.history), args)
     try:
         flags = (
             compute_flags(con, scope, filters, measures=tuple(args.measure))
@@ -151,6 +153,26 @@ def _insurers_known(con, scope, args: argparse.Namespace, command: str) -> bool:
               f"{database_path(args.db)}; known insurers: {', '.join(sorted(known)) or 'none'}",
               file=sys.stderr)
     return not unknown
+
+
+def _print_history(history, args: argparse.Namespace) -> int:
+    """`ime flags --history EXAMINER`: the examiner's flags in every stored load, oldest first."""
+    from outputs.files import neutralise_formulas
+
+    if history.empty:
+        print(f"ime flags: no stored flags for examiner {args.history!r} (the history starts "
+              "with the first load that stores it)", file=sys.stderr)
+        return 2
+    if args.measure:
+        history = history[history["measure"].isin(args.measure)]
+    table = neutralise_formulas(history)
+    if args.out:
+        table.to_csv(args.out, index=False)
+        n_loads = table["load_id"].nunique()
+        print(f"Wrote {len(table):,} rows ({n_loads} loads) to {args.out}", file=sys.stderr)
+    else:
+        table.to_csv(sys.stdout, index=False)
+    return 0
 
 
 def _users_file(args: argparse.Namespace) -> Path:
@@ -261,6 +283,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         realdata, progress=True, jobs=args.jobs,
     )
     print(result.detection.to_string(index=False))
+    print()
+    print(result.both_sides.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     for table in (result.by_odds, result.by_volume, result.fair):
         print()
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
@@ -392,7 +416,9 @@ def cmd_review(args: argparse.Namespace) -> int:
             con = _connect_or_fail(args, "review open")
             if con is None:
                 return 2
-            review = reviews.open_review(con, args.examiner_id, _operator(), days=args.days)
+            from outputs import report
+
+            review = report.open_review(con, args.examiner_id, _operator(), days=args.days)
             print(f"Opened review {review.review_id} of examiner {review.examiner_id}: "
                   f"{len(review.figures)} measures frozen from snapshot "
                   f"{review.snapshot_sha256[:16]}; reply by {review.deadline_utc:%Y-%m-%d}")
@@ -492,6 +518,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="insurer_id whose cases an insurer sees (repeatable; required "
                             "with --role insurer)")
     _add_filters(flags)
+    flags.add_argument(
+        "--history", metavar="EXAMINER",
+        help="the examiner's flags in every stored load, oldest first (load_id, loaded_at, then "
+        "the flags columns)",
+    )
     _add_db(flags)
     flags.set_defaults(func=cmd_flags)
 

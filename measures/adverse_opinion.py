@@ -22,4 +22,12 @@ MEASURE = binary_measure(
     planted_by="excess_adverse",
     export_prefix="adverse",
     export_counts=("n_adverse", "n_exams"),
+    high_means=(
+        "more adverse opinions than expected for the examiner's cases: findings that favour the"
+        " insurer"
+    ),
+    low_means=(
+        "fewer adverse opinions than expected for the examiner's cases: findings that favour "
+        "the claimant"
+    ),
 )

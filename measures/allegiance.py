@@ -106,4 +106,14 @@ MEASURE = Measure(
     ),
     # SPEC 3: a ratio whose two sides each hold at least k exams is published.
     disclosure_counts=("n_insurer_side", "n_neutral_side"),
+    high_means=(
+        "adverse opinions more often when retained by an insurer or employer than by a claimant"
+        " or neutral, on cases of like risk: the examiner favours the insurer when an insurer "
+        "retains them"
+    ),
+    low_means=(
+        "adverse opinions less often when retained by an insurer or employer than by a claimant"
+        " or neutral, on cases of like risk: the examiner favours the claimant when an insurer "
+        "retains them"
+    ),
 )

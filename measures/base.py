@@ -31,6 +31,9 @@ OUTPUT_COLUMNS = [
     "p_value",
     "q_value",
     "flagged",
+    # 'high' or 'low': the side of the comparison the examiner's figure lies on, and so the
+    # side whose test p_value, q_value and flagged report (docs/methods.md, "Both directions").
+    "direction",
 ]
 DETAIL_COLUMNS = [
     "peer_group",
@@ -130,6 +133,9 @@ class Measure:
     model: the case-mix model fitted at load whose per-exam expectation the measure reads.
     stored: (column, SQL) per-exam values computed at load from the models' linear predictors
         (eta_<measure>) and feature terms (term_<feature>_<measure>), stored in fct_exams.
+    high_means, low_means: what a finding on each side means, in words equally neutral (pages,
+        audit packs, `ime flags --explain`); a measure that watches one side only (drift's
+        CUSUM) leaves low_means empty.
     needs_exams: False for a measure of published counts, which needs no exam.
     planted_by: the demo data's planted pattern this measure should find (ime validate).
     export_prefix: the prefix of its columns in the examiner_rates export.
@@ -151,6 +157,8 @@ class Measure:
     aggregates: tuple[tuple[str, str], ...] = ()
     model: LogisticModel | None = None
     stored: tuple[tuple[str, str], ...] = ()
+    high_means: str = ""
+    low_means: str = ""
     needs_exams: bool = True
     planted_by: str | None = None
     export_prefix: str = ""
@@ -178,10 +186,17 @@ def q_values_and_flags(
     settings: FlagSettings,
     signal: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """q-values across examiners of at least the minimum volume, and the flag.
+    """q-values across examiners of at least the minimum volume, and the flag, on both sides.
 
-    The flag is q below settings.q with an excess (ratio above 1), or, for a monitoring
-    measure, the chart's `signal`; either way only at or above the minimum volume.
+    A measure gives `p_value` as its test's upper tail (more than expected). Its lower tail is
+    1 - p_value: every measure's test is continuous (normal) or mid-p exact, whose two tails
+    add up to one. The two sides are two one-sided families, each with its own
+    Benjamini-Hochberg q-values at settings.q, so the high side's q-values and flags are those
+    of a one-sided analysis. A row's `direction` is the side its figure lies on (the smaller
+    tail), and its p_value, q_value and flag are that side's. The flag is q below settings.q
+    with the ratio on that side of 1, or, for a monitoring measure, the chart's `signal`
+    (which watches for a rise only: its direction is always high); either way only at or
+    above the minimum volume.
     """
     rows = rows.copy()
     rows["measure"] = measure
@@ -192,18 +207,30 @@ def q_values_and_flags(
         shrunk = gamma_poisson_shrinkage(rows["observed"][usable], rows["expected"][usable])
         rows.loc[usable, "shrunken_ratio"] = shrunk.posterior_mean
     rows["eligible"] = rows["n"] >= settings.min_volume
-    p = rows["p_value"].where(rows["eligible"])
-    rows["q_value"] = bh_qvalues(p.to_numpy(dtype=float))
-    if signal is None:
-        flagged = flag_units(
-            rows["q_value"].to_numpy(dtype=float),
-            rows["n"].to_numpy(),
-            settings.q,
-            settings.min_volume,
-        )
-        rows["flagged"] = flagged & (rows["ratio"].to_numpy(dtype=float) > 1)
-    else:
+    p_high = rows["p_value"].where(rows["eligible"]).to_numpy(dtype=float)
+    q_high = bh_qvalues(p_high)
+    if signal is not None:
+        rows["q_value"] = q_high
+        rows["direction"] = "high"
         rows["flagged"] = signal & rows["eligible"].to_numpy()
+        return _in_order(rows)
+    ratio = rows["ratio"].to_numpy(dtype=float)
+    n = rows["n"].to_numpy()
+    flagged_high = flag_units(q_high, n, settings.q, settings.min_volume) & (ratio > 1)
+    p_low = 1 - p_high
+    q_low = bh_qvalues(p_low)
+    flagged_low = flag_units(q_low, n, settings.q, settings.min_volume) & (ratio < 1)
+    p = rows["p_value"].to_numpy(dtype=float)
+    # Without a test, the side of the ratio.
+    low = np.where(np.isnan(p), ratio < 1, 1 - p < p)
+    rows["direction"] = np.where(low, "low", "high")
+    rows["p_value"] = np.where(low, 1 - rows["p_value"], rows["p_value"])
+    rows["q_value"] = np.where(low, q_low, q_high)
+    rows["flagged"] = np.where(low, flagged_low, flagged_high)
+    return _in_order(rows)
+
+
+def _in_order(rows: pd.DataFrame) -> pd.DataFrame:
     # Columns a measure has no use for (the CUSUM threshold outside drift) are left empty.
     return rows.reindex(columns=FLAG_COLUMNS).sort_values(
         ["measure", "examiner_id"], ignore_index=True

@@ -71,4 +71,12 @@ MEASURE = Measure(
     chart="counts_funnel",
     score=score,
     needs_exams=False,
+    high_means=(
+        "more adverse decisions than the published peers' rate would give: decisions that "
+        "favour the payer"
+    ),
+    low_means=(
+        "fewer adverse decisions than the published peers' rate would give: decisions that "
+        "favour the claimant"
+    ),
 )

@@ -17,4 +17,12 @@ MEASURE = binary_measure(
     peer="same-specialty peers",
     export_prefix="denial",
     export_counts=("n_denied", "n_with_decision"),
+    high_means=(
+        "more claims denied after the examiner's exams than expected: outcomes that favour the "
+        "insurer"
+    ),
+    low_means=(
+        "fewer claims denied after the examiner's exams than expected: outcomes that favour the"
+        " claimant"
+    ),
 )

@@ -465,4 +465,8 @@ MEASURE = Measure(
     planted_by="drift",
     export_prefix="drift",
     export_counts=("drift_n_later", "drift_adverse_later"),
+    high_means=(
+        "the examiner's later exams more often adverse than their own baseline: a rise over "
+        "time"
+    ),
 )

@@ -34,4 +34,12 @@ MEASURE = binary_measure(
     planted_by="early_mmi",
     export_prefix="early_mmi",
     export_counts=("n_mmi_reached", "n_mmi_opinion"),
+    high_means=(
+        "maximum medical improvement declared sooner than expected: earlier ends of treatment, "
+        "which favour the insurer"
+    ),
+    low_means=(
+        "maximum medical improvement declared later than expected: longer treatment, which "
+        "favours the claimant"
+    ),
 )

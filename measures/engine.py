@@ -19,6 +19,7 @@ import queries
 from measures.base import (
     DEFAULT_SETTINGS,
     FLAG_COLUMNS,
+    OUTPUT_COLUMNS,
     FlagSettings,
     View,
 )
@@ -80,7 +81,9 @@ def compute_flags(
 
 def store_flags(con: duckdb.DuckDBPyConnection) -> None:
     """Once per load: fit the case-mix models, store every exam's expectations, then the flags
-    of the default view (examiner_flags), which it then reads."""
+    of the default view (examiner_flags), which it then reads, and add them to the flag history
+    (flag_history, made with the load bookkeeping by etl.database and never rebuilt) under
+    this load's id."""
     store_models(con, DEFAULT_SETTINGS)
     flags = compute_flags(con)
     con.register("computed_flags", flags[FLAG_COLUMNS])
@@ -89,6 +92,29 @@ def store_flags(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("INSERT INTO examiner_flags BY NAME SELECT * FROM computed_flags").fetchall()
     finally:
         con.unregister("computed_flags")
+    # The load's id, drawn by etl.load on this connection before the files were read.
+    load_id = con.execute("SELECT currval('load_id_seq')").fetchall()[0][0]
+    # Column names from the fixed OUTPUT_COLUMNS.
+    columns = ", ".join(OUTPUT_COLUMNS)
+    con.execute(
+        f"INSERT INTO flag_history SELECT $load_id, now(), {columns} FROM examiner_flags",  # noqa: S608
+        {"load_id": load_id},
+    ).fetchall()
+
+
+def flag_history(
+    con: duckdb.DuckDBPyConnection, scope: queries.Scope, examiner_id: str | None = None
+) -> pd.DataFrame:
+    """The flags every stored load computed (one examiner's, or everyone's), oldest load first.
+
+    Like the stored flags, they describe every examiner unfiltered: an insurer never reads them.
+    """
+    return queries.run(con, "flag_history", scope, examiner_id=examiner_id)
+
+
+def flag_changes(con: duckdb.DuckDBPyConnection, scope: queries.Scope) -> pd.DataFrame:
+    """The flags raised and cleared between the two latest stored loads (empty with fewer)."""
+    return queries.run(con, "flag_changes", scope)
 
 
 def _is_default_view(
@@ -142,10 +168,18 @@ def funnel_dispersion(rows: pd.DataFrame) -> tuple[float, float]:
 
 COMMON_WORDS = (
     "The variation between examiners that case mix does not explain is allowed for (additive "
-    "over-dispersion, Spiegelhalter 2005), p-values are one-sided (an excess), and q-values "
-    "control the false discovery rate across examiners (Benjamini-Hochberg). Examiners below the "
-    "minimum volume are shown but never flagged. A flag is a reason to look, not a verdict."
+    "over-dispersion, Spiegelhalter 2005). Neutrality is tested both ways: a figure above "
+    "expected (high) and one below (low) are two one-sided families, and in each the q-values "
+    "control the false discovery rate across examiners at the same threshold "
+    "(Benjamini-Hochberg). Examiners below the minimum volume are shown but never flagged. A "
+    "flag is a reason to look, not a verdict."
 )
+
+
+def finding(measure: str, direction: str) -> str:
+    """What a flag on this side of this measure means, in words (from the measure)."""
+    m = MEASURES[measure]
+    return m.low_means if direction == "low" else m.high_means
 
 
 def _verdict(r, settings: FlagSettings) -> str:
@@ -158,11 +192,12 @@ def _verdict(r, settings: FlagSettings) -> str:
             f"The CUSUM reached {r.z:.2f} and {crossed} the panel threshold "
             f"{r.cusum_threshold:.2f}."
         )
-    figures = f"p = {r.p_value:.3g}, q = {r.q_value:.3g}"
+    figures = f"p = {r.p_value:.3g}, q = {r.q_value:.3g} on the {r.direction} side"
     if r.flagged:
-        return f"{figures}: below the false-discovery threshold {settings.q}, with an excess."
-    if r.q_value <= settings.q:
-        return f"{figures}: a significant deficit (fewer than expected), which is not flagged."
+        return (
+            f"{figures}: below the false-discovery threshold {settings.q}. Flagged {r.direction}:"
+            f" {finding(r.measure, r.direction)}."
+        )
     return f"{figures}: not below the false-discovery threshold {settings.q}."
 
 
@@ -176,7 +211,7 @@ def explain(
     lines = [f"Examiner {examiner_id}"]
     for r in rows.itertuples():
         lines.append("")
-        lines.append(f"{r.measure}: {'FLAGGED' if r.flagged else 'not flagged'}")
+        lines.append(f"{r.measure}: {f'FLAGGED {r.direction}' if r.flagged else 'not flagged'}")
         lines.append(f"  How: {MEASURES[r.measure].words}")
         ratio = "odds ratio" if MEASURES[r.measure].chart == "odds_ratio" else "ratio"
         lines.append(

@@ -27,4 +27,12 @@ MEASURE = binary_measure(
     peer="same-specialty peers",
     export_prefix="rulings",
     export_counts=("n_with_ruling", "n_report_rejected", "n_decision_reversed"),
+    high_means=(
+        "more of the examiner's reports rejected or decisions reversed by a later ruling than "
+        "expected"
+    ),
+    low_means=(
+        "fewer of the examiner's reports rejected or decisions reversed by a later ruling than "
+        "expected"
+    ),
 )

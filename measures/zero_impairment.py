@@ -17,4 +17,10 @@ MEASURE = binary_measure(
     planted_by="zero_impairment",
     export_prefix="zero_wpi",
     export_counts=("n_zero_wpi", "n_rated"),
+    high_means=(
+        "more ratings of 0% impairment than expected: ratings that favour the insurer"
+    ),
+    low_means=(
+        "fewer ratings of 0% impairment than expected: ratings that favour the claimant"
+    ),
 )

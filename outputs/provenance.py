@@ -16,12 +16,11 @@ from pathlib import Path
 
 import duckdb
 
-import dashboard
 import queries
 from queries import Filters, Scope
 
-# The methods as a document (docs/methods.md; the dashboard package carries it).
-METHODS_DOCUMENT = Path(dashboard.__file__).parent / "methods.md"
+# The methods as a document: docs/methods.md of the repository the product runs from.
+METHODS_DOCUMENT = Path(__file__).resolve().parents[1] / "docs" / "methods.md"
 TOOL = "ime-outcomes"
 
 

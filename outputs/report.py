@@ -22,13 +22,13 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from access import audit
+from access import audit, reviews
 from access.reviews import Review, latest
 from imestats import funnel
 from imestats.proportions import wilson_interval
 from measures.base import FlagSettings, View
 from measures.drift import DriftChart, drift_charts, drift_path, drift_threshold
-from measures.engine import COMMON_WORDS, explain, flags_for_view, funnel_dispersion
+from measures.engine import COMMON_WORDS, explain, finding, flags_for_view, funnel_dispersion
 from measures.registry import EXAMINER_MEASURES, LABELS, MEASURES
 from outputs.files import snapshot_hash
 from outputs.tables import (
@@ -288,7 +288,8 @@ def _measures_table(rows: pd.DataFrame) -> str:
             _number(r.shrunken_ratio), _pct(r.raw_rate),
             f"{_pct(r.peer_rate)} <span class='note'>{_escaped(r.peer_group)}</span>",
             _number(r.p_value, ".3g"), _number(r.q_value, ".3g"),
-            "FLAGGED" if r.flagged else ("below minimum volume" if not r.eligible else "no"),
+            f"FLAGGED {r.direction}: {_escaped(finding(r.measure, r.direction))}" if r.flagged
+            else ("below minimum volume" if not r.eligible else "no"),
         ])
     header = ["Measure", "Volume", "Observed", "Expected", "O/E (95% interval)", "Shrunken",
               "Raw rate", "Comparison rate (group)", "p", "q", "Flag"]
@@ -303,9 +304,13 @@ def _peers(figures: pd.DataFrame, examiner_id: str) -> pd.DataFrame:
 
 
 def _peer_rates(figures: pd.DataFrame, examiner_id: str) -> str:
-    """Every rate of the examiner beside the pooled rate of the same-specialty peers."""
+    """Every rate of the examiner beside the pooled rate of the specialty, this examiner
+    included: the comparison rate of the measures table (section 1) is that same pooled rate,
+    and the case-mix model that sets each test's expected count is fitted on every examiner,
+    this one included. One comparison, one peer rate."""
     mine = figures.loc[examiner_id]
-    peers = _peers(figures, examiner_id)
+    specialty = figures.at[examiner_id, "specialty"]
+    peers = figures[figures["specialty"] == specialty]
     rows = []
     for item in (i for i in EXAMINER_LAYOUT if isinstance(i, Rate)):
         k, n = int(mine[item.events]), int(mine[item.trials])
@@ -329,7 +334,8 @@ def _peer_rates(figures: pd.DataFrame, examiner_id: str) -> str:
         _number(peer_gap),
     ])
     header = ["Rate (not case-mix adjusted)", "Examiner k / n", "Examiner (95% interval)",
-              f"Peers k / n ({mine['specialty']})", "Peers (95% interval)"]
+              f"Specialty k / n ({mine['specialty']}, this examiner included)",
+              "Specialty (95% interval)"]
     return _table(header, rows)
 
 
@@ -415,7 +421,11 @@ def _examiner_section(data: PanelData, examiner_id: str, review: Review | None =
             "exams (a baseline and a follow-up).</p>"
         )
     parts += [
-        "<h3>5. Other rates against peers</h3>", _peer_rates(data.figures, examiner_id),
+        "<h3>5. Other rates against peers</h3>",
+        "<p class='note'>The comparison rate is the specialty's pooled rate with this "
+        "examiner's own exams included, here and in section 1: the case-mix model that sets "
+        "each test's expected count is fitted on every examiner, this one included.</p>",
+        _peer_rates(data.figures, examiner_id),
         "<h3>6. Volumes</h3>", _volumes(mine),
         "<h3>7. The method in words</h3>",
         "".join(
@@ -432,10 +442,10 @@ def _examiner_section(data: PanelData, examiner_id: str, review: Review | None =
 
 def _frozen_table(figures: pd.DataFrame) -> str:
     rows = [[
-        _escaped(r.label), _num(r.n, ",d"), _num(r.observed, ",.0f"), _num(r.expected, ",.1f"),
-        f"{_num(r.ratio)} ({_num(r.ci_low)}–{_num(r.ci_high)})", _pct(r.raw_rate),
+        _escaped(r.label), _number(r.n, ",d"), _number(r.observed, ",.0f"), _number(r.expected, ",.1f"),
+        f"{_number(r.ratio)} ({_number(r.ci_low)}–{_number(r.ci_high)})", _pct(r.raw_rate),
         f"{_pct(r.peer_rate)} <span class='note'>{_escaped(r.peer_group)}</span>",
-        _num(r.q_value, ".3g"), "FLAGGED" if r.flagged else "no",
+        _number(r.q_value, ".3g"), "FLAGGED" if r.flagged else "no",
     ] for r in figures.itertuples()]
     header = ["Measure", "Volume", "Observed", "Expected", "O/E (95% interval)", "Raw rate",
               "Comparison rate (group)", "q", "Flag"]
@@ -484,6 +494,24 @@ def review_section(review: Review | None) -> str:
             "Date: ____________</p>",
         ]
     return "\n".join(parts)
+
+
+def open_review(
+    con: duckdb.DuckDBPyConnection, examiner_id: str, opened_by: str, **options
+) -> Review:
+    """Open a review of the examiner (access.reviews.open_review), freezing the figures and
+    the audit pack of the database `con` reads as it stands now."""
+    data = panel_data(con)
+    return reviews.open_review(
+        con, examiner_id, opened_by, data=data, method_versions=METHOD_VERSIONS,
+        build_pack=lambda pending: examiner_report(con, examiner_id, data, review=pending),
+        **options,
+    )
+
+
+def review_audit_pack(review: Review, *, path: Path | None = None) -> str:
+    """The review's frozen audit pack, its review section brought up to date (reply, dates)."""
+    return with_review_section(reviews.frozen_audit_pack(review, path=path), review)
 
 
 def with_review_section(document: str, review: Review) -> str:

@@ -770,7 +770,7 @@ def crosstab_table(by: Sequence[str]) -> ExportTable:
         )
         frame = pd.concat([rows, total.astype(rows[[c for c in rows if c.startswith("n_")]]
                                                   .dtypes.to_dict())])
-        return Aggregate(_fill(layout, frame), ((CROSSTAB_TOTAL, tuple(rows.index)),))
+        return Aggregate(_layout_columns(layout, frame), ((CROSSTAB_TOTAL, tuple(rows.index)),))
 
     layout = (
         Value(first, f"{CROSSTAB_DIMENSIONS[first]} ('{CROSSTAB_TOTAL}' on the total row; "

@@ -231,7 +231,7 @@ def test_truth_lists_every_examiner_exactly_once(clean):
     patterns = {r[0] for r in con.execute("SELECT DISTINCT pattern FROM truth").fetchall()}
     assert patterns == {
         "fair", "excess_adverse", "allegiance", "drift", "hard_case_mix", "zero_impairment",
-        "early_mmi",
+        "early_mmi", "favours_claimant", "claimant_allegiance",
     }
     # Drift examiners, and only they, carry a change date.
     assert _one(con, "SELECT bool_and((change_date IS NOT NULL) = (pattern = 'drift'))"
@@ -450,6 +450,25 @@ def test_allegiance_examiners_depend_on_who_retained_them(clean):
                       " 1 - avg(insurer_side::INT)) s FROM x WHERE pattern = 'allegiance'"
                       " GROUP BY 1)")
     assert least > 0.25
+
+
+def test_claimant_favouring_examiners_mirror_the_biased_ones(clean):
+    # The mirror images of excess_adverse and allegiance (devtools.demo.MIRRORED): fewer
+    # adverse opinions than fair peers of their specialty, and fewer when an insurer retains
+    # them than when a claimant or neutral does.
+    _, con = clean
+    shortfall = [r[0] for r in con.execute("""
+        WITH fair AS (SELECT specialty, avg(adverse) AS rate FROM x WHERE pattern = 'fair'
+                      GROUP BY 1)
+        SELECT avg(adverse) - any_value(fair.rate)
+        FROM x JOIN fair USING (specialty) WHERE pattern = 'favours_claimant'
+        GROUP BY examiner_id""").fetchall()]
+    assert len(shortfall) >= 2 and sum(shortfall) / len(shortfall) < -0.12
+    gap = _one(con, """
+        SELECT avg(CASE WHEN insurer_side THEN adverse END)
+               - avg(CASE WHEN NOT insurer_side THEN adverse END)
+        FROM x WHERE pattern = 'claimant_allegiance'""")
+    assert gap < -0.15
 
 
 def test_drift_examiners_turn_adverse_after_their_change_date(clean):

@@ -148,11 +148,14 @@ def test_below_minimum_volume_is_shown_but_never_flagged(demo):
     assert small["q_value"].isna().all()
 
 
-def test_flags_need_q_below_threshold_and_an_excess(demo):
+def test_flags_need_q_below_threshold_and_a_ratio_on_their_side(demo):
     _, _, flags, _ = demo
     rated = flags[flags["measure"] != "drift"]
     flagged = rated[rated["flagged"]]
-    assert (flagged["q_value"] <= 0.05).all() and (flagged["ratio"] > 1).all()
+    assert (flagged["q_value"] <= 0.05).all()
+    high, low = flagged[flagged["direction"] == "high"], flagged[flagged["direction"] == "low"]
+    assert len(high) + len(low) == len(flagged)
+    assert (high["ratio"] > 1).all() and (low["ratio"] < 1).all()
 
 
 def test_stored_flags_match_a_fresh_computation(demo):
@@ -258,7 +261,9 @@ def test_allegiance_finds_planted_examiners_at_least_as_often_as_fisher(demo):
         for r in sides.itertuples()
     ]
     fisher = set(sides["examiner_id"][stats.false_discovery_control(p) <= 0.05])
-    ours = set(flags.loc[(flags["measure"] == "allegiance") & flags["flagged"], "examiner_id"])
+    # Fisher's test is one-sided: the product's high side is its like.
+    high = (flags["measure"] == "allegiance") & flags["flagged"] & (flags["direction"] == "high")
+    ours = set(flags.loc[high, "examiner_id"])
     planted = set(truth.loc[truth["pattern"] == "allegiance", "examiner_id"])
     assert len(ours & planted) >= len(fisher & planted)
     assert len(ours - planted) <= len(fisher - planted)
@@ -346,7 +351,13 @@ def test_cli_flags_writes_the_spec_header(demo, capsys):
     db, _, _, _ = demo
     assert main(["flags", "--db", str(db), "--measure", "adverse_opinion"]) == 0
     out = pd.read_csv(io.StringIO(capsys.readouterr().out))
-    assert list(out.columns[:11]) == OUTPUT_COLUMNS
+    # SPEC section 4, `ime flags`, word for word.
+    spec = (
+        "examiner_id, measure, n, observed, expected, ratio, ci_low, ci_high, p_value, q_value, "
+        "flagged, direction"
+    )
+    assert list(out.columns[:12]) == OUTPUT_COLUMNS == spec.split(", ")
+    assert set(out["direction"]) <= {"high", "low"}
     assert set(out["measure"]) == {"adverse_opinion"}
 
 

@@ -36,6 +36,7 @@ else:
     c2.metric("Rows read (last load)", f"{int(last['n_read']):,}")
     c3.metric("Loaded (last load)", f"{int(last['n_loaded']):,}")
     c4.metric("Quarantined (last load)", f"{int(last['n_quarantined']):,}")
+    c4.caption("rows held back; the browser below counts entries (row and rule)")
     st.plotly_chart(charts.load_history(history), width="stretch")
     st.dataframe(
         history,
@@ -89,11 +90,16 @@ else:
         offset=(int(page_no) - 1) * PAGE_ROWS,
     )
     total = int(rows["n_matching"].iloc[0]) if len(rows) else 0
+    held_back = int(rows["n_rows_matching"].iloc[0]) if len(rows) else 0
     st.caption(
-        f"Page {int(page_no)} of {n_pages}: {len(rows):,} of {total:,} matching entries. "
-        "The raw row is shown without the claimant pseudonym."
+        f"Page {int(page_no)} of {n_pages}: {len(rows):,} of {total:,} matching entries, "
+        f"from {held_back:,} rows held back. An entry is one row and one broken rule: a row "
+        "breaking two rules has two entries, and a rule that only warns adds an entry for a "
+        "row that was loaded. Entries of every load are here; the count above is the last "
+        "load's rows. The raw row is shown without the claimant pseudonym."
     )
-    st.dataframe(rows.drop(columns="n_matching"), hide_index=True, width="stretch")
+    st.dataframe(rows.drop(columns=["n_matching", "n_rows_matching"]), hide_index=True,
+                 width="stretch")
 
 st.subheader("Data-contract checks")
 if contracts.empty:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import analysis, charts, data, examiner_figures, filters, layout
+from dashboard import analysis, charts, data, examiner_figures, filters, layout, watching
+from dashboard.watching import history_table
 from measures.drift import drift_threshold
 
 st.title("Examiner profile")
@@ -14,14 +15,16 @@ layout.stop_if_empty(int(volumes["n_exams"].sum()), flt)
 layout.scope_caption(flt)
 
 ranked = volumes.sort_values(["n_exams", "examiner_id"], ascending=[False, True])
+names = data.examiner_names()
 # Labels must not depend on the filters: the widget keeps its choice by label.
 options = {
-    e: f"{e} · {filters.pretty(s)}"
+    e: f"{examiner_figures.label(e, names)} · {filters.pretty(s)}"
     for e, s in zip(ranked["examiner_id"], ranked["specialty"], strict=True)
 }
 c_pick, c_back = st.columns([3, 1], vertical_alignment="bottom")
 examiner = filters.choice(
-    "Examiner", options, key="examiner", default=next(iter(options)), container=c_pick
+    "Examiner", options, key="examiner", default=None, container=c_pick,
+    placeholder="Choose an examiner" + (" (type a name or an id)" if not names.empty else ""),
 )
 c_back.page_link(
     "views/examiners.py",
@@ -29,6 +32,10 @@ c_back.page_link(
     icon=":material/groups:",
     query_params=filters.to_url(flt),
 )
+if examiner is None:
+    # Nobody is shown, and so no view is logged, until the reader chooses one.
+    st.info("Choose an examiner above, or open one from the Examiners page.")
+    st.stop()
 data.examiner_viewed(examiner)
 me = ranked[ranked["examiner_id"] == examiner].iloc[0]
 specialty = str(me["specialty"])
@@ -50,8 +57,14 @@ m_spec.metric("Specialty", filters.pretty(specialty))
 m_spec.caption(f"compared with {int((volumes['specialty'] == specialty).sum()) - 1} peers")
 if mine is not None:
     m_flags.metric("Flagged measures", f"{int(mine['flagged'].sum())} of {len(mine)}")
-    flagged_labels = ", ".join(mine.loc[mine["flagged"], "label"].str.lower())
+    flagged_rows = mine[mine["flagged"]]
+    flagged_labels = ", ".join(
+        f"{label.lower()} ({side})"
+        for label, side in zip(flagged_rows["label"], flagged_rows["direction"], strict=True)
+    )
     m_flags.caption(flagged_labels or "no measure flagged")
+if not names.empty:
+    m_top.metric("Name", str(names.get(examiner, "–")))
 
 if data.current_scope().role == "regulator" and st.button("Prepare the audit pack (HTML and PDF)"):
     pack = data.audit_pack(examiner, flt)
@@ -61,6 +74,9 @@ if data.current_scope().role == "regulator" and st.button("Prepare the audit pac
                        mime="application/zip")
     st.caption("Every measure against peers, charts, the method in words, the data snapshot hash "
                "and a section for the examiner's reply. Recorded in the audit log.")
+
+if data.current_scope().role == "regulator":
+    watching.follow_toggle(examiner)
 
 # --- All measures against peers --------------------------------------------------------------
 st.subheader("Every measure against peers")
@@ -74,12 +90,13 @@ else:
         "estimate, pulled towards 1 by how little the volume tells."
     )
     st.dataframe(
-        mine,
+        layout.dashes(mine, examiner_figures.FIGURE_FORMATS),
         hide_index=True,
         width="stretch",
         column_order=[
             "label",
             "flagged",
+            "direction",
             "n",
             "ratio",
             "ci_low",
@@ -94,16 +111,17 @@ else:
         ],
         column_config={
             "label": "measure",
+            "direction": st.column_config.TextColumn(
+                "side", help="high: more than expected; low: fewer than expected"
+            ),
             "n": "volume",
-            "raw_rate": st.column_config.NumberColumn("raw rate", format="percent"),
-            "peer_rate": st.column_config.NumberColumn("comparison rate", format="percent"),
-            "observed": st.column_config.NumberColumn(format="%.0f"),
-            "expected": st.column_config.NumberColumn(format="%.1f"),
-            "ratio": st.column_config.NumberColumn("O/E", format="%.2f"),
-            "ci_low": st.column_config.NumberColumn("95% CI low", format="%.2f"),
-            "ci_high": st.column_config.NumberColumn("95% CI high", format="%.2f"),
-            "shrunken_ratio": st.column_config.NumberColumn("shrunken O/E", format="%.2f"),
-            "q_value": st.column_config.NumberColumn("q", format="%.4f"),
+            "raw_rate": "raw rate",
+            "peer_rate": "comparison rate",
+            "ratio": "O/E",
+            "ci_low": "95% CI low",
+            "ci_high": "95% CI high",
+            "shrunken_ratio": "shrunken O/E",
+            "q_value": "q",
             "peer_group": "compared with",
         },
     )
@@ -112,10 +130,27 @@ else:
     for item in words:
         label = examiner_figures.MEASURE_LABELS[item.measure]
         with st.expander(
-            f"{label}: {'flagged' if item.flagged else 'not flagged'}", expanded=item.flagged
+            f"{label}: {'flagged ' + item.direction if item.flagged else 'not flagged'}",
+            expanded=item.flagged,
         ):
             st.markdown("  \n".join(item.lines))
     st.caption(common)
+
+# --- Flags per load --------------------------------------------------------------------------
+if data.current_scope().role == "regulator":
+    st.subheader("Flags per load")
+    history = data.flag_history(examiner)
+    if history.empty:
+        st.info("No load has stored flags for this examiner yet (the history starts with the "
+                "first load that keeps it).")
+    else:
+        per_load = history_table(history)
+        st.dataframe(per_load, hide_index=True, width="stretch")
+        st.caption(
+            "Each stored load's flags for this examiner, unfiltered, oldest load first: the "
+            "measure and side flagged, or a dash when none was. `ime flags --history "
+            f"{examiner}` prints the figures behind them."
+        )
 
 # --- Allegiance ------------------------------------------------------------------------------
 st.subheader("Allegiance: adverse opinions by who retained the examiner")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from dashboard import charts, data, examiner_figures, filters, layout
 from measures.engine import COMMON_WORDS
 
 PROFILE = "views/examiner_profile.py"
+# A ratio of 5 is already a large departure; wider intervals are cut at the axis's edge.
+FOREST_AXIS_MAX = 5.0
 
 st.title("Examiners")
 flt = layout.require_database()
@@ -16,7 +17,7 @@ volumes = data.examiners(flt)
 layout.stop_if_empty(int(volumes["n_exams"].sum()), flt)
 layout.scope_caption(flt)
 
-c_measure, c_peer = st.columns(2)
+c_measure, c_peer, c_side = st.columns(3)
 measure = filters.choice(
     "Measure",
     examiner_figures.MEASURE_LABELS,
@@ -33,7 +34,17 @@ peer = filters.choice(
     container=c_peer,
     help="Examiners are compared with peers of the same specialty; this only narrows the list.",
 )
+side = filters.choice(
+    "Side",
+    examiner_figures.SIDES_SHOWN,
+    key="side",
+    default="both",
+    container=c_side,
+    help="Neutrality is tested both ways: high, more than expected; low, fewer than expected. "
+    "Each side's flags control the false discovery rate on their own.",
+)
 spec = examiner_figures.EXAMINER_MEASURES[measure]
+names = data.examiner_names()
 
 result = data.flags(flt)
 if result.error or result.table is None:
@@ -41,6 +52,7 @@ if result.error or result.table is None:
     st.stop()
 flags = result.table
 table = examiner_figures.examiner_table(flags, volumes, measure, None if peer == "all" else peer)
+table = examiner_figures.on_side(examiner_figures.with_names(table, names), side)
 
 
 def open_profile(examiner_id: str) -> None:
@@ -50,8 +62,13 @@ def open_profile(examiner_id: str) -> None:
 m_shown, m_flagged, m_small, m_disp = st.columns(4)
 m_shown.metric("Examiners", f"{len(table):,}")
 m_shown.caption(f"{int(table['n'].sum()):,} exams count for this measure")
-m_flagged.metric(f"Flagged on {spec.label.lower()}", f"{int(table['flagged'].sum()):,}")
-m_flagged.caption(f"q < {examiner_figures.SETTINGS.q} after Benjamini-Hochberg, an excess only")
+n_high = int((table["status"] == "flagged high").sum())
+n_low = int((table["status"] == "flagged low").sum())
+m_flagged.metric(f"Flagged on {spec.label.lower()}", f"{n_high + n_low:,}")
+m_flagged.caption(
+    f"{n_high} high, {n_low} low: q < {examiner_figures.SETTINGS.q} after Benjamini-Hochberg, each "
+    "side on its own"
+)
 n_small = int(((table["n"] > 0) & ~table["eligible"]).sum())
 m_small.metric("Below minimum volume", f"{n_small:,}")
 m_small.caption(f"fewer than {examiner_figures.MIN_VOLUME}: shown, never flagged")
@@ -85,10 +102,22 @@ else:
     m_disp.metric("Comparison", "own exams")
     m_disp.caption(spec.peer)
     st.subheader(f"{spec.label}: ratio with its interval per examiner")
-    shown = points[np.isfinite(points["ratio"])].sort_values("ratio", ascending=False)
-    shown = shown.assign(label=[f"{e} (n={n:,})" for e, n in zip(shown["examiner_id"],
-                                                                  shown["n"], strict=True)])
-    st.plotly_chart(charts.forest(shown, "label", height=120 + 18 * len(shown)), width="stretch")
+    forest = examiner_figures.forest_rows(points)
+    shown = forest.shown.assign(
+        label=[f"{examiner_figures.label(e, names)} (n={n:,})"
+               for e, n in zip(forest.shown["examiner_id"], forest.shown["n"], strict=True)]
+    )
+    st.plotly_chart(
+        charts.forest(shown, "label", height=120 + 22 * len(shown), x_max=FOREST_AXIS_MAX),
+        width="stretch",
+    )
+    st.caption(
+        f"Drawn: every flagged examiner and the {examiner_figures.FOREST_TOP} largest others at or "
+        f"above the minimum volume of {examiner_figures.MIN_VOLUME}. Not drawn: "
+        f"{forest.not_drawn:,} more at or above it and {forest.below_minimum:,} below it "
+        "(too few exams for a ratio worth drawing); every examiner is in the table below. "
+        f"The axis stops at {FOREST_AXIS_MAX:g}: an interval past it is cut at the edge."
+    )
     st.caption(
         "Not a funnel plot: this measure compares each examiner with their own exams "
         f"({spec.peer}), not with an expected count from peers."
@@ -105,8 +134,19 @@ st.caption(
     f"Raw rate: {spec.rate}. Adjusted rate: observed/expected times the comparison rate "
     f"({spec.peer}). Select a row to open the examiner's profile; click a heading to sort."
 )
+query = st.text_input(
+    "Search by name or id" if not names.empty else "Search by id",
+    key="examiner_search",
+    placeholder="e.g. EX0012" + (" or a surname" if not names.empty else ""),
+)
+listed = examiner_figures.search(table, query).reset_index(drop=True)
+if query.strip():
+    st.caption(f"{len(listed):,} of {len(table):,} examiners match {query.strip()!r}.")
 event = st.dataframe(
-    table.assign(specialty=table["specialty"].map(filters.pretty)),
+    layout.dashes(
+        listed.assign(specialty=listed["specialty"].map(filters.pretty)),
+        examiner_figures.FIGURE_FORMATS,
+    ),
     hide_index=True,
     width="stretch",
     key="examiner_table",
@@ -114,6 +154,7 @@ event = st.dataframe(
     selection_mode="single-row",
     column_order=[
         "examiner_id",
+        "examiner_name",
         "specialty",
         "n",
         "ratio",
@@ -121,6 +162,7 @@ event = st.dataframe(
         "ci_high",
         "q_value",
         "status",
+        "direction",
         "shrunken_ratio",
         "raw_rate",
         "adjusted_rate",
@@ -131,39 +173,46 @@ event = st.dataframe(
     ],
     column_config={
         "examiner_id": "examiner",
+        "examiner_name": "name",
         "n": st.column_config.NumberColumn("volume", help="exams that count for this measure"),
-        "raw_rate": st.column_config.NumberColumn("raw rate", format="percent"),
-        "adjusted_rate": st.column_config.NumberColumn("adjusted rate", format="percent"),
-        "peer_rate": st.column_config.NumberColumn("comparison rate", format="percent"),
-        "observed": st.column_config.NumberColumn(format="%.0f"),
-        "expected": st.column_config.NumberColumn(format="%.1f"),
-        "ratio": st.column_config.NumberColumn("O/E", format="%.2f"),
-        "ci_low": st.column_config.NumberColumn("95% CI low", format="%.2f"),
-        "ci_high": st.column_config.NumberColumn("95% CI high", format="%.2f"),
-        "shrunken_ratio": st.column_config.NumberColumn("shrunken O/E", format="%.2f"),
-        "q_value": st.column_config.NumberColumn("q", format="%.4f"),
+        "raw_rate": "raw rate",
+        "adjusted_rate": "adjusted rate",
+        "peer_rate": "comparison rate",
+        "ratio": "O/E",
+        "ci_low": "95% CI low",
+        "ci_high": "95% CI high",
+        "shrunken_ratio": "shrunken O/E",
+        "q_value": "q",
         "status": "status",
+        "direction": st.column_config.TextColumn(
+            "side", help="high: more than expected; low: fewer than expected"
+        ),
         "flagged_on": "flagged on (all measures)",
     },
 )
 if event and event.selection.rows:
-    open_profile(str(table["examiner_id"].iloc[event.selection.rows[0]]))
+    open_profile(str(listed["examiner_id"].iloc[event.selection.rows[0]]))
 
 c_pick, c_link = st.columns([2, 1], vertical_alignment="bottom")
 pick = c_pick.selectbox(
     "Open a profile",
-    list(table["examiner_id"]),
-    format_func=lambda e: e,
+    list(listed["examiner_id"]),
+    format_func=lambda e: examiner_figures.label(e, names),
     key="open_examiner",
 )
 if pick:
     c_link.page_link(
         PROFILE,
-        label=f"Open the profile of {pick}",
+        label=f"Open the profile of {examiner_figures.label(pick, names)}",
         icon=":material/person_search:",
         query_params={"examiner": pick, **filters.to_url(flt)},
     )
 
 with st.expander("How this measure is computed"):
     st.markdown(spec.words)
+    st.markdown(f"**A flag on the high side means** {spec.high_means}.")
+    if spec.low_means:
+        st.markdown(f"**A flag on the low side means** {spec.low_means}.")
+    else:
+        st.markdown("This measure watches for a rise only: its flags are all high.")
     st.markdown(COMMON_WORDS)

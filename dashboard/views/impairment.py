@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import analysis, charts, data, filters, layout, market
+from dashboard.examiner_figures import label as examiner_label
 
 MIN_VOLUME = 30  # rated exams; below it an examiner is shown but never flagged
 
@@ -52,8 +53,9 @@ if market.shown():
     )
 
 # Labels must not depend on the filters: the widget keeps its choice by label.
+names = data.examiner_names()
 options = {
-    e: f"{e} · {filters.pretty(s)}"
+    e: f"{examiner_label(e, names)} · {filters.pretty(s)}"
     for e, s in zip(rated["examiner_id"], rated["specialty"], strict=True)
 }
 editions = data.query("wpi_editions", flt)

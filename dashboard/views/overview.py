@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import analysis, charts, data, layout, market, periods
+from dashboard import analysis, charts, data, examiner_figures, layout, market, periods, watching
 
 st.title("IME outcomes")
 flt = layout.require_database()
@@ -164,6 +164,8 @@ if data.can_see_bookkeeping():
                 f"{len(history) - 1} earlier loads; the database now holds the result of all "
                 f"{len(history)}."
             )
+    watching.flag_changes_section(data.examiner_names())
+    watching.watchlist_section(data.examiner_names())
 
 st.divider()
 st.subheader("Examiners currently flagged")
@@ -185,15 +187,20 @@ if flags is not None:
             f"{len(flagged):,} measures (q < 0.05 after Benjamini-Hochberg, case-mix "
             "adjusted, over-dispersion allowed for). A flag is a reason to look, not a verdict."
         )
+        flagged = examiner_figures.with_names(
+            flagged.sort_values(["q_value", "examiner_id"]), data.examiner_names()
+        )
         st.dataframe(
-            flagged.sort_values(["q_value", "examiner_id"]),
+            flagged,
             hide_index=True,
             width="stretch",
             column_order=[
                 c
                 for c in (
                     "examiner_id",
+                    "examiner_name",
                     "measure",
+                    "direction",
                     "peer_group",
                     "n",
                     "observed",
@@ -209,6 +216,8 @@ if flags is not None:
                 if c in flagged
             ],
             column_config={
+                "examiner_name": "name",
+                "direction": "side",
                 "ratio": st.column_config.NumberColumn("observed / expected", format="%.2f"),
                 "ci_low": st.column_config.NumberColumn("95% CI low", format="%.2f"),
                 "ci_high": st.column_config.NumberColumn("95% CI high", format="%.2f"),

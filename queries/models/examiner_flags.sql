@@ -15,6 +15,7 @@ SELECT
     CAST(NULL AS DOUBLE) AS p_value,
     CAST(NULL AS DOUBLE) AS q_value,
     CAST(NULL AS BOOLEAN) AS flagged,
+    CAST(NULL AS VARCHAR) AS direction,
     CAST(NULL AS VARCHAR) AS peer_group,
     CAST(NULL AS DOUBLE) AS raw_rate,
     CAST(NULL AS DOUBLE) AS peer_rate,

@@ -88,7 +88,7 @@ def test_every_measure_against_peers_with_the_engines_figures(profile, drifter, 
 
 def test_each_flag_is_explained_in_words_with_its_method(profile):
     labels = [e.label for e in profile.expander]
-    assert "Drift over time: flagged" in labels
+    assert "Drift over time: flagged high" in labels
     text = "\n".join(m.value for m in profile.markdown)
     assert "risk-adjusted CUSUM" in text
     assert "How: Observed adverse opinions against the number expected" in text

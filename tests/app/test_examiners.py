@@ -40,7 +40,7 @@ def test_every_examiner_with_the_engines_figures(use_flagged_db, flagged_truth, 
         assert shown["ratio"] == pytest.approx(row["ratio"], rel=1e-9)
         assert shown["q_value"] == pytest.approx(row["q_value"], rel=1e-9)
         assert (shown["ci_low"], shown["ci_high"]) == pytest.approx((row["ci_low"], row["ci_high"]))
-        assert shown["status"] == "flagged"
+        assert shown["status"] == f"flagged {row['direction']}"
         assert "adverse opinions" in shown["flagged_on"]
     small = [e for e, n in volumes.items() if n < 30]
     assert small, "some demo examiners should be below the minimum volume"
@@ -109,8 +109,12 @@ def test_allegiance_has_no_funnel_but_a_ratio_per_examiner(use_flagged_db):
     no_exception(at)
     table = frame_with(at, "flagged_on")
     forest = next(t for t in figures(at)[0]["data"] if t["name"] == "O/E with 95% CI")
-    shown = table[np.isfinite(table["ratio"]) & (table["n"] > 0)]
-    assert len(forest["y"]) == len(shown)
+    # Drawn: the flagged and the 25 largest others at the minimum volume at least, each with
+    # a ratio; the rest are counted under the chart.
+    rated = table[np.isfinite(table["ratio"]) & (table["n"] > 0) & table["eligible"]]
+    n_flagged = int(rated["flagged"].sum())
+    assert len(forest["y"]) == n_flagged + min(25, len(rated) - n_flagged)
+    assert all(" · Dr. " in label for label in forest["y"])  # the regulator sees names
     assert any("Not a funnel plot" in c.value for c in at.caption)
 
 

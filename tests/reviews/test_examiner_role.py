@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 import dashboard
 import queries
 from access import auth, reviews
+from outputs import report
 from queries import EXAMINER, Scope
 
 APP = Path(dashboard.__file__).parent / "app.py"
@@ -64,8 +65,8 @@ def test_no_report_query_runs_under_an_examiner_scope(con):
 
 def test_the_examiner_sees_their_reviews_and_figures_and_nobody_else(users, con, busiest):
     mine, other = busiest[0], busiest[1]
-    reviews.open_review(con, mine, "cli:alice")
-    reviews.open_review(con, other, "cli:alice")
+    report.open_review(con, mine, "cli:alice")
+    report.open_review(con, other, "cli:alice")
     user = auth.add_user("ex", "examiner", (), PASSWORD, examiner_id=mine, path=users)
     insurers = [r[0] for r in con.execute("SELECT DISTINCT insurer_id FROM fct_exams").fetchall()]
     names = [r[0] for r in con.execute(
@@ -93,7 +94,7 @@ def test_the_examiner_sees_their_reviews_and_figures_and_nobody_else(users, con,
 
 def test_the_examiner_replies_from_the_form(users, con, busiest):
     mine = busiest[2]
-    reviews.open_review(con, mine, "cli:alice")
+    report.open_review(con, mine, "cli:alice")
     user = auth.add_user("ex", "examiner", (), PASSWORD, examiner_id=mine, path=users)
     at = _app(user)
     at.text_area[0].input("The 2024 cases were referred after surgery.")
@@ -107,7 +108,7 @@ def test_the_examiner_replies_from_the_form(users, con, busiest):
 
 def test_the_regulator_reads_replies_and_closes_on_the_reviews_page(users, con, busiest):
     examiner = busiest[3]
-    reviews.open_review(con, examiner, "cli:alice", days=20)
+    report.open_review(con, examiner, "cli:alice", days=20)
     reviews.reply(examiner, "Reply by post.", "cli:alice", channel="mail")
     auth.add_user("ex", "examiner", (), PASSWORD, examiner_id=examiner, path=users)
     regulator = auth.add_user("reg", "regulator", (), PASSWORD, path=users)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from access import audit, reviews
-from outputs import publish
+from outputs import publish, report
 from outputs.tables import present
 from queries import Scope
 
@@ -26,12 +26,12 @@ def test_only_examiners_whose_review_ended_are_named(con, busiest, tmp_path):
     closed, expired, still_open, reopened = busiest[:4]
     never = busiest[4:]
     # Opened in January with three days to reply: expired by now.
-    reviews.open_review(con, expired, "cli:alice", days=3, now=T0)
+    report.open_review(con, expired, "cli:alice", days=3, now=T0)
     for examiner in (closed, still_open, reopened):
-        reviews.open_review(con, examiner, "cli:alice")
+        report.open_review(con, examiner, "cli:alice")
     reviews.close(closed, "cli:alice")
     reviews.close(reopened, "cli:alice")
-    reviews.open_review(con, reopened, "cli:alice")  # under review again: not named
+    report.open_review(con, reopened, "cli:alice")  # under review again: not named
     site = publish.publish(con, tmp_path / "site", username="cli:alice")
     assert site.named == sorted([closed, expired])
     text = _text(site)
@@ -47,7 +47,7 @@ def test_only_examiners_whose_review_ended_are_named(con, busiest, tmp_path):
 
 def test_an_examiners_public_figures_follow_the_public_rules(con, busiest, tmp_path):
     examiner = busiest[0]
-    reviews.open_review(con, examiner, "cli:alice")
+    report.open_review(con, examiner, "cli:alice")
     reviews.close(examiner, "cli:alice")
     site = publish.publish(con, tmp_path / "site", username="t")
     frozen = reviews.latest(examiner).figures.set_index("measure")

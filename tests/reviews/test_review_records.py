@@ -19,6 +19,7 @@ from devtools.demo import generate
 from etl.load import load
 from ime.cli import main
 from measures.engine import store_flags
+from outputs import report
 from outputs.report import write_report
 from queries import FULL_ACCESS
 
@@ -37,7 +38,7 @@ def _stored_flags(con, examiner_id: str) -> dict[str, tuple]:
 def test_open_freezes_every_measure_with_the_snapshot_and_a_30_day_deadline(
         con, review_db, busiest):
     examiner = busiest[0]
-    review = reviews.open_review(con, examiner, "cli:alice", now=T0)
+    review = report.open_review(con, examiner, "cli:alice", now=T0)
     expected = _stored_flags(con, examiner)
     frozen = review.figures.set_index("measure")
     assert set(frozen.index) == set(expected)
@@ -62,8 +63,8 @@ def test_a_later_load_changes_nothing_a_review_froze(tmp_path, review_db, busies
     shutil.copy(review_db, db)
     examiner = busiest[0]
     with duckdb.connect(str(db), read_only=True) as first:
-        before = reviews.open_review(first, examiner, "cli:alice", days=10)
-    pack_before = reviews.audit_pack(before)
+        before = report.open_review(first, examiner, "cli:alice", days=10)
+    pack_before = report.review_audit_pack(before)
     generate(tmp_path / "other", n_exams=3000, seed=7)
     load([tmp_path / "other"], db, progress=False, after_build=store_flags)
     with duckdb.connect(str(db), read_only=True) as second:
@@ -72,7 +73,7 @@ def test_a_later_load_changes_nothing_a_review_froze(tmp_path, review_db, busies
     assert hashlib.sha256(db.read_bytes()).hexdigest() != before.snapshot_sha256
     assert after.snapshot_sha256 == before.snapshot_sha256
     assert after.figures.equals(before.figures)
-    assert reviews.audit_pack(after) == pack_before
+    assert report.review_audit_pack(after) == pack_before
     frozen = before.figures.set_index("measure")
     # The new data really differ: otherwise the test would prove nothing.
     assert any(int(frozen.loc[m, "n"]) != v[0] for m, v in now_flags.items() if m in frozen.index)
@@ -80,11 +81,11 @@ def test_a_later_load_changes_nothing_a_review_froze(tmp_path, review_db, busies
 
 def test_status_runs_open_replied_expired_closed(con, busiest):
     examiner = busiest[1]
-    reviews.open_review(con, examiner, "cli:alice", days=2, now=T0)
+    report.open_review(con, examiner, "cli:alice", days=2, now=T0)
     assert reviews.latest(examiner).status(T0 + dt.timedelta(hours=1)) == "open"
     assert reviews.latest(examiner).days_left(T0 + dt.timedelta(hours=1)) == 2
     with pytest.raises(reviews.ReviewError, match="under review already"):
-        reviews.open_review(con, examiner, "cli:bob", now=T0 + dt.timedelta(days=1))
+        report.open_review(con, examiner, "cli:bob", now=T0 + dt.timedelta(days=1))
     reviews.reply(examiner, "My cases are the hardest.", "ex-b", channel="dashboard",
                   now=T0 + dt.timedelta(days=1))
     review = reviews.latest(examiner)
@@ -98,13 +99,13 @@ def test_status_runs_open_replied_expired_closed(con, busiest):
     with pytest.raises(reviews.ReviewError, match="was closed"):
         reviews.close(examiner, "cli:alice")
     # A closed review allows a new one; the old one stays on record.
-    reviews.open_review(con, examiner, "cli:alice")
+    report.open_review(con, examiner, "cli:alice")
     assert [r.status() for r in reviews.reviews(examiner)] == ["closed", "open"]
 
 
 def test_every_review_action_is_in_the_audit_log_and_the_chain_holds(con, busiest):
     examiner = busiest[2]
-    reviews.open_review(con, examiner, "cli:alice", days=5)
+    report.open_review(con, examiner, "cli:alice", days=5)
     reviews.reply(examiner, "Reply by post.", "cli:alice", channel="mail")
     reviews.close(examiner, "cli:alice")
     log = audit.read(10)
@@ -118,7 +119,7 @@ def test_every_review_action_is_in_the_audit_log_and_the_chain_holds(con, busies
 
 def test_an_attachment_is_bounded_and_stored_under_a_safe_name(con, busiest):
     examiner = busiest[3]
-    reviews.open_review(con, examiner, "cli:alice")
+    report.open_review(con, examiner, "cli:alice")
     with pytest.raises(reviews.ReviewError, match="at most 10 MB"):
         reviews.reply(examiner, "x", "ex", channel="dashboard", attachment_name="a.pdf",
                       attachment_bytes=b"0" * (reviews.MAX_ATTACHMENT_BYTES + 1))
@@ -140,14 +141,14 @@ def test_an_attachment_is_bounded_and_stored_under_a_safe_name(con, busiest):
 def test_the_audit_pack_carries_the_frozen_figures_the_reply_and_the_dates(
         con, busiest, tmp_path):
     examiner = busiest[4]
-    review = reviews.open_review(con, examiner, "cli:alice", now=T0)
-    blank = reviews.audit_pack(review)
+    review = report.open_review(con, examiner, "cli:alice", now=T0)
+    blank = report.review_audit_pack(review)
     assert blank.count('<div class="line"></div>') == 10
     assert "2026-03-02 09:00 UTC" in blank and "2026-04-01 09:00 UTC" in blank
     text = "I examined <b>only</b> complex spinal cases in 2024."
     reviews.reply(examiner, text, "cli:alice", channel="mail", now=T0 + dt.timedelta(days=3))
     reviews.close(examiner, "cli:alice", now=T0 + dt.timedelta(days=9))
-    document = reviews.audit_pack(reviews.latest(examiner))
+    document = report.review_audit_pack(reviews.latest(examiner))
     assert '<div class="line"></div>' not in document
     assert "I examined &lt;b&gt;only&lt;/b&gt; complex spinal cases in 2024." in document
     for stamp in ("2026-03-02 09:00 UTC", "2026-03-05 09:00 UTC", "2026-03-11 09:00 UTC"):
@@ -160,8 +161,8 @@ def test_the_audit_pack_carries_the_frozen_figures_the_reply_and_the_dates(
     # The regulator's report of the examiner (ime report examiner) shows the review too.
     files = write_report(con, FULL_ACCESS, tmp_path / "r.html", username="t",
                          examiner_id=examiner)
-    report = files.html.read_text(encoding="utf-8")
-    assert "complex spinal cases" in report and "2026-03-11 09:00 UTC" in report
+    written = files.html.read_text(encoding="utf-8")
+    assert "complex spinal cases" in written and "2026-03-11 09:00 UTC" in written
 
 
 def test_the_review_commands(review_db, busiest, tmp_path, capsys):

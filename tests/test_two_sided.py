@@ -1,0 +1,116 @@
+"""Two-sided flags (measures.base.finish): two one-sided Benjamini-Hochberg families, each at
+the same q, on a hand-built table whose q-values are worked out by hand below."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from measures.base import FLAG_COLUMNS, FlagSettings, finish
+from measures.engine import explain
+from measures.registry import MEASURES
+
+SETTINGS = FlagSettings(q=0.05, min_volume=30)
+
+
+def _rows() -> pd.DataFrame:
+    # p_value is each measure's upper tail (more than expected). F is below the minimum volume.
+    return pd.DataFrame(
+        {
+            "examiner_id": ["A", "B", "C", "D", "E", "F"],
+            "n": [200, 150, 120, 180, 300, 10],
+            "observed": [90.0, 70.0, 50.0, 30.0, 40.0, 9.0],
+            "expected": [60.0, 55.0, 50.0, 45.0, 75.0, 3.0],
+            "ratio": [1.5, 70 / 55, 1.0, 30 / 45, 40 / 75, 3.0],
+            "ci_low": np.nan,
+            "ci_high": np.nan,
+            "p_value": [0.001, 0.02, 0.5, 0.985, 0.9995, 0.0001],
+            "peer_group": "x",
+        }
+    )
+
+
+def test_each_side_is_its_own_bh_family_at_the_same_q():
+    out = finish(_rows(), "adverse_opinion", SETTINGS).set_index("examiner_id")
+    assert list(out.reset_index().columns) == FLAG_COLUMNS
+    # High family, the 5 eligible upper tails sorted: .001 .02 .5 .985 .9995;
+    # m p / k = .005, .05, .8333, 1.23 (-> 1), .9995; running minimum from the top:
+    # A .005, B .05, C .8333 (then D .9995, E .9995: not their side).
+    # Low family, the lower tails 1 - p sorted: E .0005, D .015, C .5, B .98, A .999;
+    # m p / k = .0025, .0375, .8333, 1.225 (-> 1), .999: E .0025, D .0375.
+    assert out["direction"].to_dict() == {
+        "A": "high", "B": "high", "C": "high", "D": "low", "E": "low", "F": "high",
+    }
+    assert out.loc[["A", "B", "C", "D", "E"], "q_value"].to_numpy() == pytest.approx(
+        [0.005, 0.05, 2.5 / 3, 0.0375, 0.0025]
+    )
+    # A row's p-value is its side's tail.
+    assert out.loc[["A", "D", "E"], "p_value"].to_numpy() == pytest.approx([0.001, 0.015, 0.0005])
+    assert out["flagged"].to_dict() == {
+        "A": True, "B": True, "C": False, "D": True, "E": True, "F": False,
+    }
+    assert np.isnan(out.loc["F", "q_value"]) and not out.loc["F", "eligible"]
+
+
+def test_the_high_side_is_what_a_one_sided_analysis_gives():
+    # The high family's q-values are BH over the upper tails alone, as before the low side.
+    rows = _rows()
+    out = finish(rows, "adverse_opinion", SETTINGS).set_index("examiner_id")
+    one_sided = {"A": 0.005, "B": 0.05, "C": 2.5 / 3}
+    for examiner, q in one_sided.items():
+        assert out.loc[examiner, "q_value"] == pytest.approx(q)
+
+
+def test_a_monitoring_chart_flags_high_only():
+    rows = _rows()
+    signal = np.array([False, False, False, True, True, True])
+    out = finish(rows, "drift", SETTINGS, signal=signal).set_index("examiner_id")
+    assert set(out["direction"]) == {"high"}
+    assert out["flagged"].to_dict() == {
+        "A": False, "B": False, "C": False, "D": True, "E": True, "F": False,
+    }
+
+
+def test_the_words_say_what_each_side_means():
+    out = finish(_rows(), "allegiance", SETTINGS)
+    text = explain(out, "E", SETTINGS)
+    assert "allegiance: FLAGGED low" in text
+    assert MEASURES["allegiance"].low_means in text
+    assert "favours the claimant" in MEASURES["allegiance"].low_means
+    assert "favours the insurer" in MEASURES["allegiance"].high_means
+    high = explain(out, "A", SETTINGS)
+    assert "FLAGGED high" in high and MEASURES["allegiance"].high_means in high
+
+
+@pytest.mark.parametrize("name", [n for n, m in MEASURES.items() if m.name != "drift"])
+def test_every_two_sided_measure_words_both_sides(name):
+    m = MEASURES[name]
+    assert m.high_means and m.low_means
+
+
+def test_validation_counts_each_kind_on_each_side():
+    from devtools.validation import both_sides, both_sides_table
+
+    truth = pd.DataFrame(
+        {
+            "examiner_id": ["B1", "B2", "C1", "C2", "C3", "F1"],
+            "pattern": ["allegiance", "allegiance", "claimant_allegiance",
+                        "claimant_allegiance", "claimant_allegiance", "fair"],
+        }
+    )
+    flags = pd.DataFrame(
+        {
+            "examiner_id": ["B1", "B2", "C1", "C2", "C3", "F1"],
+            "flagged": [True, False, True, True, False, True],
+            "direction": ["high", "low", "low", "high", "low", "low"],
+        }
+    )
+    counted = both_sides(flags, truth, 1, "allegiance")
+    # By hand: biased B1 found high, B2 not flagged; claimant-favouring C1 found low, C2
+    # flagged on the wrong side, C3 not flagged; the fair examiner counts in neither.
+    assert (counted.biased, counted.biased_high, counted.biased_low) == (2, 1, 0)
+    assert (counted.favouring, counted.favouring_low, counted.favouring_high) == (3, 1, 1)
+    table = both_sides_table([counted, counted]).set_index("measure")
+    assert table.loc["allegiance", "biased_found_share"] == pytest.approx(0.5)
+    assert table.loc["allegiance", "favouring_found_share"] == pytest.approx(1 / 3)
