@@ -11,6 +11,9 @@ its own so that peak memory belongs to one step:
   (fresh process, empty caches) and warm (second run of the same AppTest), against the same
   figures computed the way an analyst would with pandas (read Parquet, merge, group by,
   compute); the pandas figures are checked against the product's so the baseline is honest;
+- many sessions at once (ime.bench_concurrency): one `ime serve`, 1, 4 and 8 browser sessions
+  replaying the same mix of default and filtered pages, seconds per page load against one
+  session alone in the same run;
 - at one size (1,000,000 exams by default), a profiler run of `ime load` and of the flags
   engine: time and peak memory per phase, the slowest SQL statements, the top functions.
 
@@ -43,6 +46,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from ime import bench_concurrency
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SIZES = (50_000, 1_000_000)
@@ -217,6 +222,8 @@ class Run:
     deadline: float | None = None
     # The pages measured, [file, title] in menu order: the menu may grow after a run.
     pages: list = field(default_factory=list)
+    # How many browser sessions at once the concurrency step runs, one level after another.
+    sessions: list[int] = field(default_factory=lambda: list(bench_concurrency.SESSIONS))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -265,6 +272,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "its work folder (after the findings in words were edited, or a run was stopped)",
     )
     parser.add_argument(
+        "--sessions",
+        type=int,
+        action="append",
+        metavar="N",
+        help="browser sessions at once for the concurrency step (repeatable; default: "
+        f"{', '.join(map(str, bench_concurrency.SESSIONS))}; 1 is always run, as the baseline)",
+    )
+    parser.add_argument(
         "--profile-exams",
         type=int,
         metavar="N",
@@ -284,7 +299,14 @@ def canonical_command(sizes: list[int], args: argparse.Namespace) -> str:
         parts.append(f"--max-memory-gib {args.max_memory_gib:g}")
     if args.profile_exams is not None:
         parts.append(f"--profile-exams {args.profile_exams}")
+    if session_levels(args.sessions) != list(bench_concurrency.SESSIONS):
+        parts += [f"--sessions {n}" for n in session_levels(args.sessions)]
     return " ".join(parts)
+
+
+def session_levels(asked: list[int] | None) -> list[int]:
+    """The concurrency levels to run: those asked (default 1, 4, 8), always with 1 first."""
+    return sorted({1, *(asked or bench_concurrency.SESSIONS)})
 
 
 def choose_profile_size(sizes: list[int], asked: int | None) -> int | None:
@@ -321,6 +343,7 @@ def run(args: argparse.Namespace) -> int:
         machine=machine(),
         max_minutes=args.max_minutes,
         max_memory_gib=args.max_memory_gib,
+        sessions=session_levels(args.sessions),
     )
     if args.max_minutes is not None:
         bench.deadline = time.perf_counter() + 60 * args.max_minutes
@@ -413,6 +436,8 @@ def bench_size(bench: Run, n: int, workdir: Path, out: Path) -> None:
             _set_page_figure(result)
         elif key.startswith("pandas:"):
             _set_pandas_figure(result)
+        elif key == "concurrency" and result.ok and result.detail.get("error"):
+            result.status, result.note = "skipped", result.detail["error"]
         results[key] = result
         _say(n, what, result)
         _save(bench, workdir)
@@ -458,6 +483,7 @@ def bench_size(bench: Run, n: int, workdir: Path, out: Path) -> None:
                     skip(f"pandas:{page.file}:{view}", why)
         for what, _ in export_commands(bench.exports, db, here / "exports"):
             skip(f"export:{what}", why)
+        skip("concurrency", why)
         _save(bench, workdir)
         write_document(bench, out)
         if load.status == "memory":
@@ -491,6 +517,20 @@ def bench_size(bench: Run, n: int, workdir: Path, out: Path) -> None:
                 env_db,
                 parse=True,
             )
+
+    step(
+        "concurrency",
+        f"{', '.join(map(str, bench.sessions))} browser sessions at once on one `ime serve`",
+        _worker(
+            "concurrency",
+            db=str(db),
+            filtered=FILTERED_VIEW,
+            sessions=bench.sessions,
+            logs=str(logs),
+        ),
+        env_db,
+        parse=True,
+    )
 
     # The analyst's Parquet: the tables as loaded (validated, quarantined rows left out), so
     # that the pandas figures can be checked against the product's; cleaning is not charged
@@ -2011,6 +2051,7 @@ WORKERS: dict[str, Callable[..., dict]] = {
     "pandas": worker_pandas,
     "profile_load": worker_profile_load,
     "profile_flags": worker_profile_flags,
+    "concurrency": bench_concurrency.worker,
 }
 
 
@@ -2305,6 +2346,17 @@ def render_pages(bench: Run, n: int) -> str:
     return "\n".join(lines)
 
 
+def render_concurrency(bench: Run, n: int) -> str:
+    """Many sessions at once at `n` exams: one row per number of sessions."""
+    res = bench.results.get(n, {}).get("concurrency")
+    lines = [f"#### Many sessions at once at {_n(n)} exams", ""]
+    if res is None:
+        return "\n".join([*lines, "Not run."])
+    if not (res.ok and res.detail):
+        return "\n".join([*lines, _figure(res)])
+    return "\n".join([*lines, *bench_concurrency.render(res.detail)])
+
+
 def growth_sizes(bench: Run) -> tuple[int, int] | None:
     """The two sizes the growth table compares: 1M and 10M when run, else the two largest."""
     done = [n for n in bench.sizes if bench.results.get(n)]
@@ -2596,7 +2648,36 @@ def targets(bench: Run) -> list[Verdict]:
                 f"not measured (needs {_n(PAGE_GROWTH_FROM)} and {_n(TARGET_SIZE)})",
             )
         )
+
+    # 9. Many sessions at once, judged at 1,000,000 exams.
+    out.append(concurrency_target(bench))
     return out
+
+
+def concurrency_target(bench: Run) -> Verdict:
+    """The concurrency target, judged at its size, or the largest size measured as a hint."""
+    c = bench_concurrency
+    label = (
+        f"{c.TARGET_SESSIONS} browser sessions at once at {_n(c.TARGET_SIZE)}: no error, p95 "
+        f"per page ≤ {c.TARGET_RATIO_MAX:g}× one session's p95"
+    )
+    measured = {
+        n: res["concurrency"]
+        for n, res in bench.results.items()
+        if "concurrency" in res and res["concurrency"].ok and res["concurrency"].detail
+    }
+    if c.TARGET_SIZE in measured:
+        judged = c.judge(c.levels_from(measured[c.TARGET_SIZE].detail))
+        return Verdict(label, judged.measured, judged.verdict)
+    step = bench.results.get(c.TARGET_SIZE, {}).get("concurrency")
+    why = f"not measured at {_n(c.TARGET_SIZE)}" + (
+        f" ({step.note})" if step is not None and step.note else ""
+    )
+    if measured:
+        n = max(measured)
+        hint = c.judge(c.levels_from(measured[n].detail))
+        return Verdict(label, f"at {_n(n)}: {hint.measured}", why)
+    return Verdict(label, "–", why)
 
 
 def render_targets(bench: Run) -> str:
@@ -2984,6 +3065,20 @@ def render_document(bench: Run) -> str:
         "figures computed again from the frames in memory. Data quality, Methods, Aggregate "
         "audit (published decision counts, which the demo data do not have), Exports and Audit "
         "log have no analyst equivalent.",
+        "- **Many sessions at once**: `ime serve` of the size's database on a free loopback "
+        "port, started afresh for each number of sessions (empty caches) and warmed with one "
+        "untimed pass over the mix in another view (imports and the first connection paid), "
+        "then one headless Chromium with one isolated context per session. Each session "
+        f"replays the same mix, {bench_concurrency.ROUNDS} times, from a different place in "
+        "it: "
+        + ", ".join(f"{title} ({view})" for _, title, view in bench_concurrency.MIX_PAGES)
+        + f"; the filtered view is the one above, each session's profile is another of the "
+        "busiest examiners. A page load is timed in the browser from the request until "
+        "Streamlit is connected and no longer running, the page's title and every chart are "
+        "drawn; an exception box or a page not ready within "
+        f"{bench_concurrency.LOAD_TIMEOUT_S:g} s is an error. p50 and p95 are over the loads "
+        "without error. The browsers run on the same machine as the server: their CPU time "
+        "and the server's are shown beside the figures.",
         "- Ratio = product ÷ baseline: below 1 the product is faster (`10× faster` is a ratio of "
         "0.1).",
         f"- {exports_line}",
@@ -2997,7 +3092,14 @@ def render_document(bench: Run) -> str:
     ]
     for n in bench.sizes:
         if n in bench.results:
-            parts += [render_size(bench, n), "", render_pages(bench, n), ""]
+            parts += [
+                render_size(bench, n),
+                "",
+                render_pages(bench, n),
+                "",
+                render_concurrency(bench, n),
+                "",
+            ]
         else:
             parts += [f"### {_n(n)} exams", "", "Not run yet.", ""]
     parts += [
@@ -3035,7 +3137,7 @@ def render_console(bench: Run) -> str:
     parts = ["Targets", render_targets(bench), ""]
     for n in bench.sizes:
         if n in bench.results:
-            parts += [render_size(bench, n), ""]
+            parts += [render_size(bench, n), "", render_concurrency(bench, n), ""]
     parts += ["Growth", render_growth(bench)]
     return "\n".join(parts)
 

@@ -18,6 +18,8 @@ from dashboard.navigation import PAGES
 from ime import bench
 
 N_EXAMS = 3_000
+# One and two browser sessions at once: the concurrency step, kept short (1, 4, 8 by default).
+SESSIONS_ARGS = ("--sessions", "2")
 
 
 def _ime_bench(*args: str) -> None:
@@ -38,7 +40,13 @@ def bench_run(tmp_path_factory) -> Path:
     """One run at 3,000 exams (about five minutes on two cores): its folder."""
     root = tmp_path_factory.mktemp("bench")
     _ime_bench(
-        "--exams", str(N_EXAMS), "--workdir", str(root / "work"), "--out", str(root / "bench.md")
+        "--exams",
+        str(N_EXAMS),
+        "--workdir",
+        str(root / "work"),
+        "--out",
+        str(root / "bench.md"),
+        *SESSIONS_ARGS,
     )
     return root
 
@@ -77,6 +85,7 @@ def test_bench_document_names_machine_command_and_sections(document):
     ):
         assert heading in document
     assert f"ime bench --exams {N_EXAMS}" in document
+    assert "--sessions 1 --sessions 2" in document
     assert "scripts/bench.sh" in document
     assert "CPUs available (nproc)" in document
 
@@ -117,6 +126,7 @@ TARGETS = (
     "`ime flags`, all measures, < 30 s at 10,000,000",
     "`ime flags`, all measures, ≤ 3× a bare DuckDB load at 1,000,000",
     "page times grow ≤ 3× from 1,000,000 to 10,000,000",
+    "8 browser sessions at once at 1,000,000: no error, p95 per page ≤ 3× one session's p95",
 )
 
 
@@ -134,3 +144,15 @@ def test_bench_profile_names_load_phases_and_flag_steps(document):
     assert "precompute flags (store_flags)" in document
     assert "measure adverse_opinion" in document
     assert "query casemix_patterns" in document
+
+
+def test_bench_runs_browser_sessions_at_once(document):
+    section = document.split(f"#### Many sessions at once at {N_EXAMS:,} exams", 1)[1]
+    rows = [line for line in section.split("\n\n", 2)[1].splitlines() if line.startswith("| ")]
+    by_sessions = {
+        row.split("|")[1].strip(): [c.strip() for c in row.split("|")[2:-1]] for row in rows
+    }
+    for n, loads in (("1", "12"), ("2", "24")):
+        loads_cell, errors, p50, p95, ratio = by_sessions[n][:5]
+        assert (loads_cell, errors) == (loads, "0"), by_sessions[n]
+        assert p50.endswith(" s") and p95.endswith(" s") and ratio.endswith("×"), by_sessions[n]
