@@ -16,7 +16,7 @@ from imestats import agreement, distributions, proportions, survival
 
 @dataclass(frozen=True)
 class Measure:
-    """A rate of SPEC 2: numerator and denominator columns of the rates_* queries."""
+    """A rate of docs/methods.md: numerator and denominator columns of the rates_* queries."""
 
     key: str
     label: str

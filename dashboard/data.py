@@ -430,10 +430,11 @@ def export_zip(what: str, fmt: str, filters: Filters) -> tuple[str, bytes]:
     import zipfile
 
     from ime.export_tables import export
+    from ime.paths import file_in
 
     with tempfile.TemporaryDirectory() as tmp, connection().reading() as con:
         files = export(
-            con, what, current_scope(), Path(tmp) / f"{what}.{fmt}", fmt,
+            con, what, current_scope(), file_in(Path(tmp), f"{what}.{fmt}"), fmt,
             username=current_username(), filters=filters,
         )
         buffer = io.BytesIO()
@@ -443,25 +444,41 @@ def export_zip(what: str, fmt: str, filters: Filters) -> tuple[str, bytes]:
     return f"{what}.zip", buffer.getvalue()
 
 
-def audit_pack(examiner_id: str, filters: Filters) -> tuple[str, bytes]:
-    """One examiner's audit report as HTML and PDF in a zip (regulators; audited)."""
+@dataclass(frozen=True)
+class AuditPack:
+    """The audit pack to download; `note` says why the PDF is missing, when it is."""
+
+    name: str
+    payload: bytes
+    note: str | None = None
+
+
+def audit_pack(examiner_id: str, filters: Filters) -> AuditPack:
+    """One examiner's audit report as HTML and PDF in a zip (regulators; audited); the HTML
+    alone, with a note saying why, when the PDF cannot be printed (no Chromium)."""
     import io
     import tempfile
     import zipfile
 
-    from ime.report import write_report
+    from ime.paths import file_in, safe_file_stem
+    from ime.report import PdfUnavailable, write_report
 
+    # The id is data: it names the files only through safe_file_stem, never a folder.
+    stem = safe_file_stem(examiner_id)
     with tempfile.TemporaryDirectory() as tmp, connection().reading() as con:
-        files = write_report(
-            con, current_scope(), Path(tmp) / f"examiner-{examiner_id}.html",
-            username=current_username(), examiner_id=examiner_id, pdf=True, filters=filters,
-        )
+        html_path = file_in(Path(tmp), f"examiner-{stem}.html")
+        note = None
+        try:
+            write_report(con, current_scope(), html_path, username=current_username(),
+                         examiner_id=examiner_id, pdf=True, filters=filters)
+        except PdfUnavailable as exc:
+            note = f"The pack holds the HTML report only: {exc.reason} on the server."
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for path in (files.html, files.pdf):
-                if path is not None:
+            for path in (html_path, html_path.with_suffix(".pdf")):
+                if path.exists():
                     archive.write(path, path.name)
-    return f"audit-pack-{examiner_id}.zip", buffer.getvalue()
+    return AuditPack(f"audit-pack-{stem}.zip", buffer.getvalue(), note)
 
 
 def audit_entries(event: str | None) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """CSV files: the dialect, the header as written, rows with a wrong field count, DuckDB's reasons.
 
-The canonical format is comma-separated UTF-8 with a header row (SPEC 1), so a file without a
+The canonical format is comma-separated UTF-8 with a header (docs/format.md), so a file without a
 profile is read in exactly that dialect, never sniffed: a sniffer that meets one ragged row
 guesses "one column" and the load then fails for a reason the file does not have. DuckDB reads
 the rows with the header's names given (`auto_detect = false`) and sets aside rows it cannot

@@ -1,4 +1,4 @@
-"""Which column names are direct identifiers of a claimant (SPEC 1 and 3): the one rule.
+"""Which column names are direct identifiers of a claimant (docs/format.md): the one rule.
 
 A column is judged by the meaning of its name, whatever the spelling: the name is cut into
 lower-case words (at anything that is not a letter or digit, at camelCase and between letters
@@ -34,7 +34,7 @@ PERSON = frozenset(
     "applicants insured member members beneficiary beneficiaries person individual subject "
     "dependent dependant spouse".split()
 )
-# Words that make a name professional or of a business, an office or a thing (SPEC 1: kept).
+# Words that make a name professional or of a business, an office or a thing (docs/format.md: kept).
 NOT_A_PERSON = frozenset(
     "examiner examiners doctor dr physician physicians provider providers practitioner "
     "clinician specialist surgeon therapist rater reviewer evaluator assessor author "

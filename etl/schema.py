@@ -1,4 +1,4 @@
-"""The canonical input format of SPEC.md section 1, as data: one source of truth for every rule."""
+"""The canonical input format of docs/format.md, as data: one source of truth for every rule."""
 
 from __future__ import annotations
 
@@ -331,7 +331,7 @@ ENTITIES: dict[str, Entity] = {
 # The column holding the claimant's identity: replaced by a keyed hash before anything is stored.
 CLAIMANT_COLUMN = ("cases", "claimant_id")
 
-# Direct identifiers of a claimant (SPEC 1) are recognised by etl.identifiers.
+# Direct identifiers of a claimant (docs/format.md) are recognised by etl.identifiers.
 
-# ZIP and postal codes are cut to their first three characters (SPEC 1).
+# ZIP and postal codes are cut to their first three characters (docs/format.md).
 ZIP_PATTERN = r"(^|_)(zip|zip_?code|postal_?code|postcode)$"

@@ -1,4 +1,4 @@
-"""The `ime` command (SPEC section 4)."""
+"""The `ime` command (README.md, "The command line")."""
 
 from __future__ import annotations
 
@@ -73,6 +73,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_flags(args: argparse.Namespace) -> int:
     import queries
+    from ime.exports import neutralise_formulas
     from measures.base import FLAG_COLUMNS
     from measures.engine import compute_flags, explain, flags_for_view
 
@@ -87,7 +88,8 @@ def cmd_flags(args: argparse.Namespace) -> int:
     if args.explain:
         print(explain(flags, args.explain))
         return 0
-    table = flags[FLAG_COLUMNS]
+    # Ids are data: one that reads as a spreadsheet formula is written as text.
+    table = neutralise_formulas(flags[FLAG_COLUMNS])
     if args.out:
         table.to_csv(args.out, index=False)
         n_flagged = int(table["flagged"].sum())
@@ -198,9 +200,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from ime.validation import write_report
 
     realdata = Path(args.realdata) if args.realdata else None
-    table = write_report(Path(args.out), tuple(args.seeds), args.exams, realdata, progress=True)
-    print(table.to_string(index=False))
-    print(f"Wrote {args.out}")
+    result = write_report(
+        Path(args.out), tuple(args.seeds), args.exams, tuple(args.power_seeds), args.power_exams,
+        realdata, progress=True,
+    )
+    print(result.detection.to_string(index=False))
+    for table in (result.by_odds, result.by_volume, result.fair):
+        print()
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"Wrote {args.out} in {result.seconds / 60:.1f} minutes")
     return 0
 
 
@@ -239,6 +247,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     import queries
     from ime.export_tables import export
     from ime.exports import FORMATS
+    from ime.presentation import check_filters
     from imestats.suppression import check_k
 
     if args.insurer and args.role != "insurer":
@@ -254,12 +263,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         scope = queries.Scope(args.role, tuple(args.insurer or ()))
         k = check_k(args.k)
-        filters = _filters(args)
+        filters = check_filters(scope, _filters(args))
     except ValueError as exc:
         message = str(exc)
         if args.role == "insurer" and not args.insurer:
             message = "--role insurer needs at least one --insurer ID (the insurer's own cases)"
         print(f"ime export: {message}", file=sys.stderr)
+        return 2
+    if args.out and Path(args.out).is_dir():
+        print(f"ime export: --out {args.out} is a folder; name the table file, e.g. "
+              f"{Path(args.out) / f'{args.what}-{scope.role}.{fmt}'}", file=sys.stderr)
         return 2
     con = _connect_or_fail(args, "export")
     if con is None:
@@ -274,12 +287,18 @@ def cmd_export(args: argparse.Namespace) -> int:
         print("ime export: note: a regulator's export is not suppressed; --k is not used",
               file=sys.stderr)
     out = Path(args.out) if args.out else Path("exports") / f"{args.what}-{scope.role}.{fmt}"
-    files = export(con, args.what, scope, out, fmt, username=_operator(), filters=filters, k=k)
+    try:
+        files = export(con, args.what, scope, out, fmt, username=_operator(), filters=filters,
+                       k=k)
+    except (ValueError, OSError) as exc:
+        print(f"ime export: nothing was written: {exc}", file=sys.stderr)
+        return 2
     print(f"Wrote {files.data}\n  data dictionary {files.dictionary}\n  metadata {files.metadata}")
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from ime.paths import file_in, safe_file_stem
     from ime.report import write_report
     from queries import FULL_ACCESS
 
@@ -292,8 +311,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     con = _connect_or_fail(args, "report")
     if con is None:
         return 2
-    default = f"examiner-{examiner_id}.html" if examiner_id else "panel.html"
-    out = Path(args.out) if args.out else Path("reports") / default
+    # The id is data: it names the file only through safe_file_stem, and never a folder.
+    default = f"examiner-{safe_file_stem(examiner_id)}.html" if examiner_id else "panel.html"
+    out = Path(args.out) if args.out else file_in(Path("reports"), default)
     try:
         # The command line is run by whoever holds the database: a regulator's view.
         files = write_report(con, FULL_ACCESS, out, username=_operator(), examiner_id=examiner_id,
@@ -352,14 +372,34 @@ def build_parser() -> argparse.ArgumentParser:
     flags.set_defaults(func=cmd_flags)
 
     validate = sub.add_parser(
-        "validate", help="run the flags on demo data with planted patterns and write docs/validation.md"
+        "validate",
+        help="run the flags on demo data with planted patterns and power grids, beside the "
+        "textbook tests, and write docs/validation.md",
     )
-    validate.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="demo seeds (default: 1 2 3)")
-    validate.add_argument("--exams", type=int, default=50_000, help="exams per data set (default: 50,000)")
-    validate.add_argument("--out", default="docs/validation.md", help="report to write")
     validate.add_argument(
-        "--realdata", default="../shared/realdata",
-        help="folder of the public data sets, for the SSA judges comparison (skipped if absent)",
+        "--seeds", type=int, nargs="+", default=[1, 2, 3],
+        help="seeds of the default demo data sets (default: 1 2 3)",
+    )
+    validate.add_argument(
+        "--exams", type=int, default=50_000,
+        help="exams per default demo data set (default: 50,000)",
+    )
+    validate.add_argument(
+        "--power-seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5],
+        help="seeds of the power grids, one data set each (default: 1 to 5)",
+    )
+    validate.add_argument(
+        "--power-exams", type=int, default=120_000,
+        help="exams per power-grid data set (default: 120,000)",
+    )
+    validate.add_argument(
+        "--out", default="docs/validation.md",
+        help="report to write; its chart is written beside it as <name>-power.svg",
+    )
+    validate.add_argument(
+        "--realdata", default="data/public",
+        help="folder of the public data sets, for the SSA judges comparison (default: "
+        "data/public, shipped with the repository)",
     )
     validate.set_defaults(func=cmd_validate)
 
@@ -427,9 +467,11 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser(
         "export",
         help="an aggregate table as a role may see it, with data dictionary and metadata",
-        description="Write an aggregate table as ROLE may see it (researcher: pseudonyms and "
-                    "small-cell suppression; insurer: own cases, and market aggregates with "
-                    "suppression), beside it <stem>.dictionary.csv and <stem>.metadata.json. "
+        description="Write an aggregate table as ROLE may see it (researcher: pseudonyms, "
+                    "small-cell suppression, counts rounded to a multiple of k, periods of "
+                    "whole calendar years; insurer: own cases, and market aggregates "
+                    "suppressed and rounded), beside it <stem>.dictionary.csv and "
+                    "<stem>.metadata.json. "
                     "Every export is recorded in the audit log.",
     )
     export.add_argument("what", choices=EXPORTABLE_TABLES, help="the table to export")
@@ -459,7 +501,8 @@ def build_parser() -> argparse.ArgumentParser:
     one.add_argument("examiner_id", help="the examiner's id")
     panel = report_sub.add_parser("panel", help="every flagged examiner: summary and sections")
     for parser_ in (one, panel):
-        parser_.add_argument("--out", help="HTML file (default: reports/examiner-ID.html or "
+        parser_.add_argument("--out", help="HTML file (default: reports/examiner-ID-HASH.html, "
+                                           "the id reduced to letters, digits, - and _, or "
                                            "reports/panel.html)")
         parser_.add_argument("--pdf", action="store_true",
                              help="also print it to PDF (same name, .pdf) in headless Chromium")

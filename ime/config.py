@@ -11,5 +11,5 @@ DEFAULT_DEMO_DIR = Path("data") / "demo"
 
 
 def database_path(cli_value: str | None = None) -> Path:
-    """--db wins, then $IME_DB, then data/ime.duckdb (SPEC 4)."""
+    """--db wins, then $IME_DB, then data/ime.duckdb (README.md, command line)."""
     return Path(cli_value or os.environ.get(DB_ENV) or DEFAULT_DB)

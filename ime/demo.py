@@ -26,6 +26,9 @@ The case-mix effects use only features the product's expected-count model sees (
 jurisdiction, body part, injury nature, age, represented, year), so a correct adjusted method
 recovers the planted effects and nothing else. The opinion components (causation, further
 treatment, zero rating at MMI) are then chosen to agree with that draw.
+
+A power grid (`PowerGrid`, for `ime validate`) replaces the default patterns by examiners
+planted at chosen odds ratios and volumes, each acting on its measure's own outcome.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from scipy.special import ndtr
 from tqdm import tqdm
 
 # ---------------------------------------------------------------------------------------------
@@ -249,15 +253,6 @@ ZERO_ROUTE_LOGIT = 0.0  # logit of rating 0% at MMI as the adverse route, when o
 PATTERNS = (
     "excess_adverse", "allegiance", "drift", "hard_case_mix", "zero_impairment", "early_mmi",
 )
-PATTERN_MEASURE = {
-    "excess_adverse": "adverse_opinion",
-    "allegiance": "allegiance",
-    "drift": "drift",
-    "hard_case_mix": "none",
-    "zero_impairment": "zero_impairment",
-    "early_mmi": "early_mmi",
-    "fair": "none",
-}
 PLANTED_SHARE = 0.04  # of examiners, per pattern
 PLANTED_MIN_VOLUME = 80  # expected exams; the brief asks >= 60, this leaves a margin
 EXCESS_EFFECT_RANGE = (1.2, 1.5)
@@ -266,6 +261,57 @@ ALLEGIANCE_OTHER_SIDE = 0.45  # a real mix of insurer-side and neutral retention
 DRIFT_EFFECT = 1.5
 ZERO_ROUTE_EFFECT = 3.0
 EARLY_MMI_FACTOR = 0.5
+MMI_CASE_SD = 0.6  # log-scale spread of a case's time to MMI around its body part and nature
+MMI_VIEW_SD = 0.25  # log-scale spread of an examiner's view of the time to MMI, exam to exam
+
+# The patterns a power grid can plant: those a measure should find (measures.registry's
+# planted_by), each as an odds ratio on that measure's own outcome.
+POWER_PATTERNS = ("excess_adverse", "allegiance", "drift", "zero_impairment", "early_mmi")
+
+
+@dataclass(frozen=True)
+class PowerGrid:
+    """Examiners planted for a power study (`ime validate`) instead of the default patterns.
+
+    For each pattern, `per_cell` examiners in every (odds ratio, volume) cell; every other
+    examiner is fair. The odds ratio acts on the outcome the pattern's measure counts, given
+    the case: excess_adverse on every adverse opinion; allegiance on adverse opinions when
+    retained by an insurer or employer; drift on adverse opinions after the change date;
+    zero_impairment on a 0% rating among rated exams at MMI; early_mmi on declaring MMI at
+    the exam, given the body part, injury nature and time since injury. The volume is the
+    examiner's expected number of exams.
+    """
+
+    odds_ratios: tuple[float, ...] = (1.5, 2.0, 3.0, 4.0)
+    volumes: tuple[int, ...] = (50, 150, 500)
+    per_cell: int = 1
+    patterns: tuple[str, ...] = POWER_PATTERNS
+
+    def __post_init__(self) -> None:
+        unknown = set(self.patterns) - set(POWER_PATTERNS)
+        if unknown:
+            raise ValueError(
+                f"power grid patterns must be among {', '.join(POWER_PATTERNS)}; got "
+                f"{sorted(unknown)}"
+            )
+        if min(self.odds_ratios, default=0) <= 0 or min(self.volumes, default=0) < 1:
+            raise ValueError("power grid odds ratios must be positive and volumes at least 1")
+        if self.per_cell < 1:
+            raise ValueError(f"per_cell must be at least 1, got {self.per_cell}")
+
+    def cells(self) -> list[tuple[str, float, int]]:
+        """(pattern, odds ratio, volume) of every planted examiner, in a fixed order."""
+        return [
+            (pattern, odds_ratio, volume)
+            for pattern in self.patterns
+            for odds_ratio in self.odds_ratios
+            for volume in self.volumes
+            for _ in range(self.per_cell)
+        ]
+
+    def exams(self) -> int:
+        """The exams the planted examiners are expected to hold, together."""
+        return sum(volume for _, _, volume in self.cells())
 
 
 @dataclass(frozen=True)
@@ -307,6 +353,11 @@ class _Examiners:
     change_day: np.ndarray  # drift date, days (0 when none)
     mmi_factor: np.ndarray
     peers: list[tuple[np.ndarray, np.ndarray]]  # per specialty: (examiner indices, cum weights)
+    # A power grid's planted odds ratio and expected volume (NaN and 0 when none); `grid`
+    # says the odds ratios act on each measure's own outcome (PowerGrid).
+    odds_ratio: np.ndarray | None = None
+    volume: np.ndarray | None = None
+    grid: bool = False
 
 
 @dataclass
@@ -426,9 +477,29 @@ def _assign_patterns(rng: np.random.Generator, specialty: np.ndarray,
     return pattern
 
 
-def _make_examiners(rng: np.random.Generator, n_exams: int, n_insurers: int) -> _Examiners:
-    """Draw examiners: specialty, credentials, volume, case-mix profile and planted pattern."""
-    n = _examiner_count(n_exams)
+def _assign_grid(rng: np.random.Generator, n: int,
+                 grid: PowerGrid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return pattern index, odds ratio and volume per examiner: the grid's cells at random
+    places among n examiners, every other examiner fair (odds ratio NaN, volume 0)."""
+    cells = grid.cells()
+    pattern = np.zeros(n, dtype=np.int8)
+    odds_ratio = np.full(n, np.nan)
+    volume = np.zeros(n, dtype=np.int64)
+    rows = rng.choice(n, size=len(cells), replace=False)
+    pattern[rows] = [PATTERNS.index(name) + 1 for name, _, _ in cells]
+    odds_ratio[rows] = [o for _, o, _ in cells]
+    volume[rows] = [v for _, _, v in cells]
+    return pattern, odds_ratio, volume
+
+
+def _make_examiners(rng: np.random.Generator, n_exams: int, n_insurers: int,
+                    grid: PowerGrid | None = None) -> _Examiners:
+    """Draw examiners: specialty, credentials, volume, case-mix profile and planted pattern.
+
+    With a power grid, its planted examiners come on top of the usual number, each with the
+    weight that gives its cell's volume; the other examiners share the remaining exams.
+    """
+    n = _examiner_count(n_exams) + (len(grid.cells()) if grid else 0)
     specialty = _draw_fixed(rng, SPECIALTY_SHARE, n)
     credential = _draw(rng, _cum(CREDENTIAL_BY_SPECIALTY), specialty)
     names = _examiner_names(rng, n)
@@ -451,21 +522,40 @@ def _make_examiners(rng: np.random.Generator, n_exams: int, n_insurers: int) -> 
     noise = rng.normal(0.0, EXAMINER_NOISE_SD, n)
     mmi_factor = rng.lognormal(0.0, 0.08, n)
 
-    # Exams an examiner can expect: first exams plus follow-ups by peers (about 10% more).
-    pattern = _assign_patterns(rng, specialty, weight * n_exams * 0.95)
-    name_of = np.array(("fair",) + PATTERNS)[pattern]
     effect = np.zeros(n)
     change_day = np.zeros(n, dtype=np.int64)
-    is_excess = name_of == "excess_adverse"
-    effect[is_excess] = np.round(rng.uniform(*EXCESS_EFFECT_RANGE, is_excess.sum()), 2)
-    effect[name_of == "allegiance"] = ALLEGIANCE_EFFECT
+    if grid is None:
+        # Exams an examiner can expect: first exams plus follow-ups by peers (about 10% more).
+        pattern = _assign_patterns(rng, specialty, weight * n_exams * 0.95)
+        odds_ratio, volume = np.full(n, np.nan), np.zeros(n, dtype=np.int64)
+        name_of = np.array(("fair",) + PATTERNS)[pattern]
+        is_excess = name_of == "excess_adverse"
+        effect[is_excess] = np.round(rng.uniform(*EXCESS_EFFECT_RANGE, is_excess.sum()), 2)
+        effect[name_of == "allegiance"] = ALLEGIANCE_EFFECT
+        effect[name_of == "drift"] = DRIFT_EFFECT
+        effect[name_of == "zero_impairment"] = ZERO_ROUTE_EFFECT
+        is_early = name_of == "early_mmi"
+        effect[is_early] = round(math.log(EARLY_MMI_FACTOR), 3)
+        mmi_factor[is_early] = EARLY_MMI_FACTOR
+    else:
+        planted_share = grid.exams() / n_exams
+        if planted_share > 0.5:
+            raise ValueError(
+                f"the power grid plants {grid.exams():,} exams, more than half of n_exams "
+                f"({n_exams:,}): raise n_exams or plant fewer cells"
+            )
+        pattern, odds_ratio, volume = _assign_grid(rng, n, grid)
+        name_of = np.array(("fair",) + PATTERNS)[pattern]
+        # Each exam's examiner is drawn by weight (first exams, addenda and peers' follow-ups
+        # alike), so a weight of volume / n_exams gives about `volume` exams.
+        planted = pattern > 0
+        weight[~planted] *= (1 - planted_share) / weight[~planted].sum()
+        weight[planted] = volume[planted] / n_exams
+        effect[planted] = np.log(odds_ratio[planted])
+        # The early-MMI odds act on the declaration itself (_add_opinions), not on the time.
+        mmi_factor[name_of == "early_mmi"] = 1.0
     is_drift = name_of == "drift"
-    effect[is_drift] = DRIFT_EFFECT
     change_day[is_drift] = np.round((start[is_drift] + end[is_drift]) / 2)
-    effect[name_of == "zero_impairment"] = ZERO_ROUTE_EFFECT
-    is_early = name_of == "early_mmi"
-    effect[is_early] = round(math.log(EARLY_MMI_FACTOR), 3)
-    mmi_factor[is_early] = EARLY_MMI_FACTOR
     is_hard = name_of == "hard_case_mix"
     body[is_hard] = body[is_hard] * HARD_BODY_TILT
     body /= body.sum(axis=1, keepdims=True)
@@ -489,6 +579,7 @@ def _make_examiners(rng: np.random.Generator, n_exams: int, n_insurers: int) -> 
         other_side_logit=other_side_logit, preferred_insurer=preferred_insurer,
         preferred_share=preferred_share, noise=noise, pattern=pattern, effect=effect,
         change_day=change_day, mmi_factor=mmi_factor, peers=peers,
+        odds_ratio=odds_ratio, volume=volume, grid=grid is not None,
     )
 
 
@@ -556,7 +647,7 @@ def _make_cases(rng: np.random.Generator, ex: _Examiners, ins: _Insurers,
                    + 1970)
     birth_year = injury_year - np.floor(age).astype(np.int64) - (rng.random(n_cases) < 0.5)
     mmi_days = (MMI_MEDIAN_DAYS[body] * NATURE_MMI_FACTOR[nature]
-                * rng.lognormal(0.0, 0.6, n_cases))
+                * rng.lognormal(0.0, MMI_CASE_SD, n_cases))
     return {
         "e0": e0, "body": body, "nature": nature, "jur": jur, "claim": claim,
         "represented": represented, "age": age, "sex": sex.astype(np.int16),
@@ -654,9 +745,60 @@ def _planted_effect(ex: _Examiners, examiner: np.ndarray, requester: np.ndarray,
     return out
 
 
+def _odds_times(p: np.ndarray, odds_ratio: np.ndarray) -> np.ndarray:
+    """Return the probabilities p with their odds multiplied by odds_ratio."""
+    return odds_ratio * p / (1 - p + odds_ratio * p)
+
+
+def _grid_early_mmi(rng: np.random.Generator, ex: _Examiners, examiner: np.ndarray,
+                    elapsed: np.ndarray, median_days: np.ndarray,
+                    reached: np.ndarray) -> np.ndarray:
+    """Power grid: early-MMI examiners declare MMI with the odds a fair examiner would have
+    for a case of this body part and injury nature this long after the injury, times their
+    planted odds ratio.
+
+    The fair probability is taken over the case's own unseen time to MMI (lognormal around
+    the median of its body part and nature) and the examiner's view of it: given that unseen
+    time the declaration is all but certain either way, and an odds ratio would change little.
+    """
+    early = ex.pattern[examiner] == PATTERNS.index("early_mmi") + 1
+    spread = math.hypot(MMI_CASE_SD, MMI_VIEW_SD)
+    fair = ndtr((np.log(np.maximum(elapsed, 1)) - np.log(median_days)) / spread)
+    u = rng.random(len(examiner))
+    planted = u < _odds_times(fair, np.where(early, ex.odds_ratio[examiner], 1.0))
+    return np.where(early, planted, reached)
+
+
+def _grid_zero_ratings(rng: np.random.Generator, ex: _Examiners, examiner: np.ndarray,
+                       eta: np.ndarray, rated_at_mmi: np.ndarray,
+                       adverse: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Power grid: zero-impairment examiners rate 0% (among exams rated at MMI) with the odds a
+    fair examiner would have for the case times their planted odds ratio.
+
+    Returns the adverse opinions and, where such an examiner rates at MMI, the 0% ratings
+    (else None). A 0% rating at MMI is an adverse opinion, so the other adverse opinions of
+    those exams are drawn to keep the adverse rate the case's, as far as the zeros allow.
+    """
+    target = rated_at_mmi & (ex.pattern[examiner] == PATTERNS.index("zero_impairment") + 1)
+    u, v = rng.random(len(examiner)), rng.random(len(examiner))
+    if not target.any():
+        return adverse, None
+    p_adverse = _sigmoid(eta)
+    p_zero = _odds_times(p_adverse * _sigmoid(ZERO_ROUTE_LOGIT),
+                         np.where(target, ex.odds_ratio[examiner], 1.0))
+    zero = target & (u < p_zero)
+    other_adverse = v < np.clip((p_adverse - p_zero) / (1 - p_zero), 0, 1)
+    return np.where(target, zero | other_adverse, adverse), zero
+
+
 def _add_opinions(rng: np.random.Generator, ex: _Examiners, cases: dict[str, np.ndarray],
-                  exams: dict[str, np.ndarray]) -> None:
-    """Draw MMI, the adverse opinion and its components, WPI and work capacity, in place."""
+                  exams: dict[str, np.ndarray],
+                  grid_rng: np.random.Generator | None = None) -> None:
+    """Draw MMI, the adverse opinion and its components, WPI and work capacity, in place.
+
+    With a power grid (`grid_rng`, its own random stream), zero-impairment and early-MMI
+    examiners are drawn by their planted odds ratios (_grid_zero_ratings, _grid_early_mmi).
+    """
     case, examiner = exams["case"], exams["examiner"]
     n = len(case)
     body = cases["body"][case]
@@ -672,8 +814,13 @@ def _add_opinions(rng: np.random.Generator, ex: _Examiners, cases: dict[str, np.
 
     # MMI: reached when the time since injury exceeds the examiner's view of time to MMI;
     # otherwise the exam is a censored observation at exam_date.
-    mmi_view = cases["mmi_days"][case] * ex.mmi_factor[examiner] * rng.lognormal(0, 0.25, n)
+    mmi_view = (cases["mmi_days"][case] * ex.mmi_factor[examiner]
+                * rng.lognormal(0, MMI_VIEW_SD, n))
     reached = (exam_day - injury) >= mmi_view
+    if grid_rng is not None:
+        median_days = MMI_MEDIAN_DAYS[body] * NATURE_MMI_FACTOR[cases["nature"][case]]
+        reached = _grid_early_mmi(grid_rng, ex, examiner, exam_day - injury, median_days,
+                                  reached)
     undetermined = rng.random(n) < 0.05
     mmi_status = np.where(undetermined, 2, np.where(reached, 0, 1)).astype(np.int16)
     reached = mmi_status == 0
@@ -682,10 +829,17 @@ def _add_opinions(rng: np.random.Generator, ex: _Examiners, cases: dict[str, np.
     mmi_day = np.clip(mmi_day, injury, exam_day)
     rated = (reached & (rng.random(n) < 0.90)) | ((mmi_status == 1) & (rng.random(n) < 0.03))
 
+    zero_examiner = ex.pattern[examiner] == PATTERNS.index("zero_impairment") + 1
+    grid_zero = None
+    if grid_rng is not None:
+        adverse, grid_zero = _grid_zero_ratings(grid_rng, ex, examiner, eta, reached & rated,
+                                                adverse)
+
     # Components of an adverse opinion; a non-adverse exam has none of them.
-    zero_bonus = np.where(ex.pattern[examiner] == PATTERNS.index("zero_impairment") + 1,
-                          ex.effect[examiner], 0.0)
+    zero_bonus = np.where(zero_examiner & ~ex.grid, ex.effect[examiner], 0.0)
     zero = adverse & reached & rated & (rng.random(n) < _sigmoid(ZERO_ROUTE_LOGIT + zero_bonus))
+    if grid_zero is not None:
+        zero = np.where(zero_examiner & reached & rated, grid_zero, zero)
     unrelated = adverse & (rng.random(n) < P_NOT_RELATED)
     p_no_treat = np.where(unrelated, P_NO_TREATMENT_IF_UNRELATED, P_NO_TREATMENT)
     no_treat = adverse & (rng.random(n) < p_no_treat)
@@ -693,7 +847,7 @@ def _add_opinions(rng: np.random.Generator, ex: _Examiners, cases: dict[str, np.
     causation = np.where(unrelated, 2, _draw_fixed(rng, (0.70, 0.22, 0, 0.08), n))
     treatment = np.where(no_treat, 1, _draw_fixed(rng, (0.82, 0, 0.18), n))
 
-    biased = (planted > 0) | (zero_bonus > 0)
+    biased = (planted > 0) | (zero_examiner & (ex.effect[examiner] > 0))
     factor = np.where(biased, BIASED_WPI_FACTOR, FAIR_WPI_FACTOR)
     wpi = np.clip(np.round(cases["true_wpi"][case] * factor * rng.lognormal(0, 0.3, n)), 1, 100)
     wpi = np.where(zero, 0, wpi)
@@ -954,7 +1108,8 @@ def _make_chunk(seed: int, chunk: int, n_exams: int, ex: _Examiners, ins: _Insur
     per_case = _exams_per_case(rng, n_exams)
     cases = _make_cases(rng, ex, ins, len(per_case))
     exams = _make_exam_frame(rng, ex, cases, per_case)
-    _add_opinions(rng, ex, cases, exams)
+    _add_opinions(rng, ex, cases, exams,
+                  np.random.default_rng([seed, 4, chunk]) if ex.grid else None)
     dec = _make_decisions(rng, exams)
     tr = _make_treating(rng, cases, exams)
     ru = _make_rulings(rng, exams)
@@ -1012,7 +1167,16 @@ class _Writer:
 
 
 def _write_truth(path: Path, ex: _Examiners) -> None:
-    """Write truth.csv: one row per examiner with its planted pattern (or 'fair')."""
+    """Write truth.csv: one row per examiner with its planted pattern (or 'fair').
+
+    With a power grid, two more columns: the planted odds ratio and the examiner's expected
+    volume (blank for fair examiners), and effect is the log of the odds ratio.
+    """
+    # The measure that should find each pattern is the registry's (Measure.planted_by); the
+    # import waits until here because the registry brings the statistics stack with it.
+    from measures.registry import MEASURES
+
+    found_by = {m.planted_by: m.name for m in MEASURES.values() if m.planted_by}
     names = ("fair",) + PATTERNS
     notes = {
         "fair": f"no planted effect (examiner noise sd {EXAMINER_NOISE_SD} on the logit)",
@@ -1026,19 +1190,34 @@ def _write_truth(path: Path, ex: _Examiners) -> None:
                            "rated exams; the overall adverse rate is unchanged",
         "early_mmi": f"time to MMI multiplied by {EARLY_MMI_FACTOR} (effect = log time ratio)",
     }
+    header = ("examiner_id", "pattern", "measure", "effect", "change_date", "note")
+    if ex.grid:
+        notes.update({
+            "zero_impairment": "odds of a 0% rating among exams rated at MMI multiplied by "
+                               "odds_ratio given the case (a 0% rating is an adverse opinion)",
+            "early_mmi": "odds of declaring MMI at the exam multiplied by odds_ratio, given the "
+                         "body part, injury nature and time since injury",
+        })
+        header += ("odds_ratio", "volume")
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(("examiner_id", "pattern", "measure", "effect", "change_date", "note"))
+        w.writerow(header)
         for i, ex_id in enumerate(ex.ids):
             name = names[ex.pattern[i]]
             change = (str(np.datetime64(int(ex.change_day[i]), "D"))
                       if name == "drift" else "")
             effect = f"{ex.effect[i]:g}"
-            w.writerow((ex_id, name, PATTERN_MEASURE[name], effect, change, notes[name]))
+            row = (ex_id, name, found_by.get(name, "none"), effect, change, notes[name])
+            if ex.grid:
+                planted = ex.pattern[i] > 0
+                row += (f"{ex.odds_ratio[i]:g}" if planted else "",
+                        str(ex.volume[i]) if planted else "")
+            w.writerow(row)
 
 
 def generate(out_dir: Path, n_exams: int = 50_000, seed: int = 0, fmt: str = "csv",
-             dirty_rate: float = 0.001, progress: bool = False) -> DemoSummary:
+             dirty_rate: float = 0.001, progress: bool = False,
+             power_grid: PowerGrid | None = None) -> DemoSummary:
     """Write a seeded synthetic data set with planted examiner patterns into out_dir.
 
     Parameters
@@ -1057,6 +1236,10 @@ def generate(out_dir: Path, n_exams: int = 50_000, seed: int = 0, fmt: str = "cs
         Share of rows deliberately broken in each file (0 gives perfectly clean data).
     progress : bool
         Show a tqdm progress bar over exams.
+    power_grid : PowerGrid, optional
+        Plant the grid's examiners (pattern x odds ratio x volume) on top of the usual
+        number of examiners, instead of the default patterns; truth.csv then also gives each
+        planted examiner's odds ratio and volume. None (the default) plants PATTERNS.
 
     Returns
     -------
@@ -1076,7 +1259,7 @@ def generate(out_dir: Path, n_exams: int = 50_000, seed: int = 0, fmt: str = "cs
 
     rng = np.random.default_rng([seed, 0])
     ins = _make_insurers(rng, n_exams)
-    ex = _make_examiners(rng, n_exams, len(ins.ids))
+    ex = _make_examiners(rng, n_exams, len(ins.ids), power_grid)
     examiners, dirty_examiners = _examiners_table(ex, np.random.default_rng([seed, 3]),
                                                   dirty_rate)
     paths = {name: out_dir / f"{name}.{fmt}" for name in ENTITIES}
@@ -1110,4 +1293,4 @@ def generate(out_dir: Path, n_exams: int = 50_000, seed: int = 0, fmt: str = "cs
                        rows=rows, dirty_rows=dirty, seconds=time.perf_counter() - started)
 
 
-__all__ = ["DemoSummary", "generate"]
+__all__ = ["DemoSummary", "PowerGrid", "generate"]

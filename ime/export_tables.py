@@ -10,7 +10,7 @@ Tables (all aggregates):
 
 - ``examiner_rates``: per examiner, volumes, opinion and decision rates with intervals, and
   every examiner comparison (O/E with intervals, shrunken estimate, p, q, flag).
-- ``insurer_rates``: per insurer, the opinion and decision rates of SPEC 2.
+- ``insurer_rates``: per insurer, the opinion and decision rates of docs/methods.md.
 - ``monthly_rates``: the same per calendar month of the exam.
 - ``mmi_summary``: time to MMI per group of several case features: Kaplan-Meier median with
   its interval and the log-rank test across the groups of each feature.
@@ -43,6 +43,7 @@ from ime.presentation import (
     Presented,
     Relation,
     check_exportable,
+    check_filters,
     for_role,
 )
 from imestats.proportions import wilson_interval
@@ -267,9 +268,13 @@ class ExportTable:
     def dictionary(self) -> dict[str, str]:
         return {**_dictionary(self.layout), **COMMON_DICTIONARY}
 
+    def rates(self, counts: pd.DataFrame) -> pd.DataFrame:
+        """Rate and interval columns rebuilt from `counts` (for_role passes rounded ones)."""
+        return _fill([item for item in self.layout if isinstance(item, Rate)], counts)
+
 
 # ---------------------------------------------------------------------------------------------
-# Rates of SPEC 2 (per insurer, per month): the counts of the rates_by_* queries.
+# Rates of docs/methods.md (per insurer, per month): the counts of the rates_by_* queries.
 # ---------------------------------------------------------------------------------------------
 
 RATES_LAYOUT: tuple[Item, ...] = (
@@ -780,6 +785,7 @@ def present(
 ) -> Presented:
     """One export table as `scope` may see it (for `ime export` and the Exports page)."""
     table = TABLES[check_exportable(what)]
+    filters = check_filters(scope, filters)
     own = table.read(con, scope, filters, settings, True)
     market = None
     if scope.role == "insurer":
@@ -796,6 +802,7 @@ def present(
         own.frame, scope,
         count_cols=table.count_cols, derived=table.derived, k=k, id_columns=table.id_columns,
         relations=table.relations, margins=own.margins, prefer=table.prefer,
+        recompute=table.rates,
         market=None if market is None else market.frame,
         market_margins=() if market is None else market.margins,
     )

@@ -44,6 +44,11 @@ def _neutral(value: object) -> object:
     return value
 
 
+def _xml_safe(value: object) -> object:
+    """Text without the characters XML 1.0 forbids (openpyxl refuses a file holding one)."""
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value) if isinstance(value, str) else value
+
+
 def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
     """Prefix ``'`` to text cells starting with = + - @, tab or CR; numbers are left as they are."""
     out = df.copy()
@@ -154,54 +159,62 @@ def write_export(
                          f"({XLSX_MAX_ROWS:,} at most); export CSV or Parquet instead")
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     stem = path.name.removesuffix(path.suffix) if path.suffix else path.name
     files = ExportFiles(
         data=path,
         dictionary=path.with_name(f"{stem}.dictionary.csv"),
         metadata=path.with_name(f"{stem}.metadata.json"),
     )
+    targets = (files.data, files.dictionary, files.metadata)
+    for target in targets:
+        if target.is_dir():
+            raise ValueError(
+                f"{target} is a folder: name the table file, e.g. {target / f'table.{fmt}'}"
+            )
+    path.parent.mkdir(parents=True, exist_ok=True)
     table = neutralise_formulas(df.reset_index(drop=True))
 
-    # Each file is written beside its final name, then renamed: a reader never sees half.
-    tmp = path.with_name(f".{path.name}.tmp")
-    if fmt == "csv":
-        table.to_csv(tmp, index=False, encoding="utf-8")
-    elif fmt == "parquet":
-        table.to_parquet(tmp, index=False)
-    else:
-        # Characters XML 1.0 forbids would make openpyxl refuse the whole file.
-        for col in table.columns:
-            if table[col].dtype == object or pd.api.types.is_string_dtype(table[col].dtype):
-                table[col] = table[col].map(
-                    lambda v: ILLEGAL_CHARACTERS_RE.sub("\ufffd", v) if isinstance(v, str) else v
-                )
-        table.to_excel(tmp, index=False, engine="openpyxl", sheet_name="data")
-    os.replace(tmp, files.data)
+    # Each file is written beside its final name, and the three are renamed only once all
+    # are written: a reader never sees half an export, and a failure leaves no file behind.
+    tmp = {target: target.with_name(f".{target.name}.tmp") for target in targets}
+    try:
+        if fmt == "csv":
+            table.to_csv(tmp[files.data], index=False, encoding="utf-8")
+        elif fmt == "parquet":
+            table.to_parquet(tmp[files.data], index=False)
+        else:
+            # Characters XML 1.0 forbids would make openpyxl refuse the whole file.
+            for col in table.columns:
+                if table[col].dtype == object or pd.api.types.is_string_dtype(table[col].dtype):
+                    table[col] = table[col].map(_xml_safe)
+            table.to_excel(tmp[files.data], index=False, engine="openpyxl", sheet_name="data")
 
-    dictionary_table = neutralise_formulas(pd.DataFrame({
-        "column": [str(c) for c in df.columns],
-        "type": [_column_type(df[c]) for c in df.columns],
-        "description": [descriptions[c] for c in df.columns],
-    }))
-    tmp = files.dictionary.with_name(f".{files.dictionary.name}.tmp")
-    dictionary_table.to_csv(tmp, index=False, encoding="utf-8")
-    os.replace(tmp, files.dictionary)
+        dictionary_table = neutralise_formulas(pd.DataFrame({
+            "column": [str(c) for c in df.columns],
+            "type": [_column_type(df[c]) for c in df.columns],
+            "description": [descriptions[c] for c in df.columns],
+        }))
+        dictionary_table.to_csv(tmp[files.dictionary], index=False, encoding="utf-8")
 
-    meta = {
-        **metadata,
-        "exported_at_utc": dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(),
-        "format": fmt,
-        "file": files.data.name,
-        "file_sha256": snapshot_hash(files.data),
-        "dictionary_file": files.dictionary.name,
-        "rows": len(df),
-        "columns": [str(c) for c in df.columns],
-        "formula_neutralisation": (
-            "text cells beginning with = + - @, tab or carriage return are prefixed with '"
-        ),
-    }
-    tmp = files.metadata.with_name(f".{files.metadata.name}.tmp")
-    tmp.write_text(json.dumps(meta, indent=2, default=_json_default) + "\n", encoding="utf-8")
-    os.replace(tmp, files.metadata)
+        meta = {
+            **metadata,
+            "exported_at_utc": dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(),
+            "format": fmt,
+            "file": files.data.name,
+            "file_sha256": snapshot_hash(tmp[files.data]),
+            "dictionary_file": files.dictionary.name,
+            "rows": len(df),
+            "columns": [str(c) for c in df.columns],
+            "formula_neutralisation": (
+                "text cells beginning with = + - @, tab or carriage return are prefixed with '"
+            ),
+        }
+        tmp[files.metadata].write_text(
+            json.dumps(meta, indent=2, default=_json_default) + "\n", encoding="utf-8"
+        )
+        for target, written in tmp.items():
+            os.replace(written, target)
+    finally:
+        for written in tmp.values():
+            written.unlink(missing_ok=True)
     return files

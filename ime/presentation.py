@@ -2,13 +2,29 @@
 
 - **regulator**: every figure as it is, examiner names included.
 - **researcher**: aggregates only (never a table with one row per exam, case or decision);
-  examiners as stable keyed pseudonyms, names dropped; every count from 1 to k-1 suppressed,
-  with every rate, interval or ratio built on it, and complementary suppression wherever a
-  suppressed value could be worked out from the published cells and totals.
+  examiners as stable keyed pseudonyms, names dropped, rows in pseudonym order; every count
+  from 1 to k-1 suppressed, with every rate, interval or ratio built on it, and complementary
+  suppression wherever a suppressed value could be worked out from the published cells and
+  totals; then every count shown rounded to a multiple of k, and the figures built on counts
+  recomputed from the rounded counts or coarsened (see "Across outputs"); periods of whole
+  calendar years only (`check_filters`).
 - **insurer**: its own figures as they are (read under its scope, names dropped); market
-  figures only as aggregates over all insurers, without examiner identities, suppressed as
-  for a researcher. The part of a market cell that is not the insurer's own (market minus
-  own) is protected too, since the insurer can subtract.
+  figures only as aggregates over all insurers, without examiner identities, suppressed and
+  rounded as for a researcher. The part of a market cell that is not the insurer's own
+  (market minus own) is protected too, since the insurer can subtract.
+
+Across outputs (docs/methods.md): whoever holds two tables can subtract them. Suppression protects
+one table; it cannot see the other. Hence the rounding: every count a researcher (or an
+insurer, in market rows) is shown is 0 or a multiple of the rounding base, and the base is k
+itself, so the difference of any two shown counts, in one table or in two exports under any
+filters or snapshots, is a multiple of k: never a count from 1 to k-1. A base below k (5, as
+OpenSAFELY uses) would not do: differences of 5 and 10 are counts from 1 to 10, and no filter
+rule prevents them, since a single examiner's exams outside one jurisdiction or in one year can
+be any number. Rates and Wilson intervals are computed from the rounded counts (an exact rate
+beside a rounded denominator would give the exact numerator back), and every other figure
+built on counts (a mean, a median, an expected count, a ratio, a p- or q-value) is rounded to
+`SIGNIFICANT_DIGITS` significant figures. Researchers' periods are whole calendar years, so
+that no two exports differ by a few days chosen to hold one case the reader knows of.
 
 The queries already apply the scope where data are read (`queries.run`); this module decides
 what of the result a role may take away.
@@ -16,7 +32,9 @@ what of the result a role may take away.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +53,7 @@ from imestats.suppression import (
     _Table,
     check_k,
 )
-from queries import Scope
+from queries import Filters, Scope
 
 # The tables a role may export: all aggregates. Anything else is refused, so that no export
 # path can hand a researcher a row-level table.
@@ -55,6 +73,12 @@ NAME_COLUMNS = ("examiner_name",)
 POPULATION = "population"
 OWN = "own cases"
 MARKET = "market (all insurers)"
+# Figures built on counts that are not recomputed from the rounded counts keep this many
+# significant figures: enough to read, too few to work a count back from.
+SIGNIFICANT_DIGITS = 2
+PERIOD_GRAIN = "calendar year"
+# Bump when the disclosure rule of this module changes (rounding, grain, order).
+DISCLOSURE_VERSION = "2"
 
 # A relation (total column, part columns): in every row the total is at least the sum of
 # the parts, and the difference is readable by anyone who has the table.
@@ -95,6 +119,55 @@ def check_exportable(name: str) -> str:
             f"{', '.join(EXPORTABLE_TABLES)}"
         )
     return name
+
+
+def check_filters(scope: Scope, filters: Filters) -> Filters:
+    """Return `filters` if `scope` may use them; a researcher's period is whole calendar years.
+
+    Two exports whose periods differ by a few days differ by those days' exams, which a
+    reader can choose to hold one case. Whole years keep every difference of periods to whole
+    years of exams. The other filters stay open: the rounding of `for_role` keeps any
+    difference of counts a multiple of k whatever the filters.
+    """
+    if scope.role != "researcher":
+        return filters
+    wrong = []
+    if filters.start is not None and (filters.start.month, filters.start.day) != (1, 1):
+        wrong.append(f"start {filters.start.isoformat()} is not a 1 January")
+    if filters.end is not None and (filters.end.month, filters.end.day) != (12, 31):
+        wrong.append(f"end {filters.end.isoformat()} is not a 31 December")
+    if wrong:
+        raise ValueError(
+            f"a researcher's period is whole calendar years ({'; '.join(wrong)}): start on "
+            "1 January and end on 31 December, e.g. --start 2024-01-01 --end 2024-12-31, or "
+            "leave either open"
+        )
+    return filters
+
+
+def whole_years(filters: Filters) -> Filters:
+    """The filters with the period widened to whole calendar years (for a researcher's page)."""
+    start = filters.start and dt.date(filters.start.year, 1, 1)
+    end = filters.end and dt.date(filters.end.year, 12, 31)
+    return dataclasses.replace(filters, start=start, end=end)
+
+
+def round_to_base(values: pd.Series, base: int) -> pd.Series:
+    """Non-negative integer counts rounded to the nearest multiple of `base` (halves up)."""
+    counts = values.astype("Int64")
+    rounded = (counts + base // 2) // base * base
+    return rounded.astype(values.dtype) if values.dtype != object else rounded
+
+
+def significant(values: pd.Series, digits: int = SIGNIFICANT_DIGITS) -> pd.Series:
+    """Numbers rounded to `digits` significant figures; missing and infinite stay as they are."""
+    x = values.astype("Float64").to_numpy(dtype="float64", na_value=np.nan)
+    finite = np.isfinite(x) & (x != 0)
+    magnitude = np.floor(np.log10(np.abs(np.where(finite, x, 1.0))))
+    scale = 10.0 ** (digits - 1 - magnitude)
+    out = np.where(finite, np.round(x * scale) / scale, x)
+    dtype = values.dtype if pd.api.types.is_float_dtype(values.dtype) else "Float64"
+    return pd.Series(out, index=values.index, name=values.name).astype(dtype)
 
 
 def suppress(
@@ -307,6 +380,74 @@ def _pseudonymous(
     return out
 
 
+# Rebuilds derived columns (rates, intervals) from a frame's counts: for_role passes the
+# rounded counts, and takes back the columns it returns.
+Recompute = Callable[[pd.DataFrame], pd.DataFrame]
+
+
+def _coarsened(
+    result: Suppressed, derived: Mapping[str, Iterable[str]], recompute: Recompute | None
+) -> Suppressed:
+    """Counts rounded to a multiple of k, derived figures recomputed from them or coarsened.
+
+    Suppression was decided on the exact counts; the mask is unchanged. A derived column
+    that `recompute` returns is rebuilt from the rounded counts; any other numeric derived
+    column keeps `SIGNIFICANT_DIGITS` significant figures; booleans (flags) stay as they are.
+    """
+    values = result.values.copy()
+    for col in result.count_cols:
+        values[col] = round_to_base(values[col], result.k)
+    rebuilt = recompute(values) if recompute is not None else pd.DataFrame(index=values.index)
+    for col in derived:
+        series = values[col]
+        if col in rebuilt:
+            values[col] = rebuilt[col].astype(series.dtype)
+        elif pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            values[col] = significant(series)
+    return dataclasses.replace(result, values=values)
+
+
+def _disclosure(rule: dict[str, object], k: int, period_grain: str) -> dict[str, object]:
+    """The suppression rule with the rounding that holds across outputs, for the metadata."""
+    return {
+        **rule,
+        "rounding_base": k,
+        "rounding": (
+            f"after suppression every count shown is rounded to the nearest multiple of {k} "
+            "(halves up); a true zero is shown as 0; rates and their intervals are computed "
+            "from the rounded counts; every other figure built on counts (means, medians, "
+            "expected counts, ratios, p- and q-values) is rounded to "
+            f"{SIGNIFICANT_DIGITS} significant figures"
+        ),
+        "across_outputs": (
+            f"any two counts shown, in this export or in another under any filters, differ "
+            f"by a multiple of {k}: never by a count from 1 to {k - 1}"
+        ),
+        "period_grain": period_grain,
+        "row_order": "pseudonymised rows in pseudonym order, each total after its rows",
+        "disclosure_version": DISCLOSURE_VERSION,
+    }
+
+
+def _in_pseudonym_order(
+    frames: tuple[pd.DataFrame, pd.DataFrame], labels: Sequence[str], margins: Sequence[Margin]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both frames with the rows of each margin sorted by pseudonym, its total after them.
+
+    The rows came in the order of the raw ids, which a reader of another export (a
+    regulator's) could line up with the pseudonyms row by row. The index (raw ids) goes too.
+    """
+    first = frames[0]
+    key = first[list(labels)].astype("string").fillna("").agg("|".join, axis=1)
+    order: list[Hashable] = []
+    for total, parts in margins:
+        order += sorted((p for p in parts if p in first.index), key=key.__getitem__)
+        order.append(total)
+    placed = set(order)
+    order += sorted((i for i in first.index if i not in placed), key=key.__getitem__)
+    return tuple(f.loc[order].reset_index(drop=True) for f in frames)
+
+
 def _no_suppression(why: str) -> dict[str, object]:
     return {"rule": f"none: {why}", "k": None, "cells_suppressed": 0}
 
@@ -335,6 +476,7 @@ def for_role(
     market: pd.DataFrame | None = None,
     market_margins: Iterable[Margin] = (),
     prefer: Iterable[str] = (),
+    recompute: Recompute | None = None,
 ) -> Presented:
     """The table as `scope` may see it.
 
@@ -357,11 +499,17 @@ def for_role(
         other roles.
     market_margins : iterable of (label, sequence of labels)
         How the market rows add up.
+    recompute : callable, optional
+        Rebuilds derived columns (rates and their intervals) from a frame of counts: called
+        with the rounded counts of suppressed rows (researcher, insurer's market), and the
+        columns it returns replace the exact ones. Derived numbers it does not return are
+        rounded to `SIGNIFICANT_DIGITS` significant figures.
 
     Returns
     -------
     Presented
         For an insurer, own rows then market rows, with a leading `population` column.
+        Pseudonymised rows come in pseudonym order, with a plain row number as index.
     """
     _check_columns_allowed(df, scope.role)
     count_cols = list(count_cols)
@@ -369,15 +517,18 @@ def for_role(
     margins = [(t, list(p)) for t, p in margins]
     if scope.role == "regulator":
         return Presented(df, df, _no_suppression("a regulator sees every figure"))
+    derived = {col: list(sources) for col, sources in (derived or {}).items()}
     if scope.role == "researcher":
-        result = suppress(df, count_cols, derived, k, relations=relations, margins=margins,
-                          prefer=prefer)
+        exact = suppress(df, count_cols, derived, k, relations=relations, margins=margins,
+                         prefer=prefer)
+        result = _coarsened(exact, derived, recompute)
         totals = [t for t, _ in margins]
-        return Presented(
-            _pseudonymous(result.display, id_columns, totals),
-            _pseudonymous(result.flagged(), id_columns, totals),
-            result.rule(),
-        )
+        display = _pseudonymous(result.display, id_columns, totals)
+        typed = _pseudonymous(result.flagged(), id_columns, totals)
+        labels = [c.removesuffix("_id") for c in id_columns if c in df.columns]
+        if labels:
+            display, typed = _in_pseudonym_order((display, typed), labels, margins)
+        return Presented(display, typed, _disclosure(result.rule(), result.k, PERIOD_GRAIN))
 
     own = _with_population(df, OWN)
     if market is None:
@@ -397,9 +548,18 @@ def for_role(
     result = _suppress_market(
         df, market, count_cols, derived, k, relations, market_margins, list(prefer)
     )
-    display = _with_population(_pseudonymous(result.display, named, totals), MARKET)
-    typed = _with_population(_pseudonymous(result.flagged(), named, totals), MARKET)
-    rule = {**result.rule(), "applies_to": f"rows whose {POPULATION} is {MARKET!r}"}
+    result = _coarsened(result, derived, recompute)
+    display = _pseudonymous(result.display, named, totals)
+    typed = _pseudonymous(result.flagged(), named, totals)
+    if named:
+        labels = [c.removesuffix("_id") for c in named]
+        display, typed = _in_pseudonym_order((display, typed), labels, market_margins)
+    display, typed = _with_population(display, MARKET), _with_population(typed, MARKET)
+    rule = {
+        **_disclosure(result.rule(), result.k,
+                      "any: the insurer's own rows are its own, the market rows are rounded"),
+        "applies_to": f"rows whose {POPULATION} is {MARKET!r}",
+    }
     if df.empty:
         return Presented(display, typed, rule)
     flags = [c for c in typed.columns if c.endswith(FLAG_SUFFIX)]

@@ -516,34 +516,59 @@ def panel_report(con: duckdb.DuckDBPyConnection, data: PanelData | None = None) 
     return _page("Panel report: flagged examiners", intro, sections, data)
 
 
+class PdfUnavailable(RuntimeError):
+    """The PDF could not be printed (no Chromium, or Chromium failed); the HTML was written.
+
+    ``reason`` says what is missing or what failed; the message adds where the HTML is.
+    """
+
+    def __init__(self, reason: str, html_path: Path) -> None:
+        super().__init__(
+            f"{reason}; the HTML report was written to {html_path} and can be printed from a "
+            "browser"
+        )
+        self.reason = reason
+
+
 def write_pdf(html_path: Path, pdf_path: Path) -> Path:
     """Print an HTML report to PDF in headless Chromium (Playwright), charts rendered."""
+    missing = None
     try:
+        from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import sync_playwright
-    except ImportError as exc:
-        raise RuntimeError(
-            "PDF output needs the playwright package (and Chromium at /usr/bin/chromium); "
-            "the HTML report was written and can be printed from a browser"
-        ) from exc
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=list(CHROMIUM_ARGS)
-        )
-        try:
-            page = browser.new_page()
-            page.goto(Path(html_path).resolve().as_uri(), wait_until="load")
-            # Every plotly div gets the class js-plotly-plot once drawn.
-            page.wait_for_function(
-                "() => [...document.querySelectorAll('.plotly-graph-div')]"
-                ".every(d => d.classList.contains('js-plotly-plot'))",
-                timeout=60_000,
+    except ImportError:
+        missing = "the playwright package (pip install playwright)"
+    if missing is None and not Path(CHROMIUM).exists():
+        missing = f"Chromium at {CHROMIUM} (apt-get install chromium)"
+    if missing:
+        raise PdfUnavailable(f"PDF output needs {missing}", html_path)
+    pdf_path = Path(pdf_path)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=list(CHROMIUM_ARGS)
             )
-            page.pdf(path=str(pdf_path), format="A4", print_background=True,
-                     margin={"top": "14mm", "bottom": "14mm", "left": "12mm", "right": "12mm"})
-        finally:
-            browser.close()
-    return Path(pdf_path)
-
+            try:
+                page = browser.new_page()
+                page.goto(Path(html_path).resolve().as_uri(), wait_until="load")
+                # Every plotly div gets the class js-plotly-plot once drawn.
+                page.wait_for_function(
+                    "() => [...document.querySelectorAll('.plotly-graph-div')]"
+                    ".every(d => d.classList.contains('js-plotly-plot'))",
+                    timeout=60_000,
+                )
+                page.pdf(path=str(pdf_path), format="A4", print_background=True,
+                         margin={"top": "14mm", "bottom": "14mm", "left": "12mm",
+                                 "right": "12mm"})
+            finally:
+                browser.close()
+    except PlaywrightError as exc:
+        pdf_path.unlink(missing_ok=True)
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PdfUnavailable(
+            f"Chromium at {CHROMIUM} could not print the PDF ({first_line})", html_path
+        ) from exc
+    return pdf_path
 
 
 def write_report(
@@ -580,6 +605,12 @@ def write_report(
     -------
     ReportFiles
         The files written.
+
+    Raises
+    ------
+    PdfUnavailable
+        With `pdf`, when the PDF could not be printed (no Chromium, or it failed). The HTML
+        was written by then, and is recorded in the audit log with the reason.
     """
     _check_regulator(scope)
     data = panel_data(con, filters, settings)
@@ -589,12 +620,21 @@ def write_report(
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(document, encoding="utf-8")
     tmp.replace(out)
-    pdf_path = write_pdf(out, out.with_suffix(".pdf")) if pdf else None
+    pdf_path, pdf_error = None, None
+    if pdf:
+        try:
+            pdf_path = write_pdf(out, out.with_suffix(".pdf"))
+        except PdfUnavailable as exc:
+            pdf_error = exc
+    # The HTML is on disk whether or not the PDF could be printed: the log says so either way.
     audit.record("export", username, scope, {
         "table": "audit_report" if examiner_id else "panel_report",
         "examiner_id": examiner_id,
         "file": str(out.resolve()),
         "pdf": str(pdf_path.resolve()) if pdf_path else None,
+        **({"pdf_error": str(pdf_error)} if pdf_error else {}),
         "snapshot_sha256": data.snapshot_sha256,
     })
+    if pdf_error:
+        raise pdf_error
     return ReportFiles(out, pdf_path)

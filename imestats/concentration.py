@@ -1,6 +1,6 @@
 """Concentration of counts over categories: how dependent an examiner is on one referrer.
 
-Referral dependence (SPEC 2): the share of an examiner's exams that come from the top insurer,
+Referral dependence (docs/methods.md): the share of an examiner's exams from the top insurer,
 and the Herfindahl(-Hirschman) index of the insurers' shares.
 """
 

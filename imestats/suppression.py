@@ -1,4 +1,4 @@
-"""Small-cell suppression of count tables: primary, derived and complementary (METHODS 8).
+"""Small-cell suppression of count tables: primary, derived and complementary (docs/methods.md).
 
 A table is a DataFrame whose count columns hold non-negative integers, optionally with
 margins: a row of column totals (``total_row``) and, in each row, count columns that are the
@@ -178,7 +178,7 @@ def suppress_counts(
 
     Notes
     -----
-    Complementary suppression is the heuristic of METHODS 8.1: while some line (a column
+    Complementary suppression is the heuristic of docs/methods.md: while some line (a column
     with its total row, or a row total with its parts) has exactly one unknown cell that is
     suppressed or small, hide the smallest non-zero published cell of that line, preferring
     a part to a total. Zeros are never used, as a zero is often known to be empty. A line

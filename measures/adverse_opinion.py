@@ -1,4 +1,4 @@
-"""Adverse opinions: not related, no further treatment, or MMI reached at 0% WPI (SPEC 2)."""
+"""Adverse opinions: not related, no treatment, or MMI reached at 0% WPI (docs/methods.md)."""
 
 from measures.base import LogisticModel
 from measures.binary import binary_measure

@@ -1,11 +1,11 @@
 """Allegiance: within one examiner, the odds of an adverse opinion when retained by an insurer
 or employer against when retained by the claimant or a neutral (board, panel, agreed).
 
-A binary outcome tested as one (SPEC 2): per examiner, a 2x2 table of side against adverse
+A binary outcome tested as one (docs/methods.md): per examiner, a 2x2 table of side against adverse
 opinion in each case-mix risk band (the adverse-opinion model's probability without its
 requested_by term, in tenths, stored per exam at load), so each side's cases are compared
 with cases of like risk. The common odds ratio is Mantel-Haenszel's with its RGB interval; the
-one-sided test is the exact conditional test (Fisher's exact test stratified), or the
+one-sided test is the exact conditional test (Fisher's exact test stratified, mid-p), or the
 Cochran-Mantel-Haenszel statistic for large examiners (imestats.stratified).
 """
 
@@ -84,11 +84,12 @@ MEASURE = Measure(
         "Within the examiner's own exams: the odds of an adverse opinion when retained by an "
         "insurer or employer, against the odds when retained by the claimant or a neutral "
         "(board, panel, agreed), compared within bands of like case-mix risk (Mantel-Haenszel "
-        "odds ratio; exact conditional one-sided test, Fisher's test stratified by risk band). "
+        "odds ratio; one-sided exact conditional mid-p test, Fisher's test stratified by risk "
+        "band). "
         "Examiners need the minimum volume on both sides."
     ),
     method="Mantel-Haenszel odds ratio across case-mix risk bands (RGB interval); one-sided "
-    "exact conditional test (CMH with continuity correction above 1,000 exams)",
+    "exact conditional mid-p test (the CMH statistic above 1,000 exams)",
     rate="adverse rate when retained by an insurer or employer",
     peer="the examiner's own rate when retained by a claimant or neutral",
     chart="odds_ratio",

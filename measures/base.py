@@ -56,7 +56,7 @@ CHART_KINDS = ("funnel", "odds_ratio", "cusum", "counts_funnel")
 
 @dataclass(frozen=True)
 class FlagSettings:
-    """The choices a reviewer may change; defaults as SPEC 2."""
+    """The choices a reviewer may change; defaults as docs/methods.md."""
 
     q: float = 0.05
     min_volume: int = 30

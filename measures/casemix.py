@@ -24,7 +24,7 @@ from imestats.survival import cox_ph
 from measures.base import CoxModel, FlagSettings, LogisticModel, Measure, comparable
 from measures.registry import MEASURES
 
-# SPEC 2: the case features of the expected count; never the examiner.
+# docs/methods.md: the case features of the expected count; never the examiner.
 CASE_FEATURES = (
     "claim_type",
     "jurisdiction",

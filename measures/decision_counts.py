@@ -1,4 +1,4 @@
-"""Published decision counts per decision-maker (SPEC 1, decision_counts): a funnel with
+"""Published decision counts per decision-maker (docs/format.md, decision_counts): a funnel with
 over-dispersion and false-discovery control on counts alone, where no case rows exist."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Denials or terminations that followed the exam (SPEC 2, post-exam denial rate)."""
+"""Denials or terminations that followed the exam (docs/methods.md, post-exam denial rate)."""
 
 from measures.base import LogisticModel
 from measures.binary import binary_measure

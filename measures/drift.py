@@ -1,4 +1,4 @@
-"""Drift: a change in the examiner's own behaviour over time (SPEC 2).
+"""Drift: a change in the examiner's own behaviour over time (docs/methods.md).
 
 A risk-adjusted Bernoulli CUSUM of adverse opinions against the examiner's own earlier
 baseline (Steiner 2000): the stored case-mix probability of each exam, recalibrated to the
@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+import queries
 from imestats.cusum import (
     baseline_log_odds_ratios,
     batch_log_terms,
@@ -46,8 +47,28 @@ def risks(view: View, examiner_id: str | None = None) -> pd.DataFrame:
     return view.run_sql(RISKS_SQL, per_exam=True, examiner_id=examiner_id)
 
 
+def stored_threshold(view: View, settings: FlagSettings) -> float | None:
+    """The panel threshold `ime load` simulated for the whole database, for a view with fewer
+    exams (a filter or an insurer's scope); None for the default view, or before any load.
+
+    A view's charts are the same examiners' exams or fewer, in series no longer than the whole
+    database's, so under this threshold its panel-wide false-alarm rate can only fall below
+    the target: reusing it keeps the flag honest and spares the simulation (seconds at 10^6
+    exams) on every filter. The threshold is a setting of the method, not a figure of any
+    examiner: every role may read it.
+    """
+    whole = view.scope.role != "insurer" and view.filters == queries.NO_FILTERS
+    if whole or settings != DEFAULT_SETTINGS:
+        return None
+    stored = view.con.execute(
+        "SELECT any_value(cusum_threshold) FROM examiner_flags WHERE measure = $measure",
+        {"measure": NAME},
+    ).fetchall()
+    return stored[0][0] if stored else None
+
+
 def score(view: View, settings: FlagSettings) -> pd.DataFrame:
-    return score_risks(risks(view), settings)
+    return score_risks(risks(view), settings, stored_threshold(view, settings))
 
 
 @dataclass(frozen=True)
@@ -135,27 +156,34 @@ def drift_charts(risks: pd.DataFrame, settings: FlagSettings) -> list[DriftChart
     ]
 
 
-def score_risks(risks: pd.DataFrame, settings: FlagSettings) -> pd.DataFrame:
-    """A change in an examiner's own adverse-opinion rate: risk-adjusted CUSUM on own baseline."""
+def score_risks(
+    risks: pd.DataFrame, settings: FlagSettings, threshold: float | None = None
+) -> pd.DataFrame:
+    """A change in an examiner's own adverse-opinion rate: risk-adjusted CUSUM on own baseline.
+
+    The panel threshold is simulated for these charts unless `threshold` (stored_threshold)
+    is given.
+    """
     charts = drift_charts(risks, settings)
     if not charts:
         return pd.DataFrame()
-    panel = threshold_for_batched_panel(
-        [c.trials for c in charts],
-        [c.risk for c in charts],
-        [c.log_terms for c in charts],
-        settings.drift_false_alarm,
-        settings.drift_odds_ratio,
-        n_sim=settings.drift_simulations,
-        rng=settings.seed,
-    )
+    if threshold is None:
+        threshold = threshold_for_batched_panel(
+            [c.trials for c in charts],
+            [c.risk for c in charts],
+            [c.log_terms for c in charts],
+            settings.drift_false_alarm,
+            settings.drift_odds_ratio,
+            n_sim=settings.drift_simulations,
+            rng=settings.seed,
+        ).threshold
     observed = np.array([c.adverse.sum() for c in charts])
     expected = np.array([(c.trials * c.risk).sum() for c in charts])
     later = np.array([c.trials.sum() for c in charts])
     peak = np.array(
         [
             batched_cusum(
-                c.adverse, c.log_terms, panel.threshold, settings.drift_odds_ratio
+                c.adverse, c.log_terms, threshold, settings.drift_odds_ratio
             ).max_statistic
             for c in charts
         ]
@@ -176,13 +204,13 @@ def score_risks(risks: pd.DataFrame, settings: FlagSettings) -> pd.DataFrame:
             # For drift, z holds the CUSUM's highest value and z_adjusted that value over the
             # panel threshold: 1 or more is a signal.
             "z": peak,
-            "z_adjusted": peak / panel.threshold,
-            "cusum_threshold": panel.threshold,
+            "z_adjusted": peak / threshold,
+            "cusum_threshold": threshold,
             # Poisson tail of the later exams against the own-baseline expectation.
             "p_value": stats.poisson.sf(observed - 1, expected),
         }
     )
-    return finish(rows, NAME, settings, signal=peak >= panel.threshold)
+    return finish(rows, NAME, settings, signal=peak >= threshold)
 
 
 def drift_threshold(flags: pd.DataFrame) -> float | None:
@@ -216,8 +244,9 @@ MEASURE = Measure(
     words=(
         "A risk-adjusted CUSUM of adverse opinions against the examiner's own earlier baseline "
         "(Steiner 2000), signalling a lasting doubling of the odds; it steps a calendar quarter "
-        "of exams at a time, and the threshold is set by simulation so that at most 5% of "
-        "examiners with no change would signal across the panel."
+        "of exams at a time, and the threshold is set by simulation at load so that at most 5% "
+        "of examiners with no change would signal across the panel (a filtered view keeps it: "
+        "its charts are no longer, so its false alarms can only be fewer)."
     ),
     method="risk-adjusted Bernoulli CUSUM on the examiner's own baseline (Steiner 2000), "
     "panel-wide false-alarm threshold by simulation",

@@ -1,4 +1,4 @@
-"""Reports later rejected, or whose decision was reversed, by a judge or board (SPEC 2,
+"""Reports later rejected, or whose decision was reversed, by a judge or board (docs/methods.md,
 downstream). The rate is defined here once: among the examiner's exams that a ruling names,
 the share whose report was rejected or whose decision was reversed."""
 

@@ -24,7 +24,7 @@ from queries.sqlfile import folder
 
 ROLES = ("regulator", "insurer", "researcher")
 
-# The filterable columns of fct_exams (SPEC 2: "Every figure can be filtered by ...").
+# The filterable columns of fct_exams (docs/methods.md: "Every figure can be filtered by ...").
 FILTER_COLUMNS = (
     "jurisdiction",
     "claim_type",

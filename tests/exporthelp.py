@@ -5,7 +5,7 @@ outlives each test module's fixtures), from `ime.demo.generate` with two additio
 code: an insurer whose id begins with "=" (so that a real export must neutralise a formula),
 and a published decision_counts file with small and large counts in two series.
 
-`pinned_small_values` attacks a published table the way a reader would (METHODS 8.1): an
+`pinned_small_values` attacks a published table the way a reader would (docs/methods.md): an
 independent linear programme, written here from the table's own margins and the relations
 between its columns, not from the suppression code, finds every small count or small
 difference of counts that the published cells fix to one value.
@@ -88,6 +88,9 @@ def pinned_small_values(
     relations: list[tuple[str, list[str]]],
     margins: list[tuple[int, list[int]]],
     k: int = K,
+    *,
+    base: int | None = None,
+    offset: pd.DataFrame | None = None,
 ) -> list[str]:
     """Small hidden counts and small differences a reader can solve for exactly.
 
@@ -105,6 +108,14 @@ def pinned_small_values(
         Row positions: the total row is the sum of the part rows in every count column.
     k : int
         Counts from 1 to k-1 are small.
+    base : int, optional
+        The published counts are rounded to this base (halves up): a published v > 0 tells
+        the reader only that the count lies in [v - base//2, v - base//2 + base - 1], and is
+        at least k (smaller ones are hidden). Without it, published counts are exact.
+    offset : DataFrame, optional
+        Counts the reader knows and subtracts (an insurer's own, beside market rows; same
+        rows and columns as `truth`): what must not be pinned when small is then
+        truth - offset, a cell's and a difference's alike.
 
     Returns
     -------
@@ -113,18 +124,35 @@ def pinned_small_values(
     """
     variables: dict[tuple, int] = {}
     true_value: list[float] = []
+    known_value: list[float] = []
     lower: list[float] = []
+    upper: list[float] = []
+
+    def own(row: int, col: str) -> float:
+        if offset is None:
+            return 0.0
+        value = offset[col].iloc[row]
+        return 0.0 if pd.isna(value) else float(value)
 
     def term(row: int, col: str) -> tuple[int | None, float]:
         value = shown[col].iloc[row]
-        if not _hidden(value):
-            # A missing count was not computed: nothing to add.
+        hidden = _hidden(value)
+        if not hidden and (pd.isna(value) or base is None or float(value) == 0):
+            # A missing count was not computed: nothing to add. A zero is exact.
             return None, 0.0 if pd.isna(value) else float(value)
         key = ("cell", row, col)
         if key not in variables:
             variables[key] = len(true_value)
             true_value.append(float(truth[col].iloc[row]))
-            lower.append(1.0)  # zeros are shown, so a hidden count is at least 1
+            known_value.append(own(row, col))
+            if hidden:
+                # Zeros are shown, so a hidden count is at least 1.
+                lower.append(1.0)
+                upper.append(np.inf)
+            else:
+                low = float(value) - base // 2
+                lower.append(max(low, float(k)))
+                upper.append(low + base - 1)
         return variables[key], 0.0
 
     equations: list[tuple[dict[int, float], float]] = []
@@ -148,7 +176,9 @@ def pinned_small_values(
             values = [truth[c].iloc[row] for c in (total, *parts)]
             values = [0.0 if pd.isna(v) else float(v) for v in values]
             true_value.append(values[0] - sum(values[1:]))
+            known_value.append(own(row, total) - sum(own(row, p) for p in parts))
             lower.append(0.0)
+            upper.append(np.inf)
             coef, rhs = {slack: 1.0}, 0.0
             for col, sign in [(total, -1.0)] + [(p, 1.0) for p in parts]:
                 var, known = term(row, col)
@@ -160,9 +190,13 @@ def pinned_small_values(
 
     n = len(true_value)
     truth_arr = np.array(true_value)
-    small = [j for j in range(n) if 1 <= truth_arr[j] < k]
+    sensitive = truth_arr - np.array(known_value)
+    small = [j for j in range(n) if 1 <= sensitive[j] < k]
     if not small:
         return []
+    assert all(lo <= t <= hi for lo, t, hi in zip(lower, truth_arr, upper, strict=True)), (
+        "the truth lies outside what the published table allows: a wrong base or table"
+    )
     rows, cols, values = [], [], []
     for i, (coef, _) in enumerate(equations):
         rows += [i] * len(coef)
@@ -172,7 +206,8 @@ def pinned_small_values(
     b_eq = np.array([rhs for _, rhs in equations])
     # A box around the truth keeps every programme bounded; a value that can move at all
     # can move inside it, since the solutions form a convex set.
-    bounds = list(zip(np.maximum(lower, truth_arr - 1), truth_arr + 1, strict=True))
+    bounds = list(zip(np.maximum(lower, truth_arr - 1), np.minimum(upper, truth_arr + 1),
+                      strict=True))
     rng = np.random.default_rng(1)
     undecided = set(small)
     for _ in range(6):

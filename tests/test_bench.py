@@ -143,7 +143,7 @@ def test_bench_profile_names_load_phases_and_flag_steps(document):
     assert "### `ime load`" in document
     assert "precompute flags (store_flags)" in document
     assert "measure adverse_opinion" in document
-    assert "query casemix_patterns" in document
+    assert "fit_models" in document
 
 
 def test_bench_runs_browser_sessions_at_once(document):

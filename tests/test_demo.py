@@ -12,7 +12,7 @@ from ime.demo import DemoSummary, generate
 
 END = "2025-12-31"  # the generator's fixed reference end date
 
-# SPEC section 1: entity -> columns, in the SPEC's order.
+# docs/format.md: entity -> columns, in its order.
 SPEC_COLUMNS = {
     "examiners": [
         "examiner_id", "examiner_name", "specialty", "credential", "license_state",
@@ -65,7 +65,7 @@ ENUMS = {
     ),
 }
 
-# Per entity: SQL predicates over the raw text columns, TRUE for a row that breaks a SPEC rule.
+# Per entity: SQL predicates over raw text columns, TRUE for a row breaking a docs/format.md rule.
 # `d(x)` is try_cast(x AS DATE): an unparseable date is a broken row too.
 DATE = "try_cast({} AS DATE)"
 
@@ -144,7 +144,7 @@ def _connect(folder: Path, fmt: str = "csv") -> duckdb.DuckDBPyConnection:
 
 
 def _broken_rows(con: duckdb.DuckDBPyConnection, entity: str) -> int:
-    """Return how many rows of an entity break at least one SPEC rule."""
+    """Return how many rows of an entity break at least one rule of docs/format.md."""
     checks = list(RULES[entity])
     for (ent, col), values in ENUMS.items():
         if ent == entity:

@@ -1,9 +1,11 @@
-"""`ime export` end to end on a seeded demo database: scope, suppression, formats, metadata,
-formula neutralisation and the audit log, each checked against a direct DuckDB query.
+"""`ime export` end to end on a seeded demo database: scope, suppression, rounding across
+exports, row order, formats, metadata, formula neutralisation and the audit log, each checked
+against a direct DuckDB query or a regulator's export.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from ime.cli import main
 from ime.export_tables import TABLES, Rate
 from ime.exports import FORMATS
 from ime.presentation import EXPORTABLE_TABLES, MARKET, OWN
+from ime.pseudonyms import examiner_pseudonym
 from imestats.suppression import SUPPRESSED
 
 INSURER_A, INSURER_B = "INS001", "INS002"
@@ -74,6 +77,20 @@ def count(truth, sql: str, params: dict | None = None) -> int:
     return int(truth.execute(sql, params or {}).fetchone()[0])
 
 
+def rounded(n: int, base: int = K) -> int:
+    """A count as a researcher (or an insurer's market row) is shown it: to the nearest
+    multiple of k, halves up."""
+    return base * int(n / base + 0.5)
+
+
+def raw_ids(pseudonyms: pd.Series, truth, key_file: Path) -> list[str]:
+    """The examiner id behind each pseudonym (labels that are not pseudonyms stay)."""
+    key = key_file.read_text().strip()
+    ids = truth.execute("SELECT examiner_id FROM examiners").df()["examiner_id"]
+    behind = {examiner_pseudonym(i, key): i for i in ids}
+    return [behind.get(label, label) for label in pseudonyms]
+
+
 # ---------------------------------------------------------------------------------------------
 # Scope: an insurer never sees another insurer's cases.
 # ---------------------------------------------------------------------------------------------
@@ -106,7 +123,7 @@ def test_insurer_export_counts_only_its_own_cases(db, truth, tmp_path, what):
         truth, sql.format(w="insurer_id = $i"), {"i": INSURER_A}
     )
     market_total = market[market[label_col] == total][column].iloc[0]
-    assert int(market_total) == count(truth, sql.format(w="true"))
+    assert int(market_total) == rounded(count(truth, sql.format(w="true")))
     assert not shown.isin([INSURER_B]).any().any()
     assert set(shown["population"]) == {OWN, MARKET}
 
@@ -184,24 +201,37 @@ def test_researcher_export_has_no_small_count_and_no_examiner_identity(db, truth
     assert "examiner_id" not in shown and "examiner_name" not in shown and "maker_id" not in shown
 
 
-def _attack(db, tmp_path, what, label_col, total_label):
-    """Pinned small values of a researcher export, against the regulator's figures."""
+def _attack(db, tmp_path, what, label_col, total_label, truth_db, key_file):
+    """Pinned small values of a researcher export, against the regulator's figures.
+
+    The researcher's rows are in pseudonym order: the regulator's rows are lined up with
+    them through the key, as only the attacker who holds it could.
+    """
     # Blank cells are counts that were not computed (drift below its minimum volume).
     shown = export(db, tmp_path / f"{what}-r.csv", what, "--role", "researcher").table
     shown = shown.replace({"": None})
     truth = export(db, tmp_path / f"{what}-g.csv", what).table
     spec = TABLES[what]
+    if label_col == "examiner":
+        truth = truth.set_index("examiner_id").loc[raw_ids(shown[label_col], truth_db, key_file)]
+    else:
+        truth = truth.set_index(label_col).loc[shown[label_col]]
     truth_counts = truth[spec.count_cols].replace({"": None}).apply(pd.to_numeric)
+    truth_counts = truth_counts.reset_index(drop=True)
     labels = shown[label_col].tolist()
     total = labels.index(total_label)
     margins = [(total, [i for i in range(len(labels)) if i != total])]
     relations = [(t, list(p)) for t, p in spec.relations]
-    return shown, truth_counts, pinned_small_values(shown, truth_counts, spec.count_cols, relations,
-                                                    margins)
+    pinned = pinned_small_values(shown, truth_counts, spec.count_cols, relations, margins,
+                                 base=K)
+    return shown, truth_counts, pinned
 
 
-def test_complementary_suppression_is_visible_and_no_small_value_can_be_recovered(db, tmp_path):
-    shown, truth_counts, pinned = _attack(db, tmp_path, "insurer_rates", "insurer_id", "total")
+def test_complementary_suppression_is_visible_and_no_small_value_can_be_recovered(
+    db, truth, tmp_path, pseudonym_key_file
+):
+    shown, truth_counts, pinned = _attack(db, tmp_path, "insurer_rates", "insurer_id", "total",
+                                          truth, pseudonym_key_file)
     assert pinned == []
     complements = [
         (col, i) for col in truth_counts for i in range(len(shown))
@@ -210,16 +240,130 @@ def test_complementary_suppression_is_visible_and_no_small_value_can_be_recovere
     assert complements, "some cell of at least k is hidden to protect a small one"
 
 
-def test_examiner_rates_for_researchers_withstand_the_attack(db, tmp_path):
-    _, _, pinned = _attack(db, tmp_path, "examiner_rates", "examiner", "all examiners")
+def test_examiner_rates_for_researchers_withstand_the_attack(
+    db, truth, tmp_path, pseudonym_key_file
+):
+    _, _, pinned = _attack(db, tmp_path, "examiner_rates", "examiner", "all examiners", truth,
+                           pseudonym_key_file)
     assert pinned == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Across exports (issue 13, finding 3): two researcher exports must not subtract into a count
+# from 1 to 10, and the rows must not line up with a regulator's by position.
+# ---------------------------------------------------------------------------------------------
+
+# The columns that name a row of each table, in a researcher's export.
+ROW_LABELS = {
+    "examiner_rates": ["examiner"],
+    "insurer_rates": ["insurer_id"],
+    "monthly_rates": ["month"],
+    "mmi_summary": ["grouping", "group"],
+    "impairment_distribution": ["body_part", "guides_edition"],
+    "decision_counts_flags": ["source", "maker", "group_name"],
+}
+
+
+def last_exam_year(truth) -> int:
+    return truth.execute("SELECT year(max(exam_date)) FROM fct_exams").fetchone()[0]
+
+
+def small_differences(a: pd.DataFrame, b: pd.DataFrame, what: str) -> tuple[list[str], int, int]:
+    """Cells where two exports differ by a count from 1 to k-1; cells compared; cells changed."""
+    labels = ROW_LABELS[what]
+    a, b = a.set_index(labels), b.set_index(labels)
+    rows = a.index.intersection(b.index)
+    small, compared, changed = [], 0, 0
+    for col in TABLES[what].count_cols:
+        x, y = numbers(a.loc[rows, col]), numbers(b.loc[rows, col])
+        both = x.index.intersection(y.index)
+        difference = (x[both] - y[both]).abs()
+        compared += len(both)
+        changed += int((difference > 0).sum())
+        small += [f"{col} {row}: {x[row]:g} vs {y[row]:g}"
+                  for row in both[difference.between(1, K - 1).to_numpy()]]
+    return small, compared, changed
+
+
+@pytest.mark.parametrize("what", EXPORTABLE_TABLES)
+def test_researcher_exports_under_different_filters_never_subtract_into_a_small_count(
+    db, truth, tmp_path, what
+):
+    """The attack: the same export with the last year left out, and with one jurisdiction
+    only, subtracted cell by cell from the export with no filter."""
+    full = export(db, tmp_path / "full.csv", what, "--role", "researcher").table
+    earlier = export(db, tmp_path / "earlier.csv", what, "--role", "researcher",
+                     "--end", f"{last_exam_year(truth) - 1}-12-31").table
+    one_place = export(db, tmp_path / "ca.csv", what, "--role", "researcher",
+                       "--filter", "jurisdiction=CA").table
+    for other in (earlier, one_place):
+        small, compared, changed = small_differences(full, other, what)
+        assert small == []
+        assert compared > 0
+        if what != "decision_counts_flags":  # published counts carry no case features
+            assert changed > 0, "the filters changed the figures: the test compares something"
+
+
+def test_the_fine_period_attack_is_refused_for_researchers_only(db, truth, tmp_path, capsys):
+    # A few weeks before the last exam: the end that isolated a handful of exams.
+    last = truth.execute("SELECT max(exam_date) FROM fct_exams").fetchone()[0]
+    end = (last - dt.timedelta(days=21)).isoformat()
+    out = tmp_path / "weeks.csv"
+    args = ["export", "examiner_rates", "--db", str(db), "--out", str(out), "--end", end]
+    assert main([*args, "--role", "researcher"]) == 2
+    err = capsys.readouterr().err
+    assert "whole calendar years" in err and f"end {end}" in err
+    assert not list(tmp_path.iterdir())
+    # The same window stays open to the other roles (on a quicker table).
+    args[1] = "insurer_rates"
+    assert main([*args, "--role", "insurer", "--insurer", INSURER_A]) == 0
+    assert main(args) == 0
+
+
+def test_rounding_alone_defeats_the_weeks_apart_attack(db, truth, tmp_path, monkeypatch):
+    """Defence in depth: with the period rule switched off, the attack of the issue (an end
+    a few weeks before the last exam) still finds no difference from 1 to 10."""
+    import ime.export_tables
+    import ime.presentation
+
+    def any_period(scope, filters):
+        return filters
+
+    monkeypatch.setattr(ime.presentation, "check_filters", any_period)
+    monkeypatch.setattr(ime.export_tables, "check_filters", any_period)
+    last = truth.execute("SELECT max(exam_date) FROM fct_exams").fetchone()[0]
+    end = (last - dt.timedelta(days=21)).isoformat()
+    full = export(db, tmp_path / "full.csv", "examiner_rates", "--role", "researcher").table
+    weeks = export(db, tmp_path / "weeks.csv", "examiner_rates", "--role", "researcher",
+                   "--end", end).table
+    small, compared, changed = small_differences(full, weeks, "examiner_rates")
+    assert small == [] and compared > 0 and changed > 0
+
+
+def test_researcher_rows_follow_the_pseudonyms_not_the_raw_ids(
+    db, truth, tmp_path, pseudonym_key_file
+):
+    shown = export(db, tmp_path / "r.csv", "examiner_rates", "--role", "researcher").table
+    regulator = export(db, tmp_path / "g.csv", "examiner_rates").table
+    rows = shown.iloc[:-1]
+    assert shown["examiner"].iloc[-1] == "all examiners"
+    assert rows["examiner"].is_monotonic_increasing
+    behind = raw_ids(rows["examiner"], truth, pseudonym_key_file)
+    in_raw_order = regulator["examiner_id"].iloc[:-1].tolist()
+    assert sorted(behind) == sorted(in_raw_order) and behind != in_raw_order
+    # The attack: line the researcher's volumes up with the regulator's row by row.
+    mine = pd.to_numeric(rows["n_exams"], errors="coerce")
+    theirs = regulator["n_exams"].iloc[:-1].astype(int).map(rounded)
+    same = (mine.to_numpy() == theirs.to_numpy()).sum()
+    assert same < len(rows) / 2, f"{same} of {len(rows)} volumes line up by position"
 
 
 def test_a_higher_threshold_suppresses_more(db, tmp_path):
     done = export(db, tmp_path / "i.csv", "insurer_rates", "--role", "researcher", "--k", "20")
     for col in TABLES["insurer_rates"].count_cols:
         assert not numbers(done.table[col]).between(1, 19).any(), col
-    assert done.meta["suppression"]["k"] == 20
+        assert (numbers(done.table[col]) % 20 == 0).all(), col
+    assert done.meta["suppression"]["k"] == done.meta["suppression"]["rounding_base"] == 20
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,6 +407,11 @@ def test_metadata_cites_the_snapshot_the_rule_and_the_methods(db, tmp_path):
     assert meta["snapshot_sha256"] == hashlib.sha256(db.read_bytes()).hexdigest()
     assert meta["suppression"]["k"] == K and "1 to 10" in meta["suppression"]["rule"]
     assert meta["suppression"]["cells_suppressed"] > 0
+    assert meta["suppression"]["rounding_base"] == K
+    assert "nearest multiple of 11" in meta["suppression"]["rounding"]
+    assert "never by a count from 1 to 10" in meta["suppression"]["across_outputs"]
+    assert meta["suppression"]["period_grain"] == "calendar year"
+    assert "pseudonym order" in meta["suppression"]["row_order"]
     assert meta["role"] == "researcher" and meta["table"] == "monthly_rates"
     assert {"rate_interval", "suppression", "kaplan_meier"} <= set(meta["method_versions"])
     assert meta["exported_at_utc"]
@@ -322,6 +471,15 @@ def test_export_errors_are_clear_and_write_nothing(db, tmp_path, capsys, args, m
     assert main(["export", "insurer_rates", "--db", str(db), "--out", str(out), *args]) == 2
     assert message in capsys.readouterr().err
     assert not list(tmp_path.glob("x.*"))
+
+
+def test_out_naming_a_folder_is_a_clear_error_and_leaves_nothing(db, tmp_path, capsys):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    assert main(["export", "examiner_rates", "--db", str(db), "--out", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {folder} is a folder" in err and "Traceback" not in err
+    assert list(tmp_path.rglob("*")) == [folder]
 
 
 def test_export_of_an_unknown_table_or_database_fails(tmp_path, capsys):

@@ -151,3 +151,20 @@ def test_snapshot_hash_of_a_large_file(tmp_path):
     data = bytes(range(256)) * 20_000  # 5 MB, several read chunks
     path.write_bytes(data)
     assert snapshot_hash(path) == hashlib.sha256(data).hexdigest()
+
+
+def test_a_folder_as_the_table_file_is_refused_and_nothing_is_written(suppressed, metadata,
+                                                                      tmp_path):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    with pytest.raises(ValueError, match="is a folder: name the table file"):
+        write_export(suppressed.display, folder, "csv", DICTIONARY, metadata)
+    assert list(tmp_path.rglob("*")) == [folder]
+
+
+def test_a_failure_part_way_leaves_no_file_and_no_temporary_file(suppressed, metadata, tmp_path):
+    # The table and the dictionary are written before the metadata fails to serialise.
+    bad = {**metadata, "filters": {"jurisdiction": object()}}
+    with pytest.raises(TypeError, match="not JSON"):
+        write_export(suppressed.display, tmp_path / "t.csv", "csv", DICTIONARY, bad)
+    assert list(tmp_path.iterdir()) == []

@@ -14,7 +14,7 @@ from etl.load import load
 from ime.cli import main
 from ime.demo import generate
 from ime.precompute import after_load
-from ime.validation import detection_table, naive_flags, score
+from ime.validation import detection_table, score, textbook_flags
 from imestats.casemix import fit_casemix
 from measures import casemix, drift
 from measures.base import FLAG_COLUMNS, OUTPUT_COLUMNS, FlagSettings, View
@@ -22,7 +22,7 @@ from measures.casemix import CASE_FEATURES, store_models
 from measures.engine import compute_flags, explain, flags_for_view
 from measures.registry import EXAMINER_MEASURES
 
-REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
+REALDATA = Path(__file__).resolve().parents[1] / "data" / "public"
 PROFILES = Path(__file__).resolve().parents[1] / "data" / "profiles"
 
 
@@ -103,22 +103,30 @@ def test_targets_on_a_seed_the_report_does_not_use(demo):
         assert s.fair_flagged / s.fair < 0.05, measure
 
 
-def test_the_naive_method_flags_hard_case_mix_and_more_fair_examiners(demo):
+def test_the_textbook_test_flags_hard_case_mix_and_more_fair_examiners(demo):
+    # The textbook test (raw rate against same-specialty peers, exact binomial, BH) knows no
+    # case mix: it flags examiners whose hard cases alone make their raw rate high.
     _, con, flags, truth = demo
-    patterns = queries.run(con, "examiner_patterns")
-    naive = naive_flags(patterns, queries.run(con, "examiner_exam_sequence"), "adverse_opinion", 30)
+    textbook = textbook_flags(con, flags)
     table = detection_table(
         [
-            score(naive, truth, 7, "adverse_opinion", "naive"),
+            score(
+                textbook[textbook["measure"] == "adverse_opinion"],
+                truth,
+                7,
+                "adverse_opinion",
+                "textbook",
+            ),
             score(
                 flags[flags["measure"] == "adverse_opinion"], truth, 7, "adverse_opinion", "product"
             ),
         ]
     ).set_index("method")
     assert (
-        table.loc["naive", "hard_case_mix_flagged"] > table.loc["product", "hard_case_mix_flagged"]
+        table.loc["textbook", "hard_case_mix_flagged"]
+        > table.loc["product", "hard_case_mix_flagged"]
     )
-    assert table.loc["naive", "fair_flagged"] > table.loc["product", "fair_flagged"]
+    assert table.loc["textbook", "fair_flagged"] > table.loc["product", "fair_flagged"]
 
 
 def test_below_minimum_volume_is_shown_but_never_flagged(demo):
@@ -159,6 +167,24 @@ def test_a_filtered_view_sums_the_stored_expectations_without_refitting(demo, mo
     mine = filtered[filtered["measure"] == "adverse_opinion"].set_index("examiner_id")
     assert mine["observed"].to_numpy() == pytest.approx(by_hand["o"].to_numpy())
     assert mine["expected"].to_numpy() == pytest.approx(by_hand["e"].to_numpy(), rel=1e-12)
+
+
+def test_a_filtered_view_reuses_the_drift_threshold_simulated_at_load(demo, monkeypatch):
+    # The simulation (threshold_for_batched_panel, wrapped with a counter) runs at load only;
+    # a filtered view's charts are judged against the stored panel threshold.
+    _, con, flags, _ = demo
+    simulated = []
+    simulate = drift.threshold_for_batched_panel
+    monkeypatch.setattr(
+        drift,
+        "threshold_for_batched_panel",
+        lambda *a, **k: simulated.append(1) or simulate(*a, **k),
+    )
+    california = queries.Filters(jurisdiction=("CA",))
+    filtered = compute_flags(con, filters=california, measures=("drift",))
+    stored = flags.loc[flags["measure"] == "drift", "cusum_threshold"].iloc[0]
+    assert simulated == []
+    assert (filtered["cusum_threshold"] == stored).all() and len(filtered) > 0
 
 
 def test_tau2_is_stored_with_the_flags_and_reproduces_z_adjusted(demo):
@@ -289,9 +315,6 @@ def test_cli_flags_writes_the_spec_header(demo, capsys):
     assert set(out["measure"]) == {"adverse_opinion"}
 
 
-@pytest.mark.skipif(
-    not (REALDATA / "ssa_alj_dispositions").is_dir(), reason="shared/realdata is absent"
-)
 def test_ssa_judges_overdispersion_cuts_the_naive_flags(tmp_path):
     db = tmp_path / "ssa.duckdb"
     load([REALDATA / "ssa_alj_dispositions"], db, PROFILES / "ssa_alj_dispositions.toml")

@@ -7,6 +7,8 @@ what is published.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,12 +20,15 @@ from ime.presentation import (
     OWN,
     NotExportable,
     check_exportable,
+    check_filters,
     for_role,
+    round_to_base,
     suppress,
+    whole_years,
 )
 from ime.pseudonyms import examiner_pseudonym
 from imestats.suppression import SUPPRESSED
-from queries import Scope
+from queries import Filters, Scope
 
 REGULATOR = Scope("regulator")
 RESEARCHER = Scope("researcher")
@@ -55,6 +60,13 @@ def positional(margins, index) -> list[tuple[int, list[int]]]:
     return [(where[t], [where[p] for p in parts]) for t, parts in margins]
 
 
+def by_examiner(shown: pd.DataFrame, key_file, column: str = "examiner") -> pd.DataFrame:
+    """A pseudonymised table indexed by the raw id behind each pseudonym (totals by label)."""
+    key = key_file.read_text().strip()
+    raw = {examiner_pseudonym(f"E{i}", key): f"E{i}" for i in range(1, 50)}
+    return shown.set_index(shown[column].map(lambda label: raw.get(label, label)))
+
+
 def test_regulator_sees_the_table_as_it_is():
     table = examiner_table([40, 5], [12, 3])
     shown = for_role(table, REGULATOR, count_cols=COUNTS, derived=DERIVED,
@@ -69,35 +81,91 @@ def test_researcher_gets_pseudonyms_without_names_and_the_total_keeps_its_label(
                      relations=RELATIONS, margins=margins_of(table))
     key = pseudonym_key_file.read_text().strip()
     assert "examiner_id" not in shown.display and "examiner_name" not in shown.display
+    # In pseudonym order, not in the order of the raw ids; the total last.
     assert shown.display["examiner"].tolist() == [
-        examiner_pseudonym("E1", key), examiner_pseudonym("E2", key),
-        examiner_pseudonym("E3", key), "all",
+        *sorted(examiner_pseudonym(e, key) for e in ("E1", "E2", "E3")), "all",
     ]
+    assert shown.typed["examiner"].tolist() == shown.display["examiner"].tolist()
     assert not shown.display.isin(["E1", "E2", "E3", "Dr E1"]).any().any()
+    assert list(shown.display.index) == list(range(4)), "the raw ids do not survive as index"
 
 
-def test_researcher_small_counts_and_their_rates_are_suppressed_and_zero_is_shown():
+def test_researcher_rows_follow_the_pseudonyms_not_the_raw_ids(pseudonym_key_file):
+    ids = [f"E{i}" for i in range(1, 31)]
+    table = examiner_table([40 + i for i in range(30)], [12] * 30)
+    shown = for_role(table, RESEARCHER, count_cols=COUNTS, derived=DERIVED,
+                     relations=RELATIONS, margins=margins_of(table)).display
+    behind = by_examiner(shown, pseudonym_key_file).index.tolist()
+    assert behind[-1] == "all" and sorted(behind[:-1]) == sorted(ids)
+    assert behind[:-1] != ids and behind[:-1] != sorted(ids)
+    assert shown["examiner"].iloc[:-1].is_monotonic_increasing
+
+
+def test_researcher_counts_are_rounded_to_k_and_rates_come_from_the_rounded_counts():
+    # 16 -> 11 and 17 -> 22 (11 x 1.5 = 16.5 is the half), 105 -> 110; the zero stays 0.
+    table = pd.DataFrame({
+        "n_exams": [100, 105, 40, 245], "n_adverse": [16, 17, 0, 33],
+        "mean_wpi": [12.3456, 7.891, 0.1234, 9.87654],
+    }, index=["A", "B", "C", "all"])
+    table["adverse_rate"] = table["n_adverse"] / table["n_exams"]
+    derived = {"adverse_rate": ["n_adverse", "n_exams"], "mean_wpi": ["n_exams"]}
+
+    def rates(counts: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({"adverse_rate": counts["n_adverse"] / counts["n_exams"]})
+
+    shown = for_role(table, RESEARCHER, count_cols=COUNTS, derived=derived,
+                     relations=RELATIONS, margins=[("all", ["A", "B", "C"])], id_columns=(),
+                     recompute=rates)
+    out = shown.display
+    assert out["n_exams"].tolist() == [99, 110, 44, 242]
+    assert out["n_adverse"].tolist() == [11, 22, 0, 33]
+    assert out["adverse_rate"].tolist() == pytest.approx([11 / 99, 22 / 110, 0.0, 33 / 242])
+    assert out["mean_wpi"].tolist() == [12.0, 7.9, 0.12, 9.9]
+    for col in COUNTS:
+        assert (out[col] % K == 0).all(), col
+    meta = shown.suppression
+    assert meta["rounding_base"] == K and meta["period_grain"] == "calendar year"
+    assert "never by a count from 1 to 10" in meta["across_outputs"]
+
+
+@pytest.mark.parametrize("k", [11, 20], ids=["k11", "k20"])
+def test_no_two_rounded_counts_differ_by_one_to_k_minus_one(k):
+    # Every pair of counts from k to 400: what two exports under any filters could show.
+    counts = pd.Series(np.arange(k, 401), dtype="int64")
+    shown = round_to_base(counts, k).to_numpy()
+    differences = np.abs(shown[:, None] - shown[None, :])
+    assert not ((differences >= 1) & (differences < k)).any()
+    assert (shown >= k).all()
+
+
+def test_researcher_small_counts_and_their_rates_are_suppressed_and_zero_is_shown(
+    pseudonym_key_file,
+):
     table = examiner_table([40, 60, 80, 30], [4, 0, 30, 12])
     shown = for_role(table, RESEARCHER, count_cols=COUNTS, derived=DERIVED,
                      relations=RELATIONS, margins=margins_of(table)).display
-    assert shown.at["E1", "n_adverse"] == SUPPRESSED
-    assert shown.at["E1", "adverse_rate"] == SUPPRESSED
-    assert shown.at["E2", "n_adverse"] == 0
+    rows = by_examiner(shown, pseudonym_key_file)
+    assert rows.at["E1", "n_adverse"] == SUPPRESSED
+    assert rows.at["E1", "adverse_rate"] == SUPPRESSED
+    assert rows.at["E2", "n_adverse"] == 0
     for col in COUNTS:
         published = pd.to_numeric(shown[col], errors="coerce").dropna()
         assert not published.between(1, K - 1).any(), col
 
 
-def test_researcher_complementary_suppression_protects_against_the_total():
+def test_researcher_complementary_suppression_protects_against_the_total(pseudonym_key_file):
     # E1's 4 adverse opinions alone would be the total minus the rest: a second cell goes.
     table = examiner_table([40, 60, 80, 30], [4, 25, 30, 12])
     shown = for_role(table, RESEARCHER, count_cols=COUNTS, derived=DERIVED,
                      relations=RELATIONS, margins=margins_of(table)).display
-    hidden = shown["n_adverse"].eq(SUPPRESSED)
+    truth = table.loc[by_examiner(shown, pseudonym_key_file).index]
+    hidden = shown["n_adverse"].eq(SUPPRESSED).to_numpy()
     assert hidden.sum() >= 2
-    assert (table.loc[hidden, "n_adverse"] >= K).any(), "a complement at least k is hidden too"
-    assert pinned_small_values(shown, table, COUNTS, RELATIONS,
-                               positional(margins_of(table), table.index)) == []
+    assert (truth.loc[hidden, "n_adverse"] >= K).any(), "a complement at least k is hidden too"
+    assert pinned_small_values(shown, truth, COUNTS, RELATIONS,
+                               positional(margins_of(table), truth.index), base=K) == []
+    # Read as exact, the rounded cells would contradict the total; read as what they are
+    # (each within 5 of the count), they leave every small value open.
 
 
 def test_the_attack_recovers_a_cell_that_primary_suppression_alone_leaves_open():
@@ -172,13 +240,10 @@ def test_insurer_market_cell_is_suppressed_when_the_other_insurers_part_is_small
                      market=market, market_margins=margins, id_columns=())
     theirs = shown.display[shown.display["population"] == MARKET]
     assert theirs.loc["2024-02", "n_exams"] == SUPPRESSED
-    # What the insurer learns of the other insurers: published market minus its own.
-    others_shown = theirs[COUNTS].copy()
-    for col in COUNTS:
-        published = others_shown[col].ne(SUPPRESSED)
-        others_shown.loc[published, col] -= own.loc[published, col]
-    assert pinned_small_values(others_shown, market - own, COUNTS, RELATIONS,
-                               positional(margins, market.index)) == []
+    # What the insurer learns of the other insurers: the published (rounded) market, less
+    # its own counts, which it knows.
+    assert pinned_small_values(theirs[COUNTS], market, COUNTS, RELATIONS,
+                               positional(margins, market.index), base=K, offset=own) == []
 
 
 def test_market_rows_never_name_examiners_beside_own_rows():
@@ -189,14 +254,15 @@ def test_market_rows_never_name_examiners_beside_own_rows():
                  margins=margins_of(own), market=market, market_margins=margins_of(market))
 
 
-def test_market_only_table_reaches_an_insurer_with_pseudonyms():
+def test_market_only_table_reaches_an_insurer_with_pseudonyms(pseudonym_key_file):
     market = examiner_table([400, 600, 30], [120, 200, 3])
     own = market.iloc[0:0]
     shown = for_role(own, INSURER, count_cols=COUNTS, derived=DERIVED, relations=RELATIONS,
                      market=market, market_margins=margins_of(market)).display
     assert "examiner_id" not in shown and "examiner_name" not in shown
     assert shown["examiner"].str.startswith("Examiner ").sum() == 3
-    assert shown.at["E3", "n_adverse"] == SUPPRESSED
+    assert shown["examiner"].iloc[:3].is_monotonic_increasing
+    assert by_examiner(shown, pseudonym_key_file).at["E3", "n_adverse"] == SUPPRESSED
 
 
 @pytest.mark.parametrize("role", [RESEARCHER, INSURER], ids=["researcher", "insurer"])
@@ -244,3 +310,27 @@ def test_typed_table_keeps_suppressed_zero_and_missing_apart():
     assert typed.at["B", "n_adverse"] == 0 and not typed.at["B", "n_adverse_suppressed"]
     assert pd.isna(typed.at["B", "mean_gap"])
     assert shown.for_format("parquet") is typed and shown.for_format("csv") is shown.display
+
+
+@pytest.mark.parametrize(
+    "start, end, allowed",
+    [
+        (None, None, True),
+        (dt.date(2024, 1, 1), dt.date(2024, 12, 31), True),
+        (dt.date(2019, 1, 1), None, True),
+        (None, dt.date(2025, 4, 30), False),
+        (dt.date(2024, 3, 1), None, False),
+    ],
+    ids=["open", "one-year", "from-a-year", "end-mid-year", "start-mid-year"],
+)
+def test_researcher_periods_are_whole_calendar_years(start, end, allowed):
+    filters = Filters(start=start, end=end, jurisdiction=("CA",))
+    assert check_filters(REGULATOR, filters) is filters
+    assert check_filters(INSURER, filters) is filters
+    if allowed:
+        assert check_filters(RESEARCHER, filters) is filters
+    else:
+        with pytest.raises(ValueError, match="whole calendar years"):
+            check_filters(RESEARCHER, filters)
+    wide = whole_years(filters)
+    assert check_filters(RESEARCHER, wide) is wide and wide.jurisdiction == ("CA",)

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from exporthelp import demo_db
 
-from ime import audit
+from ime import audit, report
 from ime.cli import main
 from ime.report import (
     CHROMIUM,
@@ -137,3 +137,24 @@ def test_cli_panel_report_html(db, flagged, tmp_path):
     assert main(["report", "panel", "--db", str(db), "--out", str(out)]) == 0
     assert all(f'id="examiner-{i}"' in out.read_text() for i in flagged)
     assert not out.with_suffix(".pdf").exists()
+
+
+def test_pdf_without_chromium_is_a_clear_error_and_the_html_is_audited(
+    db, flagged, tmp_path, audit_db, capsys, monkeypatch
+):
+    # Whether or not this machine has Chromium, the report looks for it where there is none.
+    monkeypatch.setattr(report, "CHROMIUM", str(tmp_path / "no" / "chromium"))
+    out = tmp_path / "report.html"
+    args = ["report", "examiner", flagged[0], "--db", str(db), "--out", str(out), "--pdf"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ime report: PDF output needs Chromium")
+    assert "apt-get install chromium" in err and str(out) in err
+    assert "Traceback" not in err and "playwright" not in err.lower()
+    assert "8. Examiner's reply" in out.read_text()
+    assert not out.with_suffix(".pdf").exists()
+    log = audit.read(event="export", path=audit_db)
+    assert len(log) == 1
+    detail = json.loads(log["detail"].iloc[0])
+    assert detail["file"] == str(out.resolve()) and detail["pdf"] is None
+    assert "apt-get install chromium" in detail["pdf_error"]

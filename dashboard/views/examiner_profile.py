@@ -54,8 +54,11 @@ if mine is not None:
     m_flags.caption(flagged_labels or "no measure flagged")
 
 if data.current_scope().role == "regulator" and st.button("Prepare the audit pack (HTML and PDF)"):
-    name, payload = data.audit_pack(examiner, flt)
-    st.download_button(f"Download {name}", payload, file_name=name, mime="application/zip")
+    pack = data.audit_pack(examiner, flt)
+    if pack.note:
+        st.warning(pack.note)
+    st.download_button(f"Download {pack.name}", pack.payload, file_name=pack.name,
+                       mime="application/zip")
     st.caption("Every measure against peers, charts, the method in words, the data snapshot hash "
                "and a section for the examiner's reply. Recorded in the audit log.")
 
@@ -128,7 +131,7 @@ if mine is not None and "allegiance" in set(mine["measure"]):
         f"Retained by an insurer or employer, the examiner's odds of an adverse opinion were "
         f"{a['ratio']:.2f} times their odds when retained by a claimant or neutral, on cases "
         f"of like case-mix risk (95% CI {a['ci_low']:.2f} to {a['ci_high']:.2f}; "
-        f"Mantel-Haenszel, one-sided exact conditional test, q = {a['q_value']:.3g}; smaller "
+        f"Mantel-Haenszel, one-sided exact conditional mid-p test, q = {a['q_value']:.3g}; smaller "
         f"side {int(a['n']):,} exams)."
         if a["q_value"] == a["q_value"]
         else f"Too few exams on the smaller side ({int(a['n']):,}) to test allegiance: "

@@ -1,6 +1,6 @@
 -- name: extra_has_no_claimant_identifier
 -- No key of a stored `extra` (the unknown columns kept from input files), nor of a quarantined
--- row's `extra`, is a column name the identifier rule drops (SPEC 1 and 3: in every file,
+-- row's `extra`, is a column name the identifier rule drops (docs/format.md: in every file,
 -- including `extra`). The rule is etl.identifiers.is_identifier, registered by the load as
 -- ime_is_identifier: the same function decides what the load drops. A violation stops the load.
 -- grain: one row per table and extra key

@@ -1,5 +1,5 @@
 -- name: fct_exams
--- Every exam with its case's features, the examiner's specialty, the opinion flags of SPEC 2,
+-- Every exam with its case's features, the examiner's specialty, the opinion flags of docs/methods.md,
 -- the time to MMI, the decision that followed it and later rulings on it.
 -- Opinion flags are NULL where the exam gives no opinion (the denominator excludes them):
 -- is_not_related among causation opinions other than undetermined, is_zero_wpi among rated

@@ -1,6 +1,6 @@
 -- name: examiner_adverse_by_requester
 -- Adverse opinions by who asked for the exam, for one examiner ($examiner_id) and, together,
--- for the other examiners of the same specialty (peers): the allegiance comparison of SPEC 2
+-- for the other examiners of the same specialty (peers): the allegiance comparison of docs/methods.md
 -- (retained by insurer or employer against claimant or neutral). Adverse opinion = not
 -- related, or no further treatment, or MMI reached with 0% WPI (fct_exams.is_adverse).
 -- grain: one row per cohort ('examiner' or 'peers') and requested_by

@@ -1,5 +1,5 @@
 -- name: examiner_insurer_counts
--- Exams per examiner and insurer of the case, for referral dependence (SPEC 2): the share of
+-- Exams per examiner and insurer of the case, for referral dependence (docs/methods.md): the share of
 -- an examiner's exams from the top insurer and the Herfindahl index of insurers' shares.
 -- Cases without an insurer form the group 'unknown'.
 -- References: Rhoades SA. The Herfindahl-Hirschman index. Fed Reserve Bull 1993;79:188-189.

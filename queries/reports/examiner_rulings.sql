@@ -1,5 +1,5 @@
 -- name: examiner_rulings
--- Later rulings on each examiner's reports (SPEC 2, downstream): exams whose report a ruling
+-- Later rulings on each examiner's reports (docs/methods.md, downstream): exams whose report a ruling
 -- rejected, and exams whose decision a ruling reversed, out of all the examiner's exams in
 -- view; n_ruled counts the exams with any ruling.
 -- grain: one row per examiner_id

@@ -1,6 +1,6 @@
 -- name: rates_by_group
 -- Opinion and post-exam decision counts per value of one case or exam feature, so every rate
--- of SPEC 2 can be shown with its count and interval. Each rate has its own denominator:
+-- of docs/methods.md can be shown with its count and interval. Each rate has its own denominator:
 -- not-related among causation opinions (undetermined excluded), zero impairment among rated
 -- exams, no-treatment among treatment opinions, full-duty among work-capacity opinions,
 -- adverse among all exams, denied and partially denied among exams followed by a decision.

@@ -20,7 +20,7 @@ N_EXAMS = 4000
 N_EXAMS_FLAGGED = 20_000
 SEED = 20240611
 REPO = Path(__file__).resolve().parents[2]
-REALDATA = REPO.parent / "shared" / "realdata"
+REALDATA = REPO / "data" / "public"
 SSA_SOURCES = {
     "ssa_alj": ("ssa_alj_dispositions", "ssa_alj_dispositions.toml"),
     "ssa_dds": ("ssa_dds_state_workload", "ssa_dds_state_workload.toml"),
@@ -77,10 +77,7 @@ def flagged_truth(flagged_db):
 @pytest.fixture(scope="session")
 def ssa_db(tmp_path_factory) -> Path:
     """SSA's published decision counts (ALJ judges by office, DDS states by region), loaded
-    with their mapping profiles; skipped when the real data folder is not beside the repo."""
-    missing = [d for d, _ in SSA_SOURCES.values() if not (REALDATA / d).is_dir()]
-    if missing:
-        pytest.skip(f"real data absent: {', '.join(str(REALDATA / d) for d in missing)}")
+    from data/public with their mapping profiles."""
     root = tmp_path_factory.mktemp("dashboard_ssa")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("IME_KEY_FILE", str(root / "pseudonym.key"))

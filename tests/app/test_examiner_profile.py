@@ -185,9 +185,10 @@ def test_icc_and_gap_against_treating_ratings(profile, drifter, flagged_truth):
 
 
 def test_later_rulings_against_peers(profile, drifter, flagged_truth):
+    # The rulings rate's one denominator: the examiner's exams that a ruling names.
     k, n = flagged_truth.execute(
-        "SELECT count(*) FILTER (is_report_rejected), count(*) FROM fct_exams "
-        "WHERE examiner_id = $e",
+        "SELECT count(*) FILTER (is_report_rejected), count(*) FILTER (n_rulings > 0) "
+        "FROM fct_exams WHERE examiner_id = $e",
         {"e": drifter},
     ).fetchone()
     trace = _trace(profile, "examiner", "Report rejected")

@@ -1,8 +1,8 @@
 """Mapping profiles: the checks a profile gets when read, and the shipped profiles on real data.
 
-The real files live outside the repository, in shared/realdata/ beside the checkout (see its
-README); tests that need them skip when the folder is absent. Expected figures come from the
-files themselves (read here with the csv module, not through the loader) or from their README.
+The real files are part of the repository, in data/public/, one folder per profile of the same
+name (each with its SOURCE.md). Expected figures come from the files themselves (read here with
+the csv module, not through the loader) or from their SOURCE.md.
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ from etl.load import load
 from etl.profile import read_profile
 
 REPO = Path(__file__).resolve().parents[2]
-REALDATA = REPO.parent / "shared" / "realdata"
+REALDATA = REPO / "data" / "public"
 PROFILES = REPO / "data" / "profiles"
 
 
 def realdata(folder: str) -> Path:
+    """A public data set of the repository (never skipped: a missing folder is a failure)."""
     path = REALDATA / folder
-    if not path.is_dir():
-        pytest.skip(f"real data folder {path} is absent (it is not part of the repository)")
+    assert path.is_dir(), f"public data folder {path} is missing from the repository"
     return path
 
 

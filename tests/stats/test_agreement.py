@@ -1,4 +1,4 @@
-"""Tests for imestats.agreement against published agreement statistics (METHODS.md O13-O18)."""
+"""Tests for imestats.agreement against published agreement values (docs/methods.md, O13-O18)."""
 
 import numpy as np
 import pandas as pd
@@ -218,7 +218,7 @@ def test_bland_altman_against_1986_lancet_pefr():
 
 
 def test_bland_altman_exact_values_and_bias_interval():
-    # Exact PEFR values (METHODS.md O18): bias -2.1176, SD 38.7651, 1.96 SD limits -78.10 to
+    # Exact PEFR values (docs/methods.md, O18): bias -2.1176, SD 38.7651, 1.96 SD limits -78.10 to
     # 73.86. Bias interval by hand: -2.1176 -/+ t(0.975, 16) * 38.7651 / sqrt(17)
     # = -2.1176 -/+ 2.119905 * 9.40190 = (-22.0488, 17.8135).
     result = bland_altman(WRIGHT_PEFR, MINI_WRIGHT_PEFR)

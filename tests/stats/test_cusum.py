@@ -23,7 +23,7 @@ def _parsonnet_risk(score: float) -> float:
 
 
 # Steiner et al. (2000) Biostatistics 1:441, p. 446, and Steiner (2014) p. 234, as pinned
-# by the R vlad test file test-llr_score.R (METHODS.md O5), 3 decimals.
+# by the R vlad test file test-llr_score.R (docs/methods.md, O5), 3 decimals.
 STEINER_WEIGHTS = [
     (0, 2.0, 0, -0.024),
     (0, 2.0, 1, 0.669),
@@ -47,7 +47,7 @@ def test_cusum_weights_against_steiner_2000_o5(parsonnet, odds_ratio, y, expecte
 
 
 def test_parsonnet_risks_match_methods_o5():
-    # METHODS.md 4.1: p(0) = 0.02460, p(50) = 0.54240.
+    # docs/methods.md, O5: p(0) = 0.02460, p(50) = 0.54240.
     assert _parsonnet_risk(0) == pytest.approx(0.02460, abs=5e-6)
     assert _parsonnet_risk(50) == pytest.approx(0.54240, abs=5e-6)
 

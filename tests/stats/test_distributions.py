@@ -1,4 +1,4 @@
-"""Tests for imestats.distributions against published examples (METHODS.md section 7, O19-O22)."""
+"""Tests for imestats.distributions against published examples (docs/methods.md, O19-O22)."""
 
 import itertools
 
@@ -74,7 +74,7 @@ def test_mann_whitney_rank_biserial_of_r_example():
 
 
 def test_ks_2samp_on_r_wilcox_example():
-    # METHODS.md section 7 (COMPUTED): D = 0.6, exact p = 0.16583 on the R example data.
+    # docs/methods.md, O22 (computed): D = 0.6, exact p = 0.16583 on the R example data.
     result = ks_2samp(R_WILCOX_X, R_WILCOX_Y)
     assert result.statistic == pytest.approx(0.6, abs=1e-12)
     assert result.p_value == pytest.approx(0.16583, abs=5e-6)

@@ -1,4 +1,4 @@
-"""Funnel limits, z-scores and over-dispersion against METHODS.md oracles O1-O3."""
+"""Funnel limits, z-scores and over-dispersion against docs/methods.md checks O1-O3."""
 
 import numpy as np
 import pytest
@@ -22,7 +22,7 @@ from imestats.funnel import (
 SURGICAL_N = np.array([47, 148, 119, 810, 211, 196, 148, 215, 207, 97, 256, 360])
 SURGICAL_R = np.array([0, 18, 8, 46, 8, 13, 9, 31, 14, 8, 29, 24])
 THETA0 = 208 / 2814
-# METHODS.md 1.6 (O1/O2, computed there by two implementations), z to 6 decimals.
+# docs/methods.md, O1/O2 (computed by two implementations), z to 6 decimals.
 SURGICAL_Z = [
     -1.936838, 2.218219, -0.278905, -1.862962, -1.998786, -0.406118,
     -0.609374, 3.938165, -0.345523, 0.322157, 2.407336, -0.525730,
@@ -33,7 +33,7 @@ TAU2 = 7.776300e-4
 TAU2_WINSORISED = 4.898897e-4
 FIVE_DECIMALS = 5e-6
 
-# METHODS.md 1.6 table (O1): limits at (0.001, 0.025, 0.975, 0.999), i.e. 99.8% and 95%.
+# docs/methods.md, O1: limits at (0.001, 0.025, 0.975, 0.999), i.e. 99.8% and 95%.
 EXACT = {
     47: (-0.02049, -0.00163, 0.14643, 0.20574),
     148: (0.01362, 0.03090, 0.11522, 0.14493),
@@ -68,7 +68,7 @@ def test_exact_binomial_limits_against_o1(n):
 
 
 def test_exact_binomial_limits_are_unclipped_below_zero_for_n_47():
-    # METHODS.md 1.2: the interpolated 0.001 limit for n = 47 is negative.
+    # docs/methods.md, O1: the interpolated 0.001 limit for n = 47 is negative.
     limits = exact_binomial_limits(47, THETA0, 0.998)
     assert float(limits.lower) < 0
     assert float(clip_limits(limits).lower) == 0.0
@@ -112,7 +112,7 @@ def test_oe_zscores_are_nan_for_units_without_variance():
 
 
 def test_winsorise_cutoffs_against_o2():
-    # METHODS.md 1.6: numpy linear quantiles at 0.1/0.9 are -1.929451 and 2.388424.
+    # docs/methods.md, O2: numpy linear quantiles at 0.1/0.9 are -1.929451 and 2.388424.
     z_w = winsorise(proportion_zscores(SURGICAL_R, SURGICAL_N, THETA0), 0.1)
     assert z_w.min() == pytest.approx(-1.929451, abs=5e-7)
     assert z_w.max() == pytest.approx(2.388424, abs=5e-7)
@@ -129,7 +129,7 @@ def test_overdispersion_phi_against_o2(trim, expected):
 
 
 def test_dispersion_test_against_surgical_o2():
-    # Sum z^2 = 38.55564 on 11 df, p = 6.30e-5 (METHODS.md 1.6).
+    # Sum z^2 = 38.55564 on 11 df, p = 6.30e-5 (docs/methods.md, O2).
     result = dispersion_test(proportion_zscores(SURGICAL_R, SURGICAL_N, THETA0))
     assert result.statistic == pytest.approx(38.55564, abs=5e-6)
     assert result.df == 11

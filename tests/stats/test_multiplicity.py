@@ -1,4 +1,4 @@
-"""Benjamini-Hochberg q-values and flagging against METHODS.md oracle O4."""
+"""Benjamini-Hochberg q-values and flagging against docs/methods.md check O4."""
 
 import numpy as np
 import pytest
@@ -9,7 +9,7 @@ from imestats.multiplicity import bh_qvalues, flag_units
 # Benjamini & Hochberg (1995) JRSS B 57:289-300, worked example (15 p-values).
 BH_1995_P = [0.0001, 0.0004, 0.0019, 0.0095, 0.0201, 0.0278, 0.0298, 0.0344, 0.0459,
              0.3240, 0.4262, 0.5719, 0.6528, 0.7590, 1.0000]  # fmt: skip
-# METHODS.md 3 (O4): BH-adjusted p, scipy = statsmodels, 6 decimals.
+# docs/methods.md, O4: BH-adjusted p, scipy = statsmodels, 6 decimals.
 BH_1995_Q = [0.0015, 0.003, 0.0095, 0.035625, 0.0603, 0.063857, 0.063857, 0.0645, 0.0765,
              0.486, 0.581182, 0.714875, 0.753231, 0.813214, 1.0]  # fmt: skip
 

@@ -12,7 +12,7 @@ from imestats.shrinkage import gamma_poisson_shrinkage
 SURGICAL_N = np.array([47, 148, 119, 810, 211, 196, 148, 215, 207, 97, 256, 360])
 SURGICAL_R = np.array([0, 18, 8, 46, 8, 13, 9, 31, 14, 8, 29, 24])
 THETA0 = 208 / 2814
-# METHODS.md 2.3 (computed by marginal ML): a, b, prior mean, rho and EB means to 4 decimals.
+# docs/methods.md, EB (computed by marginal ML): a, b, prior mean, rho and EB means to 4 decimals.
 SURGICAL_EB_MEANS = [0.0533, 0.1026, 0.0716, 0.0591, 0.0510, 0.0699,
                      0.0674, 0.1216, 0.0707, 0.0793, 0.1024, 0.0689]  # fmt: skip
 

@@ -1,6 +1,6 @@
 """Tests for imestats.suppression on hand-made tables whose right answer is known.
 
-Every complementary-suppression result is also attacked (METHODS 8.1): an independent linear
+Every complementary-suppression result is also attacked (docs/methods.md): an independent linear
 programme, written here from the table's margins and not from the module's code, computes the
 least and greatest value each suppressed cell can take given what is published. A cell is
 protected when that interval has width > 0. A reader is assumed to know that a suppressed cell

@@ -1,7 +1,7 @@
 """Tests for imestats.survival against published survival analyses and independent code.
 
 Oracle data: Freireich et al. (1963), Blood 21:699, remission times (weeks) of 42 children
-with acute leukaemia, 6-MP versus placebo (METHODS.md section 5.3, oracles O6-O10).
+with acute leukaemia, 6-MP versus placebo (docs/methods.md, checks O6-O10).
 """
 
 import numpy as np
@@ -79,7 +79,7 @@ def simulate_mmi_exams(
 
 
 def test_km_6mp_against_freireich_greenwood():
-    # O6: Freireich 1963 6-MP arm as in Gehan 1965 / R survfit; exact values from METHODS.md.
+    # O6: Freireich 1963 6-MP arm as in Gehan 1965 / R survfit; exact values from docs/methods.md.
     expected = pd.DataFrame(
         {
             "time": [6, 7, 10, 13, 16, 22, 23],
@@ -122,7 +122,7 @@ def test_km_pooled_log_band_against_r_survfit_printout():
 )
 def test_km_band_against_scipy_ecdf_6mp(transform, scipy_method):
     # Independent implementation: scipy.stats.ecdf on right-censored data (censored flag = not
-    # event, METHODS.md pitfall 1). METHODS.md quotes t = 6: log-log (0.6197, 0.9516), linear
+    # event, docs/methods.md pitfall 1). Check O6, t = 6: log-log (0.6197, 0.9516), linear
     # (0.7075, 1.0).
     sample = stats.CensoredData.right_censored(SIX_MP_WEEKS, SIX_MP_EVENT == 0)
     band = stats.ecdf(sample).sf.confidence_interval(confidence_level=0.95, method=scipy_method)
@@ -180,7 +180,7 @@ def test_median_ci_against_r_quantile_survfit_log(weeks, event, median, ci_low, 
 )
 def test_median_ci_log_log_against_statsmodels_cloglog(weeks, event):
     # Independent implementation of Brookmeyer-Crowley: statsmodels quantile_ci on the
-    # complementary log-log scale (METHODS.md: 6-MP (13, inf), placebo (4, 11)).
+    # complementary log-log scale (docs/methods.md, O8: 6-MP (13, inf), placebo (4, 11)).
     # statsmodels reports a missing upper limit as inf where R (and this module) give NaN.
     reference = SurvfuncRight(weeks, event)
     # statsmodels takes log(0) where the placebo curve reaches 0.
@@ -263,7 +263,7 @@ def test_logrank_6mp_against_r_survdiff(freireich):
 
 def test_logrank_6mp_against_statsmodels_and_scipy(freireich):
     # Two independent implementations: statsmodels survdiff returns chi-square; scipy logrank
-    # returns the signed z, whose square is the chi-square (METHODS.md pitfall 2).
+    # returns the signed z, whose square is the chi-square (docs/methods.md pitfall 2).
     sm_statistic, sm_p = survdiff(freireich["weeks"], freireich["relapse"], freireich["arm"])
     scipy_result = stats.logrank(
         stats.CensoredData.right_censored(SIX_MP_WEEKS, SIX_MP_EVENT == 0),
