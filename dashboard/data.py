@@ -89,7 +89,7 @@ def current_username() -> str:
 
 
 # Researchers see aggregates only, and only suppressed: the Exports page serves them through
-# ime.presentation; the other pages show unsuppressed counts and examiner-level figures.
+# access.roles; the other pages show unsuppressed counts and examiner-level figures.
 RESEARCHER_PAGES = ("exports", "methods")
 
 
@@ -360,7 +360,7 @@ def examiner_viewed(examiner_id: str) -> None:
     The profile page calls this for every examiner it shows; a rerun showing the same examiner
     to the same reader again (a filter change, a click elsewhere on the page) is not a new view.
     """
-    from ime import audit
+    from access import audit
 
     username, scope = current_username(), current_scope()
     key = (username, scope.role, scope.insurer_ids, examiner_id)
@@ -401,7 +401,7 @@ def decision_count_flags() -> FlagsResult:
 def _cached_export_preview(
     snap: Snapshot, scope_key: tuple, what: str, filters_key: tuple
 ) -> pd.DataFrame:
-    from ime.export_tables import present
+    from outputs.tables import present
 
     scope = Scope(scope_key[0], tuple(scope_key[1]))
     with connection().reading() as con:
@@ -417,7 +417,7 @@ def export_preview(what: str, filters: Filters) -> pd.DataFrame:
 
 def export_dictionary(what: str) -> pd.DataFrame:
     """The data dictionary of an export table."""
-    from ime.export_tables import TABLES
+    from outputs.tables import TABLES
 
     items = TABLES[what].dictionary.items()
     return pd.DataFrame(list(items), columns=["column", "description"])
@@ -429,8 +429,8 @@ def export_zip(what: str, fmt: str, filters: Filters) -> tuple[str, bytes]:
     import tempfile
     import zipfile
 
-    from ime.export_tables import export
-    from ime.paths import file_in
+    from outputs.paths import file_in
+    from outputs.tables import export
 
     with tempfile.TemporaryDirectory() as tmp, connection().reading() as con:
         files = export(
@@ -460,8 +460,8 @@ def audit_pack(examiner_id: str, filters: Filters) -> AuditPack:
     import tempfile
     import zipfile
 
-    from ime.paths import file_in, safe_file_stem
-    from ime.report import PdfUnavailable, write_report
+    from outputs.paths import file_in, safe_file_stem
+    from outputs.report import PdfUnavailable, write_report
 
     # The id is data: it names the files only through safe_file_stem, never a folder.
     stem = safe_file_stem(examiner_id)
@@ -483,6 +483,6 @@ def audit_pack(examiner_id: str, filters: Filters) -> AuditPack:
 
 def audit_entries(event: str | None) -> pd.DataFrame:
     """The newest audit entries (regulators only: the page checks the role)."""
-    from ime import audit
+    from access import audit
 
     return audit.read(500, event=event)

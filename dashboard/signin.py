@@ -2,14 +2,14 @@
 
 With no users configured (`ime user add` creates the first), the app runs in demo mode with
 full access and says so on every page. Otherwise nothing is shown before sign-in, and the
-signed-in user's scope (ime.auth.scope_for) is the one every query runs under.
+signed-in user's scope (access.auth.scope_for) is the one every query runs under.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from ime import auth
+from access import auth
 from queries import FULL_ACCESS, Scope
 
 SESSION_KEY = "signed_in_user"
@@ -45,7 +45,7 @@ def _client_address() -> str | None:
     """The browser's address for the sign-in rate limit (None on localhost: 'unknown').
 
     Behind a reverse proxy every browser may show the proxy's address; the limits per
-    username (ime.auth.verify) hold regardless.
+    username (access.auth.verify) hold regardless.
     """
     return st.context.ip_address
 

@@ -1,1 +1,1 @@
-"""ime."""
+"""The command line: `ime` and its subcommands (ime/cli.py)."""

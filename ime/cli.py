@@ -17,7 +17,7 @@ def _add_db(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ime.demo import generate
+    from devtools.demo import generate
 
     summary = generate(Path(args.out), n_exams=args.exams, seed=args.seed, fmt=args.format, progress=True)
     print(f"Wrote demo data to {args.out}:")
@@ -30,7 +30,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_load(args: argparse.Namespace) -> int:
     from etl.errors import LoadError
     from etl.load import load
-    from ime.precompute import after_load
+    from measures.precompute import after_load
 
     try:
         report = load(
@@ -73,9 +73,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_flags(args: argparse.Namespace) -> int:
     import queries
-    from ime.exports import neutralise_formulas
     from measures.base import FLAG_COLUMNS
     from measures.engine import compute_flags, explain, flags_for_view
+    from outputs.files import neutralise_formulas
 
     try:
         con = queries.connect(database_path(args.db))
@@ -100,7 +100,7 @@ def cmd_flags(args: argparse.Namespace) -> int:
 
 
 def _users_file(args: argparse.Namespace) -> Path:
-    from ime.auth import users_path
+    from access.auth import users_path
 
     return Path(args.users) if args.users else users_path()
 
@@ -129,7 +129,7 @@ def _read_password(args: argparse.Namespace) -> str | None:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
-    from ime import audit, auth
+    from access import audit, auth
 
     path = _users_file(args)
     try:
@@ -147,7 +147,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 
 def cmd_user_remove(args: argparse.Namespace) -> int:
-    from ime import audit, auth
+    from access import audit, auth
 
     path = _users_file(args)
     try:
@@ -161,7 +161,7 @@ def cmd_user_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_user_list(args: argparse.Namespace) -> int:
-    from ime import auth
+    from access import auth
 
     path = _users_file(args)
     try:
@@ -182,7 +182,7 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from ime import audit
+    from access import audit
 
     path = Path(args.audit_db) if args.audit_db else audit.audit_path()
     if not path.exists():
@@ -197,7 +197,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from ime.validation import write_report
+    from devtools.validation import write_report
 
     realdata = Path(args.realdata) if args.realdata else None
     result = write_report(
@@ -213,7 +213,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from ime.bench import run
+    from devtools.bench import run
 
     return run(args)
 
@@ -245,10 +245,10 @@ def _connect_or_fail(args: argparse.Namespace, command: str):
 
 def cmd_export(args: argparse.Namespace) -> int:
     import queries
-    from ime.export_tables import export
-    from ime.exports import FORMATS
-    from ime.presentation import check_filters
+    from access.roles import check_filters
     from imestats.suppression import check_k
+    from outputs.files import FORMATS
+    from outputs.tables import export
 
     if args.insurer and args.role != "insurer":
         print(f"ime export: --insurer applies to --role insurer only (role is {args.role})",
@@ -298,8 +298,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ime.paths import file_in, safe_file_stem
-    from ime.report import write_report
+    from outputs.paths import file_in, safe_file_stem
+    from outputs.report import write_report
     from queries import FULL_ACCESS
 
     examiner_id = args.examiner_id if args.kind == "examiner" else None
@@ -403,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.set_defaults(func=cmd_validate)
 
-    from ime import bench as bench_module
+    from devtools import bench as bench_module
 
     bench = sub.add_parser(
         "bench", help="time load, flags, exports and every page at several sizes against "
@@ -461,8 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "data/audit.duckdb)")
     audit_verify.set_defaults(func=cmd_audit_verify)
 
-    from ime.exports import FORMATS
-    from ime.presentation import EXPORTABLE_TABLES
+    from access.roles import EXPORTABLE_TABLES
+    from outputs.files import FORMATS
 
     export = sub.add_parser(
         "export",

@@ -1,7 +1,7 @@
-"""Shared by the export, presentation and report tests: a demo database and an attacker.
+"""Shared by the export, role-rule and report tests: a demo database and an attacker.
 
 `demo_db` builds a small seeded demo database once per test session (the module-level cache
-outlives each test module's fixtures), from `ime.demo.generate` with two additions made in
+outlives each test module's fixtures), from `devtools.demo.generate` with two additions made in
 code: an insurer whose id begins with "=" (so that a real export must neutralise a formula),
 and a published decision_counts file with small and large counts in two series.
 
@@ -23,8 +23,8 @@ import pytest
 from scipy import sparse
 from scipy.optimize import linprog
 
+from devtools.demo import generate
 from etl.load import load
-from ime.demo import generate
 from measures.engine import store_flags
 
 N_EXAMS = 4000

@@ -1,4 +1,4 @@
-"""Tests for ime.audit: an append-only log in its own DuckDB file."""
+"""Tests for access.audit: an append-only log in its own DuckDB file."""
 
 import datetime as dt
 import hashlib
@@ -11,7 +11,8 @@ import threading
 import duckdb
 import pytest
 
-from ime import audit, cli
+from access import audit
+from ime import cli
 from queries import Scope
 
 INSURER = Scope("insurer", ("INS-1",))

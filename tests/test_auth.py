@@ -1,4 +1,4 @@
-"""Tests for ime.auth: the users file, password sign-in, its rate limit, and OIDC mapping."""
+"""Tests for access.auth: the users file, password sign-in, its rate limit, and OIDC mapping."""
 
 import datetime as dt
 import json
@@ -15,7 +15,8 @@ import duckdb
 import pytest
 from argon2 import PasswordHasher
 
-from ime import audit, auth, cli
+from access import audit, auth
+from ime import cli
 from queries import Scope
 
 PASSWORD = "correct horse battery staple"
@@ -59,7 +60,7 @@ def test_right_password_signs_in_with_the_insurer_scope(users, alice):
 def test_wrong_credentials_fail_and_are_logged_without_the_password(
     users, alice, caplog, username, password
 ):
-    with caplog.at_level(logging.WARNING, logger="ime.auth"):
+    with caplog.at_level(logging.WARNING, logger="access.auth"):
         result = auth.verify(username, password)
     assert result.outcome == "failed" and result.user is None
     assert f"sign-in failed for {username!r}" in caplog.text

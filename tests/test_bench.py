@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from dashboard.navigation import PAGES
-from ime import bench
+from devtools import bench
 
 N_EXAMS = 3_000
 # One and two browser sessions at once: the concurrency step, kept short (1, 4, 8 by default).

@@ -7,9 +7,9 @@ import pytest
 
 import queries
 from dashboard import analysis
+from devtools.demo import generate
 from etl.load import load
-from ime.demo import generate
-from ime.precompute import after_load
+from measures.precompute import after_load
 from queries.sqlfile import folder
 
 STORED = [(name, params) for name, sets in queries.STORED_DEFAULT_VIEW.items() for params in sets]

@@ -1,4 +1,4 @@
-"""Tests of the synthetic demo-data generator (ime.demo): format, rules, determinism, patterns."""
+"""The synthetic demo-data generator (devtools.demo): format, rules, determinism, patterns."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ime.demo import DemoSummary, generate
+from devtools.demo import DemoSummary, generate
 
 END = "2025-12-31"  # the generator's fixed reference end date
 

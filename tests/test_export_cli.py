@@ -17,13 +17,13 @@ import pandas as pd
 import pytest
 from exporthelp import FORMULA_INSURER, K, demo_db, pinned_small_values
 
-from ime import audit
+from access import audit
+from access.pseudonyms import examiner_pseudonym
+from access.roles import EXPORTABLE_TABLES, MARKET, OWN
 from ime.cli import main
-from ime.export_tables import TABLES, Rate
-from ime.exports import FORMATS
-from ime.presentation import EXPORTABLE_TABLES, MARKET, OWN
-from ime.pseudonyms import examiner_pseudonym
 from imestats.suppression import SUPPRESSED
+from outputs.files import FORMATS
+from outputs.tables import TABLES, Rate
 
 INSURER_A, INSURER_B = "INS001", "INS002"
 
@@ -323,14 +323,14 @@ def test_the_fine_period_attack_is_refused_for_researchers_only(db, truth, tmp_p
 def test_rounding_alone_defeats_the_weeks_apart_attack(db, truth, tmp_path, monkeypatch):
     """Defence in depth: with the period rule switched off, the attack of the issue (an end
     a few weeks before the last exam) still finds no difference from 1 to 10."""
-    import ime.export_tables
-    import ime.presentation
+    import access.roles
+    import outputs.tables
 
     def any_period(scope, filters):
         return filters
 
-    monkeypatch.setattr(ime.presentation, "check_filters", any_period)
-    monkeypatch.setattr(ime.export_tables, "check_filters", any_period)
+    monkeypatch.setattr(access.roles, "check_filters", any_period)
+    monkeypatch.setattr(outputs.tables, "check_filters", any_period)
     last = truth.execute("SELECT max(exam_date) FROM fct_exams").fetchone()[0]
     end = (last - dt.timedelta(days=21)).isoformat()
     full = export(db, tmp_path / "full.csv", "examiner_rates", "--role", "researcher").table

@@ -1,4 +1,4 @@
-"""Tests for ime.exports: the three files of an export, and formula neutralisation."""
+"""Tests for outputs.files: the three files of an export, and formula neutralisation."""
 
 import csv
 import hashlib
@@ -8,8 +8,8 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from ime.exports import FORMATS, neutralise_formulas, snapshot_hash, write_export
 from imestats.suppression import SUPPRESSED, suppress_counts
+from outputs.files import FORMATS, neutralise_formulas, snapshot_hash, write_export
 
 DICTIONARY = {
     "group": "Body part examined",

@@ -10,16 +10,16 @@ import pandas as pd
 import pytest
 
 import queries
+from devtools.demo import generate
+from devtools.validation import detection_table, score, textbook_flags
 from etl.load import load
 from ime.cli import main
-from ime.demo import generate
-from ime.precompute import after_load
-from ime.validation import detection_table, score, textbook_flags
 from imestats.casemix import fit_casemix
 from measures import casemix, drift
 from measures.base import FLAG_COLUMNS, OUTPUT_COLUMNS, FlagSettings, View
 from measures.casemix import CASE_FEATURES, store_models
 from measures.engine import compute_flags, explain, flags_for_view
+from measures.precompute import after_load
 from measures.registry import EXAMINER_MEASURES
 
 REALDATA = Path(__file__).resolve().parents[1] / "data" / "public"

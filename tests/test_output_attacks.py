@@ -20,12 +20,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from access import audit
+from devtools.demo import generate
 from etl.load import load
-from ime import audit, report
 from ime.cli import main
-from ime.demo import generate
-from ime.paths import safe_file_stem
 from measures.engine import store_flags
+from outputs import report
+from outputs.paths import safe_file_stem
 from queries import Filters
 
 CLIMBER = "../../../../outside/PWNED"

@@ -1,4 +1,4 @@
-"""ime.paths: any text from the data reduced to one safe file-name component."""
+"""outputs.paths: any text from the data reduced to one safe file-name component."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ime.paths import MAX_TEXT, N_HASH, file_in, safe_file_stem
+from outputs.paths import MAX_TEXT, N_HASH, file_in, safe_file_stem
 
 SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 

@@ -1,4 +1,4 @@
-"""Tests for ime.pseudonyms: researchers see examiners only as stable keyed labels."""
+"""Tests for access.pseudonyms: researchers see examiners only as stable keyed labels."""
 
 import hashlib
 import re
@@ -6,8 +6,8 @@ import re
 import pandas as pd
 import pytest
 
+from access.pseudonyms import examiner_pseudonym, pseudonymise
 from etl.privacy import pseudonym_key
-from ime.pseudonyms import examiner_pseudonym, pseudonymise
 
 KEY = "k" * 64
 

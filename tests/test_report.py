@@ -11,17 +11,18 @@ import duckdb
 import pytest
 from exporthelp import demo_db
 
-from ime import audit, report
+from access import audit
 from ime.cli import main
-from ime.report import (
+from measures.engine import COMMON_WORDS
+from measures.registry import MEASURES
+from outputs import report
+from outputs.report import (
     CHROMIUM,
     examiner_report,
     panel_data,
     panel_report,
     write_report,
 )
-from measures.engine import COMMON_WORDS
-from measures.registry import MEASURES
 from queries import Scope
 
 SECTIONS = (

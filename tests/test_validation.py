@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from ime import validation
-from ime.demo import PowerGrid
+from devtools import validation
+from devtools.demo import PowerGrid
 
 SEED = 3
 EXAMS = 10_000

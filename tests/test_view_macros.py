@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 import queries
+from devtools.demo import generate
 from etl.load import load
-from ime.demo import generate
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from access import audit
 from dashboard import data
-from ime import audit
 
 st.title("Audit log")
 if data.current_scope().role != "regulator":

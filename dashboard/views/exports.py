@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from access.roles import EXPORTABLE_TABLES, whole_years
 from dashboard import data, layout
-from ime.presentation import EXPORTABLE_TABLES, whole_years
 
 st.title("Exports")
 st.caption(
@@ -18,7 +18,7 @@ st.caption(
 )
 flt = layout.require_database()
 if data.current_scope().role == "researcher":
-    # A researcher's period is whole calendar years (ime.presentation.check_filters).
+    # A researcher's period is whole calendar years (access.roles.check_filters).
     wide = whole_years(flt)
     if wide != flt:
         st.info(

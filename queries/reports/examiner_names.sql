@@ -1,6 +1,6 @@
 -- name: examiner_names
 -- The names of the examiners with exams in view. A professional identity: only a regulator's
--- tables and reports carry it (ime.presentation drops it for every other role).
+-- tables and reports carry it (access.roles drops it for every other role).
 -- grain: one row per examiner_id
 -- params:
 -- columns: examiner_id VARCHAR, examiner_name VARCHAR

@@ -12,8 +12,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from devtools.demo import generate
 from etl.load import load
-from ime.demo import generate
 from measures.engine import store_flags
 
 N_EXAMS = 4000

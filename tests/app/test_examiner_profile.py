@@ -12,7 +12,7 @@ from apphelp import figures, frame_with, metric, no_exception, open_page, pct
 from expected_figures import array
 from statsmodels.stats.proportion import proportion_confint
 
-from ime import audit
+from access import audit
 from measures import casemix
 from measures.engine import compute_flags
 

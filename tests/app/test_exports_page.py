@@ -5,7 +5,7 @@ from __future__ import annotations
 from apphelp import APP, no_exception
 from streamlit.testing.v1 import AppTest
 
-from ime import auth
+from access import auth
 
 PASSWORD = "correct horse battery staple"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from apphelp import APP, metric, no_exception
 from streamlit.testing.v1 import AppTest
 
-from ime import audit, auth
+from access import audit, auth
 
 PASSWORD = "correct horse battery staple"
 

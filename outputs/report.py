@@ -22,16 +22,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from ime import audit
-from ime.export_tables import (
-    ALL_EXAMINERS,
-    EXAMINER_LAYOUT,
-    METHOD_VERSIONS,
-    Rate,
-    database_file,
-    examiner_figures,
-)
-from ime.exports import snapshot_hash
+from access import audit
 from imestats import funnel
 from imestats.proportions import wilson_interval
 from measures import drift
@@ -39,6 +30,15 @@ from measures.base import FlagSettings, View
 from measures.drift import DriftChart, drift_charts, drift_path, drift_threshold
 from measures.engine import COMMON_WORDS, explain, flags_for_view, funnel_dispersion
 from measures.registry import EXAMINER_MEASURES, LABELS, MEASURES
+from outputs.files import snapshot_hash
+from outputs.tables import (
+    ALL_EXAMINERS,
+    EXAMINER_LAYOUT,
+    METHOD_VERSIONS,
+    Rate,
+    database_file,
+    examiner_figures,
+)
 from queries import FULL_ACCESS, Filters, Scope
 
 DEFAULT_FILTERS = Filters()

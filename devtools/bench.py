@@ -21,7 +21,7 @@ The results, the machine and the command go to docs/benchmarks.md, rewritten aft
 so that a run stopped half-way still leaves what it measured. The machine may be shared:
 every figure sits beside a baseline measured in the same run, and ratios are what to read.
 
-Workers run as ``python -m ime.bench worker NAME ARGS_JSON`` and print one JSON line.
+Workers run as ``python -m devtools.bench worker NAME ARGS_JSON`` and print one JSON line.
 """
 
 from __future__ import annotations
@@ -397,7 +397,7 @@ def _ime(*args: str) -> list[str]:
 
 
 def _worker(name: str, **kwargs: object) -> list[str]:
-    return [sys.executable, "-m", "ime.bench", "worker", name, json.dumps(kwargs, default=str)]
+    return [sys.executable, "-m", "devtools.bench", "worker", name, json.dumps(kwargs, default=str)]
 
 
 def _say(n: int, what: str, result: Result) -> None:
@@ -1978,7 +1978,7 @@ def worker_profile_load(csv: str, db: str) -> dict:
 
     import queries
     from etl import load as loader
-    from ime import precompute
+    from measures import precompute
 
     tracer = Tracer()
     entity_of_arg = {
@@ -2090,10 +2090,11 @@ WORKERS: dict[str, Callable[..., dict]] = {
 
 
 def worker_main(argv: list[str]) -> int:
-    """``python -m ime.bench worker NAME ARGS_JSON``: run one worker, print its JSON result."""
+    """``python -m devtools.bench worker NAME ARGS_JSON``: run one worker, print its JSON result."""
     if len(argv) != 3 or argv[0] != "worker" or argv[1] not in WORKERS:
         print(
-            f"usage: python -m ime.bench worker {{{','.join(WORKERS)}}} ARGS_JSON", file=sys.stderr
+            f"usage: python -m devtools.bench worker {{{','.join(WORKERS)}}} ARGS_JSON",
+            file=sys.stderr,
         )
         return 2
     result = WORKERS[argv[1]](**json.loads(argv[2]))
@@ -2882,7 +2883,7 @@ def render_page_findings(bench: Run) -> list[str]:
 
 def _function_label(label: str) -> str:
     """A profiler label as a reader wants it: libraries by package, the SQL timer by its role."""
-    if label.startswith("ime/bench.py:") and label.endswith(" execute"):
+    if label.startswith("devtools/bench.py:") and label.endswith(" execute"):
         return "DuckDB execute (every SQL statement of the load; timed by the benchmark)"
     return label.split("site-packages/", 1)[-1]
 

@@ -36,7 +36,7 @@ from typing import Literal
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from ime import audit
+from access import audit
 from queries import ROLES, Scope
 
 USERS_ENV = "IME_USERS"

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ime.pseudonyms import pseudonymise
+from access.pseudonyms import pseudonymise
 
 # The engine behind imestats.suppression.suppress_counts (line heuristic, then the linear-
 # programming audit) is used directly: suppress_counts takes one partition per total column

@@ -69,6 +69,6 @@ def file_in(folder: Path, name: str) -> Path:
     ):
         raise ValueError(
             f"file name {name!r} is not a plain name inside {folder}: build it with "
-            "ime.paths.safe_file_stem"
+            "outputs.paths.safe_file_stem"
         )
     return path

@@ -86,7 +86,7 @@ CREATE TABLE IF NOT EXISTS audit_log (
     row_hash VARCHAR NOT NULL
 )
 """
-# Password sign-ins being checked or checked lately, for the rate limit (ime.auth.verify):
+# Password sign-ins being checked or checked lately, for the rate limit (access.auth.verify):
 # not part of the log, but kept in its file so that one transaction counts and adds them.
 # `succeeded` is NULL while the password is being checked; rows older than the window go.
 ATTEMPTS_SCHEMA = """
@@ -103,8 +103,8 @@ GENESIS = "0" * 64
 MAX_NAME = 128
 LOCK_TIMEOUT_S = 10.0
 # Domain labels: an entry's HMAC never equals the head file's, nor any other use of the key.
-ENTRY_LABEL = "ime.audit.entry.v2"
-HEAD_LABEL = "ime.audit.head.v2"
+ENTRY_LABEL = "access.audit.entry.v2"
+HEAD_LABEL = "access.audit.head.v2"
 
 # One writer at a time in this process: the next entry's number and hash depend on the last.
 # (Across processes, DuckDB's lock on the file does the same while a connection is open.)

@@ -1,4 +1,4 @@
-"""ime.presentation: what each role may see of an aggregate table, on hand-made tables.
+"""access.roles: what each role may see of an aggregate table, on hand-made tables.
 
 Every suppressed table is attacked by an independent linear programme (exporthelp) that
 tries to recover each small count, and each small difference between linked counts, from
@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 from exporthelp import K, pinned_small_values
 
-from ime.presentation import (
+from access.pseudonyms import examiner_pseudonym
+from access.roles import (
     EXPORTABLE_TABLES,
     MARKET,
     OWN,
@@ -26,7 +27,6 @@ from ime.presentation import (
     suppress,
     whole_years,
 )
-from ime.pseudonyms import examiner_pseudonym
 from imestats.suppression import SUPPRESSED
 from queries import Filters, Scope
 

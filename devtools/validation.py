@@ -3,10 +3,10 @@ docs/validation.md.
 
 Two kinds of seeded demo data sets (truth.csv names what each examiner was given):
 
-- the default demo (ime.demo.PATTERNS): per measure, the share of planted examiners found, the
+- the default demo (devtools.demo.PATTERNS): per measure, the share of planted examiners found, the
   false flags among fair examiners and the flags of examiners whose hard case mix alone makes
   their raw rate high;
-- power grids (ime.demo.PowerGrid): per measure, examiners planted with odds ratios 1.5 to 4
+- power grids (devtools.demo.PowerGrid): per measure, examiners planted with odds ratios 1.5 to 4
   at volumes of 50 to 500 exams, so that detection can be read by effect size and by volume,
   and the false-flag rate among the fair examiners around them.
 
@@ -29,15 +29,15 @@ import pandas as pd
 from scipy import stats
 
 import queries
+from devtools import demo
+from devtools.demo import PowerGrid, generate
 from etl.load import load
-from ime import demo
-from ime.demo import PowerGrid, generate
-from ime.precompute import after_load
 from imestats.multiplicity import bh_qvalues
 from imestats.proportions import wilson_interval
 from measures import allegiance, drift
 from measures.base import DEFAULT_SETTINGS, FlagSettings, View
 from measures.engine import compute_flags
+from measures.precompute import after_load
 from measures.registry import EXAMINER_MEASURES, LABELS, MEASURES
 
 # The measure each planted pattern should be found by; "fair" and "hard_case_mix" by none.
@@ -819,7 +819,7 @@ def _markdown(
         f"Regenerate with `{command}` (written {dt.date.today().isoformat()}; the run took "
         f"{result.seconds / 60:.1f} minutes on the development machine, 2 shared cores).",
         "",
-        "Every data set below is synthetic (`ime/demo.py`), seeded, and goes through the "
+        "Every data set below is synthetic (`devtools/demo.py`), seeded, and goes through the "
         "product's own path: `ime load` (which fits the case-mix models and scores every exam) "
         "and the measure engine's flags. Beside the product's flags stands the textbook "
         "per-examiner test of the same measure on the same exams, with the same false-discovery "
@@ -841,7 +841,8 @@ def _markdown(
         "behaviour at a date, excess zero ratings and early MMI, plus examiners whose hard case "
         "mix alone raises their raw rate (`truth.csv`).",
         "",
-        f"What this synthetic world holds (constants in `ime/demo.py`): fair examiners differ by "
+        "What this synthetic world holds (constants in `devtools/demo.py`): fair examiners "
+        f"differ by "
         f"chance plus a real spread of sd {demo.EXAMINER_NOISE_SD} on the logit scale; planted "
         f"excess adverse examiners add {demo.EXCESS_EFFECT_RANGE[0]} to "
         f"{demo.EXCESS_EFFECT_RANGE[1]} (odds ratio {np.exp(demo.EXCESS_EFFECT_RANGE[0]):.1f} to "
@@ -878,7 +879,7 @@ def _markdown(
         "in every cell of odds ratio "
         f"({odds_text}) by expected volume ({volume_text} exams), so each seed covers the whole "
         f"grid and each cell holds {grid.per_cell * len(power_seeds)} planted examiners over the "
-        "seeds (`PowerGrid` in `ime/demo.py`; `truth.csv` gives each one's odds ratio and "
+        "seeds (`PowerGrid` in `devtools/demo.py`; `truth.csv` gives each one's odds ratio and "
         "volume). The odds ratio acts on the outcome the measure counts, given the case: every "
         "adverse opinion (adverse_opinion); adverse opinions when retained by an insurer or "
         "employer (allegiance); adverse opinions after a change date half-way through the "

@@ -2,8 +2,8 @@
 
 Each table is read through the one query runner (so the scope holds where data are read),
 described column by column, declared with the counts every rate, interval or ratio is built
-on and how its counts add up, passed through `ime.presentation.for_role`, and written by
-`ime.exports.write_export` with a data dictionary and citable metadata. Every export is
+on and how its counts add up, passed through `access.roles.for_role`, and written by
+`outputs.files.write_export` with a data dictionary and citable metadata. Every export is
 recorded in the audit log.
 
 Tables (all aggregates):
@@ -32,9 +32,8 @@ import numpy as np
 import pandas as pd
 
 import queries
-from ime import audit
-from ime.exports import ExportFiles, snapshot_hash, write_export
-from ime.presentation import (
+from access import audit
+from access.roles import (
     EXPORTABLE_TABLES,
     MARKET,
     OWN,
@@ -52,6 +51,7 @@ from imestats.survival import kaplan_meier_from_counts, logrank_from_counts
 from measures.base import DEFAULT_SETTINGS, FlagSettings
 from measures.engine import compute_flags, flags_for_view
 from measures.registry import MEASURES
+from outputs.files import ExportFiles, snapshot_hash, write_export
 from queries import FULL_ACCESS, Filters, Scope
 
 NO_FILTERS = Filters()
@@ -66,7 +66,7 @@ METHOD_VERSIONS = {
     "kaplan_meier": "Greenwood variance, 95% band on the log scale, Brookmeyer-Crowley median "
                     "interval",
     "logrank": "log-rank chi-square across the groups of one feature",
-    "suppression": f"ime.presentation over imestats.suppression rule version {RULE_VERSION}",
+    "suppression": f"access.roles over imestats.suppression rule version {RULE_VERSION}",
     **{name: m.method for name, m in MEASURES.items()},
 }
 
@@ -767,7 +767,7 @@ TABLES: dict[str, ExportTable] = {
         ),
     )
 }
-assert tuple(TABLES) == EXPORTABLE_TABLES, "ime.presentation lists the exportable tables"
+assert tuple(TABLES) == EXPORTABLE_TABLES, "access.roles lists the exportable tables"
 
 
 def _market_filters(filters: Filters) -> Filters:
@@ -845,7 +845,7 @@ def export(
     con : DuckDBPyConnection
         A connection to a database file (its hash goes into the metadata).
     what : str
-        One of `ime.presentation.EXPORTABLE_TABLES`.
+        One of `access.roles.EXPORTABLE_TABLES`.
     scope : Scope
         The role (and insurer ids) the table is exported for.
     out : Path

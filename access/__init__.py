@@ -1,0 +1,1 @@
+"""Who sees what: sign-in, the audit log, the role rules and examiner pseudonyms."""

@@ -1,0 +1,1 @@
+"""Developer tools: the demo generator, `ime validate` and `ime bench`."""

@@ -1,0 +1,1 @@
+"""What leaves the database: export tables and files, the audit pack, safe file names."""
