@@ -11,7 +11,7 @@ its own so that peak memory belongs to one step:
   (fresh process, empty caches) and warm (second run of the same AppTest), against the same
   figures computed the way an analyst would with pandas (read Parquet, merge, group by,
   compute); the pandas figures are checked against the product's so the baseline is honest;
-- many sessions at once (ime.bench_concurrency): one `ime serve`, 1, 4 and 8 browser sessions
+- many sessions at once (devtools.bench_concurrency): one `ime serve`, 1, 4 and 8 browser sessions
   replaying the same mix of default and filtered pages, seconds per page load against one
   session alone in the same run;
 - at one size (1,000,000 exams by default), a profiler run of `ime load` and of the flags
@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ime import bench_concurrency
+from devtools import bench_concurrency
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SIZES = (50_000, 1_000_000)

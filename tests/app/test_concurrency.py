@@ -18,8 +18,8 @@ from duckdb.sqltypes import BIGINT
 
 import measures.engine
 from dashboard import data
-from ime import bench, bench_concurrency
-from ime.bench_concurrency import LevelStats, judge, level_stats, percentile
+from devtools import bench, bench_concurrency
+from devtools.bench_concurrency import LevelStats, judge, level_stats, percentile
 from queries import Filters, run_sql
 
 # --- Statistics -----------------------------------------------------------------------------

@@ -648,12 +648,12 @@ def worker(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m ime.bench_concurrency --db F``: the concurrency figure alone, as JSON."""
+    """``python -m devtools.bench_concurrency --db F``: the concurrency figure alone, as JSON."""
     import argparse
     import json
 
     parser = argparse.ArgumentParser(
-        prog="python -m ime.bench_concurrency", description=main.__doc__
+        prog="python -m devtools.bench_concurrency", description=main.__doc__
     )
     parser.add_argument("--db", required=True)
     parser.add_argument("--sessions", type=int, nargs="+", default=list(SESSIONS))
