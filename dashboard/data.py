@@ -178,6 +178,17 @@ def _filters_key(filters: Filters) -> tuple:
     return astuple(filters)
 
 
+def view_key(filters: Filters) -> tuple:
+    """What decides every figure of the reader's view: the snapshot, the scope and the filters.
+
+    A page caches what it computes from the view's cached results under this key, so that
+    every session showing the same view shares one computation, and a load never serves stale
+    figures.
+    """
+    scope = current_scope()
+    return (require_snapshot(), scope.role, scope.insurer_ids, _filters_key(filters))
+
+
 def _filters_from_key(key: tuple) -> Filters:
     return Filters(*key)
 

@@ -34,6 +34,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 SESSIONS = (1, 4, 8)
+# What a session is: a headless Chromium drawing the page (what a person sees, but on a shared
+# machine the browsers' own CPU is most of the work), or Streamlit's websocket protocol
+# without drawing (what the server makes every reader wait for).
+CLIENTS = ("browser", "websocket")
+CLIENT_WORDS = {
+    "browser": "headless Chromium, one isolated context each, drawing every page",
+    "websocket": "Streamlit's websocket protocol, a new session per page load, nothing drawn",
+}
 ROUNDS = 2
 LOAD_TIMEOUT_S = 120.0
 LEVEL_LIMIT_S = 900.0
@@ -256,9 +264,11 @@ def render(detail: dict) -> list[str]:
         return [detail.get("error") or "Not run."]
     one = levels.get(1)
     lines = [
+        f"Sessions: {CLIENT_WORDS[detail.get('clients', 'browser')]}.",
+        "",
         "| sessions at once | page loads | errors | p50 per page | p95 per page "
         "| p95 ÷ one session's p95 | p95 until connected | server CPU per load "
-        "| browser CPU per load | machine CPU busy | wall |",
+        "| client CPU per load | machine CPU busy | wall |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n in sorted(levels):
@@ -279,7 +289,7 @@ def render(detail: dict) -> list[str]:
             ratio,
             _s(connected),
             _per_load(raw.get("server_cpu_s"), s.loads),
-            _per_load(raw.get("browser_cpu_s"), s.loads),
+            _per_load(raw.get("client_cpu_s"), s.loads),
             "–" if busy is None else f"{100 * busy:.0f}%",
             _s(raw.get("wall_s")),
         ]
@@ -493,10 +503,107 @@ def _tree_cpu(root: int, exclude: int) -> float:
     return sum(c for pid, c in cpu.items() if pid not in (root, exclude) and below(pid))
 
 
+async def _ws_load(visit: Visit, base: str, timeout_s: float) -> tuple[float, str | None, dict]:
+    """One page load as Streamlit's own client makes it, without drawing anything: a new
+    websocket session asks for the page's run; seconds until the run has finished and every
+    message of it has arrived, the error or None, and the stages (as `_load`'s)."""
+    import websockets
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    started = time.perf_counter()
+    stages: dict[str, float] = {}
+    error: str | None = None
+
+    def since() -> float:
+        return round(time.perf_counter() - started, 3)
+
+    ask = BackMsg()
+    # What the browser sends for a URL: the page by its URL path (st.navigation finds it by
+    # that), the query string, and where the page is.
+    ask.rerun_script.query_string = urllib.parse.urlencode(visit.query)
+    ask.rerun_script.page_name = visit.url("").split("?", 1)[0].strip("/")
+    ask.rerun_script.context_info.url = visit.url(base)
+    ask.rerun_script.context_info.timezone = "UTC"
+    ask.rerun_script.context_info.locale = "en-US"
+    try:
+        async with asyncio.timeout(timeout_s):
+            async with websockets.connect(
+                base.replace("http", "ws", 1) + "/_stcore/stream",
+                subprotocols=["streamlit"],
+                origin=base,
+                max_size=None,
+            ) as ws:
+                stages["connected"] = since()
+                await ws.send(ask.SerializeToString())
+                while True:
+                    msg = ForwardMsg.FromString(await ws.recv())
+                    kind = msg.WhichOneof("type")
+                    if kind == "page_not_found":
+                        error = f"page not found: {msg.page_not_found.page_name!r}"
+                    elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+                        element = msg.delta.new_element
+                        if element.WhichOneof("type") == "exception" and error is None:
+                            error = "exception box: " + f"{element.exception.type}: "
+                            error += " ".join(element.exception.message.split())[:200]
+                        elif element.WhichOneof("type") == "heading" and "title" not in stages:
+                            if visit.title in element.heading.body:
+                                stages["title"] = since()
+                    elif kind == "script_finished":
+                        # A run cut short for another (st.switch_page, a query-parameter
+                        # rerun) is followed by that run: wait for it.
+                        if msg.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                            stages["script_done"] = since()
+                            break
+    except TimeoutError:
+        return time.perf_counter() - started, f"not ready within {timeout_s:g} s", stages
+    except (OSError, websockets.WebSocketException) as exc:
+        return time.perf_counter() - started, f"{type(exc).__name__}: {exc}"[:200], stages
+    if error is None and "title" not in stages:
+        error = f"the page's title {visit.title!r} was not drawn"
+    return time.perf_counter() - started, error, stages
+
+
+async def _ws_session(
+    index: int, visits: list[Visit], base: str, timeout_s: float, deadline: float, t0: float
+) -> list[dict]:
+    out = []
+    for i, visit in enumerate(visits):
+        row = {"session": index, "i": i, "page": visit.page, "view": visit.view}
+        row["url"] = visit.url("")
+        if time.perf_counter() > deadline:
+            out.append({**row, "started": False, "seconds": None, "error": None})
+            continue
+        at = time.perf_counter() - t0
+        seconds, error, stages = await _ws_load(visit, base, timeout_s)
+        out.append(
+            {**row, "started": True, "at": at, "seconds": seconds, "error": error, "stages": stages}
+        )
+    return out
+
+
 async def _sessions(
-    base: str, plans: list[list[Visit]], timeout_s: float, limit_s: float, server_pid: int
+    base: str,
+    plans: list[list[Visit]],
+    timeout_s: float,
+    limit_s: float,
+    server_pid: int,
+    clients: str = "browser",
 ) -> tuple[list[dict], float]:
-    """Every session's loads, at once in one browser; and the browser's CPU seconds."""
+    """Every session's loads, at once; and the clients' CPU seconds.
+
+    `clients`: "browser", one headless Chromium with a context per session, or "websocket",
+    Streamlit's protocol from this process (what the server does for a page, without drawing).
+    """
+    if clients == "websocket":
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        done = await asyncio.gather(
+            *(
+                _ws_session(i, plan, base, timeout_s, t0 + limit_s, t0)
+                for i, plan in enumerate(plans)
+            )
+        )
+        return [row for rows in done for row in rows], time.process_time() - cpu0
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
@@ -554,8 +661,9 @@ def run_level(
     rounds: int = ROUNDS,
     load_timeout: float = LOAD_TIMEOUT_S,
     level_limit: float = LEVEL_LIMIT_S,
+    clients: str = "browser",
 ) -> dict:
-    """`sessions` browser sessions at once on a fresh `ime serve`: their loads and statistics."""
+    """`sessions` sessions at once on a fresh `ime serve`: their loads and statistics."""
     with Server(db, env, log) as server:
         # Untimed: one pass over the mix in another view, so that imports and the first
         # connection are paid before the clock starts; the timed views stay cold.
@@ -567,6 +675,7 @@ def run_level(
                 load_timeout,
                 level_limit,
                 server.proc.pid,
+                clients,
             )
         )
         plans = [
@@ -574,8 +683,8 @@ def run_level(
             for i in range(sessions)
         ]
         cpu0, ticks0, t0 = _cpu_seconds(server.proc.pid), _machine_ticks(), time.perf_counter()
-        loads, browser_cpu = asyncio.run(
-            _sessions(server.url, plans, load_timeout, level_limit, server.proc.pid)
+        loads, client_cpu = asyncio.run(
+            _sessions(server.url, plans, load_timeout, level_limit, server.proc.pid, clients)
         )
         wall = time.perf_counter() - t0
         cpu1, ticks1 = _cpu_seconds(server.proc.pid), _machine_ticks()
@@ -588,7 +697,7 @@ def run_level(
         "warm_errors": [x["error"] for x in warmed if x.get("error")],
         "wall_s": wall,
         "server_cpu_s": None if cpu0 is None or cpu1 is None else cpu1 - cpu0,
-        "browser_cpu_s": browser_cpu,
+        "client_cpu_s": client_cpu,
         "machine_busy": busy,
     }
 
@@ -602,12 +711,13 @@ def worker(
     level_limit: float = LEVEL_LIMIT_S,
     logs: str | None = None,
     progress: Callable[[dict], None] | None = None,
+    clients: str = "browser",
 ) -> dict:
     """Every level of `sessions`, one after the other, each on a fresh server (a JSON dict).
 
     `progress`, if given, receives the result so far after each level.
     """
-    if not CHROMIUM.exists():
+    if clients == "browser" and not CHROMIUM.exists():
         return {"error": f"not run: {CHROMIUM} is absent (Debian's chromium package)", "levels": {}}
     examiners, warm_view = examiners_for(db, filtered, max(sessions) + 1)
     env = dict(os.environ)
@@ -619,6 +729,7 @@ def worker(
         "rounds": rounds,
         "load_timeout_s": load_timeout,
         "level_limit_s": level_limit,
+        "clients": clients,
         "levels": {},
     }
     for n in sessions:
@@ -633,6 +744,7 @@ def worker(
             rounds,
             load_timeout,
             level_limit,
+            clients,
         )
         out["levels"][str(n)] = level
         s = level["stats"]
@@ -663,6 +775,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--filter", default="jurisdiction=CA", help="the filtered view, COLUMN=VALUE"
     )
+    parser.add_argument("--clients", choices=CLIENTS, default="browser")
     parser.add_argument("--out", help="JSON file to write (default: standard output)")
     args = parser.parse_args(argv)
     column, value = args.filter.split("=", 1)
@@ -679,6 +792,7 @@ def main(argv: list[str] | None = None) -> int:
         args.load_timeout,
         args.level_limit,
         progress=save,
+        clients=args.clients,
     )
     save(result)
     if not args.out:

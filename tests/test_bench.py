@@ -126,7 +126,7 @@ TARGETS = (
     "`ime flags`, all measures, < 30 s at 10,000,000",
     "`ime flags`, all measures, ≤ 3× a bare DuckDB load at 1,000,000",
     "page times grow ≤ 3× from 1,000,000 to 10,000,000",
-    "8 browser sessions at once at 1,000,000: no error, p95 per page ≤ 3× one session's p95",
+    "8 sessions at once at 1,000,000: no error, p95 per page ≤ 3× one session's p95",
 )
 
 

@@ -6,20 +6,43 @@ import streamlit as st
 
 from dashboard import analysis, charts, data, layout
 
+TRENDS = ("adverse", "denied", "zero_wpi")
+
+
+# The statistics and the trend charts are the same for every session on a view: computed
+# once per data.view_key (the frames with a leading underscore are that view's, not hashed),
+# not on every run of every session.
+@st.cache_data(ttl=data.RESULT_TTL_SECONDS, max_entries=64, show_spinner=False)
+def statistics(view: tuple, _monthly, _groups, _mmi_counts):
+    quarterly = analysis.per_quarter(_monthly)
+    headline = analysis.rates_long(
+        analysis.overall_counts(_groups), [], ("adverse", "denied", "partially_denied", "zero_wpi")
+    ).set_index("measure")
+    return quarterly, headline, analysis.kaplan_meier_by_group(_mmi_counts)
+
+
+# Figure objects shared by every session (st.plotly_chart only reads them).
+@st.cache_resource(ttl=data.RESULT_TTL_SECONDS, max_entries=64, show_spinner=False)
+def trend_charts(view: tuple, _quarterly):
+    trend = analysis.rates_long(_quarterly, ["quarter"], TRENDS)
+    sparklines = {m: charts.sparkline(trend, "quarter", m) for m in TRENDS}
+    return charts.volume_trend(_quarterly, "quarter"), sparklines
+
+
 st.title("IME outcomes")
 flt = layout.require_database()
 totals = data.query("overview_totals", flt).iloc[0]
 layout.stop_if_empty(int(totals["n_exams"]), flt)
 layout.scope_caption(flt)
 
-quarterly = analysis.per_quarter(data.query("rates_by_month", flt))
-trend = analysis.rates_long(quarterly, ["quarter"], ("adverse", "denied", "zero_wpi"))
-headline = analysis.rates_long(
-    analysis.overall_counts(data.query("rates_by_group", flt, dimension="all")),
-    [],
-    ("adverse", "denied", "partially_denied", "zero_wpi"),
-).set_index("measure")
-mmi = analysis.kaplan_meier_by_group(data.query("mmi_counts", flt, group_by="all"))
+view = data.view_key(flt)
+quarterly, headline, mmi = statistics(
+    view,
+    data.query("rates_by_month", flt),
+    data.query("rates_by_group", flt, dimension="all"),
+    data.query("mmi_counts", flt, group_by="all"),
+)
+volume_chart, sparklines = trend_charts(view, quarterly)
 
 
 def rate_metric(column, measure: str, label: str) -> None:
@@ -59,20 +82,10 @@ else:
 rate_metric(c_zero, "zero_wpi", "Zero impairment")
 
 s_volume, s_adverse, s_denied, s_mmi, s_zero = st.columns(5)
-s_volume.plotly_chart(
-    charts.volume_trend(quarterly, "quarter"), width="stretch", config={"displayModeBar": False}
-)
-s_adverse.plotly_chart(
-    charts.sparkline(trend, "quarter", "adverse"), width="stretch", config={"displayModeBar": False}
-)
-s_denied.plotly_chart(
-    charts.sparkline(trend, "quarter", "denied"), width="stretch", config={"displayModeBar": False}
-)
-s_zero.plotly_chart(
-    charts.sparkline(trend, "quarter", "zero_wpi"),
-    width="stretch",
-    config={"displayModeBar": False},
-)
+s_volume.plotly_chart(volume_chart, width="stretch", config={"displayModeBar": False})
+s_adverse.plotly_chart(sparklines["adverse"], width="stretch", config={"displayModeBar": False})
+s_denied.plotly_chart(sparklines["denied"], width="stretch", config={"displayModeBar": False})
+s_zero.plotly_chart(sparklines["zero_wpi"], width="stretch", config={"displayModeBar": False})
 partial = headline.loc["partially_denied"]
 s_mmi.caption(
     f"Partially denied or reduced after exam: {charts.percent(partial['rate'])} "

@@ -112,7 +112,7 @@ def _detail(p95_one: float, p95_eight: float) -> dict:
             "loads": loads,
             "wall_s": 60.0,
             "server_cpu_s": 6.0 * n,
-            "browser_cpu_s": 24.0 * n,
+            "client_cpu_s": 24.0 * n,
             "machine_busy": 0.9,
         }
 
@@ -317,18 +317,21 @@ def test_the_sidebar_lists_are_cached_per_snapshot(use_db):
     }
 
 
-# --- The runner against a real server, in Chromium -------------------------------------------
+# --- The runner against a real server: Chromium, and Streamlit's websocket protocol --------------
 
 
-def _require_chromium() -> None:
-    if not bench_concurrency.CHROMIUM.exists():
+def _require_chromium(clients: str) -> None:
+    if clients == "browser" and not bench_concurrency.CHROMIUM.exists():
         pytest.skip(f"{bench_concurrency.CHROMIUM} is absent (Debian's chromium package)")
 
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_two_sessions_at_once_load_every_page_of_the_mix_without_error(demo_db, tmp_path):
-    _require_chromium()
+@pytest.mark.parametrize("clients", bench_concurrency.CLIENTS)
+def test_two_sessions_at_once_load_every_page_of_the_mix_without_error(
+    demo_db, tmp_path, clients
+):
+    _require_chromium(clients)
     filtered = {"jurisdiction": ["CA"]}
     examiners, warm_view = bench_concurrency.examiners_for(str(demo_db), filtered, 3)
     level = bench_concurrency.run_level(
@@ -342,6 +345,7 @@ def test_two_sessions_at_once_load_every_page_of_the_mix_without_error(demo_db, 
         rounds=1,
         load_timeout=120,
         level_limit=600,
+        clients=clients,
     )
     stats = level["stats"]
     assert (stats["loads"], stats["errors"], stats["not_started"]) == (12, 0, 0), level["loads"]
@@ -351,24 +355,45 @@ def test_two_sessions_at_once_load_every_page_of_the_mix_without_error(demo_db, 
     assert f"/examiner_profile?jurisdiction=CA&examiner={examiners[1]}" in urls
     for load in level["loads"]:
         stages = load["stages"]
-        # Ready only after the title was drawn and Streamlit stopped running.
-        assert stages["connected"] <= stages["title"] <= stages["script_done"]
-        assert stages["charts_drawn"] <= load["seconds"]
-    assert level["server_cpu_s"] > 0 and level["browser_cpu_s"] > 0
+        # Ready only after the page's own title was drawn (each page's title is its own, so
+        # a URL that opened another page would fail) and its run had finished.
+        assert stages["connected"] <= stages["title"] <= stages["script_done"], load
+        if clients == "browser":
+            assert stages["charts_drawn"] <= load["seconds"]
+        else:
+            assert stages["script_done"] <= load["seconds"]
+    assert level["server_cpu_s"] > 0 and level["client_cpu_s"] > 0
 
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_an_exception_box_is_an_error(tmp_path):
-    _require_chromium()
+@pytest.mark.parametrize("clients", bench_concurrency.CLIENTS)
+def test_an_exception_box_is_an_error(tmp_path, clients):
+    _require_chromium(clients)
     empty = tmp_path / "empty.duckdb"  # a database file without the product's tables
     duckdb.connect(str(empty)).close()
     env = {**os.environ, "IME_AUDIT_DB": str(tmp_path / "audit.duckdb")}
     visit = bench_concurrency.Visit("overview.py", "IME outcomes", "default")
     with bench_concurrency.Server(str(empty), env, tmp_path / "serve.log") as server:
         loads, _ = asyncio.run(
-            bench_concurrency._sessions(server.url, [[visit]], 60, 120, server.proc.pid)
+            bench_concurrency._sessions(
+                server.url, [[visit]], 60, 120, server.proc.pid, clients
+            )
         )
     (load,) = loads
     assert load["error"].startswith("exception box: "), load
     assert level_stats(1, loads).errors == 1
+
+
+@pytest.mark.slow
+def test_a_page_the_app_does_not_have_is_an_error_over_the_websocket(demo_db, tmp_path):
+    env = {**os.environ, "IME_AUDIT_DB": str(tmp_path / "audit.duckdb")}
+    visit = bench_concurrency.Visit("no_such_page.py", "Nothing", "default")
+    with bench_concurrency.Server(str(demo_db), env, tmp_path / "serve.log") as server:
+        loads, _ = asyncio.run(
+            bench_concurrency._sessions(
+                server.url, [[visit]], 60, 120, server.proc.pid, "websocket"
+            )
+        )
+    (load,) = loads
+    assert load["error"] is not None, load
