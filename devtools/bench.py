@@ -3232,16 +3232,19 @@ def render_document(bench: Run) -> str:
         "- **Many sessions at once**: `ime serve` of the size's database on a free loopback "
         "port, started afresh for each number of sessions (empty caches) and warmed with one "
         "untimed pass over the mix in another view (imports and the first connection paid), "
-        "then one headless Chromium with one isolated context per session. Each session "
+        "then the sessions: one headless Chromium with one isolated context per session "
+        "(`--clients browser`, the default), or Streamlit's own websocket protocol from one "
+        "process, a new session per page load and nothing drawn (`--clients websocket`: the "
+        "server's share of a reader's wait). Each session "
         f"replays the same mix, {bench_concurrency.ROUNDS} times, from a different place in "
         "it: "
         + ", ".join(f"{title} ({view})" for _, title, view in bench_concurrency.MIX_PAGES)
         + f"; the filtered view is the one above, each session's profile is another of the "
-        "busiest examiners. A page load is timed in the browser from the request until "
-        "Streamlit is connected and no longer running, the page's title and every chart are "
+        "busiest examiners. A page load is timed from the request until Streamlit is "
+        "connected and its run has finished, the page's title (and, in a browser, every chart) "
         "drawn; an exception box or a page not ready within "
         f"{bench_concurrency.LOAD_TIMEOUT_S:g} s is an error. p50 and p95 are over the loads "
-        "without error. The browsers run on the same machine as the server: their CPU time "
+        "without error. The clients run on the same machine as the server: their CPU time "
         "and the server's are shown beside the figures.",
         "- Ratio = product ÷ baseline: below 1 the product is faster (`10× faster` is a ratio of "
         "0.1).",

@@ -1,4 +1,4 @@
-"""Many readers at once: N browser sessions replaying a fixed mix of pages on one `ime serve`.
+"""Many readers at once: N sessions replaying a fixed mix of pages on one `ime serve`.
 
 For each number of sessions (1, 4 and 8 by default) the worker starts `ime serve` on a free
 loopback port (a fresh server: empty caches), warms it with one untimed pass over the mix in
@@ -10,6 +10,12 @@ running, the page's title drawn and every chart drawn, or an exception box shown
 box or a load that is not ready within `load_timeout` is an error. The run is bounded: a fixed
 number of loads per session, each with a time limit, and no load starts after `level_limit`
 seconds.
+
+With `clients="websocket"` a session is Streamlit's own protocol instead of a browser: each page
+load opens a new websocket session, asks for the page's run as the browser would (URL path and
+query string) and is timed until the run has finished and all its messages have arrived. Nothing
+is drawn, so on a machine the clients share with the server this measures the server's share of
+the wait (every browser's drawing is on its reader's own machine), not the browsers' CPU.
 
 The statistics (`level_stats`, `percentile`) and the target's verdict (`judge`) are plain
 functions, so they are tested on known timings. `ime bench` calls `worker` in a process of

@@ -328,9 +328,7 @@ def _require_chromium(clients: str) -> None:
 @pytest.mark.browser
 @pytest.mark.slow
 @pytest.mark.parametrize("clients", bench_concurrency.CLIENTS)
-def test_two_sessions_at_once_load_every_page_of_the_mix_without_error(
-    demo_db, tmp_path, clients
-):
+def test_two_sessions_at_once_load_every_page_of_the_mix_without_error(demo_db, tmp_path, clients):
     _require_chromium(clients)
     filtered = {"jurisdiction": ["CA"]}
     examiners, warm_view = bench_concurrency.examiners_for(str(demo_db), filtered, 3)
@@ -376,9 +374,7 @@ def test_an_exception_box_is_an_error(tmp_path, clients):
     visit = bench_concurrency.Visit("overview.py", "IME outcomes", "default")
     with bench_concurrency.Server(str(empty), env, tmp_path / "serve.log") as server:
         loads, _ = asyncio.run(
-            bench_concurrency._sessions(
-                server.url, [[visit]], 60, 120, server.proc.pid, clients
-            )
+            bench_concurrency._sessions(server.url, [[visit]], 60, 120, server.proc.pid, clients)
         )
     (load,) = loads
     assert load["error"].startswith("exception box: "), load
