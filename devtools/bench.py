@@ -329,7 +329,10 @@ def canonical_command(sizes: list[int], args: argparse.Namespace) -> str:
     parts = ["ime", "bench"]
     if args.only:
         parts.append(f"--only {args.only}")
-    parts += [f"--db {args.db}"] if args.db else [f"--exams {n}" for n in sizes]
+    if args.db:
+        parts.append(f"--db {args.db}")
+    if args.exams or not args.db:
+        parts += [f"--exams {n}" for n in sizes]
     if args.out:
         parts.append(f"--out {args.out}")
     if args.timeout != DEFAULT_TIMEOUT_S:
