@@ -777,25 +777,11 @@ def page_specs(bench: Run | None = None) -> list[PageInfo]:
     return [PageInfo(p.file, p.title) for p in PAGES]
 
 
-def export_tables() -> list[str] | None:
-    """The tables `ime export` offers, or None when this checkout has no `ime export`."""
-    parser = _export_parser()
-    if parser is None:
-        return None
-    # argparse keeps a positional's choices on its action; there is no public accessor.
-    for action in parser._actions:
-        if not action.option_strings and action.choices:
-            return list(action.choices)
-    return []
+def export_tables() -> list[str]:
+    """The tables `ime export` offers."""
+    from access.roles import EXPORTABLE_TABLES
 
-
-def _export_parser() -> argparse.ArgumentParser | None:
-    from ime.cli import build_parser
-
-    for action in build_parser()._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action.choices.get("export")
-    return None
+    return list(EXPORTABLE_TABLES)
 
 
 def _filter_options(view: dict[str, list[str]]) -> list[str]:
@@ -808,24 +794,14 @@ def _filter_options(view: dict[str, list[str]]) -> list[str]:
 def export_commands(
     tables: list[str] | None, db: Path, folder: Path
 ) -> list[tuple[str, list[str]]]:
-    """One `ime export WHAT` command line per table, with the options this checkout offers."""
-    parser = _export_parser()
-    if not tables or parser is None:
-        return []
-    options = {s for a in parser._actions for s in a.option_strings}
-    out = []
-    for what in tables:
-        argv = _ime("export", what)
-        if "--format" in options:
-            argv += ["--format", "csv"]
-        if "--out" in options:
-            argv += ["--out", str(folder / f"{what}.csv")]
-        if "--db" in options:
-            argv += ["--db", str(db)]
-        if "--role" in options:
-            argv += ["--role", "regulator"]
-        out.append((what, argv))
-    folder.mkdir(parents=True, exist_ok=True)
+    """One `ime export WHAT` command line per table."""
+    out = [
+        (what, _ime("export", what, "--format", "csv", "--out", str(folder / f"{what}.csv"),
+                    "--db", str(db), "--role", "regulator"))
+        for what in tables or ()
+    ]
+    if out:
+        folder.mkdir(parents=True, exist_ok=True)
     return out
 
 
@@ -1228,14 +1204,25 @@ def _flag_inputs(df):
         }
     )
     ind = _indicators(df)
-    patterns = (
-        features.assign(guides_edition=df["guides_edition"])
-        .join(ind[["n_exams", "n_adverse", "n_with_decision", "n_denied", "n_rated", "n_zero_wpi"]])
-        .groupby(list(features.columns) + ["guides_edition"], dropna=False, as_index=False)
-        .sum()
-    )
     seen = df["mmi_status"].notna()
     reached = df["mmi_status"].eq("reached")
+    # fct_exams.injury_to_exam_band: the band's first day.
+    since_injury = (df["exam_date"] - df["injury_date"]).dt.days.to_numpy()
+    edges = np.array([30, 60, 90, 120, 150, 180, 240, 300, 365, 450, 540, 730, 1095])
+    band_start = np.concatenate(([0], edges))[np.searchsorted(edges, since_injury, side="right")]
+    patterns = (
+        features.assign(
+            guides_edition=df["guides_edition"], injury_to_exam_band=band_start.astype(str)
+        )
+        .join(ind[["n_exams", "n_adverse", "n_with_decision", "n_denied", "n_rated", "n_zero_wpi"]])
+        .assign(n_mmi_opinion=seen.astype(int), n_mmi_reached=(seen & reached).astype(int))
+        .groupby(
+            list(features.columns) + ["guides_edition", "injury_to_exam_band"],
+            dropna=False,
+            as_index=False,
+        )
+        .sum()
+    )
     days = np.where(
         reached,
         (df["mmi_date"] - df["injury_date"]).dt.days,
@@ -1256,6 +1243,7 @@ _PANDAS_BINARY = {
     "adverse_opinion": ("n_exams", "n_adverse"),
     "denial": ("n_with_decision", "n_denied"),
     "zero_impairment": ("n_rated", "n_zero_wpi"),
+    "early_mmi": ("n_mmi_opinion", "n_mmi_reached"),
 }
 
 
@@ -1299,61 +1287,11 @@ def _flag_tables(df):
     units = scored.groupby("examiner_id", as_index=False).agg(
         specialty=("specialty", "first"), **{c: (c, "sum") for c in sums}
     )
-    mmi = _mmi_expected(sequence).rename(
-        columns={"n_exams": "n_early_mmi", "observed": "o_early_mmi", "expected": "e_early_mmi"}
-    )
-    units = units.merge(mmi, on="examiner_id", how="left").fillna(
-        {"n_early_mmi": 0, "o_early_mmi": 0, "e_early_mmi": 0.0}
-    )
     rated = sequence[sequence["is_adverse"].notna()]
     risks = rated[["examiner_id", "exam_date", "is_adverse"]].assign(
         eta_adverse=special.logit(models["adverse_opinion"].predict(rated))
     )
     return units, risks
-
-
-def _mmi_expected(sequence):
-    """Observed and Cox-expected MMI declarations per examiner, as the engine's early-MMI sums.
-
-    The Cox model as the engine fits it, on a simple random sample of the product's size
-    (the product's sample is a hash of exam_id, so above that size the two differ slightly).
-    """
-    import numpy as np
-    import pandas as pd
-
-    from imestats.casemix import MISSING_LEVEL
-    from measures.base import FlagSettings
-    from measures.casemix import CASE_FEATURES, fit_mmi_model
-
-    settings = FlagSettings()
-    followed = sequence[
-        sequence["mmi_reached"].notna() & (sequence["days_injury_to_mmi"] >= 0)
-    ].reset_index(drop=True)
-    size = min(len(followed), settings.cox_sample)
-    terms, hazard = fit_mmi_model(followed.sample(n=size, random_state=settings.seed))
-    if not hazard:
-        return pd.DataFrame(columns=["examiner_id", "n_exams", "observed", "expected"])
-    log_hazard = np.full(len(followed), terms[("(intercept)", "(intercept)")])
-    for feature in CASE_FEATURES:
-        if feature in terms.index.get_level_values(0):
-            levels = followed[feature].astype("string").fillna(MISSING_LEVEL)
-            log_hazard += levels.map(terms[feature]).fillna(0.0).to_numpy(dtype=float)
-    times = np.array([h["days"] for h in hazard])
-    steps = np.concatenate(([0.0], [h["cumulative_hazard"] for h in hazard]))
-    days = followed["days_injury_to_mmi"].to_numpy(dtype=float)
-    baseline = steps[np.searchsorted(times, days, side="right")]
-    return (
-        followed.assign(
-            observed=followed["mmi_reached"].astype(int),
-            expected=baseline * np.exp(log_hazard),
-        )
-        .groupby("examiner_id", as_index=False)
-        .agg(
-            n_exams=("observed", "size"),
-            observed=("observed", "sum"),
-            expected=("expected", "sum"),
-        )
-    )
 
 
 def _flags(df):
@@ -1365,13 +1303,13 @@ def _flags_from(units, risks):
     """The engine's own statistics (each measure's score) on the pandas way's sums."""
     import pandas as pd
 
-    from measures import drift, early_mmi
+    from measures import drift
     from measures.base import DEFAULT_SETTINGS, View
     from measures.binary import score_binary
 
     view = View(con=None, scope=None, filters=None, units=units)
     frames = [score_binary(name, view, DEFAULT_SETTINGS) for name in _PANDAS_BINARY]
-    frames += [early_mmi.score(view, DEFAULT_SETTINGS), drift.score_risks(risks, DEFAULT_SETTINGS)]
+    frames += [drift.score_risks(risks, DEFAULT_SETTINGS)]
     return pd.concat([f for f in frames if not f.empty], ignore_index=True)
 
 
@@ -1544,7 +1482,7 @@ def _volumes(df):
 
 
 def _examiners_compute(frames, t):
-    from dashboard import examiners
+    from dashboard import examiner_figures as examiners
 
     df = frames["df"]
     with t.phase("figures"):
@@ -1620,7 +1558,7 @@ def _profile_compute(frames, t):
     import numpy as np
     import pandas as pd
 
-    from dashboard import examiners
+    from dashboard import examiner_figures as examiners
     from measures.base import FlagSettings
     from measures.drift import drift_charts, drift_path, drift_threshold
 
@@ -1780,7 +1718,7 @@ def _same_counts(product, mine, keys: list[str]) -> str | None:
 
 def _same_flags(stored, mine) -> str | None:
     """None when pandas flags the same examiners with the same expected counts as the product,
-    on the measures the pandas way computes (_PANDAS_BINARY, early MMI and drift)."""
+    on the measures the pandas way computes (_PANDAS_BINARY, early MMI among them, and drift)."""
     stored = stored[stored["measure"].isin(set(mine["measure"]))]
     a = stored.set_index(["examiner_id", "measure"]).sort_index()
     b = mine.set_index(["examiner_id", "measure"]).sort_index()
@@ -1994,8 +1932,6 @@ def _trace_flags(tracer: Tracer) -> None:
     for module, name in (
         (casemix, "fit_models"),
         (casemix, "fit_casemix"),
-        (casemix, "fit_mmi_model"),
-        (casemix, "cox_ph"),
         (binary, "score_units"),
         (drift, "threshold_for_batched_panel"),
         (drift, "batched_cusum"),

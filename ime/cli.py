@@ -72,21 +72,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_flags(args: argparse.Namespace) -> int:
-    import queries
     from measures.base import FLAG_COLUMNS
     from measures.engine import compute_flags, explain, flags_for_view
     from outputs.files import neutralise_formulas
 
+    view = _flags_view(args)
+    if view is None:
+        return 2
+    scope, filters = view
+    con = _connect_or_fail(args, "flags")
+    if con is None or not _insurers_known(con, scope, args, "flags"):
+        return 2
     try:
-        con = queries.connect(database_path(args.db))
-    except FileNotFoundError as exc:
+        flags = (
+            compute_flags(con, scope, filters, measures=tuple(args.measure))
+            if args.measure
+            else flags_for_view(con, scope, filters)
+        )
+    except RuntimeError as exc:
         print(f"ime flags: {exc}", file=sys.stderr)
         return 2
-    flags = (
-        compute_flags(con, measures=tuple(args.measure)) if args.measure else flags_for_view(con)
-    )
     if args.explain:
-        print(explain(flags, args.explain))
+        if args.explain not in set(flags["examiner_id"]):
+            print(f"ime flags: no exams of examiner {args.explain!r} in this view of "
+                  f"{database_path(args.db)}; check the id, or widen --start, --end and "
+                  "--filter", file=sys.stderr)
+            return 2
+        words = explain(flags, args.explain)
+        if args.out:
+            Path(args.out).write_text(words + "\n", encoding="utf-8")
+            print(f"Wrote the reasoning for examiner {args.explain} to {args.out}",
+                  file=sys.stderr)
+        else:
+            print(words)
         return 0
     # Ids are data: one that reads as a spreadsheet formula is written as text.
     table = neutralise_formulas(flags[FLAG_COLUMNS])
@@ -97,6 +115,42 @@ def cmd_flags(args: argparse.Namespace) -> int:
     else:
         table.to_csv(sys.stdout, index=False)
     return 0
+
+
+def _flags_view(args: argparse.Namespace):
+    """The (Scope, Filters) of `ime flags`' view options, or None after saying why not."""
+    import queries
+
+    if args.role == "researcher":
+        print("ime flags: a researcher sees no examiner's flags, only aggregates: "
+              "`ime export decision_counts_flags --role researcher`", file=sys.stderr)
+        return None
+    if args.insurer and args.role != "insurer":
+        print(f"ime flags: --insurer applies to --role insurer only (role is {args.role})",
+              file=sys.stderr)
+        return None
+    if args.role == "insurer" and not args.insurer:
+        print("ime flags: --role insurer needs at least one --insurer ID (the insurer's own "
+              "cases)", file=sys.stderr)
+        return None
+    try:
+        return queries.Scope(args.role, tuple(args.insurer or ())), _filters(args)
+    except ValueError as exc:
+        print(f"ime flags: {exc}", file=sys.stderr)
+        return None
+
+
+def _insurers_known(con, scope, args: argparse.Namespace, command: str) -> bool:
+    """Whether every insurer of the scope has cases in the database; else say so."""
+    import queries
+
+    known = set(queries.run(con, "filter_values").query("filter == 'insurer_id'")["value"])
+    unknown = sorted(set(scope.insurer_ids) - known)
+    if unknown:
+        print(f"ime {command}: no cases of insurer {', '.join(unknown)} in "
+              f"{database_path(args.db)}; known insurers: {', '.join(sorted(known)) or 'none'}",
+              file=sys.stderr)
+    return not unknown
 
 
 def _users_file(args: argparse.Namespace) -> Path:
@@ -202,7 +256,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     realdata = Path(args.realdata) if args.realdata else None
     result = write_report(
         Path(args.out), tuple(args.seeds), args.exams, tuple(args.power_seeds), args.power_exams,
-        realdata, progress=True,
+        realdata, progress=True, jobs=args.jobs,
     )
     print(result.detection.to_string(index=False))
     for table in (result.by_odds, result.by_volume, result.fair):
@@ -277,11 +331,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     con = _connect_or_fail(args, "export")
     if con is None:
         return 2
-    known = set(queries.run(con, "filter_values").query("filter == 'insurer_id'")["value"])
-    unknown = sorted(set(scope.insurer_ids) - known)
-    if unknown:
-        print(f"ime export: no cases of insurer {', '.join(unknown)} in {database_path(args.db)}; "
-              f"known insurers: {', '.join(sorted(known)) or 'none'}", file=sys.stderr)
+    if not _insurers_known(con, scope, args, "export"):
         return 2
     if scope.role == "regulator" and k != 11:
         print("ime export: note: a regulator's export is not suppressed; --k is not used",
@@ -360,14 +410,25 @@ def build_parser() -> argparse.ArgumentParser:
     load.set_defaults(func=cmd_load)
 
     from measures.registry import NAMES as MEASURES
+    from queries import ROLES
 
     flags = sub.add_parser("flags", help="examiner flags per measure as CSV (case-mix adjusted, FDR-controlled)")
     flags.add_argument(
         "--measure", action="append", choices=MEASURES,
         help="measure to compute (repeatable; default: all)",
     )
-    flags.add_argument("--out", help="CSV file to write (default: standard output)")
-    flags.add_argument("--explain", metavar="EXAMINER", help="print the reasoning for one examiner in words")
+    flags.add_argument(
+        "--out", help="file to write, the CSV or with --explain the reasoning (default: standard "
+        "output)",
+    )
+    flags.add_argument("--explain", metavar="EXAMINER",
+                       help="the reasoning for one examiner in words")
+    flags.add_argument("--role", choices=ROLES, default="regulator",
+                       help="whose view (default: regulator; an insurer sees its own cases only)")
+    flags.add_argument("--insurer", action="append", metavar="ID",
+                       help="insurer_id whose cases an insurer sees (repeatable; required "
+                            "with --role insurer)")
+    _add_filters(flags)
     _add_db(flags)
     flags.set_defaults(func=cmd_flags)
 
@@ -401,6 +462,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder of the public data sets, for the SSA judges comparison (default: "
         "data/public, shipped with the repository)",
     )
+    validate.add_argument(
+        "--jobs", type=int, default=1,
+        help="data sets generated, loaded and flagged at the same time, each in its own "
+        "process (default: 1); the figures do not depend on it",
+    )
     validate.set_defaults(func=cmd_validate)
 
     from devtools import bench as bench_module
@@ -420,8 +486,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_db(serve)
     serve.set_defaults(func=cmd_serve)
-
-    from queries import ROLES
 
     user = sub.add_parser("user", help="add, remove or list the users who may sign in")
     user_sub = user.add_subparsers(dest="user_command", required=True)

@@ -1,4 +1,4 @@
-"""Time to MMI: Kaplan-Meier curves, log-rank tests and Cox models on right-censored durations.
+"""Time to MMI: Kaplan-Meier curves and log-rank tests on right-censored durations.
 
 An exam contributes the days from injury to MMI when the examiner declared MMI (an event) and
 the days to the exam date otherwise (right-censored: not yet at MMI). The counts versions take
@@ -8,7 +8,6 @@ DuckDB and hand over a few thousand rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -16,7 +15,6 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import stats
-from statsmodels.duration.hazard_regression import PHReg
 
 from imestats._checks import check_level, check_nonnegative, count_array, float_array, same_length
 
@@ -57,30 +55,6 @@ class LogRankResult:
     df: int
     p_value: float
     table: pd.DataFrame
-
-
-@dataclass(frozen=True)
-class CoxModel:
-    """A fitted Cox proportional hazards model.
-
-    ``table`` is indexed by covariate with columns coef, std_err, hazard_ratio, hr_ci_low,
-    hr_ci_high, z, p_value. The baseline cumulative hazard (Breslow) is that of a case with
-    every covariate at ``covariate_means``; it steps at ``baseline_time``.
-    """
-
-    table: pd.DataFrame
-    log_likelihood: float
-    log_likelihood_null: float
-    lr_statistic: float
-    lr_df: int
-    lr_p_value: float
-    n_obs: int
-    n_events: int
-    ties: str
-    level: float
-    covariate_means: pd.Series
-    baseline_time: np.ndarray
-    baseline_cumulative_hazard: np.ndarray
 
 
 def survival_counts(
@@ -373,298 +347,6 @@ def logrank_from_counts(
     )
 
 
-def cox_ph(
-    data: pd.DataFrame,
-    duration_col: str,
-    event_col: str,
-    covariates: Sequence[str],
-    ties: Literal["efron", "breslow"] = "efron",
-    level: float = 0.95,
-) -> CoxModel:
-    """Fit a Cox proportional hazards model (statsmodels ``PHReg``).
-
-    Parameters
-    ----------
-    data : pandas.DataFrame
-        One row per subject (exam).
-    duration_col : str
-        Column with the follow-up time.
-    event_col : str
-        Column with the event indicator (bool or 0/1; 1 = MMI declared).
-    covariates : sequence of str
-        Numeric columns of the linear predictor. Encode categorical case features as
-        indicator columns first (for example ``pandas.get_dummies(..., drop_first=True)``).
-    ties : {'efron', 'breslow'}, default 'efron'
-        Handling of tied event times. Efron is the default of R ``coxph`` and lifelines;
-        statsmodels itself defaults to Breslow, which is why the choice is explicit here.
-    level : float, default 0.95
-        Confidence level of the hazard-ratio intervals.
-
-    Returns
-    -------
-    CoxModel
-        Coefficients with SE, hazard ratio and its interval, Wald z and p; partial
-        log-likelihoods of the fit and of the null model; the likelihood-ratio test; and the
-        Breslow baseline cumulative hazard used by :func:`cox_expected_events`.
-
-    Raises
-    ------
-    ValueError
-        If ``data`` has no rows; if ``duration_col`` has missing, infinite or negative
-        values; if ``event_col`` is not 0/1 or has no event at all (the partial likelihood
-        is then empty); if a covariate has missing values; if ``covariates`` is empty; or
-        if ``ties`` or ``level`` is invalid.
-    KeyError
-        If a named column is not in ``data``.
-    TypeError
-        If a covariate is not numeric.
-
-    Notes
-    -----
-    Assumes proportional hazards (check with Schoenfeld residuals) and independent
-    censoring; standard errors are model-based and ignore clustering of exams within an
-    examiner. PHReg has no case weights, so a model fitted on a sample must come from a
-    simple random sample or one stratified on the covariates; see
-    :func:`observed_expected_by_examiner`.
-
-    The baseline cumulative hazard is Breslow's estimator at the fitted coefficients, with
-    the covariates centred at their means: H0(t) = sum over event times t_j <= t of
-    d_j / sum_{k at risk at t_j} exp((x_k - mean)' beta). statsmodels'
-    ``baseline_cumulative_hazard`` reports the value just before each event time, which
-    would drop each exam's own event from its expectation, hence the recomputation.
-
-    References
-    ----------
-    Cox DR. Regression models and life-tables. Journal of the Royal Statistical Society,
-    Series B. 1972;34(2):187-220.
-
-    Efron B. The efficiency of Cox's likelihood function for censored data. Journal of the
-    American Statistical Association. 1977;72(359):557-565.
-
-    Breslow NE. Covariance analysis of censored survival data. Biometrics.
-    1974;30(1):89-99.
-    """
-    check_level(level)
-    if ties not in ("efron", "breslow"):
-        raise ValueError(f"ties={ties!r}: use 'efron' or 'breslow'")
-    covariates = list(covariates)
-    if not covariates:
-        raise ValueError("cox_ph needs at least one covariate")
-    durations = _times(_column(data, duration_col), duration_col)
-    observed = _event_indicator(_column(data, event_col), event_col)
-    design = _covariate_matrix(data, covariates)
-    if durations.size == 0:
-        raise ValueError("data has no rows: nothing to fit")
-    if not observed.any():
-        raise ValueError(
-            f"{event_col} has no events among {observed.size} rows: the Cox partial "
-            "likelihood has no terms, so no hazard ratio can be estimated"
-        )
-
-    model = PHReg(durations, design, status=observed, ties=ties)
-    fit = model.fit()
-    coef = np.asarray(fit.params)
-    std_err = np.asarray(fit.bse)
-    z_value = coef / std_err
-    z = stats.norm.ppf(0.5 + level / 2)
-    table = pd.DataFrame(
-        {
-            "coef": coef,
-            "std_err": std_err,
-            "hazard_ratio": np.exp(coef),
-            "hr_ci_low": np.exp(coef - z * std_err),
-            "hr_ci_high": np.exp(coef + z * std_err),
-            "z": z_value,
-            "p_value": 2 * stats.norm.sf(np.abs(z_value)),
-        },
-        index=pd.Index(covariates, name="covariate"),
-    )
-    log_likelihood = float(fit.llf)
-    log_likelihood_null = float(model.loglike(np.zeros(len(covariates))))
-    lr_statistic = 2 * (log_likelihood - log_likelihood_null)
-
-    means = design.mean(axis=0)
-    risk_score = np.exp((design - means) @ coef)
-    baseline_time, baseline_cumulative_hazard = _breslow_cumulative_hazard(
-        durations, observed, risk_score
-    )
-    return CoxModel(
-        table=table,
-        log_likelihood=log_likelihood,
-        log_likelihood_null=log_likelihood_null,
-        lr_statistic=lr_statistic,
-        lr_df=len(covariates),
-        lr_p_value=float(stats.chi2.sf(lr_statistic, len(covariates))),
-        n_obs=len(durations),
-        n_events=int(observed.sum()),
-        ties=ties,
-        level=level,
-        covariate_means=pd.Series(means, index=covariates),
-        baseline_time=baseline_time,
-        baseline_cumulative_hazard=baseline_cumulative_hazard,
-    )
-
-
-def cox_expected_events(model: CoxModel, data: pd.DataFrame, duration_col: str) -> np.ndarray:
-    """Expected number of events of each subject under a Cox model: H0(t_i) exp(x_i' beta).
-
-    Parameters
-    ----------
-    model : CoxModel
-        A model from :func:`cox_ph`; ``data`` must have its covariate columns.
-    data : pandas.DataFrame
-        Subjects to score: the fitting data or any other rows (for example all exams when
-        the model was fitted on a sample).
-    duration_col : str
-        Column with each subject's follow-up time.
-
-    Returns
-    -------
-    numpy.ndarray
-        The cumulative hazard over each subject's follow-up, which is the expected count of
-        events (0 or 1 observed) given its covariates. Observed minus expected is the
-        martingale residual.
-
-    Raises
-    ------
-    ValueError
-        If ``duration_col`` has missing, infinite or negative values or a covariate has
-        missing values.
-    KeyError
-        If a column is not in ``data``.
-
-    Notes
-    -----
-    The baseline is a step function, looked up for all rows at once with
-    ``numpy.searchsorted``; it is flat after the last event time of the fitting data, so
-    follow-up beyond it adds no expectation.
-
-    References
-    ----------
-    Therneau TM, Grambsch PM, Fleming TR. Martingale-based residuals for survival models.
-    Biometrika. 1990;77(1):147-160.
-    """
-    durations = _times(_column(data, duration_col), duration_col)
-    design = _covariate_matrix(data, list(model.covariate_means.index))
-    risk_score = np.exp(
-        (design - model.covariate_means.to_numpy()) @ model.table["coef"].to_numpy()
-    )
-    steps = np.concatenate(([0.0], model.baseline_cumulative_hazard))
-    cumulative_hazard = steps[np.searchsorted(model.baseline_time, durations, side="right")]
-    return cumulative_hazard * risk_score
-
-
-def observed_expected_by_examiner(
-    model: CoxModel,
-    data: pd.DataFrame,
-    duration_col: str,
-    event_col: str,
-    examiner_col: str,
-    level: float = 0.95,
-) -> pd.DataFrame:
-    """Observed and case-mix expected MMI declarations per examiner (standardised ratio).
-
-    Parameters
-    ----------
-    model : CoxModel
-        Cox model of case features only (no examiner term), from :func:`cox_ph`.
-    data : pandas.DataFrame
-        Exams to score, one row each, with the model's covariates.
-    duration_col, event_col, examiner_col : str
-        Columns with follow-up time, MMI indicator and examiner.
-    level : float, default 0.95
-        Confidence level of the exact interval of the ratio.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per examiner, sorted by examiner: examiner, n_exams, observed, expected,
-        o_e_ratio, ci_low, ci_high. A ratio above 1 means the examiner declares MMI sooner
-        (more often per day of follow-up) than the case mix predicts. An examiner with
-        nothing expected (every exam ends before the first event time) gets NaN ratio and
-        limits.
-
-    Raises
-    ------
-    ValueError
-        If ``examiner_col`` has missing labels, ``event_col`` is not 0/1, or as
-        :func:`cox_expected_events`; or if ``level`` is not strictly between 0 and 1.
-    KeyError
-        If a column is not in ``data``.
-
-    Notes
-    -----
-    Expected = sum over the examiner's exams of H0(t_i) exp(x_i' beta), the survival
-    analogue of indirect standardisation (the standardised mortality ratio); O - E is the
-    examiner's sum of martingale residuals. On the fitting data the Breslow baseline makes
-    total expected equal total observed, so the ratios are relative to the average exam.
-
-    The interval treats the observed count as Poisson with the expected count fixed
-    (Garwood's exact limits); it ignores the uncertainty of the model and any
-    over-dispersion between examiners.
-
-    To scale, fit :func:`cox_ph` on a sample and score all rows here. A simple random sample,
-    or one stratified on the model's covariates, keeps the coefficients and the baseline
-    hazard unbiased because sampling on covariates leaves the hazard given the covariates
-    unchanged. Never sample on the outcome or the follow-up time; sampling unequally by
-    examiner makes the benchmark the sample's mix of examiners.
-
-    References
-    ----------
-    Berry G. The analysis of mortality by the subject-years method. Biometrics.
-    1983;39(1):173-184.
-
-    Breslow NE, Day NE. Statistical Methods in Cancer Research, Volume II: The Design and
-    Analysis of Cohort Studies. IARC Scientific Publications No. 82. Lyon: International
-    Agency for Research on Cancer; 1987.
-
-    Garwood F. Fiducial limits for the Poisson distribution. Biometrika.
-    1936;28(3-4):437-442.
-    """
-    check_level(level)
-    examiner = _column(data, examiner_col)
-    if examiner.isna().any():
-        raise ValueError(
-            f"column {examiner_col!r} has {int(examiner.isna().sum())} exams without an "
-            "examiner; drop or label them first"
-        )
-    expected = cox_expected_events(model, data, duration_col)
-    observed = _event_indicator(_column(data, event_col), event_col)
-    per_exam = pd.DataFrame(
-        {
-            "examiner": examiner.to_numpy(),
-            "observed": observed,
-            "expected": expected,
-        }
-    )
-    summary = (
-        per_exam.groupby("examiner", sort=True)
-        .agg(
-            n_exams=("observed", "size"),
-            observed=("observed", "sum"),
-            expected=("expected", "sum"),
-        )
-        .reset_index()
-    )
-    counts = summary["observed"].to_numpy()
-    expected_sum = summary["expected"].to_numpy(dtype=float)
-    # An examiner whose exams all end before the first event time has nothing expected:
-    # the ratio is undefined (NaN), not infinite.
-    per_expected = np.divide(
-        1.0, expected_sum, out=np.full_like(expected_sum, np.nan), where=expected_sum > 0
-    )
-    tail = (1 - level) / 2
-    low_count = np.zeros(len(summary))
-    some = counts > 0
-    low_count[some] = stats.chi2.ppf(tail, 2 * counts[some]) / 2
-    high_count = stats.chi2.ppf(1 - tail, 2 * counts + 2) / 2
-    return summary.assign(
-        o_e_ratio=counts * per_expected,
-        ci_low=low_count * per_expected,
-        ci_high=high_count * per_expected,
-    )
-
-
 def _pointwise_band(
     survival: np.ndarray, log_sd: np.ndarray, z: float, transform: str
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -708,19 +390,6 @@ def _time_curve_reaches(
     return float((times[first] + end) / 2)
 
 
-def _breslow_cumulative_hazard(
-    durations: np.ndarray, observed: np.ndarray, risk_score: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Breslow baseline cumulative hazard at each distinct event time."""
-    order = np.argsort(durations, kind="stable")
-    sorted_time = durations[order]
-    # risk_at_or_after[i] = sum of risk scores of the subjects sorted at positions i, i+1, ...
-    risk_at_or_after = np.cumsum(risk_score[order][::-1])[::-1]
-    event_time, n_events = np.unique(durations[observed == 1], return_counts=True)
-    risk_set = risk_at_or_after[np.searchsorted(sorted_time, event_time, side="left")]
-    return event_time, np.cumsum(n_events / risk_set)
-
-
 def _merge_counts_by_time(
     time: ArrayLike, n_event: ArrayLike, n_censored: ArrayLike
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -738,29 +407,6 @@ def _merge_counts_by_time(
     if not leaving.any():
         raise ValueError("n_event and n_censored are all zero: nobody was followed up")
     return distinct[leaving], events[leaving].astype(np.int64), censored[leaving].astype(np.int64)
-
-
-def _covariate_matrix(data: pd.DataFrame, covariates: list[str]) -> np.ndarray:
-    """Covariate columns as a float matrix; refuses missing or non-numeric values."""
-    columns = [_column(data, name) for name in covariates]
-    for name, values in zip(covariates, columns, strict=True):
-        if not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)):
-            raise TypeError(
-                f"covariate {name!r} has dtype {values.dtype}; encode it as numeric "
-                "indicator columns (for example pandas.get_dummies)"
-            )
-        if values.isna().any():
-            raise ValueError(
-                f"covariate {name!r} has {int(values.isna().sum())} missing values; "
-                "drop or impute them first"
-            )
-    return np.column_stack([values.to_numpy(dtype=float) for values in columns])
-
-
-def _column(data: pd.DataFrame, name: str) -> pd.Series:
-    if name not in data.columns:
-        raise KeyError(f"column {name!r} not in data; columns are {list(data.columns)}")
-    return data[name]
 
 
 def _times(values: ArrayLike, name: str) -> np.ndarray:

@@ -5,8 +5,9 @@ A binary outcome tested as one (docs/methods.md): per examiner, a 2x2 table of s
 opinion in each case-mix risk band (the adverse-opinion model's probability without its
 requested_by term, in tenths, stored per exam at load), so each side's cases are compared
 with cases of like risk. The common odds ratio is Mantel-Haenszel's with its RGB interval; the
-one-sided test is the exact conditional test (Fisher's exact test stratified, mid-p), or the
-Cochran-Mantel-Haenszel statistic for large examiners (imestats.stratified).
+one-sided test is the exact conditional test (Fisher's exact test stratified), or the
+Cochran-Mantel-Haenszel statistic with continuity correction for large examiners
+(imestats.stratified).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import pandas as pd
 
 from imestats.stratified import mantel_haenszel_by_unit
-from measures.base import FlagSettings, Measure, View, finish
+from measures.base import FlagSettings, Measure, View, q_values_and_flags
 
 NAME = "allegiance"
 BANDS = 10
@@ -74,7 +75,7 @@ def score(view: View, settings: FlagSettings) -> pd.DataFrame:
             "p_value": test.p_greater,
         }
     )
-    return finish(rows, NAME, settings)
+    return q_values_and_flags(rows, NAME, settings)
 
 
 MEASURE = Measure(
@@ -84,12 +85,12 @@ MEASURE = Measure(
         "Within the examiner's own exams: the odds of an adverse opinion when retained by an "
         "insurer or employer, against the odds when retained by the claimant or a neutral "
         "(board, panel, agreed), compared within bands of like case-mix risk (Mantel-Haenszel "
-        "odds ratio; one-sided exact conditional mid-p test, Fisher's test stratified by risk "
+        "odds ratio; one-sided exact conditional test, Fisher's test stratified by risk "
         "band). "
         "Examiners need the minimum volume on both sides."
     ),
     method="Mantel-Haenszel odds ratio across case-mix risk bands (RGB interval); one-sided "
-    "exact conditional mid-p test (the CMH statistic above 1,000 exams)",
+    "exact conditional test (the CMH statistic above 1,000 exams)",
     rate="adverse rate when retained by an insurer or employer",
     peer="the examiner's own rate when retained by a claimant or neutral",
     chart="odds_ratio",

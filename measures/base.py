@@ -66,9 +66,6 @@ class FlagSettings:
     # thousand exams more data barely moves some 70 coefficients, while the fit's cost grows
     # with the distinct covariate patterns, which are nearly as many as the exams.
     casemix_sample: int = 250_000
-    # Early MMI: the Cox model is fitted on about this many exams, a hash sample independent of
-    # outcome and time (sampling on covariates leaves the hazard model unbiased).
-    cox_sample: int = 25_000
     # Drift: the first share of each examiner's exams is the baseline; the CUSUM looks for a
     # doubling of the odds (Steiner 2000) with a 5% panel-wide false-alarm probability. It
     # steps a calendar quarter of exams at a time, so its cost (above all the simulation of
@@ -95,13 +92,6 @@ class LogisticModel:
 
     outcome: str
     extra_features: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class CoxModel:
-    """The case-mix model of time to MMI, fitted at load; each exam's cumulative hazard at its
-    follow-up time (the expected number of MMI declarations) is stored in
-    fct_exams.expected_<measure>."""
 
 
 @dataclass
@@ -133,8 +123,8 @@ class Measure:
     rate, peer: what raw_rate counts and what peer_rate is.
     chart: one of CHART_KINDS.
     score: (View, FlagSettings) -> unit rows (FLAG_COLUMNS less q_value, flagged, eligible,
-        measure), to be finished by `finish`; an empty frame when the view has nothing to
-        compare.
+        measure), to be completed by `q_values_and_flags`; an empty frame when the view has
+        nothing to compare.
     aggregates: (alias, SQL) columns this measure adds to the shared per-examiner pass over
         exams_in_view() (View.units).
     model: the case-mix model fitted at load whose per-exam expectation the measure reads.
@@ -156,7 +146,7 @@ class Measure:
     chart: str
     score: Callable[[View, FlagSettings], pd.DataFrame]
     aggregates: tuple[tuple[str, str], ...] = ()
-    model: LogisticModel | CoxModel | None = None
+    model: LogisticModel | None = None
     stored: tuple[tuple[str, str], ...] = ()
     needs_exams: bool = True
     planted_by: str | None = None
@@ -178,7 +168,7 @@ def comparable(trials, events) -> bool:
     return 0 < np.sum(events) < np.sum(trials)
 
 
-def finish(
+def q_values_and_flags(
     rows: pd.DataFrame,
     measure: str,
     settings: FlagSettings,

@@ -14,7 +14,7 @@ import pandas as pd
 
 from imestats.funnel import score_units
 from imestats.proportions import oe_ratio_interval
-from measures.base import FlagSettings, LogisticModel, Measure, View, comparable, finish
+from measures.base import FlagSettings, LogisticModel, Measure, View, comparable, q_values_and_flags
 
 
 def binary_aggregates(name: str, model: LogisticModel) -> tuple[tuple[str, str], ...]:
@@ -62,7 +62,7 @@ def score_binary(name: str, view: View, settings: FlagSettings) -> pd.DataFrame:
         tau2=scores.tau2,
         phi=scores.phi,
     )
-    return finish(rows, name, settings)
+    return q_values_and_flags(rows, name, settings)
 
 
 def binary_measure(name: str, model: LogisticModel, **definition) -> Measure:

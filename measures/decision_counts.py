@@ -8,7 +8,7 @@ import pandas as pd
 
 from imestats.funnel import score_units
 from imestats.proportions import oe_ratio_interval
-from measures.base import FlagSettings, Measure, View, finish
+from measures.base import FlagSettings, Measure, View, q_values_and_flags
 
 NAME = "decision_counts"
 
@@ -55,7 +55,7 @@ def score(view: View, settings: FlagSettings) -> pd.DataFrame:
         )
     if not parts:
         return pd.DataFrame()
-    return finish(pd.concat(parts, ignore_index=True), NAME, settings)
+    return q_values_and_flags(pd.concat(parts, ignore_index=True), NAME, settings)
 
 
 MEASURE = Measure(

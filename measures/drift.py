@@ -23,7 +23,14 @@ from imestats.cusum import (
     threshold_for_batched_panel,
 )
 from imestats.proportions import oe_ratio_interval
-from measures.base import DEFAULT_SETTINGS, FlagSettings, Measure, View, comparable, finish
+from measures.base import (
+    DEFAULT_SETTINGS,
+    FlagSettings,
+    Measure,
+    View,
+    comparable,
+    q_values_and_flags,
+)
 
 NAME = "drift"
 # Every exam with an adverse-opinion outcome, each examiner's exams together in date order,
@@ -210,7 +217,7 @@ def score_risks(
             "p_value": stats.poisson.sf(observed - 1, expected),
         }
     )
-    return finish(rows, NAME, settings, signal=peak >= threshold)
+    return q_values_and_flags(rows, NAME, settings, signal=peak >= threshold)
 
 
 def drift_threshold(flags: pd.DataFrame) -> float | None:

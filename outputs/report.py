@@ -238,7 +238,7 @@ def drift_chart(path: pd.DataFrame, threshold: float) -> go.Figure:
 # ---------------------------------------------------------------------------------------------
 
 
-def _e(value: object) -> str:
+def _escaped(value: object) -> str:
     return html.escape(str(value))
 
 
@@ -246,7 +246,7 @@ def _finite(value: object) -> bool:
     return value is not None and value is not pd.NA and bool(np.isfinite(float(value)))
 
 
-def _num(value: object, fmt: str = ",.2f") -> str:
+def _number(value: object, fmt: str = ",.2f") -> str:
     return format(value, fmt) if _finite(value) else "–"
 
 
@@ -260,7 +260,7 @@ def _table(header: list[str], rows: list[list[str]], text_cols: int = 1,
         attribute = ' class="text"' if i < text_cols else ""
         return f"<{tag}{attribute}>{value}</{tag}>"
 
-    head = "".join(cell("th", i, _e(h)) for i, h in enumerate(header))
+    head = "".join(cell("th", i, _escaped(h)) for i, h in enumerate(header))
     body = "".join(
         f'<tr class="{(row_classes or [""] * len(rows))[r]}">'
         + "".join(cell("td", i, v) for i, v in enumerate(row)) + "</tr>"
@@ -279,12 +279,12 @@ def _measures_table(rows: pd.DataFrame) -> str:
     out = []
     for r in rows.itertuples():
         out.append([
-            _e(LABELS.get(r.measure, r.measure)),
-            _num(r.n, ",d"), _num(r.observed, ",.0f"), _num(r.expected, ",.1f"),
-            f"{_num(r.ratio)} ({_num(r.ci_low)}–{_num(r.ci_high)})",
-            _num(r.shrunken_ratio), _pct(r.raw_rate),
-            f"{_pct(r.peer_rate)} <span class='note'>{_e(r.peer_group)}</span>",
-            _num(r.p_value, ".3g"), _num(r.q_value, ".3g"),
+            _escaped(LABELS.get(r.measure, r.measure)),
+            _number(r.n, ",d"), _number(r.observed, ",.0f"), _number(r.expected, ",.1f"),
+            f"{_number(r.ratio)} ({_number(r.ci_low)}–{_number(r.ci_high)})",
+            _number(r.shrunken_ratio), _pct(r.raw_rate),
+            f"{_pct(r.peer_rate)} <span class='note'>{_escaped(r.peer_group)}</span>",
+            _number(r.p_value, ".3g"), _number(r.q_value, ".3g"),
             "FLAGGED" if r.flagged else ("below minimum volume" if not r.eligible else "no"),
         ])
     header = ["Measure", "Volume", "Observed", "Expected", "O/E (95% interval)", "Shrunken",
@@ -310,7 +310,7 @@ def _peer_rates(figures: pd.DataFrame, examiner_id: str) -> str:
         own = wilson_interval(k, n) if n else None
         peer = wilson_interval(pk, pn) if pn else None
         rows.append([
-            _e(item.words),
+            _escaped(item.words),
             f"{k:,} / {n:,}",
             f"{_pct(own.estimate)} ({_pct(own.low)}–{_pct(own.high)})" if own else "–",
             f"{pk:,} / {pn:,}",
@@ -322,8 +322,8 @@ def _peer_rates(figures: pd.DataFrame, examiner_id: str) -> str:
     peer_gap = weighted / peer_pairs if peer_pairs else None
     rows.append([
         "Mean gap to the treating rating (WPI points, IME minus treating)",
-        f"{int(mine['n_paired']):,} pairs", _num(gap), f"{int(peer_pairs):,} pairs",
-        _num(peer_gap),
+        f"{int(mine['n_paired']):,} pairs", _number(gap), f"{int(peer_pairs):,} pairs",
+        _number(peer_gap),
     ])
     header = ["Rate (not case-mix adjusted)", "Examiner k / n", "Examiner (95% interval)",
               f"Peers k / n ({mine['specialty']})", "Peers (95% interval)"]
@@ -338,7 +338,8 @@ def _volumes(mine: pd.Series) -> str:
         ("retained by the claimant or a neutral", "n_neutral_side"),
         ("with a later ruling", "n_with_ruling"), ("with a treating rating to compare", "n_paired"),
     ]
-    return _table(["Volume", "Exams"], [[_e(w), _num(int(mine[c]), ",d")] for w, c in items])
+    rows = [[_escaped(w), _number(int(mine[c]), ",d")] for w, c in items]
+    return _table(["Volume", "Exams"], rows)
 
 
 def _allegiance_sides(figures: pd.DataFrame, examiner_id: str) -> pd.DataFrame:
@@ -366,11 +367,11 @@ def _examiner_section(data: PanelData, examiner_id: str) -> str:
     title = f"Examiner {examiner_id}" + (f" — {name}" if isinstance(name, str) and name else "")
     first, last = (pd.Timestamp(mine[c]).date() for c in ("first_exam_on", "last_exam_on"))
     parts = [
-        f'<section class="examiner" id="examiner-{_e(examiner_id)}">',
-        f"<h2>{_e(title)}</h2>",
-        f'<p class="meta">Specialty: {_e(mine["specialty"])} · {int(mine["n_exams"]):,} exams in '
-        f"view, {first} to {last} · flagged on {int(rows['flagged'].sum())} of {len(rows)} "
-        "measures</p>",
+        f'<section class="examiner" id="examiner-{_escaped(examiner_id)}">',
+        f"<h2>{_escaped(title)}</h2>",
+        f'<p class="meta">Specialty: {_escaped(mine["specialty"])} · '
+        f"{int(mine['n_exams']):,} exams in view, {first} to {last} · "
+        f"flagged on {int(rows['flagged'].sum())} of {len(rows)} measures</p>",
         "<h3>1. Every measure against peers</h3>",
         _measures_table(rows),
         _chart(forest_chart(rows)),
@@ -415,11 +416,11 @@ def _examiner_section(data: PanelData, examiner_id: str) -> str:
         "<h3>6. Volumes</h3>", _volumes(mine),
         "<h3>7. The method in words</h3>",
         "".join(
-            f"<p><b>{_e(LABELS.get(m, m))}.</b> {_e(MEASURES[m].words)}</p>"
+            f"<p><b>{_escaped(LABELS.get(m, m))}.</b> {_escaped(MEASURES[m].words)}</p>"
             for m in rows["measure"]
         ),
-        f"<p>{_e(COMMON_WORDS)}</p>",
-        f'<pre class="explain">{_e(explain(data.flags, examiner_id, data.settings))}</pre>',
+        f"<p>{_escaped(COMMON_WORDS)}</p>",
+        f'<pre class="explain">{_escaped(explain(data.flags, examiner_id, data.settings))}</pre>',
         "<h3>8. Examiner's reply</h3>",
         '<p class="note">The examiner may reply to this report here or on attached pages. The '
         "reply is part of the record.</p>",
@@ -437,30 +438,36 @@ def _page(title: str, intro: str, sections: list[str], data: PanelData) -> str:
         for k, v in dataclasses.asdict(data.filters).items() if v not in ((), None)
     }
     provenance = _table(["Item", "Value"], text_cols=2, rows=[
-        ["Generated (UTC)", _e(data.generated_at_utc)],
-        ["Data snapshot (sha256 of the database file)", f"<code>{_e(data.snapshot_sha256)}</code>"],
-        ["Filters", _e(filters or "none: every exam in the database")],
-        ["Flag settings", _e(f"q < {data.settings.q}, minimum volume {data.settings.min_volume}, "
-                             f"over-dispersion {data.settings.adjustment}")],
-        *([_e(k), _e(v)] for k, v in METHOD_VERSIONS.items()),
+        ["Generated (UTC)", _escaped(data.generated_at_utc)],
+        [
+            "Data snapshot (sha256 of the database file)",
+            f"<code>{_escaped(data.snapshot_sha256)}</code>",
+        ],
+        ["Filters", _escaped(filters or "none: every exam in the database")],
+        ["Flag settings", _escaped(
+            f"q < {data.settings.q}, minimum volume {data.settings.min_volume}, "
+            f"over-dispersion {data.settings.adjustment}"
+        )],
+        *([_escaped(k), _escaped(v)] for k, v in METHOD_VERSIONS.items()),
     ])
     return "\n".join([
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{_e(title)}</title>",
+        f"<title>{_escaped(title)}</title>",
         f"<style>{CSS}</style>",
         # plotly.js inline, once: the file must open without a network.
         f'<script type="text/javascript">{get_plotlyjs()}</script>',
         "</head><body>",
-        f"<h1>{_e(title)}</h1>",
-        f'<p class="meta">Generated {_e(data.generated_at_utc)} UTC · data snapshot '
-        f"<code>{_e(data.snapshot_sha256[:16])}…</code></p>",
+        f"<h1>{_escaped(title)}</h1>",
+        f'<p class="meta">Generated {_escaped(data.generated_at_utc)} UTC · data snapshot '
+        f"<code>{_escaped(data.snapshot_sha256[:16])}…</code></p>",
         intro,
         "<h2>Provenance</h2>",
         provenance,
         *sections,
-        f"<footer>Data snapshot sha256 {_e(data.snapshot_sha256)} · generated "
-        f"{_e(data.generated_at_utc)} UTC · A flag is a reason to look, not a verdict.</footer>",
+        f"<footer>Data snapshot sha256 {_escaped(data.snapshot_sha256)} · generated "
+        f"{_escaped(data.generated_at_utc)} UTC · A flag is a reason to look, not a "
+        "verdict.</footer>",
         "</body></html>",
     ])
 
@@ -491,12 +498,12 @@ def panel_report(con: duckdb.DuckDBPyConnection, data: PanelData | None = None) 
         mine = data.figures.loc[examiner_id]
         measures = flagged[flagged["examiner_id"] == examiner_id]
         rows.append([
-            f'<a href="#examiner-{_e(examiner_id)}">{_e(examiner_id)}</a>',
-            _e(mine["examiner_name"] if isinstance(mine["examiner_name"], str) else ""),
-            _e(mine["specialty"]), _num(int(mine["n_exams"]), ",d"),
+            f'<a href="#examiner-{_escaped(examiner_id)}">{_escaped(examiner_id)}</a>',
+            _escaped(mine["examiner_name"] if isinstance(mine["examiner_name"], str) else ""),
+            _escaped(mine["specialty"]), _number(int(mine["n_exams"]), ",d"),
             "<br>".join(
-                f"{_e(LABELS.get(r.measure, r.measure))}: O/E {_num(r.ratio)} "
-                f"({_num(r.ci_low)}–{_num(r.ci_high)}), q = {_num(r.q_value, '.3g')}"
+                f"{_escaped(LABELS.get(r.measure, r.measure))}: O/E {_number(r.ratio)} "
+                f"({_number(r.ci_low)}–{_number(r.ci_high)}), q = {_number(r.q_value, '.3g')}"
                 for r in measures.itertuples()
             ),
         ])

@@ -191,7 +191,7 @@ def _derived(layout: Sequence[Item]) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def _fill(
+def _layout_columns(
     layout: Sequence[Item], counts: pd.DataFrame, flags: pd.DataFrame | None = None
 ) -> pd.DataFrame:
     """The table's columns in layout order: counts and values read, rates and flags added.
@@ -270,7 +270,7 @@ class ExportTable:
 
     def rates(self, counts: pd.DataFrame) -> pd.DataFrame:
         """Rate and interval columns rebuilt from `counts` (for_role passes rounded ones)."""
-        return _fill([item for item in self.layout if isinstance(item, Rate)], counts)
+        return _layout_columns([item for item in self.layout if isinstance(item, Rate)], counts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,14 +334,14 @@ def _with_total(rows: pd.DataFrame, label_col: str, label: str) -> Aggregate:
 def _read_insurer_rates(con, scope, filters, settings, with_flags) -> Aggregate:
     rows = queries.run(con, "rates_by_group", scope, filters, dimension="insurer_id")
     agg = _with_total(rows.rename(columns={"group_value": "insurer_id"}), "insurer_id", "total")
-    return Aggregate(_fill(INSURER_RATES_LAYOUT, agg.frame), agg.margins)
+    return Aggregate(_layout_columns(INSURER_RATES_LAYOUT, agg.frame), agg.margins)
 
 
 def _read_monthly_rates(con, scope, filters, settings, with_flags) -> Aggregate:
     rows = queries.run(con, "rates_by_month", scope, filters)
     rows.insert(0, "month", pd.to_datetime(rows.pop("exam_month")).dt.strftime("%Y-%m"))
     agg = _with_total(rows, "month", "all months")
-    return Aggregate(_fill(MONTHLY_LAYOUT, agg.frame), agg.margins)
+    return Aggregate(_layout_columns(MONTHLY_LAYOUT, agg.frame), agg.margins)
 
 
 INSURER_RATES_LAYOUT = (Value("insurer_id", "Insurer (claim holder); 'total' on the "
@@ -503,7 +503,7 @@ def examiner_figures(
     }
     total_row = pd.DataFrame([total], index=[ALL_EXAMINERS]).reindex(columns=counts.columns)
     counts = pd.concat([counts, total_row.astype(counts.dtypes.to_dict())])
-    figures = _fill(EXAMINER_LAYOUT, counts, _flags_by_measure(flags))
+    figures = _layout_columns(EXAMINER_LAYOUT, counts, _flags_by_measure(flags))
     if period:
         figures[["first_exam_on", "last_exam_on"]] = counts[["first_exam_on", "last_exam_on"]]
     return figures
@@ -661,7 +661,7 @@ def _read_impairment(con, scope, filters, settings, with_flags) -> Aggregate:
         margins.append(("all|all", tuple(subtotals.index)))
     order = [label for total, parts in margins[:-1] for label in (*parts, total)] + ["all|all"]
     frame = rows.loc[order] if len(subtotals) else rows.iloc[0:0]
-    return Aggregate(_fill(IMPAIRMENT_LAYOUT, frame), tuple(margins))
+    return Aggregate(_layout_columns(IMPAIRMENT_LAYOUT, frame), tuple(margins))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -708,7 +708,8 @@ def _read_decision_counts(con, scope, filters, settings, with_flags) -> Aggregat
         frames += [part, total]
         margins.append((label, tuple(part.index)))
     frame = pd.concat(frames) if frames else units
-    return Aggregate(_fill(DECISION_COUNTS_LAYOUT, frame, _flags_by_measure(flags)), tuple(margins))
+    columns = _layout_columns(DECISION_COUNTS_LAYOUT, frame, _flags_by_measure(flags))
+    return Aggregate(columns, tuple(margins))
 
 
 TABLES: dict[str, ExportTable] = {

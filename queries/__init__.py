@@ -1,11 +1,11 @@
 """The one query runner: every report query goes through `run`, which applies filters and scope.
 
 Report queries (queries/reports/*.sql) never read fct_ tables directly: they read the table
-macros defined here (`exams_in_view()`, `rating_pairs_in_view()`, `shared_exams_in_view()`,
-`decision_counts_in_view()`), which apply the sidebar filters and the access scope from DuckDB
-variables that only `run` sets, or the macros of queries/macros/ built on them. `run_sql` is
-`run` for the queries the measure engine composes from its measures' SQL. A query therefore
-cannot see rows outside the scope, whatever its parameters.
+macros of queries/macros/ (`exams_in_view()`, `rating_pairs_in_view()`,
+`shared_exams_in_view()`, `decision_counts_in_view()`, `case_features_in_view()`, ...), which
+apply the sidebar filters and the access scope (`row_in_view`) from DuckDB variables that only
+`run` sets. `run_sql` is `run` for the queries the measure engine composes from its measures'
+SQL. A query therefore cannot see rows outside the scope, whatever its parameters.
 """
 
 from __future__ import annotations
@@ -68,32 +68,6 @@ class Scope:
 FULL_ACCESS = Scope()
 NO_FILTERS = Filters()
 
-_IN_LIST = "(getvariable('{v}') IS NULL OR list_contains(getvariable('{v}'), {col}))"
-_SCOPE = "(getvariable('scope_insurers') IS NULL OR list_contains(getvariable('scope_insurers'), insurer_id))"
-_WINDOW = (
-    "(getvariable('filter_start') IS NULL OR exam_date >= getvariable('filter_start')) "
-    "AND (getvariable('filter_end') IS NULL OR exam_date <= getvariable('filter_end'))"
-)
-_EXAM_FILTER = " AND ".join(
-    [_SCOPE, _WINDOW] + [_IN_LIST.format(v=f"filter_{c}", col=c) for c in FILTER_COLUMNS]
-)
-MACROS = (
-    f"CREATE OR REPLACE TEMP MACRO exams_in_view() AS TABLE SELECT * FROM fct_exams WHERE {_EXAM_FILTER}",
-    # Tables derived from fct_exams carry their exam's filter columns, so the same filter
-    # applies to them directly rather than through a join with every exam.
-    "CREATE OR REPLACE TEMP MACRO rating_pairs_in_view() AS TABLE "
-    f"SELECT * FROM fct_rating_pairs WHERE {_EXAM_FILTER}",
-    "CREATE OR REPLACE TEMP MACRO shared_exams_in_view() AS TABLE "
-    f"SELECT * FROM fct_shared_exams WHERE {_EXAM_FILTER}",
-    # Published aggregates carry no insurer or claimant: every role may read them.
-    "CREATE OR REPLACE TEMP MACRO decision_counts_in_view() AS TABLE SELECT * FROM fct_decision_counts",
-    # Flags stored at load time describe every examiner, unfiltered: only a reader whose scope
-    # is every case and whose filters are empty may see them (measures.engine.flags_for_view).
-    "CREATE OR REPLACE TEMP MACRO stored_flags_in_view() AS TABLE SELECT * FROM examiner_flags "
-    "WHERE getvariable('scope_insurers') IS NULL",
-)
-
-
 def connect(db_path: Path) -> duckdb.DuckDBPyConnection:
     """A read-only connection to a database a load has written."""
     if not db_path.exists():
@@ -130,16 +104,24 @@ def scoped_cursor(
     return cur
 
 
-_MACRO_NAME = re.compile(r"CREATE OR REPLACE TEMP MACRO (\w+)\(")
-
-
 @cache
 def _every_macro() -> dict[str, str]:
-    """The view macros, then the macros of queries/macros/ (the case features as the models
-    read them), by name, in that order."""
-    every = {_MACRO_NAME.search(m).group(1): m for m in MACROS}
-    every.update((name, macro.sql) for name, macro in folder("macros").items())
-    return every
+    """The macros of queries/macros/ by name, each after the macros it calls: DuckDB checks
+    that a macro's functions exist when the macro is created."""
+    texts = {name: macro.sql for name, macro in folder("macros").items()}
+    ordered: dict[str, str] = {}
+
+    def add(name: str) -> None:
+        if name in ordered:
+            return
+        for other in texts:
+            if other != name and re.search(rf"\b{other}\(", texts[name]):
+                add(other)
+        ordered[name] = texts[name]
+
+    for name in texts:
+        add(name)
+    return ordered
 
 
 @cache

@@ -344,7 +344,7 @@ def test_legacy_unkeyed_log_is_reported_as_such_then_sealed(log_path):
 
 
 def test_writers_in_two_processes_keep_the_chain_and_head_in_step(log_path):
-    code = ("from ime import audit\n"
+    code = ("from access import audit\n"
             "for _ in range(15):\n"
             "    audit.record('view_examiner', 'p', None, {'examiner_id': 'E-1'})\n")
     procs = [subprocess.Popen([sys.executable, "-c", code], env=os.environ.copy())

@@ -94,7 +94,7 @@ def test_lock_holds_in_another_process(users, alice):
     # another process sees them.
     for _ in range(auth.MAX_FAILURES):
         auth.verify("alice", "not the password at all")
-    code = f"from ime import auth; print(auth.verify('alice', {PASSWORD!r}).outcome)"
+    code = f"from access import auth; print(auth.verify('alice', {PASSWORD!r}).outcome)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env=os.environ.copy())
     assert out.stdout.strip() == "locked"

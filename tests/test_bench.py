@@ -118,22 +118,17 @@ def test_bench_every_page_has_all_four_runs(document, page):
                 assert "pandas figures agree" in row, row
 
 
-TARGETS = (
-    "`ime load` ≤ 1.5× a bare DuckDB load",
-    "peak memory < 4 GiB at 10,000,000",
-    "demo generator makes 10,000,000 exams in < 5 min",
-    "every page's data and statistics < 1 s at 10,000,000",
-    "every page ≥ 10× faster than pandas",
-    "`ime flags`, all measures, < 30 s at 10,000,000",
-    "`ime flags`, all measures, ≤ 3× a bare DuckDB load at 1,000,000",
-    "page times grow ≤ 3× from 1,000,000 to 10,000,000",
-    "8 sessions at once at 1,000,000: no error, p95 per page ≤ 3× one session's p95",
-)
-
-
-@pytest.mark.parametrize("target", TARGETS)
-def test_bench_states_every_target(document, target):
-    assert f"| {target}" in document
+def test_bench_gives_every_target_a_verdict(document):
+    # The verdicts themselves are judged on synthetic results in tests/test_bench_verdicts.py;
+    # here each target row of a real run carries one, and at 3,000 exams the targets at
+    # 10,000,000 say they were not measured.
+    section = document.split("## Targets", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ")][1:]
+    verdicts = [row.rstrip(" |").rsplit("|", 1)[1].strip() for row in rows]
+    assert len(verdicts) >= 10
+    for verdict in verdicts:
+        assert verdict.startswith(("met (", "MISSED: ", "unknown (", "not measured")), verdict
+    assert sum(v == "not measured at 10,000,000" for v in verdicts) >= 5
 
 
 def test_bench_export_rows(document):

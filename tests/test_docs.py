@@ -7,8 +7,11 @@ document does not follow fails here. The examples of docs/format.md are loaded a
 
 from __future__ import annotations
 
+import argparse
 import hashlib
+import json
 import re
+import shlex
 import subprocess
 import tomllib
 from pathlib import Path
@@ -20,6 +23,7 @@ from streamlit.testing.v1 import AppTest
 from etl.identifiers import identifier_kind
 from etl.load import load
 from etl.schema import ENTITIES, ENUM
+from ime.cli import build_parser, main
 from measures.engine import COMMON_WORDS
 from measures.registry import MEASURES
 
@@ -322,3 +326,85 @@ def test_public_data_are_as_published_and_say_where_from(folder):
         assert (len(data), hashlib.sha256(data).hexdigest()) == (size, sha256), (
             f"{folder.name}/{name} is not byte for byte the file SOURCE.md describes"
         )
+
+
+# --- the README's command table against the parser ------------------------------------------
+
+
+def commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    """(subcommand path, its parser) for every leaf subcommand of `parser`."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield path, parser
+        return
+    for name, child in subs[0].choices.items():
+        yield from commands(child, (*path, name))
+
+
+def readme_synopses() -> list[str]:
+    """Every `ime ...` synopsis in the first column of the README's command table."""
+    table = sections((REPO / "README.md").read_text(encoding="utf-8"), 2)["The command line"]
+    first_cells = [
+        re.split(r"(?<!\\)\|", line)[1] for line in table.splitlines() if line.startswith("| `ime ")
+    ]
+    return [s for cell in first_cells for s in ticked(cell) if s.startswith("ime ")]
+
+
+COMMANDS = list(commands(build_parser()))
+
+
+@pytest.mark.parametrize("path, parser", COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
+def test_readme_command_table_gives_every_subcommand_with_every_option(path, parser):
+    # The parser is the truth: a subcommand or option added without the README fails here.
+    prefix = "ime " + " ".join(path)
+    found = [s for s in readme_synopses() if s == prefix or s.startswith(prefix + " ")]
+    assert len(found) == 1, f"README's command table has {len(found)} synopses of `{prefix}`"
+    words = set(re.findall(r"--[a-z][a-z-]*", found[0]))
+    options = {
+        o for a in parser._actions if not isinstance(a, argparse._HelpAction)
+        for o in a.option_strings if o.startswith("--")
+    }
+    assert options - words == set(), f"`{prefix}` in README.md lacks {sorted(options - words)}"
+    assert words - options == set(), f"`{prefix}` in README.md names {sorted(words - options)}"
+
+
+def test_readme_command_table_names_no_subcommand_the_parser_lacks():
+    known = {"ime " + " ".join(path) for path, _ in COMMANDS}
+    for synopsis in readme_synopses():
+        words = synopsis.split()
+        assert any(" ".join(words[:n]) in known for n in (2, 3)), synopsis
+
+
+# --- the README's load commands -----------------------------------------------------------------
+
+
+def readme_public_loads() -> list[list[str]]:
+    """The `ime load data/public/...` commands of the README's "Loading data", as arguments."""
+    text = sections((REPO / "README.md").read_text(encoding="utf-8"), 2)["Loading data"]
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+    return [
+        shlex.split(line)[1:]
+        for block in blocks
+        for line in block.splitlines()
+        if line.startswith(".venv/bin/ime load data/public/")
+    ]
+
+
+def test_readme_shows_one_load_command_for_each_public_data_set():
+    loaded = sorted(Path(args[1]).name for args in readme_public_loads())
+    assert loaded == [p.name for p in public_folders()]
+
+
+@pytest.mark.parametrize("args", readme_public_loads(), ids=lambda a: Path(a[1]).name)
+def test_readme_load_command_loads_its_public_data_set(args, tmp_path, capsys, monkeypatch):
+    # Run as the README writes it, from the repository, into a database of the test's own.
+    monkeypatch.chdir(REPO)
+    assert main([*args, "--db", str(tmp_path / "ime.duckdb"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    files = {Path(f["file"]).name: f for f in report["files"]}
+    data_files = {p.name for p in Path(args[1]).iterdir() if p.name != "SOURCE.md"}
+    assert set(files) <= data_files and files
+    for name, f in files.items():
+        assert f["read"] == f["loaded"] + f["quarantined"], name
+    # A lookup file (SSA's hearing office to state) is read through its profile, not loaded.
+    assert sum(f["loaded"] for f in files.values()) > 0

@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+from expected_flags import adverse_opinion_flags
 
 import queries
 from devtools.demo import generate
@@ -72,23 +73,33 @@ def test_exams_scored_in_duckdb_match_the_models_own_predictions(demo):
     assert stored.to_numpy() == pytest.approx(mine.loc[stored.index].to_numpy(), rel=1e-9)
 
 
-def test_cox_expectations_stored_per_exam_add_up_to_the_observed(demo, tmp_path):
-    # Breslow's baseline hazard makes the expected MMI declarations of the fitting data add
-    # up to the observed ones (Therneau & Grambsch 2000, martingale residuals sum to 0): with
-    # every followed exam in the sample, the SQL scoring (step lookup, centring) must agree.
+def test_early_mmi_expectations_add_up_to_the_observed_in_every_band(demo, tmp_path):
+    # A logistic model fitted by maximum likelihood solves its score equations: for the
+    # intercept and for every indicator column, the fitted probabilities add up to the observed
+    # events (McCullagh & Nelder 1989, section 4.4.5). With every exam in the fitting sample,
+    # the expected MMI findings stored per exam must add up to the observed ones overall and
+    # in each model level of time since injury (bands the fit pooled, such as one without any
+    # finding, share one term and count as one level): the SQL scoring, its joins and the
+    # band's edges agree with the fit.
     db, _, _, _ = demo
     copy = tmp_path / "copy.duckdb"
     copy.write_bytes(db.read_bytes())
     con = duckdb.connect(str(copy))
     try:
-        store_models(con, FlagSettings(cox_sample=10**9))
-        expected, observed = con.execute(
-            "SELECT sum(expected_early_mmi), count(*) FILTER (mmi_reached) FROM fct_exams "
-            "WHERE mmi_reached IS NOT NULL AND days_injury_to_mmi >= 0"
-        ).fetchall()[0]
+        store_models(con, FlagSettings(casemix_sample=10**9))
+        levels = con.execute(
+            "SELECT t.early_mmi AS term, sum(x.expected_early_mmi), "
+            "count(*) FILTER (x.mmi_reached), count(DISTINCT x.injury_to_exam_band) "
+            "FROM fct_exams AS x JOIN casemix_terms AS t "
+            "ON t.feature = 'injury_to_exam_band' AND t.level = x.injury_to_exam_band "
+            "WHERE x.mmi_reached IS NOT NULL GROUP BY 1 ORDER BY 1"
+        ).fetchall()
     finally:
         con.close()
-    assert expected == pytest.approx(observed, rel=1e-9)
+    assert len(levels) >= 10
+    assert sum(bands for *_, bands in levels) == 14
+    for term, expected, observed, _ in levels:
+        assert expected == pytest.approx(observed, rel=1e-6), term
 
 
 def test_targets_on_a_seed_the_report_does_not_use(demo):
@@ -187,15 +198,18 @@ def test_a_filtered_view_reuses_the_drift_threshold_simulated_at_load(demo, monk
     assert (filtered["cusum_threshold"] == stored).all() and len(filtered) > 0
 
 
-def test_tau2_is_stored_with_the_flags_and_reproduces_z_adjusted(demo):
-    # z_adjusted = (O/E - 1) / sqrt(V/E^2 + tau2) (Spiegelhalter 2005), from the stored
-    # variance and tau2, computed here by hand.
-    _, _, flags, _ = demo
-    rows = flags[flags["measure"] == "adverse_opinion"].dropna(subset=["z_adjusted"])
-    tau2 = rows["tau2"].iloc[0]
-    assert (rows["tau2"] == tau2).all() and tau2 > 0
-    by_hand = (rows["ratio"] - 1) / ((rows["variance"] / rows["expected"] ** 2 + tau2) ** 0.5)
-    assert rows["z_adjusted"].to_numpy() == pytest.approx(by_hand.to_numpy(), rel=1e-9)
+def test_adverse_opinion_flags_match_a_second_implementation_from_fct_exams(demo):
+    # tau2, z_adjusted, q-values and flags recomputed from fct_exams (tests/expected_flags.py).
+    _, con, flags, _ = demo
+    by_hand = adverse_opinion_flags(con)
+    mine = flags[flags["measure"] == "adverse_opinion"].set_index("examiner_id")
+    mine = mine.loc[by_hand["examiner_id"]]
+    assert by_hand["tau2"].iloc[0] > 0
+    assert mine["tau2"].to_numpy() == pytest.approx(by_hand["tau2"].to_numpy(), rel=1e-9)
+    assert mine["z_adjusted"].to_numpy() == pytest.approx(by_hand["z_adjusted"], rel=1e-9)
+    assert mine["q_value"].to_numpy() == pytest.approx(by_hand["q_value"], rel=1e-9, nan_ok=True)
+    assert mine["flagged"].tolist() == by_hand["flagged"].tolist()
+    assert by_hand["flagged"].sum() > 0
 
 
 def test_allegiance_odds_ratio_matches_statsmodels_on_one_examiner(demo):
@@ -313,6 +327,100 @@ def test_cli_flags_writes_the_spec_header(demo, capsys):
     out = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert list(out.columns[:11]) == OUTPUT_COLUMNS
     assert set(out["measure"]) == {"adverse_opinion"}
+
+
+def _cli_flags(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(["flags", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _adverse_by_hand(con, where: str, params: dict) -> pd.DataFrame:
+    """Exams and adverse opinions per examiner of a view, counted here from fct_exams."""
+    return con.execute(
+        "SELECT examiner_id, count(is_adverse) AS n, count(*) FILTER (is_adverse) AS observed "
+        f"FROM fct_exams WHERE examiner_id IS NOT NULL AND {where} "
+        "GROUP BY examiner_id HAVING count(is_adverse) > 0 ORDER BY examiner_id",
+        params,
+    ).df()
+
+
+def test_cli_flags_of_a_filtered_period_count_that_view(demo, capsys):
+    db, con, _, _ = demo
+    code, out, _ = _cli_flags(
+        capsys, "--db", str(db), "--measure", "adverse_opinion", "--start", "2022-01-01",
+        "--end", "2022-12-31", "--filter", "jurisdiction=CA", "--filter", "jurisdiction=NY",
+    )
+    assert code == 0
+    table = pd.read_csv(io.StringIO(out)).sort_values("examiner_id", ignore_index=True)
+    by_hand = _adverse_by_hand(
+        con, "jurisdiction IN ('CA', 'NY') AND exam_date BETWEEN $start AND $end",
+        {"start": "2022-01-01", "end": "2022-12-31"},
+    )
+    assert len(by_hand) > 0
+    assert table["examiner_id"].tolist() == by_hand["examiner_id"].tolist()
+    assert table["n"].tolist() == by_hand["n"].tolist()
+    assert table["observed"].tolist() == by_hand["observed"].tolist()
+
+
+def test_cli_flags_of_an_insurer_count_its_own_cases_only(demo, capsys):
+    db, con, _, _ = demo
+    insurer = con.execute(
+        "SELECT insurer_id FROM fct_exams GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
+    ).fetchall()[0][0]
+    code, out, _ = _cli_flags(capsys, "--db", str(db), "--measure", "adverse_opinion",
+                              "--role", "insurer", "--insurer", insurer)
+    assert code == 0
+    table = pd.read_csv(io.StringIO(out)).sort_values("examiner_id", ignore_index=True)
+    by_hand = _adverse_by_hand(con, "insurer_id = $insurer", {"insurer": insurer})
+    assert table["n"].tolist() == by_hand["n"].tolist()
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--insurer", "INS1"], "--insurer applies to --role insurer only"),
+        (["--role", "insurer"], "needs at least one --insurer"),
+        (["--role", "insurer", "--insurer", "NO-SUCH-INSURER"], "no cases of insurer"),
+        (["--role", "researcher"], "a researcher sees no examiner's flags"),
+        (["--filter", "colour=red"], "use COLUMN=VALUE"),
+    ],
+    ids=["insurer-without-role", "insurer-role-without-id", "unknown-insurer", "researcher",
+         "unknown-filter-column"],
+)
+def test_cli_flags_refuses_a_view_it_cannot_give(demo, capsys, args, says):
+    db, _, _, _ = demo
+    code, out, err = _cli_flags(capsys, "--db", str(db), *args)
+    assert (code, out) == (2, "")
+    assert err.startswith("ime flags: ") and says in err
+
+
+def test_cli_flags_explain_writes_the_reasoning_to_out(demo, capsys, tmp_path):
+    db, _, flags, _ = demo
+    examiner = flags.loc[flags["flagged"], "examiner_id"].iloc[0]
+    out = tmp_path / "why.txt"
+    code, stdout, err = _cli_flags(capsys, "--db", str(db), "--explain", examiner,
+                                   "--out", str(out))
+    assert (code, stdout) == (0, "") and str(out) in err
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith(f"Examiner {examiner}\n")
+    mine = flags[flags["examiner_id"] == examiner]
+    assert text.count("FLAGGED") == int(mine["flagged"].sum()) > 0
+    assert text.count("not flagged") == int((~mine["flagged"]).sum())
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["flags", "--explain", "NO-SUCH-EXAMINER"], ["report", "examiner", "NO-SUCH-EXAMINER"]],
+    ids=["flags-explain", "report-examiner"],
+)
+def test_cli_an_unknown_examiner_exits_2_and_says_so_on_stderr(demo, capsys, tmp_path, command):
+    db, _, _, _ = demo
+    code = main([*command, "--db", str(db), "--out", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    assert (code, captured.out) == (2, "")
+    assert "examiner 'NO-SUCH-EXAMINER'" in captured.err and "check the id" in captured.err
+    assert not (tmp_path / "out").exists()
 
 
 def test_ssa_judges_overdispersion_cuts_the_naive_flags(tmp_path):

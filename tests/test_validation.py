@@ -1,8 +1,8 @@
 """`ime validate`'s power section on one small seeded power grid, checked independently.
 
 The textbook tests' flags are recomputed here by hand from the generated CSV files (pandas and
-scipy, none of the product's SQL), and the product's allegiance measure must find the
-examiner planted with odds ratio 4 at 500 exams.
+scipy, none of the product's SQL), and the product's allegiance and early-MMI measures must
+find the examiners planted with odds ratio 4 at 500 exams.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from devtools.demo import PowerGrid
 
 SEED = 3
 EXAMS = 10_000
-GRID = PowerGrid(odds_ratios=(1.5, 4.0), volumes=(150, 500), patterns=("allegiance",))
+GRID = PowerGrid(
+    odds_ratios=(1.5, 4.0), volumes=(150, 500), patterns=("allegiance", "early_mmi")
+)
 MIN_VOLUME, Q = 30, 0.05
 
 
@@ -59,9 +61,11 @@ def _flagged(outcomes: pd.DataFrame, measure: str, method: str) -> set[str]:
 def test_truth_carries_the_planted_odds_ratio_and_volume(power):
     _, exams, _, truth = power
     planted = truth[truth["pattern"] != "fair"]
-    cells = sorted(zip(planted["odds_ratio"], planted["volume"], strict=True))
-    assert cells == [(1.5, 150), (1.5, 500), (4.0, 150), (4.0, 500)]
-    assert (planted["measure"] == "allegiance").all()
+    for measure in ("allegiance", "early_mmi"):
+        mine = planted[planted["measure"] == measure]
+        cells = sorted(zip(mine["odds_ratio"], mine["volume"], strict=True))
+        assert cells == [(1.5, 150), (1.5, 500), (4.0, 150), (4.0, 500)]
+    assert len(planted) == 8
     assert truth.loc[truth["pattern"] == "fair", ["odds_ratio", "volume"]].isna().all().all()
     # Each planted examiner holds about its volume of exams (Poisson-like spread).
     volume = exams.groupby("examiner_id").size()
@@ -104,7 +108,8 @@ def test_textbook_fisher_bh_flags_equal_a_hand_rolled_count(power):
     eligible = table[[("size", "insurer"), ("size", "neutral")]].min(axis=1) >= MIN_VOLUME
     by_hand = _bh_flagged(p, eligible)
     assert by_hand == _flagged(outcomes, "allegiance", "textbook")
-    assert len(by_hand) == 1  # observed with seed 3: the examiner of odds ratio 4, 500 exams
+    # Observed with seed 3: the two examiners planted with odds ratio 4 (150 and 500 exams).
+    assert by_hand == {"EX0017", "EX0045"}
 
 
 def test_textbook_binomial_bh_flags_equal_a_hand_rolled_count(power):
@@ -122,23 +127,46 @@ def test_textbook_binomial_bh_flags_equal_a_hand_rolled_count(power):
     assert by_hand == _flagged(outcomes, "adverse_opinion", "textbook")
 
 
-def test_product_allegiance_finds_odds_ratio_4_at_500_exams(power):
+def test_textbook_binomial_bh_flags_early_mmi_by_hand(power):
+    # Early MMI's textbook test: the share of exams with MMI found reached (among those with
+    # an MMI status; undetermined is not reached, as for time to MMI) against the other
+    # examiners of the specialty.
+    outcomes, exams, examiners, _ = power
+    known = exams[exams["mmi_status"].notna()]
+    per = (
+        known.assign(reached=known["mmi_status"] == "reached")
+        .groupby("examiner_id")["reached"]
+        .agg(["sum", "size"])
+        .join(examiners.set_index("examiner_id")["specialty"])
+    )
+    group = per.groupby("specialty")[["sum", "size"]].transform("sum")
+    peer_rate = (group["sum"] - per["sum"]) / (group["size"] - per["size"])
+    p = pd.Series(stats.binom.sf(per["sum"] - 1, per["size"], peer_rate), index=per.index)
+    by_hand = _bh_flagged(p, per["size"] >= MIN_VOLUME)
+    assert by_hand == _flagged(outcomes, "early_mmi", "textbook")
+
+
+def _product_cells(outcomes: pd.DataFrame, measure: str) -> dict:
+    rows = outcomes[
+        outcomes["target"] & (outcomes["method"] == "product") & (outcomes["measure"] == measure)
+    ]
+    cells = validation._share_table(rows, ["odds_ratio", "volume"])
+    return cells.set_index(["odds_ratio", "volume"])["flagged"].to_dict()
+
+
+def test_product_finds_odds_ratio_4_at_500_exams(power):
     outcomes, *_ = power
-    cells = validation._share_table(
-        outcomes[outcomes["target"] & (outcomes["method"] == "product")],
-        ["odds_ratio", "volume"],
-    ).set_index(["odds_ratio", "volume"])
-    assert cells.loc[(4.0, 500), "flagged"] == 1
-    # Observed with seed 3: only that examiner is found (one examiner per cell, so a single
-    # draw per cell; the power tables of docs/validation.md pool many).
-    assert cells["flagged"].to_dict() == {
-        (1.5, 150): 0,
-        (1.5, 500): 0,
-        (4.0, 150): 0,
-        (4.0, 500): 1,
-    }
+    # Observed with seed 3 (one examiner per cell, so a single draw per cell; the power
+    # tables of docs/validation.md pool many): the examiner of odds ratio 4 at 500 exams is
+    # found by each measure, those of odds ratio 1.5 by neither.
+    allegiance = _product_cells(outcomes, "allegiance")
+    early_mmi = _product_cells(outcomes, "early_mmi")
+    assert allegiance[(4.0, 500)] == 1 and early_mmi[(4.0, 500)] == 1
+    assert allegiance[(1.5, 150)] == allegiance[(1.5, 500)] == 0
+    assert early_mmi[(1.5, 150)] == early_mmi[(1.5, 500)] == 0
     fair = validation.false_flags(outcomes).set_index(["measure", "method"])
     assert fair.loc[("allegiance", "product"), "flagged"] == 0
+    assert fair.loc[("early_mmi", "product"), "flagged"] == 0
 
 
 def test_power_chart_draws_a_point_and_interval_per_cell_and_method(power):
@@ -151,5 +179,6 @@ def test_power_chart_draws_a_point_and_interval_per_cell_and_method(power):
     )
     root = ET.fromstring(svg)
     circles = root.findall(".//{http://www.w3.org/2000/svg}circle")
-    # Allegiance: 2 odds ratios + 2 volumes, fair flags of 7 measures; 2 methods; 2 legend.
-    assert len(circles) == 2 * (2 + 2 + 7) + 2
+    # Allegiance and early MMI: 2 odds ratios + 2 volumes each, fair flags of 7 measures;
+    # 2 methods; 2 legend.
+    assert len(circles) == 2 * (2 * (2 + 2) + 7) + 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import analysis, charts, data, examiners, filters, layout
+from dashboard import analysis, charts, data, examiner_figures, filters, layout
 from measures.engine import COMMON_WORDS
 from measures.registry import MEASURES
 
@@ -54,7 +54,10 @@ group = filters.choice(
 )
 
 result = data.decision_count_flags()
-makers = None if result.table is None else examiners.decision_makers(result.table, units, source)
+makers = (
+    None if result.table is None
+    else examiner_figures.decision_makers(result.table, units, source)
+)
 if result.error or makers is None or makers.empty:
     reason = result.error or "a source needs at least two decision-makers to compare."
     st.warning(f"No comparison, so only the counts are shown: {reason}")
@@ -80,7 +83,7 @@ if result.error or makers is None or makers.empty:
     st.stop()
 theta0 = float(makers["peer_rate"].iloc[0])
 supplied = units.loc[units["source"] == source, "n_expected"].notna().any()
-geometry = examiners.funnel_geometry(
+geometry = examiner_figures.funnel_geometry(
     makers,
     null="poisson" if supplied or not 0 < theta0 < 1 else "binomial",
     theta0=theta0,
@@ -99,8 +102,9 @@ m_rate.metric("Pooled adverse rate", charts.percent(pooled[0]))
 m_rate.caption(f"95% CI {100 * low[0]:.1f}–{100 * high[0]:.1f}% · {k_all:,} of {n_all:,}")
 m_flagged.metric("Flagged", f"{int(shown['flagged'].sum()):,}")
 m_flagged.caption(
-    f"q < {examiners.SETTINGS.q} across all of {source}; "
-    f"{int((~shown['eligible']).sum()):,} below {examiners.MIN_VOLUME} decisions, never flagged"
+    f"q < {examiner_figures.SETTINGS.q} across all of {source}; "
+    f"{int((~shown['eligible']).sum()):,} below {examiner_figures.MIN_VOLUME} decisions, "
+    "never flagged"
 )
 m_disp.metric("Over-dispersion τ²", f"{geometry.tau2:.3f}")
 m_disp.caption("spread between decision-makers beyond chance, on the O/E scale")

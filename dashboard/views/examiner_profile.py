@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import analysis, charts, data, examiners, filters, layout
+from dashboard import analysis, charts, data, examiner_figures, filters, layout
 from measures.drift import drift_threshold
 
 st.title("Examiner profile")
@@ -40,12 +40,12 @@ if result.error or flags is None:
     st.warning(f"The flags could not be computed for this view. {result.error or ''}")
     mine = None
 else:
-    mine = examiners.examiner_measures(flags, examiner)
+    mine = examiner_figures.examiner_measures(flags, examiner)
 
 m_exams, m_spec, m_flags, m_top = st.columns(4)
 m_exams.metric("Exams", f"{n_exams:,}")
-if n_exams < examiners.MIN_VOLUME:
-    m_exams.caption(f"below the minimum volume of {examiners.MIN_VOLUME}: never flagged")
+if n_exams < examiner_figures.MIN_VOLUME:
+    m_exams.caption(f"below the minimum volume of {examiner_figures.MIN_VOLUME}: never flagged")
 m_spec.metric("Specialty", filters.pretty(specialty))
 m_spec.caption(f"compared with {int((volumes['specialty'] == specialty).sum()) - 1} peers")
 if mine is not None:
@@ -108,9 +108,9 @@ else:
         },
     )
     st.markdown("**Each measure in words.** A flag is a reason to look, not a verdict.")
-    words, common = examiners.explanations(flags, examiner)
+    words, common = examiner_figures.explanations(flags, examiner)
     for item in words:
-        label = examiners.MEASURE_LABELS[item.measure]
+        label = examiner_figures.MEASURE_LABELS[item.measure]
         with st.expander(
             f"{label}: {'flagged' if item.flagged else 'not flagged'}", expanded=item.flagged
         ):
@@ -119,10 +119,12 @@ else:
 
 # --- Allegiance ------------------------------------------------------------------------------
 st.subheader("Allegiance: adverse opinions by who retained the examiner")
-side_rates = examiners.allegiance_rates(data.examiner_requesters(flt, examiner), specialty)
-side_labels = list(examiners.SIDES.values())
+side_rates = examiner_figures.allegiance_rates(data.examiner_requesters(flt, examiner), specialty)
+side_labels = list(examiner_figures.SIDES.values())
 st.plotly_chart(
-    charts.cohort_rates(side_rates, overall=examiners.cohort_totals(side_rates, side_labels)),
+    charts.cohort_rates(
+        side_rates, overall=examiner_figures.cohort_totals(side_rates, side_labels)
+    ),
     width="stretch",
 )
 if mine is not None and "allegiance" in set(mine["measure"]):
@@ -135,7 +137,7 @@ if mine is not None and "allegiance" in set(mine["measure"]):
         f"side {int(a['n']):,} exams)."
         if a["q_value"] == a["q_value"]
         else f"Too few exams on the smaller side ({int(a['n']):,}) to test allegiance: "
-        f"at least {examiners.MIN_VOLUME} are needed on each side."
+        f"at least {examiner_figures.MIN_VOLUME} are needed on each side."
     )
 st.caption(
     "Raw adverse rates with 95% Wilson intervals; the dotted line is each cohort's rate over "
@@ -145,7 +147,7 @@ st.caption(
 
 # --- Referral dependence ---------------------------------------------------------------------
 st.subheader("Referral dependence: where the exams come from")
-ref = examiners.referrals(data.examiner_insurers(flt), examiner)
+ref = examiner_figures.referrals(data.examiner_insurers(flt), examiner)
 if ref is None:
     st.info("No exams with an insurer in view.")
 else:
@@ -173,7 +175,7 @@ threshold = drift_threshold(flags) if flags is not None else None
 if threshold is None:
     st.info(
         "No examiner in view has enough exams for a drift chart "
-        f"(twice the minimum volume, {2 * examiners.MIN_VOLUME})."
+        f"(twice the minimum volume, {2 * examiner_figures.MIN_VOLUME})."
     )
 else:
     try:
@@ -184,7 +186,7 @@ else:
     if path is None:
         st.info(
             f"{examiner} has too few exams in view for a drift chart: it needs "
-            f"{2 * examiners.MIN_VOLUME}, a baseline and the exams after it."
+            f"{2 * examiner_figures.MIN_VOLUME}, a baseline and the exams after it."
         )
     else:
         st.plotly_chart(charts.cusum(path, threshold), width="stretch")
@@ -201,8 +203,8 @@ st.subheader("Agreement with other raters of the same cases")
 k_col, w_col = st.columns(2)
 with k_col:
     st.markdown("**Causation, against other examiners (Cohen's kappa)**")
-    own = examiners.causation_agreement(data.causation_pairs(flt, examiner))
-    panel = examiners.causation_agreement(data.causation_pairs(flt, None))
+    own = examiner_figures.causation_agreement(data.causation_pairs(flt, examiner))
+    panel = examiner_figures.causation_agreement(data.causation_pairs(flt, None))
     if own.kappa is None:
         st.info(
             f"{own.n_pairs} cases shared with another examiner where both gave a causation "
@@ -224,7 +226,7 @@ with k_col:
 with w_col:
     st.markdown("**Impairment (WPI), against treating ratings**")
     pairs = data.examiner_treating_pairs(flt, examiner)
-    treat = examiners.treating_agreement(pairs)
+    treat = examiner_figures.treating_agreement(pairs)
     if treat.icc is None:
         st.info(f"{treat.n_pairs} rated exams with a treating rating: at least 3 are needed.")
     else:
@@ -250,7 +252,7 @@ if treat.icc is not None:
 
 # --- Later rulings ---------------------------------------------------------------------------
 st.subheader("Later rulings on the examiner's reports")
-ruling_rates = examiners.rulings_rates(data.examiner_rulings(flt), examiner)
+ruling_rates = examiner_figures.rulings_rates(data.examiner_rulings(flt), examiner)
 if ruling_rates.empty or ruling_rates["k"].sum() == 0:
     st.info("No later ruling rejected a report or reversed a decision for this examiner or peers.")
 else:

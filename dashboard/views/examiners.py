@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dashboard import charts, data, examiners, filters, layout
+from dashboard import charts, data, examiner_figures, filters, layout
 from measures.engine import COMMON_WORDS
 
 PROFILE = "views/examiner_profile.py"
@@ -17,14 +17,14 @@ PROFILE = "views/examiner_profile.py"
 # session; the frames passed with a leading underscore are the view's own, so not hashed.
 @st.cache_data(ttl=data.RESULT_TTL_SECONDS, max_entries=64, show_spinner=False)
 def examiner_table(view: tuple, measure: str, peer: str | None, _flags, _volumes):
-    return examiners.examiner_table(_flags, _volumes, measure, peer)
+    return examiner_figures.examiner_table(_flags, _volumes, measure, peer)
 
 
 # A resource, not data: one figure object read by every session (st.plotly_chart does not
 # change it), instead of a copy rebuilt and validated again on each run.
 @st.cache_resource(ttl=data.RESULT_TTL_SECONDS, max_entries=64, show_spinner=False)
 def funnel_chart(view: tuple, measure: str, peer: str | None, _rows, _points):
-    geometry = examiners.funnel_geometry(_rows)
+    geometry = examiner_figures.funnel_geometry(_rows)
     return geometry.tau2, charts.funnel(_points, geometry.limits)
 
 
@@ -37,7 +37,7 @@ layout.scope_caption(flt)
 c_measure, c_peer = st.columns(2)
 measure = filters.choice(
     "Measure",
-    examiners.MEASURE_LABELS,
+    examiner_figures.MEASURE_LABELS,
     key="measure",
     default="adverse_opinion",
     container=c_measure,
@@ -51,7 +51,7 @@ peer = filters.choice(
     container=c_peer,
     help="Examiners are compared with peers of the same specialty; this only narrows the list.",
 )
-spec = examiners.EXAMINER_MEASURES[measure]
+spec = examiner_figures.EXAMINER_MEASURES[measure]
 
 result = data.flags(flt)
 if result.error or result.table is None:
@@ -71,10 +71,10 @@ m_shown, m_flagged, m_small, m_disp = st.columns(4)
 m_shown.metric("Examiners", f"{len(table):,}")
 m_shown.caption(f"{int(table['n'].sum()):,} exams count for this measure")
 m_flagged.metric(f"Flagged on {spec.label.lower()}", f"{int(table['flagged'].sum()):,}")
-m_flagged.caption(f"q < {examiners.SETTINGS.q} after Benjamini-Hochberg, an excess only")
+m_flagged.caption(f"q < {examiner_figures.SETTINGS.q} after Benjamini-Hochberg, an excess only")
 n_small = int(((table["n"] > 0) & ~table["eligible"]).sum())
 m_small.metric("Below minimum volume", f"{n_small:,}")
-m_small.caption(f"fewer than {examiners.MIN_VOLUME}: shown, never flagged")
+m_small.caption(f"fewer than {examiner_figures.MIN_VOLUME}: shown, never flagged")
 
 rows = flags[flags["measure"] == measure]
 points = table[table["n"] > 0]

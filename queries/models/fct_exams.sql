@@ -7,6 +7,8 @@
 -- Post-exam decision: the decision linked to the exam by exam_id, else the first unlinked
 -- decision on the case within 90 days of report_date (exam_date when there is no report).
 -- Time to MMI: days from injury to mmi_date when reached (event), else to exam_date (censored).
+-- Time since injury at the exam, in bands (injury_to_exam_band): what early MMI's case-mix model
+-- reads, since whether a claimant is at MMI depends above all on how long ago the injury was.
 -- grain: one row per exam_id
 -- materialized: table
 -- source: exams, stg_cases, examiners, decisions, rulings
@@ -80,6 +82,24 @@ SELECT
         OR coalesce(e.further_treatment = 'not_recommended', false)
         OR coalesce(e.mmi_status = 'reached' AND e.wpi_percent = 0, false) AS is_adverse,
     CASE WHEN e.mmi_status IS NOT NULL THEN e.mmi_status = 'reached' END AS mmi_reached,
+    -- Bands of about a month early on, wider later, where the share at MMI changes slowly. The
+    -- label is the band's first day (ime/bench.py mirrors these edges).
+    CASE
+        WHEN e.exam_date - c.injury_date < 30 THEN '0'
+        WHEN e.exam_date - c.injury_date < 60 THEN '30'
+        WHEN e.exam_date - c.injury_date < 90 THEN '60'
+        WHEN e.exam_date - c.injury_date < 120 THEN '90'
+        WHEN e.exam_date - c.injury_date < 150 THEN '120'
+        WHEN e.exam_date - c.injury_date < 180 THEN '150'
+        WHEN e.exam_date - c.injury_date < 240 THEN '180'
+        WHEN e.exam_date - c.injury_date < 300 THEN '240'
+        WHEN e.exam_date - c.injury_date < 365 THEN '300'
+        WHEN e.exam_date - c.injury_date < 450 THEN '365'
+        WHEN e.exam_date - c.injury_date < 540 THEN '450'
+        WHEN e.exam_date - c.injury_date < 730 THEN '540'
+        WHEN e.exam_date - c.injury_date < 1095 THEN '730'
+        ELSE '1095'
+    END AS injury_to_exam_band,
     CASE
         WHEN e.mmi_status = 'reached' THEN e.mmi_date - c.injury_date
         WHEN e.mmi_status IS NOT NULL THEN e.exam_date - c.injury_date

@@ -1,7 +1,7 @@
 -- name: fct_rating_pairs
 -- Each rated exam beside the treating physician's rating of the same case nearest in time.
 -- gap_wpi_points = IME minus treating: negative when the IME rates lower. The exam's filter
--- columns come along (queries.rating_pairs_in_view filters on them); rows are ordered by
+-- columns come along (queries/macros/rating_pairs_in_view.sql filters on them); rows are ordered by
 -- examiner so that a scan for one examiner skips the rest.
 -- grain: one row per exam_id that has a treating rating on its case
 -- materialized: table

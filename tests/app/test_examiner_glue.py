@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from dashboard import charts, examiners
+from dashboard import charts, examiner_figures
 from imestats.funnel import score_units
 from measures.engine import funnel_dispersion
 
@@ -53,8 +53,8 @@ def test_without_a_stored_tau2_the_funnel_allows_no_over_dispersion():
 
 def test_funnel_limits_against_scipy():
     rows, tau2, scale = _scored_units()
-    limits = examiners.funnel_geometry(rows).limits
-    for level in examiners.LEVELS:
+    limits = examiner_figures.funnel_geometry(rows).limits
+    for level in examiner_figures.LEVELS:
         tail = (1 - level) / 2
         exact = limits[(limits["kind"] == "exact") & (limits["level"] == level)]
         e = exact["expected"].to_numpy()
@@ -71,7 +71,7 @@ def test_funnel_limits_against_scipy():
 def test_binomial_limits_are_on_the_ratio_scale():
     rows, _, _ = _scored_units()
     theta0 = 0.3
-    limits = examiners.funnel_geometry(rows, null="binomial", theta0=theta0).limits
+    limits = examiner_figures.funnel_geometry(rows, null="binomial", theta0=theta0).limits
     exact = limits[(limits["kind"] == "exact") & (limits["level"] == 0.998)]
     n = np.round(exact["expected"].to_numpy() / theta0)
     # At whole n the interpolated exact limit (Spiegelhalter 2005, A.1.1) lies between the
@@ -90,7 +90,7 @@ def test_funnel_labels_flagged_units_and_marks_small_ones():
         eligible=rows["n"] >= 30,
     )
     rows.loc[5, ["n", "eligible"]] = [12, False]
-    fig = charts.funnel(rows, examiners.funnel_geometry(rows).limits, max_labels=2)
+    fig = charts.funnel(rows, examiner_figures.funnel_geometry(rows).limits, max_labels=2)
     traces = {t.name.split(" (")[0]: t for t in fig.data if t.mode != "lines"}
     flagged = traces["flagged"]
     text = dict(zip(flagged.customdata, flagged.text, strict=True))
@@ -135,7 +135,7 @@ def test_causation_kappa_from_counts_per_pair_of_opinions():
          ("not_related", "not_related", 15), ("related", "not_related", 10)],
         n_other=4,
     )
-    result = examiners.causation_agreement(counts)
+    result = examiner_figures.causation_agreement(counts)
     assert result.kappa.kappa == pytest.approx(0.4, abs=1e-12)
     assert (result.n_pairs, result.n_other_examiners) == (50, 4)
     assert list(result.table.index) == ["related", "not_related"]  # the order of the guide
@@ -143,5 +143,5 @@ def test_causation_kappa_from_counts_per_pair_of_opinions():
 
 
 def test_causation_agreement_without_pairs_has_no_kappa():
-    result = examiners.causation_agreement(_pair_counts([], n_other=0))
+    result = examiner_figures.causation_agreement(_pair_counts([], n_other=0))
     assert (result.n_pairs, result.n_other_examiners, result.kappa) == (0, 0, None)

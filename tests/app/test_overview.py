@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from apphelp import captions, markdown_text, metric, no_exception, open_page, pct
 from expected_figures import counts, km_median, wilson_caption
+from expected_flags import adverse_opinion_flags
 
 
 def test_overview_headline_rates_match_the_tables(use_db, truth):
@@ -40,14 +41,36 @@ def test_overview_says_what_the_last_load_changed(use_db, truth):
     assert f"**{n_quarantined:,} quarantined**" in text
 
 
-def test_overview_has_a_place_for_flagged_examiners(use_db):
+def test_overview_lists_the_examiners_a_second_implementation_flags(use_flagged_db,
+                                                                   flagged_truth):
+    # 20,000 exams with planted examiners: the adverse-opinion flags recomputed from fct_exams
+    # (tests/expected_flags.py) are the adverse-opinion rows of the page's table.
+    by_hand = adverse_opinion_flags(flagged_truth)
+    expected = sorted(by_hand.loc[by_hand["flagged"], "examiner_id"])
+    assert expected, "the planted data should flag someone on adverse opinions"
     at = open_page("overview.py")
     no_exception(at)
     assert "Examiners currently flagged" in [s.value for s in at.subheader]
-    # The engine's table, or a clear "none flagged".
-    assert any(
-        "examiner_id" in f.value.columns and "q_value" in f.value.columns for f in at.dataframe
-    ) or any("No examiner is flagged" in s.value for s in at.success)
+    assert not any("No examiner is flagged" in s.value for s in at.success)
+    (table,) = [f.value for f in at.dataframe if "q_value" in f.value.columns]
+    shown = table.loc[table["measure"] == "adverse_opinion", "examiner_id"]
+    assert sorted(shown) == expected
+
+
+def test_overview_says_no_examiner_is_flagged_when_all_are_below_minimum_volume(use_db, truth):
+    # One month of 4,000 exams: every examiner has fewer than 30 exams (checked here), and an
+    # examiner below the minimum volume is never flagged.
+    window = {"start": "2023-03-01", "end": "2023-03-31"}
+    by_hand = adverse_opinion_flags(truth, "exam_date BETWEEN $start AND $end", window)
+    assert 0 < by_hand["n"].max() < 30
+    at = open_page("overview.py", {"from": window["start"], "to": window["end"]})
+    no_exception(at)
+    assert [s.value for s in at.success] == ["No examiner is flagged under these filters."]
+    assert not any("q_value" in f.value.columns for f in at.dataframe)
+    assert (
+        f"{len(by_hand):,} examiners have fewer exams than the minimum volume: their figures "
+        "are shown on the other pages, but they are never flagged."
+    ) in captions(at)
 
 
 def test_a_sidebar_filter_changes_the_figures_and_the_url(use_db, truth):

@@ -25,16 +25,14 @@ def _run(strata, unit="u"):
     return mantel_haenszel_by_unit([unit] * len(strata), n1, a, n0, c)
 
 
-def test_one_stratum_p_value_is_the_mid_p_of_fishers_exact_test():
-    # scipy.stats.fisher_exact is the independent oracle for a single 2x2 table: its one-sided
-    # p less half the hypergeometric probability of the observed table (scipy.stats.hypergeom)
-    # is the mid-p (Lancaster 1961).
+def test_one_stratum_p_value_is_fishers_exact_test():
+    # scipy.stats.fisher_exact is the independent oracle for a single 2x2 table: with one
+    # stratum the exact conditional test is Fisher's one-sided test.
     result = _run(ONE_STRATUM)
     (n1, a, n0, c), = ONE_STRATUM
     _, p = stats.fisher_exact([[a, n1 - a], [c, n0 - c]], alternative="greater")
-    at_observed = stats.hypergeom.pmf(a, n1 + n0, a + c, n1)
     assert result.exact[0]
-    assert result.p_greater[0] == pytest.approx(p - at_observed / 2, rel=1e-10)
+    assert result.p_greater[0] == pytest.approx(p, rel=1e-10)
     # With one stratum the MH odds ratio is the sample odds ratio ad/bc.
     assert result.odds_ratio[0] == pytest.approx((14 * 17) / (6 * 8))
 
@@ -59,21 +57,21 @@ def test_exact_stratified_p_value_matches_enumeration():
         ks = range(max(0, n1 + m1 - n), min(n1, m1) + 1)
         supports.append([(k, stats.hypergeom.pmf(k, n, m1, n1)) for k in ks])
     observed = sum(a for _, a, _, _ in THREE_STRATA)
-    weight = {True: 1.0, False: 0.5}
-    mid_p = sum(
-        np.prod([p for _, p in combo]) * weight[sum(k for k, _ in combo) > observed]
+    p = sum(
+        np.prod([p for _, p in combo])
         for combo in itertools.product(*supports)
         if sum(k for k, _ in combo) >= observed
     )
-    assert result.p_greater[0] == pytest.approx(mid_p, rel=1e-9)
+    assert result.p_greater[0] == pytest.approx(p, rel=1e-9)
 
 
 def test_large_unit_uses_the_cmh_statistic(monkeypatch):
-    # Above the exact limit: the one-sided CMH test. statsmodels' test_null_odds(correction=False)
-    # gives the two-sided chi-square; its signed root is the one-sided z.
+    # Above the exact limit: the one-sided CMH test with continuity correction.
+    # statsmodels' test_null_odds(correction=True) gives the two-sided chi-square
+    # ((|D| - 1/2)^2 / V); with the excess D above 1/2, as here, its root is the one-sided z.
     monkeypatch.setattr(stratified, "EXACT_MAX_TRIALS", 10)
     result = _run(THREE_STRATA)
-    test = StratifiedTable(_tables(THREE_STRATA)).test_null_odds(correction=False)
+    test = StratifiedTable(_tables(THREE_STRATA)).test_null_odds(correction=True)
     assert not result.exact[0]
     assert result.p_greater[0] == pytest.approx(stats.norm.sf(np.sqrt(test.statistic)), rel=1e-9)
 
@@ -108,3 +106,20 @@ def test_unit_with_one_side_only_has_nothing_to_compare():
 def test_bad_counts_are_refused(args, match):
     with pytest.raises(ValueError, match=match):
         mantel_haenszel_by_unit(*args)
+
+
+def test_p_value_holds_its_level_under_no_association():
+    # Under no association the exact conditional test never rejects more often than its
+    # level: the size is the sum of the hypergeometric probabilities (scipy.stats.hypergeom)
+    # of every table whose p-value is at or below 0.05, over the whole support of one 2x2
+    # table's margins (30 exposed, 25 unexposed, 27 events).
+    n1, n0, m1 = 30, 25, 27
+    ks = np.arange(max(0, n1 + m1 - (n1 + n0)), min(n1, m1) + 1)
+    result = mantel_haenszel_by_unit(
+        [f"u{k}" for k in ks], [n1] * len(ks), ks, [n0] * len(ks), m1 - ks
+    )
+    p = dict(zip(result.units, result.p_greater, strict=True))
+    size = sum(
+        stats.hypergeom.pmf(k, n1 + n0, m1, n1) for k in ks if p[f"u{k}"] <= 0.05
+    )
+    assert 0 < size <= 0.05

@@ -270,10 +270,26 @@ def test_random_two_way_tables_are_protected(seed):
     assert_protected(result, total_row="All", total_col="all")
 
 
-def test_same_table_same_result():
-    df, cols = two_way([[2, 3, 4, 20], [5, 6, 30, 40], [50, 60, 7, 8], [70, 80, 9, 1]])
-    first, second = suppress_two_way(df, cols), suppress_two_way(df, cols)
-    pd.testing.assert_frame_equal(first.mask, second.mask)
+def test_two_by_two_table_hides_the_four_inner_cells_worked_by_hand():
+    #        c1  c2  all
+    # r1      4  30   34
+    # r2     20  50   70
+    # All    24  80  104
+    # 4 is small. Column c1 would give it as 24 - 20, so r2/c1 (20) goes; row r1 would give it
+    # as 34 - 30, so r1/c2 (30, a part before the total 34) goes; column c2 would then give
+    # r1/c2 as 80 - 50, so r2/c2 goes. The margins stay. Calling r1/c1 a, the lines give
+    # r1/c2 = 34 - a, r2/c1 = 24 - a, r2/c2 = 46 + a, each at least 1: a is 1 to 23.
+    df, cols = two_way([[4, 30], [20, 50]])
+    result = suppress_two_way(df, cols)
+    assert result.mask.to_dict("index") == {
+        "r1": {"c1": True, "c2": True, "all": False},
+        "r2": {"c1": True, "c2": True, "all": False},
+        "All": {"c1": False, "c2": False, "all": False},
+    }
+    assert feasible_intervals(result.display, total_row="All", total_col="all") == {
+        ("r1", "c1"): (1.0, 23.0), ("r1", "c2"): (11.0, 33.0),
+        ("r2", "c1"): (1.0, 23.0), ("r2", "c2"): (47.0, 69.0),
+    }
 
 
 # --- errors name the problem --------------------------------------------------------------
