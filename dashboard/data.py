@@ -8,6 +8,12 @@ is already open for that path, which would still be the replaced file. Query res
 cached per snapshot, scope, filters and parameters, so a new load never serves stale
 figures.
 
+Many sessions read at once (one thread each). Each reader gets a cursor of its own on the
+shared connection: DuckDB runs the queries of different cursors in parallel, while two
+threads calling one connection object wait for each other. Cached results are shared by
+every session, and Streamlit computes a missing one once: a session asking for a result
+another session is computing waits for it rather than computing it again.
+
 The access scope is decided here, in one place (`current_scope`), and passed to every
 query; no page builds its own.
 """
@@ -95,8 +101,9 @@ def researcher_may_open(url_path: str) -> bool:
 class SharedConnection:
     """One read-only connection per database path, reopened when a load replaces the file.
 
-    Readers hold it for the duration of a query; a reopen waits until none does, so a new
-    load never breaks a query that is running.
+    Each reader gets a cursor of its own for the duration of its work, so readers never wait
+    for each other; a reopen waits until no reader is left, so a new load never breaks a
+    query that is running.
     """
 
     def __init__(self, path: Path) -> None:
@@ -108,6 +115,7 @@ class SharedConnection:
 
     @contextmanager
     def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor of the current snapshot's connection, closed when the reader is done."""
         with self._cond:
             while True:
                 snap = snapshot(self.path)
@@ -124,7 +132,13 @@ class SharedConnection:
             self._active += 1
             con = self._con
         try:
-            yield con
+            # Not the connection itself: calls on one connection object wait for each other
+            # (DuckDB serialises them), those on distinct cursors run in parallel.
+            cursor = con.cursor()
+            try:
+                yield cursor
+            finally:
+                cursor.close()
         finally:
             with self._cond:
                 self._active -= 1
@@ -164,6 +178,17 @@ def _filters_key(filters: Filters) -> tuple:
     return astuple(filters)
 
 
+def view_key(filters: Filters) -> tuple:
+    """What decides every figure of the reader's view: the snapshot, the scope and the filters.
+
+    A page caches what it computes from the view's cached results under this key, so that
+    every session showing the same view shares one computation, and a load never serves stale
+    figures.
+    """
+    scope = current_scope()
+    return (require_snapshot(), scope.role, scope.insurer_ids, _filters_key(filters))
+
+
 def _filters_from_key(key: tuple) -> Filters:
     return Filters(*key)
 
@@ -197,14 +222,24 @@ def query(name: str, filters: Filters | None = None, **params: object) -> pd.Dat
     )
 
 
-def filter_options() -> dict[str, list[str]]:
-    """Values each sidebar filter can take in the data the reader may see (most used first)."""
-    values = query("filter_values")
+@st.cache_data(ttl=RESULT_TTL_SECONDS, max_entries=64, show_spinner=False)
+def _cached_filter_options(snap: Snapshot, scope_key: tuple) -> dict[str, list[str]]:
+    values = _cached_run(snap, scope_key, _filters_key(Filters()), "filter_values", ())
     names = [f.name for f in fields(Filters) if f.name not in ("start", "end")]
     out: dict[str, list[str]] = {name: [] for name in names}
     for name, group in values.groupby("filter", sort=False):
         out[str(name)] = group.sort_values("value")["value"].astype(str).tolist()
     return out
+
+
+def filter_options() -> dict[str, list[str]]:
+    """Values each sidebar filter can take in the data the reader may see, sorted.
+
+    Every page load draws the sidebar: the lists are cached per snapshot and scope, not
+    rebuilt from the query's rows each time.
+    """
+    scope = current_scope()
+    return _cached_filter_options(require_snapshot(), (scope.role, scope.insurer_ids))
 
 
 def exam_window() -> tuple[object, object]:

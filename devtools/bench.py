@@ -11,6 +11,9 @@ its own so that peak memory belongs to one step:
   (fresh process, empty caches) and warm (second run of the same AppTest), against the same
   figures computed the way an analyst would with pandas (read Parquet, merge, group by,
   compute); the pandas figures are checked against the product's so the baseline is honest;
+- many sessions at once (devtools.bench_concurrency): one `ime serve`, 1, 4 and 8 browser sessions
+  replaying the same mix of default and filtered pages, seconds per page load against one
+  session alone in the same run;
 - at one size (1,000,000 exams by default), a profiler run of `ime load` and of the flags
   engine: time and peak memory per phase, the slowest SQL statements, the top functions.
 
@@ -44,6 +47,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from devtools import bench_concurrency
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SIZES = (50_000, 1_000_000)
 FULL_SIZES = (50_000, 1_000_000, 10_000_000)
@@ -51,6 +56,9 @@ FULL_COMMAND = "scripts/bench.sh"
 SEED = 0
 DEFAULT_TIMEOUT_S = 3600.0
 DEFAULT_MAX_MEMORY_GIB = 12.0
+DEFAULT_OUT = "docs/benchmarks.md"
+# The steps `--only` can run alone.
+ONLY_STEPS = ("concurrency",)
 DEMO_ENTITIES = ("examiners", "cases", "exams", "decisions", "treating_ratings", "rulings")
 # The filtered view: the busiest jurisdiction of the demo data (about a fifth of the exams),
 # set through the URL as a reader's link would.
@@ -230,6 +238,13 @@ class Run:
     deadline: float | None = None
     # The pages measured, [file, title] in menu order: the menu may grow after a run.
     pages: list = field(default_factory=list)
+    # How many browser sessions at once the concurrency step runs, one level after another.
+    sessions: list[int] = field(default_factory=lambda: list(bench_concurrency.SESSIONS))
+    # One step alone (--only), and the loaded database it measures instead of generating one.
+    only: str | None = None
+    db: str | None = None
+    # What a session of the concurrency step is (bench_concurrency.CLIENTS).
+    clients: str = "browser"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -249,8 +264,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--out",
-        default="docs/benchmarks.md",
-        help="document to write (default: docs/benchmarks.md)",
+        help="document to write (default: docs/benchmarks.md; with --only, none unless given)",
     )
     parser.add_argument(
         "--timeout",
@@ -278,6 +292,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "its work folder (after the findings in words were edited, or a run was stopped)",
     )
     parser.add_argument(
+        "--sessions",
+        type=int,
+        action="append",
+        metavar="N",
+        help="browser sessions at once for the concurrency step (repeatable; default: "
+        f"{', '.join(map(str, bench_concurrency.SESSIONS))}; 1 is always run, as the baseline)",
+    )
+    parser.add_argument(
+        "--clients",
+        choices=bench_concurrency.CLIENTS,
+        default="browser",
+        help="what a session of the concurrency step is: `browser`, a headless Chromium drawing "
+        "every page (default), or `websocket`, Streamlit's own protocol without drawing: the "
+        "server's share of the wait, without the browsers' CPU on a machine they share with it",
+    )
+    parser.add_argument(
+        "--only",
+        choices=ONLY_STEPS,
+        help="run one step alone: `concurrency` measures only the browser sessions at once "
+        "(--sessions), on --db if given, else on data generated and loaded at each --exams size; "
+        "it prints the table and the target's verdict and writes no document unless --out says",
+    )
+    parser.add_argument(
+        "--db",
+        metavar="FILE",
+        help="with --only concurrency: a database `ime load` made, measured as it is instead of "
+        "generating one; its size is its number of exams, or the one --exams names (the demo size "
+        "it was made from)",
+    )
+    parser.add_argument(
         "--profile-exams",
         type=int,
         metavar="N",
@@ -288,7 +332,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def canonical_command(sizes: list[int], args: argparse.Namespace) -> str:
     """The command that reproduces a run (the work folder does not change the figures)."""
-    parts = ["ime", "bench", *[f"--exams {n}" for n in sizes], f"--out {args.out}"]
+    parts = ["ime", "bench"]
+    if args.only:
+        parts.append(f"--only {args.only}")
+    if args.db:
+        parts.append(f"--db {args.db}")
+    if args.exams or not args.db:
+        parts += [f"--exams {n}" for n in sizes]
+    if args.out:
+        parts.append(f"--out {args.out}")
     if args.timeout != DEFAULT_TIMEOUT_S:
         parts.append(f"--timeout {args.timeout:g}")
     if args.max_minutes is not None:
@@ -297,7 +349,16 @@ def canonical_command(sizes: list[int], args: argparse.Namespace) -> str:
         parts.append(f"--max-memory-gib {args.max_memory_gib:g}")
     if args.profile_exams is not None:
         parts.append(f"--profile-exams {args.profile_exams}")
+    if session_levels(args.sessions) != list(bench_concurrency.SESSIONS):
+        parts += [f"--sessions {n}" for n in session_levels(args.sessions)]
+    if args.clients != "browser":
+        parts.append(f"--clients {args.clients}")
     return " ".join(parts)
+
+
+def session_levels(asked: list[int] | None) -> list[int]:
+    """The concurrency levels to run: those asked (default 1, 4, 8), always with 1 first."""
+    return sorted({1, *(asked or bench_concurrency.SESSIONS)})
 
 
 def choose_profile_size(sizes: list[int], asked: int | None) -> int | None:
@@ -312,17 +373,35 @@ def run(args: argparse.Namespace) -> int:
     """`ime bench`: measure every size asked, print the tables, write the document."""
     if args.render:
         bench = load_results(Path(args.render))
-        write_document(bench, Path(args.out))
-        print(f"Wrote {args.out} from {args.render}")
+        out = Path(args.out or DEFAULT_OUT)
+        write_document(bench, out)
+        print(f"Wrote {out} from {args.render}")
         return 0
+    if args.db and args.only != "concurrency":
+        print("ime bench: --db goes with --only concurrency", file=sys.stderr)
+        return 2
     sizes = sorted(set(args.exams or DEFAULT_SIZES))
+    if args.db:
+        try:
+            held = exams_in(Path(args.db))
+        except (OSError, RuntimeError, ValueError) as exc:
+            # duckdb.Error is a RuntimeError: a file that is not a database, or not loaded.
+            print(f"ime bench: {args.db}: not a database `ime load` made ({exc})", file=sys.stderr)
+            return 2
+        if args.exams and len(args.exams) > 1:
+            print("ime bench: one --exams names the size of --db", file=sys.stderr)
+            return 2
+        # The demo's size names the database (a demo of 1,000,000 exams loads a few less: the
+        # rows it plants for quarantine).
+        sizes = args.exams or [held]
     if min(sizes) < 1_000:
         print(
             "ime bench: sizes below 1,000 exams leave pages with nothing to show", file=sys.stderr
         )
         return 2
-    out = Path(args.out)
-    profile_size = choose_profile_size(sizes, args.profile_exams)
+    # A step run alone writes no document unless asked: it would replace the full one.
+    out = Path(args.out) if args.out else None if args.only else Path(DEFAULT_OUT)
+    profile_size = None if args.only else choose_profile_size(sizes, args.profile_exams)
     if profile_size is not None and profile_size not in sizes:
         sizes = sorted({*sizes, profile_size})
     bench = Run(
@@ -334,6 +413,10 @@ def run(args: argparse.Namespace) -> int:
         machine=machine(),
         max_minutes=args.max_minutes,
         max_memory_gib=args.max_memory_gib,
+        sessions=session_levels(args.sessions),
+        only=args.only,
+        clients=args.clients,
+        db=str(Path(args.db).resolve()) if args.db else None,
     )
     if args.max_minutes is not None:
         bench.deadline = time.perf_counter() + 60 * args.max_minutes
@@ -354,8 +437,22 @@ def run(args: argparse.Namespace) -> int:
         if own_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
     print(render_console(bench))
-    print(f"Wrote {out}")
+    if out is not None:
+        print(f"Wrote {out}")
     return 0
+
+
+def exams_in(db: Path) -> int:
+    """How many exams a loaded database holds (read only: a server may have it open)."""
+    import duckdb
+
+    if not db.is_file():
+        raise FileNotFoundError("no such file")
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute("SELECT count(*) FROM fct_exams").fetchall()[0][0]
+    finally:
+        con.close()
 
 
 def _env(workdir: Path, db: Path | None = None) -> dict[str, str]:
@@ -390,10 +487,11 @@ def _say(n: int, what: str, result: Result) -> None:
     print(f"[{n:>10,}] {what:<46} {figure}{memory}{note}", file=sys.stderr, flush=True)
 
 
-def bench_size(bench: Run, n: int, workdir: Path, out: Path) -> None:
+def bench_size(bench: Run, n: int, workdir: Path, out: Path | None) -> None:
     """Measure every step at `n` exams; the document is rewritten after each step."""
     here = workdir / f"{n}"
-    shutil.rmtree(here, ignore_errors=True)
+    if bench.db is None:
+        shutil.rmtree(here, ignore_errors=True)
     csv_dir, parquet_dir, logs = here / "csv", here / "parquet", here / "logs"
     db, bare_db = here / "ime.duckdb", here / "bare.duckdb"
     results: dict[str, Result] = {}
@@ -426,6 +524,8 @@ def bench_size(bench: Run, n: int, workdir: Path, out: Path) -> None:
             _set_page_figure(result)
         elif key.startswith("pandas:"):
             _set_pandas_figure(result)
+        elif key == "concurrency" and result.ok and result.detail.get("error"):
+            result.status, result.note = "skipped", result.detail["error"]
         results[key] = result
         _say(n, what, result)
         _save(bench, workdir)
@@ -435,6 +535,26 @@ def bench_size(bench: Run, n: int, workdir: Path, out: Path) -> None:
     def skip(key: str, why: str) -> None:
         results[key] = Result(status="skipped", note=why)
 
+    def concurrency(db: Path) -> None:
+        step(
+            "concurrency",
+            f"{', '.join(map(str, bench.sessions))} {bench.clients} sessions at once on one "
+            "`ime serve`",
+            _worker(
+                "concurrency",
+                db=str(db),
+                filtered=FILTERED_VIEW,
+                sessions=bench.sessions,
+                logs=str(logs),
+                clients=bench.clients,
+            ),
+            _env(workdir, db),
+            parse=True,
+        )
+
+    if bench.db is not None:
+        concurrency(Path(bench.db))
+        return
     gen = step(
         "generate",
         "demo generator (CSV)",
@@ -446,13 +566,14 @@ def bench_size(bench: Run, n: int, workdir: Path, out: Path) -> None:
     if not gen.ok:
         return
     files = [str(csv_dir / f"{name}.csv") for name in DEMO_ENTITIES]
-    step(
-        "bare_load",
-        "bare DuckDB load (baseline)",
-        _worker("bare_load", files=files, db=str(bare_db)),
-        _env(workdir),
-    )
-    bare_db.unlink(missing_ok=True)
+    if bench.only is None:
+        step(
+            "bare_load",
+            "bare DuckDB load (baseline)",
+            _worker("bare_load", files=files, db=str(bare_db)),
+            _env(workdir),
+        )
+        bare_db.unlink(missing_ok=True)
     load = step(
         "load",
         "ime load",
@@ -473,10 +594,14 @@ def bench_size(bench: Run, n: int, workdir: Path, out: Path) -> None:
             skip(f"export:{what}", why)
             if what == FILTERED_EXPORT:
                 skip(f"export_filtered:{what}", why)
+        skip("concurrency", why)
         _save(bench, workdir)
         write_document(bench, out)
         if load.status == "memory":
             diagnose_memory(bench, n, workdir, out)
+        return
+    if bench.only == "concurrency":
+        concurrency(db)
         return
     bench_increments(step, skip, db, csv_dir, here, logs, workdir, timeout)
     from measures.registry import NAMES as MEASURES
@@ -511,6 +636,8 @@ def bench_size(bench: Run, n: int, workdir: Path, out: Path) -> None:
                 env_db,
                 parse=True,
             )
+
+    concurrency(db)
 
     # The analyst's Parquet: the tables as loaded (validated, quarantined rows left out), so
     # that the pandas figures can be checked against the product's; cleaning is not charged
@@ -2066,6 +2193,7 @@ WORKERS: dict[str, Callable[..., dict]] = {
     "profile_load": worker_profile_load,
     "profile_flags": worker_profile_flags,
     "increments": worker_increments,
+    "concurrency": bench_concurrency.worker,
 }
 
 
@@ -2369,6 +2497,17 @@ def render_pages(bench: Run, n: int) -> str:
                     f"| {page.title} | {view} | {temperature} | " + " | ".join(cells) + " |"
                 )
     return "\n".join(lines)
+
+
+def render_concurrency(bench: Run, n: int) -> str:
+    """Many sessions at once at `n` exams: one row per number of sessions."""
+    res = bench.results.get(n, {}).get("concurrency")
+    lines = [f"#### Many sessions at once at {_n(n)} exams", ""]
+    if res is None:
+        return "\n".join([*lines, "Not run."])
+    if not (res.ok and res.detail):
+        return "\n".join([*lines, _figure(res)])
+    return "\n".join([*lines, *bench_concurrency.render(res.detail)])
 
 
 def growth_sizes(bench: Run) -> tuple[int, int] | None:
@@ -2725,7 +2864,38 @@ def targets(bench: Run) -> list[Verdict]:
         )
     else:
         out.append(Verdict(label, "–", f"not measured at {_n(FILTERED_EXPORT_SIZE)}"))
+
+    # 11. Many sessions at once, judged at 1,000,000 exams.
+    out.append(concurrency_target(bench))
     return out
+
+
+def concurrency_target(bench: Run) -> Verdict:
+    """The concurrency target, judged at its size, or the largest size measured as a hint."""
+    c = bench_concurrency
+    label = (
+        f"{c.TARGET_SESSIONS} sessions at once at {_n(c.TARGET_SIZE)}: no error, p95 "
+        f"per page ≤ {c.TARGET_RATIO_MAX:g}× one session's p95"
+    )
+    measured = {
+        n: res["concurrency"]
+        for n, res in bench.results.items()
+        if "concurrency" in res and res["concurrency"].ok and res["concurrency"].detail
+    }
+    if c.TARGET_SIZE in measured:
+        detail = measured[c.TARGET_SIZE].detail
+        judged = c.judge(c.levels_from(detail))
+        clients = detail.get("clients", "browser")
+        return Verdict(label, f"{judged.measured} ({clients} sessions)", judged.verdict)
+    step = bench.results.get(c.TARGET_SIZE, {}).get("concurrency")
+    why = f"not measured at {_n(c.TARGET_SIZE)}" + (
+        f" ({step.note})" if step is not None and step.note else ""
+    )
+    if measured:
+        n = max(measured)
+        hint = c.judge(c.levels_from(measured[n].detail))
+        return Verdict(label, f"at {_n(n)}: {hint.measured}", why)
+    return Verdict(label, "–", why)
 
 
 def render_targets(bench: Run) -> str:
@@ -3113,6 +3283,23 @@ def render_document(bench: Run) -> str:
         "figures computed again from the frames in memory. Data quality, Methods, Aggregate "
         "audit (published decision counts, which the demo data do not have), Exports and Audit "
         "log have no analyst equivalent.",
+        "- **Many sessions at once**: `ime serve` of the size's database on a free loopback "
+        "port, started afresh for each number of sessions (empty caches) and warmed with one "
+        "untimed pass over the mix in another view (imports and the first connection paid), "
+        "then the sessions: one headless Chromium with one isolated context per session "
+        "(`--clients browser`, the default), or Streamlit's own websocket protocol from one "
+        "process, a new session per page load and nothing drawn (`--clients websocket`: the "
+        "server's share of a reader's wait). Each session "
+        f"replays the same mix, {bench_concurrency.ROUNDS} times, from a different place in "
+        "it: "
+        + ", ".join(f"{title} ({view})" for _, title, view in bench_concurrency.MIX_PAGES)
+        + f"; the filtered view is the one above, each session's profile is another of the "
+        "busiest examiners. A page load is timed from the request until Streamlit is "
+        "connected and its run has finished, the page's title (and, in a browser, every chart) "
+        "drawn; an exception box or a page not ready within "
+        f"{bench_concurrency.LOAD_TIMEOUT_S:g} s is an error. p50 and p95 are over the loads "
+        "without error. The clients run on the same machine as the server: their CPU time "
+        "and the server's are shown beside the figures.",
         "- Ratio = product ÷ baseline: below 1 the product is faster (`10× faster` is a ratio of "
         "0.1).",
         f"- {exports_line}",
@@ -3126,7 +3313,14 @@ def render_document(bench: Run) -> str:
     ]
     for n in bench.sizes:
         if n in bench.results:
-            parts += [render_size(bench, n), "", render_pages(bench, n), ""]
+            parts += [
+                render_size(bench, n),
+                "",
+                render_pages(bench, n),
+                "",
+                render_concurrency(bench, n),
+                "",
+            ]
         else:
             parts += [f"### {_n(n)} exams", "", "Not run yet.", ""]
     parts += [
@@ -3152,7 +3346,10 @@ def render_document(bench: Run) -> str:
     return "\n".join(parts)
 
 
-def write_document(bench: Run, out: Path) -> None:
+def write_document(bench: Run, out: Path | None) -> None:
+    """Write the document to `out`; nothing when there is none (a step run alone)."""
+    if out is None:
+        return
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(render_document(bench), encoding="utf-8")
@@ -3160,11 +3357,15 @@ def write_document(bench: Run, out: Path) -> None:
 
 
 def render_console(bench: Run) -> str:
-    """The tables for the terminal: targets, then each size."""
+    """The tables for the terminal: targets, then each size (a step run alone: its own)."""
+    if bench.only == "concurrency":
+        target = concurrency_target(bench)
+        parts = [f"{target.target}: {target.verdict}", f"  {target.measured}", ""]
+        return "\n".join(parts + [render_concurrency(bench, n) for n in bench.sizes])
     parts = ["Targets", render_targets(bench), ""]
     for n in bench.sizes:
         if n in bench.results:
-            parts += [render_size(bench, n), ""]
+            parts += [render_size(bench, n), "", render_concurrency(bench, n), ""]
     parts += ["Growth", render_growth(bench)]
     return "\n".join(parts)
 

@@ -18,6 +18,9 @@ from dashboard.navigation import PAGES
 from devtools import bench
 
 N_EXAMS = 3_000
+# One and two sessions at once over Streamlit's websocket protocol: the concurrency step kept
+# short (1, 4, 8 browsers by default); tests/app/test_concurrency.py drives real browsers.
+SESSIONS_ARGS = ("--sessions", "2", "--clients", "websocket")
 
 
 def _ime_bench(*args: str) -> None:
@@ -38,7 +41,13 @@ def bench_run(tmp_path_factory) -> Path:
     """One run at 3,000 exams (about five minutes on two cores): its folder."""
     root = tmp_path_factory.mktemp("bench")
     _ime_bench(
-        "--exams", str(N_EXAMS), "--workdir", str(root / "work"), "--out", str(root / "bench.md")
+        "--exams",
+        str(N_EXAMS),
+        "--workdir",
+        str(root / "work"),
+        "--out",
+        str(root / "bench.md"),
+        *SESSIONS_ARGS,
     )
     return root
 
@@ -77,6 +86,7 @@ def test_bench_document_names_machine_command_and_sections(document):
     ):
         assert heading in document
     assert f"ime bench --exams {N_EXAMS}" in document
+    assert "--sessions 1 --sessions 2 --clients websocket" in document
     assert "scripts/bench.sh" in document
     assert "CPUs available (nproc)" in document
 
@@ -130,3 +140,21 @@ def test_bench_profile_names_load_phases_and_flag_steps(document):
     assert "precompute flags (store_flags)" in document
     assert "measure adverse_opinion" in document
     assert "fit_models" in document
+
+
+def test_bench_runs_sessions_at_once(document):
+    section = document.split(f"#### Many sessions at once at {N_EXAMS:,} exams", 1)[1]
+    section = section.split("\n#", 1)[0]
+    assert "Sessions: Streamlit's websocket protocol" in section
+    rows = [
+        line
+        for line in section.splitlines()
+        if line.startswith("| ") and not line.startswith("| sessions at once")
+    ]
+    by_sessions = {
+        row.split("|")[1].strip(): [c.strip() for c in row.split("|")[2:-1]] for row in rows
+    }
+    for n, loads in (("1", "12"), ("2", "24")):
+        loads_cell, errors, p50, p95, ratio = by_sessions[n][:5]
+        assert (loads_cell, errors) == (loads, "0"), by_sessions[n]
+        assert p50.endswith(" s") and p95.endswith(" s") and ratio.endswith("×"), by_sessions[n]

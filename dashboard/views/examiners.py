@@ -11,6 +11,24 @@ PROFILE = "views/examiner_profile.py"
 # A ratio of 5 is already a large departure; wider intervals are cut at the axis's edge.
 FOREST_AXIS_MAX = 5.0
 
+
+# Every rerun (a click, another session on the same view) would rebuild the table and the
+# funnel (a hover text per examiner, Plotly's validation): most of this page's time once the
+# view's flags are cached. Keyed by data.view_key, measure and peer group, shared by every
+# session; the frames passed with a leading underscore are the view's own, so not hashed.
+@st.cache_data(ttl=data.RESULT_TTL_SECONDS, max_entries=64, show_spinner=False)
+def examiner_table(view: tuple, measure: str, peer: str | None, _flags, _volumes):
+    return examiner_figures.examiner_table(_flags, _volumes, measure, peer)
+
+
+# A resource, not data: one figure object read by every session (st.plotly_chart does not
+# change it), instead of a copy rebuilt and validated again on each run.
+@st.cache_resource(ttl=data.RESULT_TTL_SECONDS, max_entries=64, show_spinner=False)
+def funnel_chart(view: tuple, measure: str, peer: str | None, side: str, _rows, _points):
+    geometry = examiner_figures.funnel_geometry(_rows)
+    return geometry.tau2, charts.funnel(_points, geometry.limits)
+
+
 st.title("Examiners")
 flt = layout.require_database()
 volumes = data.examiners(flt)
@@ -51,7 +69,9 @@ if result.error or result.table is None:
     st.warning(f"The flags could not be computed for this view. {result.error or ''}")
     st.stop()
 flags = result.table
-table = examiner_figures.examiner_table(flags, volumes, measure, None if peer == "all" else peer)
+view = data.view_key(flt)
+peer_group = None if peer == "all" else peer
+table = examiner_table(view, measure, peer_group, flags, volumes)
 table = examiner_figures.on_side(examiner_figures.with_names(table, names), side)
 
 
@@ -76,12 +96,12 @@ m_small.caption(f"fewer than {examiner_figures.MIN_VOLUME}: shown, never flagged
 rows = flags[flags["measure"] == measure]
 points = table[table["n"] > 0]
 if spec.chart == "funnel" and not rows.empty:
-    geometry = examiner_figures.funnel_geometry(rows)
-    m_disp.metric("Over-dispersion τ²", f"{geometry.tau2:.3f}")
+    tau2, funnel = funnel_chart(view, measure, peer_group, side, rows, points)
+    m_disp.metric("Over-dispersion τ²", f"{tau2:.3f}")
     m_disp.caption("between-examiner variance on the O/E scale that case mix does not explain")
     st.subheader(f"Funnel plot: {spec.label.lower()}")
     event = st.plotly_chart(
-        charts.funnel(points, geometry.limits),
+        funnel,
         width="stretch",
         key="funnel",
         on_select="rerun",
