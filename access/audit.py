@@ -177,22 +177,26 @@ def _create_key() -> bytes:
     return key
 
 
-@contextmanager
-def _connect(path: Path | None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A short-lived connection, retrying while another process holds the file."""
-    path = audit_path() if path is None else path
+def connect_when_free(path: Path) -> duckdb.DuckDBPyConnection:
+    """A connection to the DuckDB file `path` (the audit log, reviews, a watchlist: each a file
+    several processes write), retrying with backoff while another process holds its lock."""
     path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + LOCK_TIMEOUT_S
     pause = 0.02
     while True:
         try:
-            con = duckdb.connect(str(path))
-            break
+            return duckdb.connect(str(path))
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                 raise
             time.sleep(pause)
             pause = min(pause * 2, 0.5)
+
+
+@contextmanager
+def _connect(path: Path | None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived connection, retrying while another process holds the file."""
+    con = connect_when_free(audit_path() if path is None else path)
     try:
         with _SCHEMA_LOCK:
             con.execute(SCHEMA + ";" + ATTEMPTS_SCHEMA)

@@ -21,7 +21,6 @@ import io
 import json
 import math
 import os
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,7 +51,6 @@ FROZEN_COLUMNS = (
     "raw_rate", "peer_rate", "peer_group", "p_value", "q_value", "flagged", "direction",
     "eligible",
 )
-LOCK_TIMEOUT_S = 10.0
 
 SCHEMA = """
 CREATE SEQUENCE IF NOT EXISTS review_ids START 1;
@@ -150,19 +148,7 @@ def reviews_path() -> Path:
 @contextmanager
 def _connect(path: Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived connection, retrying while another process holds the file."""
-    path = reviews_path() if path is None else Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + LOCK_TIMEOUT_S
-    pause = 0.02
-    while True:
-        try:
-            con = duckdb.connect(str(path))
-            break
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                raise
-            time.sleep(pause)
-            pause = min(pause * 2, 0.5)
+    con = audit.connect_when_free(reviews_path() if path is None else Path(path))
     try:
         con.execute(SCHEMA)
         yield con

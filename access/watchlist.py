@@ -13,7 +13,6 @@ marking as seen are recorded in the audit log.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,7 +33,6 @@ CREATE TABLE IF NOT EXISTS watchlist (
     PRIMARY KEY (username, examiner_id)
 )
 """
-LOCK_TIMEOUT_S = 10.0
 
 
 def watchlist_path() -> Path:
@@ -45,18 +43,7 @@ def watchlist_path() -> Path:
 @contextmanager
 def _connect(path: Path | None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived connection, retrying while another process holds the file."""
-    path = watchlist_path() if path is None else path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    deadline, pause = time.monotonic() + LOCK_TIMEOUT_S, 0.02
-    while True:
-        try:
-            con = duckdb.connect(str(path))
-            break
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                raise
-            time.sleep(pause)
-            pause = min(pause * 2, 0.5)
+    con = audit.connect_when_free(watchlist_path() if path is None else path)
     try:
         con.execute(SCHEMA)
         yield con
