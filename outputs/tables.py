@@ -290,11 +290,8 @@ class ExportTable:
 # Rates of docs/methods.md (per insurer, per month): the counts of the rates_by_* queries.
 # ---------------------------------------------------------------------------------------------
 
-RATES_LAYOUT: tuple[Item, ...] = (
-    Count("n_exams", "Exams"),
-    Count("n_adverse", "Exams with an adverse opinion (not related, no further treatment, or "
-                       "MMI reached at 0% WPI)"),
-    Rate("adverse", "n_adverse", "n_exams", "Adverse-opinion rate"),
+# The three opinions beside the adverse one, each with its own denominator (docs/methods.md).
+OPINION_RATES: tuple[Item, ...] = (
     Count("n_causation", "Exams with a causation opinion other than undetermined"),
     Count("n_not_related", "Exams finding the condition not related"),
     Rate("not_related", "n_not_related", "n_causation", "Not-related rate"),
@@ -304,6 +301,14 @@ RATES_LAYOUT: tuple[Item, ...] = (
     Count("n_capacity_opinion", "Exams with a work-capacity opinion"),
     Count("n_full_duty", "Exams finding full duty"),
     Rate("full_duty", "n_full_duty", "n_capacity_opinion", "Full-duty rate"),
+)
+
+RATES_LAYOUT: tuple[Item, ...] = (
+    Count("n_exams", "Exams"),
+    Count("n_adverse", "Exams with an adverse opinion (not related, no further treatment, or "
+                       "MMI reached at 0% WPI)"),
+    Rate("adverse", "n_adverse", "n_exams", "Adverse-opinion rate"),
+    *OPINION_RATES,
     Count("n_rated", "Exams with an impairment rating (wpi_percent)"),
     Count("n_zero_wpi", "Rated exams at 0% whole-person impairment"),
     Rate("zero_wpi", "n_zero_wpi", "n_rated", "Zero-impairment rate"),
@@ -417,15 +422,7 @@ _EXAMINER_ITEMS: tuple[Item, ...] = (
     Value("drift_cusum_over_threshold", "Drift: highest CUSUM value over the panel threshold "
                                         "(1 or more is a signal)",
           ("drift_n_later", "drift_adverse_later")),
-    Count("n_causation", "Exams with a causation opinion other than undetermined"),
-    Count("n_not_related", "Exams finding the condition not related"),
-    Rate("not_related", "n_not_related", "n_causation", "Not-related rate"),
-    Count("n_treatment_opinion", "Exams with a further-treatment opinion"),
-    Count("n_no_treatment", "Exams recommending no further treatment"),
-    Rate("no_treatment", "n_no_treatment", "n_treatment_opinion", "No-treatment rate"),
-    Count("n_capacity_opinion", "Exams with a work-capacity opinion"),
-    Count("n_full_duty", "Exams finding full duty"),
-    Rate("full_duty", "n_full_duty", "n_capacity_opinion", "Full-duty rate"),
+    *OPINION_RATES,
     Count("n_with_ruling", "Exams with a later ruling by a judge or board"),
     Count("n_report_rejected", "Exams whose report a ruling rejected"),
     Rate("report_rejected", "n_report_rejected", "n_with_ruling", "Report-rejected rate"),
