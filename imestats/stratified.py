@@ -30,8 +30,9 @@ class StratifiedOddsRatios:
     """Per unit, in the order of `units`: the common odds ratio, its interval and the test.
 
     ``expected`` is the exposed events expected under no association given the margins
-    (the sum over strata of n1 m1 / n); ``p_greater`` the one-sided p-value of an odds
-    ratio above 1; ``exact`` whether it came from the exact conditional distribution.
+    (the sum over strata of n1 m1 / n); ``p_greater`` and ``p_less`` the one-sided p-values
+    of an odds ratio above and below 1 (each tail counts P(T = observed), so the two add up
+    to more than one); ``exact`` whether they came from the exact conditional distribution.
     """
 
     units: np.ndarray
@@ -41,6 +42,7 @@ class StratifiedOddsRatios:
     ci_low: np.ndarray
     ci_high: np.ndarray
     p_greater: np.ndarray
+    p_less: np.ndarray
     exact: np.ndarray
 
 
@@ -84,9 +86,10 @@ def mantel_haenszel_by_unit(
     With a_k, b_k the exposed events and non-events, c_k, d_k the unexposed ones and n_k the
     stratum total: OR_MH = sum(a d / n) / sum(b c / n). The variance of log OR_MH is the
     Robins-Breslow-Greenland estimate. The exact test conditions on every stratum's margins:
-    a_k is hypergeometric, and the p-value is P(sum a_k >= observed) under the convolution of
-    those distributions. The CMH statistic is (sum a - sum E a - 1/2) / sqrt(sum Var a), with
-    Var a_k = n1 n0 m1 m0 / (n^2 (n - 1)), and p = 1 - Phi(z).
+    a_k is hypergeometric, and the p-values are P(sum a_k >= observed) and P(sum a_k <=
+    observed) under the convolution of those distributions. The CMH statistic is
+    (sum a - sum E a -+ 1/2) / sqrt(sum Var a), with Var a_k = n1 n0 m1 m0 / (n^2 (n - 1)),
+    and p = 1 - Phi(z) above, Phi(z) below.
 
     References
     ----------
@@ -152,18 +155,23 @@ def mantel_haenszel_by_unit(
     usable = (sums["informative"] > 0).to_numpy()
     exact = usable & (sums["trials"].to_numpy() <= EXACT_MAX_TRIALS)
     p_greater = np.full(len(sums), np.nan)
+    p_less = np.full(len(sums), np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
         deviation = sums["a_inf"].to_numpy() - sums["e_a"].to_numpy()
+        sd = np.sqrt(sums["v_a"].to_numpy())
         # The continuity correction: the normal tail of the exact test, which counts all of
         # P(T = observed).
-        z = (deviation - 0.5) / np.sqrt(sums["v_a"].to_numpy())
+        z_upper = (deviation - 0.5) / sd
+        z_lower = (deviation + 0.5) / sd
     approximate = usable & ~exact
-    p_greater[approximate] = stats.norm.sf(z[approximate])
+    p_greater[approximate] = stats.norm.sf(z_upper[approximate])
+    p_less[approximate] = stats.norm.cdf(z_lower[approximate])
     if exact.any():
         rows = frame[frame["informative"] & frame["unit"].isin(sums.index[exact])]
         rows = rows.sort_values("unit", kind="stable")
-        tails = _exact_upper_tails(rows)
-        p_greater[np.flatnonzero(exact)] = tails.loc[sums.index[exact]].to_numpy()
+        upper, lower = _exact_tails(rows)
+        p_greater[np.flatnonzero(exact)] = upper.loc[sums.index[exact]].to_numpy()
+        p_less[np.flatnonzero(exact)] = lower.loc[sums.index[exact]].to_numpy()
     nan_unless_usable = np.where(usable, 1.0, np.nan)
     return StratifiedOddsRatios(
         units=sums.index.to_numpy(),
@@ -173,13 +181,14 @@ def mantel_haenszel_by_unit(
         ci_low=ci_low.to_numpy() * nan_unless_usable,
         ci_high=ci_high.to_numpy() * nan_unless_usable,
         p_greater=p_greater,
+        p_less=p_less,
         exact=exact,
     )
 
 
-def _exact_upper_tails(strata: pd.DataFrame) -> pd.Series:
-    """Per unit, P(sum of a_k >= observed) given each stratum's margins: the convolution of
-    the strata's hypergeometric distributions. The probabilities of every stratum are computed
+def _exact_tails(strata: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Per unit, P(sum of a_k >= observed) and P(sum of a_k <= observed) given each stratum's
+    margins: the convolution of the strata's hypergeometric distributions. The probabilities of every stratum are computed
     in one vectorised pass (log-gamma), then convolved unit by unit."""
     n = strata["n"].to_numpy(dtype=np.int64)
     n1 = strata["n1"].to_numpy(dtype=np.int64)
@@ -195,7 +204,7 @@ def _exact_upper_tails(strata: pd.DataFrame) -> pd.Series:
     pieces = np.split(pmf, np.cumsum(length)[:-1])
     units = strata["unit"].to_numpy()
     observed = strata["a"].to_numpy(dtype=np.int64)
-    tails = {}
+    upper, lower = {}, {}
     start = 0
     boundaries = np.flatnonzero(np.r_[units[1:] != units[:-1], True]) + 1
     for end in boundaries:
@@ -203,9 +212,10 @@ def _exact_upper_tails(strata: pd.DataFrame) -> pd.Series:
         for piece in pieces[start:end]:
             distribution = np.convolve(distribution, piece)
         at = int(observed[start:end].sum() - low[start:end].sum())
-        tails[units[start]] = float(np.clip(distribution[at:].sum(), 0.0, 1.0))
+        upper[units[start]] = float(np.clip(distribution[at:].sum(), 0.0, 1.0))
+        lower[units[start]] = float(np.clip(distribution[: at + 1].sum(), 0.0, 1.0))
         start = end
-    return pd.Series(tails)
+    return pd.Series(upper), pd.Series(lower)
 
 
 def _log_choose(n: np.ndarray, k: np.ndarray) -> np.ndarray:

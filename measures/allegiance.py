@@ -73,6 +73,8 @@ def score(view: View, settings: FlagSettings) -> pd.DataFrame:
             "raw_rate": (sides["adverse_insurer"] / sides["n_insurer"]).to_numpy(),
             "peer_rate": (sides["adverse_neutral"] / sides["n_neutral"]).to_numpy(),
             "p_value": test.p_greater,
+            # The exact test's two tails both count P(T = observed): the low side's own.
+            "p_low": test.p_less,
         }
     )
     return q_values_and_flags(rows, NAME, settings)

@@ -188,9 +188,9 @@ def q_values_and_flags(
 ) -> pd.DataFrame:
     """q-values across examiners of at least the minimum volume, and the flag, on both sides.
 
-    A measure gives `p_value` as its test's upper tail (more than expected). Its lower tail is
-    1 - p_value: every measure's test is continuous (normal) or mid-p exact, whose two tails
-    add up to one. The two sides are two one-sided families, each with its own
+    A measure gives `p_value` as its test's upper tail (more than expected), and `p_low` as
+    its lower tail where the two do not add up to one (an exact test, whose two tails both
+    count P(T = observed)); without `p_low` the lower tail is 1 - p_value (a normal test). The two sides are two one-sided families, each with its own
     Benjamini-Hochberg q-values at settings.q, so the high side's q-values and flags are those
     of a one-sided analysis. A row's `direction` is the side its figure lies on (the smaller
     tail), and its p_value, q_value and flag are that side's. The flag is q below settings.q
@@ -217,14 +217,15 @@ def q_values_and_flags(
     ratio = rows["ratio"].to_numpy(dtype=float)
     n = rows["n"].to_numpy()
     flagged_high = flag_units(q_high, n, settings.q, settings.min_volume) & (ratio > 1)
-    p_low = 1 - p_high
+    lower = rows["p_low"] if "p_low" in rows else 1 - rows["p_value"]
+    p_low = lower.where(rows["eligible"]).to_numpy(dtype=float)
     q_low = bh_qvalues(p_low)
     flagged_low = flag_units(q_low, n, settings.q, settings.min_volume) & (ratio < 1)
     p = rows["p_value"].to_numpy(dtype=float)
     # Without a test, the side of the ratio.
-    low = np.where(np.isnan(p), ratio < 1, 1 - p < p)
+    low = np.where(np.isnan(p), ratio < 1, lower.to_numpy(dtype=float) < p)
     rows["direction"] = np.where(low, "low", "high")
-    rows["p_value"] = np.where(low, 1 - rows["p_value"], rows["p_value"])
+    rows["p_value"] = np.where(low, lower, rows["p_value"])
     rows["q_value"] = np.where(low, q_low, q_high)
     rows["flagged"] = np.where(low, flagged_low, flagged_high)
     return _in_order(rows)

@@ -1,5 +1,5 @@
-"""Two-sided flags (measures.base.finish): two one-sided Benjamini-Hochberg families, each at
-the same q, on a hand-built table whose q-values are worked out by hand below."""
+"""Two-sided flags (measures.base.q_values_and_flags): two one-sided Benjamini-Hochberg
+families, each at the same q, on a hand-built table whose q-values are worked out by hand."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from measures.base import FLAG_COLUMNS, FlagSettings, finish
+from measures.base import FLAG_COLUMNS, FlagSettings, q_values_and_flags
 from measures.engine import explain
 from measures.registry import MEASURES
 
@@ -32,7 +32,7 @@ def _rows() -> pd.DataFrame:
 
 
 def test_each_side_is_its_own_bh_family_at_the_same_q():
-    out = finish(_rows(), "adverse_opinion", SETTINGS).set_index("examiner_id")
+    out = q_values_and_flags(_rows(), "adverse_opinion", SETTINGS).set_index("examiner_id")
     assert list(out.reset_index().columns) == FLAG_COLUMNS
     # High family, the 5 eligible upper tails sorted: .001 .02 .5 .985 .9995;
     # m p / k = .005, .05, .8333, 1.23 (-> 1), .9995; running minimum from the top:
@@ -53,10 +53,23 @@ def test_each_side_is_its_own_bh_family_at_the_same_q():
     assert np.isnan(out.loc["F", "q_value"]) and not out.loc["F", "eligible"]
 
 
+def test_an_exact_tests_own_lower_tail_is_used_where_it_gives_one():
+    # An exact test's two tails both count P(T = observed), so its lower tail is not 1 - p.
+    # Lower tails given: A .9995, B .99, C .6, D .03, E .002 (each above 1 - p by the point
+    # mass). Low family sorted: E .002, D .03, C .6, B .99, A .9995; m p / k = .01, .075, 1,
+    # 1.2375 (-> 1), .9995; running minimum from the top: E .01, D .075 (not flagged at .05).
+    rows = _rows().assign(p_low=[0.9995, 0.99, 0.6, 0.03, 0.002, 0.99995])
+    out = q_values_and_flags(rows, "allegiance", SETTINGS).set_index("examiner_id")
+    assert out.loc[["D", "E"], "direction"].tolist() == ["low", "low"]
+    assert out.loc[["D", "E"], "p_value"].to_numpy() == pytest.approx([0.03, 0.002])
+    assert out.loc[["D", "E"], "q_value"].to_numpy() == pytest.approx([0.075, 0.01])
+    assert out.loc[["D", "E"], "flagged"].tolist() == [False, True]
+
+
 def test_the_high_side_is_what_a_one_sided_analysis_gives():
     # The high family's q-values are BH over the upper tails alone, as before the low side.
     rows = _rows()
-    out = finish(rows, "adverse_opinion", SETTINGS).set_index("examiner_id")
+    out = q_values_and_flags(rows, "adverse_opinion", SETTINGS).set_index("examiner_id")
     one_sided = {"A": 0.005, "B": 0.05, "C": 2.5 / 3}
     for examiner, q in one_sided.items():
         assert out.loc[examiner, "q_value"] == pytest.approx(q)
@@ -65,7 +78,7 @@ def test_the_high_side_is_what_a_one_sided_analysis_gives():
 def test_a_monitoring_chart_flags_high_only():
     rows = _rows()
     signal = np.array([False, False, False, True, True, True])
-    out = finish(rows, "drift", SETTINGS, signal=signal).set_index("examiner_id")
+    out = q_values_and_flags(rows, "drift", SETTINGS, signal=signal).set_index("examiner_id")
     assert set(out["direction"]) == {"high"}
     assert out["flagged"].to_dict() == {
         "A": False, "B": False, "C": False, "D": True, "E": True, "F": False,
@@ -73,7 +86,7 @@ def test_a_monitoring_chart_flags_high_only():
 
 
 def test_the_words_say_what_each_side_means():
-    out = finish(_rows(), "allegiance", SETTINGS)
+    out = q_values_and_flags(_rows(), "allegiance", SETTINGS)
     text = explain(out, "E", SETTINGS)
     assert "allegiance: FLAGGED low" in text
     assert MEASURES["allegiance"].low_means in text

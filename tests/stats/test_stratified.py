@@ -37,6 +37,20 @@ def test_one_stratum_p_value_is_fishers_exact_test():
     assert result.odds_ratio[0] == pytest.approx((14 * 17) / (6 * 8))
 
 
+def test_lower_tail_is_fishers_exact_test_below():
+    # scipy.stats.fisher_exact(alternative="less") is the oracle of the lower tail, which
+    # counts P(T = observed) as the upper one does: the two add up to 1 + P(T = observed).
+    low_table = [(20, 5, 25, 15)]
+    result = _run(low_table)
+    (n1, a, n0, c), = low_table
+    _, p_less = stats.fisher_exact([[a, n1 - a], [c, n0 - c]], alternative="less")
+    _, p_greater = stats.fisher_exact([[a, n1 - a], [c, n0 - c]], alternative="greater")
+    assert result.p_less[0] == pytest.approx(p_less, rel=1e-10)
+    assert result.p_greater[0] == pytest.approx(p_greater, rel=1e-10)
+    at_observed = stats.hypergeom.pmf(a, n1 + n0, a + c, n1)
+    assert result.p_less[0] + result.p_greater[0] == pytest.approx(1 + at_observed, rel=1e-10)
+
+
 def test_odds_ratio_and_interval_match_statsmodels_stratified_table():
     # statsmodels' StratifiedTable: MH pooled odds ratio and the RGB interval.
     result = _run(THREE_STRATA)
