@@ -1,6 +1,6 @@
 """The bench's verdicts on synthetic results, met and missed by known margins.
 
-The limits are the issue's targets, written here as numbers (not read from devtools.bench):
+The limits are the issue's targets, written here as numbers (not read from devtools.bench.targets):
 `ime load` at most 1.5 times a bare DuckDB load; peak memory under 4 GiB (4,096 MiB) at
 10,000,000 exams; the generator under 5 minutes there; every page under 1 s there; pages at
 least 10 times faster than pandas; `ime flags` under 30 s at 10,000,000 and at most 3 times a
@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import pytest
 
-from devtools.bench import Result, Run, targets
+from devtools.bench.results import Result, Run
+from devtools.bench.targets import targets
 
 M, TEN_M = 1_000_000, 10_000_000
 PAGES = [["overview.py", "Overview"], ["examiners.py", "Examiners"],
