@@ -12,8 +12,6 @@ import ast
 from collections import defaultdict
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = (
     "ime", "access", "outputs", "devtools", "measures", "etl", "queries", "imestats", "dashboard",
