@@ -194,8 +194,6 @@ EXAM_OPINIONS = [
     "further_treatment",
     "requested_by",
 ]
-
-
 CASE_FEATURES_RAW = [
     "insurer_id",
     "claim_type",
@@ -681,7 +679,6 @@ PANDAS_WAY: dict[str, tuple[Callable, Callable]] = {
     "examiner_profile.py": (_profile_prepare, _profile_compute),
 }
 
-
 # Pages with nothing an analyst would compute: load bookkeeping, static text, the export form,
 # the audit log, and published decision counts (the demo data have none, so the page stops at
 # its empty state).
@@ -692,7 +689,6 @@ NO_ANALYST_EQUIVALENT = {
     "exports.py",
     "audit_log.py",
 }
-
 
 # What each pandas figure is checked against: report query, parameters, keys, and whether the
 # query takes the examiner the page picked.

@@ -12,27 +12,15 @@ from pathlib import Path
 from devtools import bench_concurrency
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
 FULL_SIZES = (50_000, 1_000_000, 10_000_000)
-
-
 FULL_COMMAND = "scripts/bench.sh"
-
-
 SEED = 0
-
-
 DEMO_ENTITIES = ("examiners", "cases", "exams", "decisions", "treating_ratings", "rulings")
-
 
 # The filtered view: the busiest jurisdiction of the demo data (about a fifth of the exams),
 # set through the URL as a reader's link would.
 FILTERED_VIEW = {"jurisdiction": ["CA"]}
-
-
 VIEWS = {"default": {}, "filtered": FILTERED_VIEW}
-
 
 # Where each sidebar filter column lives in the source files (for the pandas way).
 FILTER_HOME = {

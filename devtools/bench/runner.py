@@ -65,16 +65,9 @@ from devtools.bench.targets import FILTERED_EXPORT, INCREMENT_PERCENT, INCREMENT
 from devtools.bench.tracer import TRACER_LINE
 
 DEFAULT_SIZES = (50_000, 1_000_000)
-
-
 DEFAULT_TIMEOUT_S = 3600.0
-
-
 DEFAULT_MAX_MEMORY_GIB = 12.0
-
-
 DEFAULT_OUT = "docs/benchmarks.md"
-
 
 # The steps `--only` can run alone.
 ONLY_STEPS = ("concurrency",)

@@ -12,62 +12,31 @@ from devtools.bench.results import VIEWS, Result, Run
 
 # The targets of the issue.
 TARGET_SIZE = 10_000_000
-
-
 LOAD_RATIO_MAX = 2.5  # the load-performance issue: at most 2.5 times the bare load
-
 
 # Incremental loads: INCREMENTS loads, each of INCREMENT_PERCENT % new exams (existing exams
 # under new ids), into a copy of the loaded database; each at most INCREMENT_RATIO_MAX of the
 # full load's time.
 INCREMENTS = 10
-
-
 INCREMENT_PERCENT = 1
-
-
 INCREMENT_RATIO_MAX = 0.05
-
-
 PEAK_MEMORY_MAX_MIB = 4096.0
-
-
 GENERATE_MAX_S = 300.0
-
-
 PAGE_MAX_S = 1.0
-
-
 PAGE_RATIO_MAX = 0.1  # product / pandas: at least 10 times faster
-
-
 FLAGS_MAX_S = 30.0
-
-
 FLAGS_RATIO_SIZE = 1_000_000
-
-
 FLAGS_RATIO_MAX = 3.0
-
 
 # A filtered view sums the expectations stored at load: its export costs at most this much
 # more than the unfiltered one (measure-engine issue), judged at this size.
 FILTERED_EXPORT = "examiner_rates"
-
-
 FILTERED_EXPORT_RATIO_MAX = 1.5
-
-
 FILTERED_EXPORT_SIZE = 1_000_000
-
 
 # The pages whose filtered view must also open within PAGE_MAX_S at TARGET_SIZE.
 FILTERED_PAGES = ("overview.py", "examiners.py", "examiner_profile.py")
-
-
 PAGE_GROWTH_FROM = 1_000_000
-
-
 PAGE_GROWTH_MAX = 3.0
 
 

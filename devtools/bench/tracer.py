@@ -22,7 +22,6 @@ from devtools.bench.results import ROOT
 # The bench's own code: not the project's, in the profile's list of project functions.
 BENCH = Path(__file__).resolve().parent
 
-
 # A line of the tracer's log: "[  12.0 s]     1,234 MiB  phase (entity) > step".
 TRACER_LINE = re.compile(r"^\[\s*([\d.]+) s\]\s+([\d,]+) MiB\s+(.*)$")
 
