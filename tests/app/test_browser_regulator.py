@@ -146,6 +146,9 @@ def test_a_regulator_sees_names_both_sides_and_the_history(two_loads, tmp_path_f
             ).count() == 1
             # The picker offers the matches alone, each with its name.
             page.locator('[data-testid="stSelectbox"]', has_text="Open a profile").click()
+            # A click may only focus the box (its label sits inside the same element): the
+            # arrow key opens the list of options whatever the click landed on.
+            page.keyboard.press("ArrowDown")
             options = page.get_by_role("option")
             options.first.wait_for(state="attached")
             offered = options.all_inner_texts()
