@@ -4,9 +4,11 @@ From the per-exam expectations stored at load, written here from the papers: O, 
 V = sum p(1 - p) per examiner; z = (O - E) / sqrt(V); phi the mean of z^2 winsorised at the
 10% and 90% quantiles; tau2 = max(0, (I phi - (I - 1)) / (sum w - sum w^2 / sum w)),
 w = E^2 / V (DerSimonian & Laird 1986, with Spiegelhalter 2005's winsorised phi for
-Cochran's Q); z_adjusted = (O/E - 1) / sqrt(V/E^2 + tau2); one-sided p; Benjamini-Hochberg
-q-values by statsmodels over the examiners of 30 exams or more; flagged when q <= 0.05 with
-O > E.
+Cochran's Q); z_adjusted = (O/E - 1) / sqrt(V/E^2 + tau2). Both sides, as two one-sided
+families: the upper tail p_high = 1 - Phi(z_adjusted) and the lower p_low = Phi(z_adjusted),
+each with Benjamini-Hochberg q-values by statsmodels over the examiners of 30 exams or more.
+A row takes the side of its smaller tail; flagged when that side's q <= 0.05 with O > E
+(high) or O < E (low).
 """
 
 from __future__ import annotations
@@ -37,12 +39,16 @@ def adverse_opinion_flags(con, where: str = "true", params: dict | None = None) 
     w = e**2 / v
     tau2 = max(0.0, (q_statistic - (len(z) - 1)) / (w.sum() - (w**2).sum() / w.sum()))
     z_adjusted = (o / e - 1) / np.sqrt(v / e**2 + tau2)
-    p = stats.norm.sf(z_adjusted)
+    p_high, p_low = stats.norm.sf(z_adjusted), stats.norm.cdf(z_adjusted)
     eligible = units["n"].to_numpy() >= MIN_VOLUME
-    q = np.full(len(p), np.nan)
+    q_high, q_low = np.full(len(z), np.nan), np.full(len(z), np.nan)
     if eligible.any():
-        q[eligible] = multipletests(p[eligible], method="fdr_bh")[1]
+        q_high[eligible] = multipletests(p_high[eligible], method="fdr_bh")[1]
+        q_low[eligible] = multipletests(p_low[eligible], method="fdr_bh")[1]
+    low = p_low < p_high
+    q = np.where(low, q_low, q_high)
     return units.assign(
         tau2=tau2, z_adjusted=z_adjusted, eligible=eligible, q_value=q,
-        flagged=eligible & (q <= Q) & (o > e),
+        direction=np.where(low, "low", "high"),
+        flagged=eligible & (q <= Q) & np.where(low, o < e, o > e),
     )

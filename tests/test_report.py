@@ -89,7 +89,10 @@ def test_examiner_report_gives_the_examiners_own_figures(con, data):
     adverse = _table_row(page, "Adverse opinions")
     assert adverse[1:4] == [f"{int(mine['n']):,}", f"{int(mine['o']):,}", f"{mine['e']:,.1f}"]
     assert mine["eligible"]
-    assert adverse[-1] == ("FLAGGED" if mine["flagged"] else "no")
+    assert (
+        adverse[-1].startswith(f"FLAGGED {mine['direction']}") if mine["flagged"]
+        else adverse[-1] == "no"
+    )
     for section in SECTIONS:
         assert section in page, section
     assert page.count('class="plotly-graph-div') >= 5
