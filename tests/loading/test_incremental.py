@@ -21,8 +21,9 @@ from devtools.demo import generate
 from etl.load import load
 from measures.precompute import after_load
 
-# Tables whose rows record which load wrote them, not what was loaded.
-BOOKKEEPING = ("load_history", "load_files", "quarantine", "contract_results")
+# Tables whose rows record which load wrote them, not what was loaded: flag_history keeps every
+# load's flags, so two loads hold two sets where one load of all rows holds one.
+BOOKKEEPING = ("load_history", "load_files", "quarantine", "contract_results", "flag_history")
 
 
 def _split(source: Path, first: Path, second: Path, later_exams: set[str]) -> None:
