@@ -164,9 +164,12 @@ def test_product_finds_odds_ratio_4_at_500_exams(power):
     assert allegiance[(4.0, 500)] == 1 and early_mmi[(4.0, 500)] == 1
     assert allegiance[(1.5, 150)] == allegiance[(1.5, 500)] == 0
     assert early_mmi[(1.5, 150)] == early_mmi[(1.5, 500)] == 0
+    # Fair examiners flagged on either side stay under the 5% target (a flag on the
+    # low side counts too, since neutrality is tested both ways).
     fair = validation.false_flags(outcomes).set_index(["measure", "method"])
-    assert fair.loc[("allegiance", "product"), "flagged"] == 0
-    assert fair.loc[("early_mmi", "product"), "flagged"] == 0
+    for measure in ("allegiance", "early_mmi"):
+        row = fair.loc[(measure, "product")]
+        assert row["flagged"] / row["examiners"] < 0.05
 
 
 def test_power_chart_draws_a_point_and_interval_per_cell_and_method(power):
