@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard import analysis, charts, data, examiner_figures, filters, layout, watching
 from dashboard.watching import history_table
 from measures.drift import drift_threshold
+from measures.registry import MEASURES
 
 st.title("Examiner profile")
 flt = layout.require_database()
@@ -168,7 +169,7 @@ if mine is not None and "allegiance" in set(mine["measure"]):
         f"Retained by an insurer or employer, the examiner's odds of an adverse opinion were "
         f"{a['ratio']:.2f} times their odds when retained by a claimant or neutral, on cases "
         f"of like case-mix risk (95% CI {a['ci_low']:.2f} to {a['ci_high']:.2f}; "
-        f"Mantel-Haenszel, one-sided exact conditional mid-p test, q = {a['q_value']:.3g}; smaller "
+        f"{MEASURES['allegiance'].method}, q = {a['q_value']:.3g}; smaller "
         f"side {int(a['n']):,} exams)."
         if a["q_value"] == a["q_value"]
         else f"Too few exams on the smaller side ({int(a['n']):,}) to test allegiance: "
