@@ -214,10 +214,11 @@ if event and event.selection.rows:
     open_profile(str(listed["examiner_id"].iloc[event.selection.rows[0]]))
 
 c_pick, c_link = st.columns([2, 1], vertical_alignment="bottom")
+name_by_id = names.to_dict()  # looked up once per examiner listed: a dict, not the Series
 pick = c_pick.selectbox(
     "Open a profile",
     list(listed["examiner_id"]),
-    format_func=lambda e: examiner_figures.label(e, names),
+    format_func=lambda e: examiner_figures.label(e, name_by_id),
     key="open_examiner",
 )
 if pick:
