@@ -36,20 +36,20 @@ MEASURE_LABELS = {key: m.label for key, m in EXAMINER_MEASURES.items()}
 # ---------------------------------------------------------------------------------------------
 
 
-# How the examiner pages' tables show each figure; a missing one reads as a dash
-# (layout.dashes).
+# How the examiner pages' tables show each figure (st.column_config.NumberColumn formats:
+# printf, or "percent" for a rate); a missing one reads as a dash (layout.with_formats).
 FIGURE_FORMATS = {
-    "n": "{:,.0f}",
-    "ratio": "{:.2f}",
-    "ci_low": "{:.2f}",
-    "ci_high": "{:.2f}",
-    "shrunken_ratio": "{:.2f}",
-    "q_value": "{:.4f}",
-    "raw_rate": "{:.1%}",
-    "adjusted_rate": "{:.1%}",
-    "peer_rate": "{:.1%}",
-    "observed": "{:.0f}",
-    "expected": "{:.1f}",
+    "n": "%,d",
+    "ratio": "%.2f",
+    "ci_low": "%.2f",
+    "ci_high": "%.2f",
+    "shrunken_ratio": "%.2f",
+    "q_value": "%.4f",
+    "raw_rate": "percent",
+    "adjusted_rate": "percent",
+    "peer_rate": "percent",
+    "observed": "%.0f",
+    "expected": "%.1f",
 }
 
 

@@ -190,9 +190,10 @@ else:
         "estimate, pulled towards 1 by how little the volume tells."
     )
     st.dataframe(
-        layout.dashes(mine, examiner_figures.FIGURE_FORMATS),
+        mine,
         hide_index=True,
         width="stretch",
+        placeholder=layout.MISSING,
         column_order=[
             "label",
             "flagged",
@@ -209,21 +210,25 @@ else:
             "expected",
             "peer_group",
         ],
-        column_config={
-            "label": "measure",
-            "direction": st.column_config.TextColumn(
-                "side", help="high: more than expected; low: fewer than expected"
-            ),
-            "n": "volume",
-            "raw_rate": "raw rate",
-            "peer_rate": "comparison rate",
-            "ratio": "O/E",
-            "ci_low": "95% CI low",
-            "ci_high": "95% CI high",
-            "shrunken_ratio": "shrunken O/E",
-            "q_value": "q",
-            "peer_group": "compared with",
-        },
+        column_config=layout.with_formats(
+            {
+                "label": "measure",
+                "direction": st.column_config.TextColumn(
+                    "side", help="high: more than expected; low: fewer than expected"
+                ),
+                "n": "volume",
+                "raw_rate": "raw rate",
+                "peer_rate": "comparison rate",
+                "ratio": "O/E",
+                "ci_low": "95% CI low",
+                "ci_high": "95% CI high",
+                "shrunken_ratio": "shrunken O/E",
+                "q_value": "q",
+                "peer_group": "compared with",
+            },
+            examiner_figures.FIGURE_FORMATS,
+            mine.columns,
+        ),
     )
     st.markdown("**Each measure in words.** A flag is a reason to look, not a verdict.")
     for item in shown.words:
