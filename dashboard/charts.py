@@ -731,17 +731,20 @@ def bland_altman(pairs: pd.DataFrame, result) -> go.Figure:
             "dash",
         ),
     )
+    # The shapes add_hrect and add_hline would make, added in one update: each of those calls
+    # validates every shape and annotation already there again (most of this chart's time).
+    across = dict(xref="x domain", x0=0, x1=1, yref="y")
+    shapes, notes = [], []
     for name, value, low, high, c, dash in lines:
-        fig.add_hrect(y0=low, y1=high, fillcolor=rgba(c, 0.12), line_width=0)
-        fig.add_hline(
-            y=value,
-            line_color=c,
-            line_dash=dash,
-            annotation_text=f"{name} {value:+.1f} ({low:+.1f} to {high:+.1f})",
-            annotation_position="top right",
-            annotation_font_size=11,
-        )
-    fig.add_hline(y=0, line_color=GREY, line_width=1)
+        shapes.append(dict(type="rect", y0=low, y1=high, fillcolor=rgba(c, 0.12),
+                           line=dict(width=0), **across))
+        shapes.append(dict(type="line", y0=value, y1=value, line=dict(color=c, dash=dash),
+                           **across))
+        notes.append(dict(text=f"{name} {value:+.1f} ({low:+.1f} to {high:+.1f})",
+                          showarrow=False, xref="x domain", x=1, xanchor="right", yref="y",
+                          y=value, yanchor="bottom", font=dict(size=11)))
+    shapes.append(dict(type="line", y0=0, y1=0, line=dict(color=GREY, width=1), **across))
+    fig.update_layout(shapes=shapes, annotations=notes)
     fig.update_xaxes(title="mean of IME and treating rating (WPI %)")
     fig.update_yaxes(title="IME minus treating (WPI points)")
     return _layout(fig, 420)
@@ -1199,6 +1202,7 @@ def cohort_rates(
         return empty("No exams")
     groups = list(dict.fromkeys(rates[group_col]))
     fig = go.Figure()
+    overall_lines = []
     for i, (cohort, part) in enumerate(rates.groupby(cohort_col, sort=False)):
         c = colour(i)
         fig.add_trace(
@@ -1226,7 +1230,11 @@ def cohort_rates(
         if overall is not None:
             ref = overall[overall[cohort_col] == cohort]
             if not ref.empty and np.isfinite(ref["rate"].iloc[0]):
-                fig.add_vline(x=float(ref["rate"].iloc[0]), line_dash="dot", line_color=c)
+                x = float(ref["rate"].iloc[0])
+                overall_lines.append(dict(type="line", xref="x", x0=x, x1=x, yref="y domain",
+                                          y0=0, y1=1, line=dict(color=c, dash="dot")))
+    # The lines add_vline would draw, added at once (as in bland_altman).
+    fig.update_layout(shapes=overall_lines)
     fig.update_xaxes(tickformat=".0%", rangemode="tozero", title="rate (95% CI)")
     fig.update_yaxes(type="category", categoryorder="array", categoryarray=groups[::-1])
     _layout(fig, max(200, 110 + 34 * len(groups)))
