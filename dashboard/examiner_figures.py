@@ -365,8 +365,14 @@ def concentration_by_examiner(counts: pd.DataFrame) -> pd.DataFrame:
     ).rename(columns={"n_total": "n_exams", "n_categories": "n_insurers"})
 
 
-def referrals(counts: pd.DataFrame, examiner_id: str) -> Referrals | None:
-    """The examiner's shares by insurer, top share (Wilson interval), HHI, and peers' figures."""
+def referrals(
+    counts: pd.DataFrame, examiner_id: str, peers: pd.DataFrame | None = None
+) -> Referrals | None:
+    """The examiner's shares by insurer, top share (Wilson interval), HHI, and peers' figures.
+
+    `peers`: concentration_by_examiner of the examiner's specialty, when the caller keeps it
+    (the same for every examiner of the specialty in a view); computed here otherwise.
+    """
     mine = counts[counts["examiner_id"] == examiner_id].sort_values(
         ["n_exams", "insurer_id"], ascending=[False, True]
     )
@@ -378,8 +384,9 @@ def referrals(counts: pd.DataFrame, examiner_id: str) -> Referrals | None:
     shares = mine[["insurer_id", "n_exams"]].assign(
         share=mine["n_exams"] / summary.n_total, top=mine["insurer_id"] == top
     )
-    specialty = mine["specialty"].iloc[0]
-    peers = concentration_by_examiner(counts[counts["specialty"] == specialty])
+    if peers is None:
+        specialty = mine["specialty"].iloc[0]
+        peers = concentration_by_examiner(counts[counts["specialty"] == specialty])
     return Referrals(shares.reset_index(drop=True), summary, top, low[0], high[0], peers)
 
 

@@ -26,6 +26,19 @@ def picker_options(view: tuple, _ranked: pd.DataFrame, _names: pd.Series) -> dic
     }
 
 
+# What every profile of a view compares its examiner with: the same for each examiner (of a
+# specialty), so computed once per view rather than in each examiner's profile.
+@st.cache_data(ttl=data.RESULT_TTL_SECONDS, max_entries=64, show_spinner=False)
+def specialty_referrals(view: tuple, specialty: str, _flt: Filters) -> pd.DataFrame:
+    counts = data.examiner_insurers(_flt)
+    return examiner_figures.concentration_by_examiner(counts[counts["specialty"] == specialty])
+
+
+@st.cache_resource(ttl=data.RESULT_TTL_SECONDS, max_entries=64, show_spinner=False)
+def panel_agreement(view: tuple, _flt: Filters) -> examiner_figures.CausationAgreement:
+    return examiner_figures.causation_agreement(data.causation_pairs(_flt, None))
+
+
 @dataclass(frozen=True)
 class Profile:
     """Everything the page shows of one examiner in one view: figures, statistics, charts."""
@@ -75,7 +88,9 @@ def profile(view: tuple, examiner: str, specialty: str, _flt: Filters) -> Profil
     # Our examiners gives its share of each examiner's volume against the market instead.
     ref = (
         None if data.current_scope().role == "insurer"
-        else examiner_figures.referrals(data.examiner_insurers(_flt), examiner)
+        else examiner_figures.referrals(
+            data.examiner_insurers(_flt), examiner, specialty_referrals(view, specialty, _flt)
+        )
     )
     threshold = drift_threshold(flags) if flags is not None else None
     path, drift_error = None, None
@@ -101,7 +116,7 @@ def profile(view: tuple, examiner: str, specialty: str, _flt: Filters) -> Profil
         drift_error=drift_error,
         cusum=None if path is None else charts.cusum(path, threshold),
         own_agreement=examiner_figures.causation_agreement(data.causation_pairs(_flt, examiner)),
-        panel_agreement=examiner_figures.causation_agreement(data.causation_pairs(_flt, None)),
+        panel_agreement=panel_agreement(view, _flt),
         treating=treat,
         bland_altman=(
             None if treat.icc is None else charts.bland_altman(pairs, treat.bland_altman)
