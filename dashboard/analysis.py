@@ -113,13 +113,6 @@ def rates_long(counts: pd.DataFrame, id_cols: list[str], measures=tuple(MEASURES
     return pd.concat(frames, ignore_index=True)
 
 
-def per_quarter(monthly: pd.DataFrame, month_col: str = "exam_month") -> pd.DataFrame:
-    """Monthly counts summed into calendar quarters (column `quarter`, as '2021Q1')."""
-    quarter = pd.to_datetime(monthly[month_col]).dt.to_period("Q").astype(str)
-    numeric = [c for c in monthly.columns if c.startswith("n_")]
-    return monthly[numeric].groupby(quarter.rename("quarter")).sum().reset_index()
-
-
 def overall_counts(counts: pd.DataFrame) -> pd.DataFrame:
     """Sum a rates_* result over its groups (one row): the overall counts."""
     numeric = [c for c in counts.columns if c.startswith("n_")]
