@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard import periods
+from dashboard import analysis, periods
 
 # Okabe M, Ito K. Color Universal Design (2008): eight colours distinguishable by most readers.
 OKABE_ITO = {
@@ -1140,7 +1140,7 @@ def share_bars(
     label_col: str,
     count_col: str = "n_exams",
     highlight_col: str = "top",
-    max_bars: int = 12,
+    max_bars: int = analysis.TOP_N,
 ) -> go.Figure:
     """Horizontal bars of each category's share of the total, the highlighted one in colour.
 
@@ -1149,12 +1149,8 @@ def share_bars(
     if shares.empty:
         return empty("No exams")
     s = shares.sort_values([count_col, label_col], ascending=[False, True])
-    if len(s) > max_bars:
-        rest = s.iloc[max_bars - 1 :]
-        other = {label_col: f"{len(rest)} others", count_col: rest[count_col].sum(),
-                 highlight_col: False}
-        s = pd.concat([s.iloc[: max_bars - 1], pd.DataFrame([other])], ignore_index=True)
-    s = s.iloc[::-1]
+    s = analysis.top_n(s, label_col, count_col, max_bars)
+    s = s.assign(**{highlight_col: s[highlight_col].fillna(False).astype(bool)}).iloc[::-1]
     total = s[count_col].sum()
     fig = go.Figure(
         go.Bar(

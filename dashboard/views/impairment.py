@@ -139,15 +139,22 @@ else:
             ),
             width="stretch",
         )
-        st.caption("The chosen examiner (orange) and the busiest peers of the same specialty.")
+        st.caption(
+            "The chosen examiner (orange) and the busiest peers of the same specialty; the "
+            "other peers' ratings pooled into one violin ('N others')."
+        )
 
     st.subheader("Zero-rating share by examiner (same specialty)")
     per = result.by_examiner.sort_values(["n_rated", "examiner_id"], ascending=[False, True])
+    # The chosen examiner and the busiest peers; the other peers pooled into one row.
+    per = analysis.top_n(per, "examiner_id", "n_rated", keep=[examiner])
+    pooled_apart = set(result.by_examiner["examiner_id"])  # every row but the 'N others' one
+    rate, low, high = analysis.wilson(per["n_zero"], per["n_rated"])
     per_rates = per.assign(
-        measure="zero_wpi", k=per["n_zero"], n=per["n_rated"], rate=per["zero_rate"]
+        measure="zero_wpi", k=per["n_zero"], n=per["n_rated"], rate=rate, ci_low=low, ci_high=high
     )
     labels = {
-        e: (f"{e} (below minimum volume)" if n < MIN_VOLUME else e)
+        e: (f"{e} (below minimum volume)" if n < MIN_VOLUME and e in pooled_apart else e)
         for e, n in zip(per["examiner_id"], per["n_rated"], strict=True)
     }
     overall = per_rates.sum(numeric_only=True)
@@ -167,7 +174,11 @@ else:
         ),
         width="stretch",
     )
-    st.caption(f"Examiners with fewer than {MIN_VOLUME} rated exams are shown but never flagged.")
+    st.caption(
+        f"Examiners with fewer than {MIN_VOLUME} rated exams are shown but never flagged. "
+        f"Beyond the {analysis.TOP_N - 1} busiest, the examiners are pooled into one row "
+        "('N others'): their rated exams together."
+    )
 
 st.subheader("Gap to the treating physician's rating")
 whose = st.radio(

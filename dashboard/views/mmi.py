@@ -24,7 +24,10 @@ summary = analysis.kaplan_meier_by_group(counts, max_groups=MAX_GROUPS)
 st.plotly_chart(charts.km_curves(summary.curves, summary.risk, summary.medians), width="stretch")
 if summary.hidden_groups:
     st.caption(
-        f"Showing the {MAX_GROUPS} largest groups; not shown: {', '.join(summary.hidden_groups)}."
+        f"The {MAX_GROUPS - 1} largest groups have a curve each; the other "
+        f"{len(summary.hidden_groups)} are pooled into one ('"
+        f"{analysis.others_label(summary.hidden_groups)}'): "
+        f"{', '.join(filters.pretty(g) for g in summary.hidden_groups)}."
     )
 
 st.subheader("Median time to MMI")
