@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from imestats import agreement, distributions, proportions, survival
+from measures.labels import human
 
 
 @dataclass(frozen=True)
@@ -332,7 +333,7 @@ def compare_wpi(counts: pd.DataFrame, examiner_id: str) -> WpiComparison:
         return WpiComparison(None, empty, pd.DataFrame(), None, None, pd.DataFrame())
     specialty = str(counts["specialty"].iloc[0])
     is_target = counts["examiner_id"] == examiner_id
-    cohort = np.where(is_target, f"{examiner_id}", f"peers ({specialty.replace('_', ' ')})")
+    cohort = np.where(is_target, f"{examiner_id}", f"peers ({human(specialty)})")
     cohorts = (
         counts.assign(cohort=cohort)
         .groupby(["cohort", "wpi_percent"], as_index=False, sort=False)["n_exams"]
@@ -376,7 +377,9 @@ def compare_wpi(counts: pd.DataFrame, examiner_id: str) -> WpiComparison:
     )
 
 
-def violin_values(counts: pd.DataFrame, examiner_id: str, max_examiners: int = TOP_N) -> pd.DataFrame:
+def violin_values(
+    counts: pd.DataFrame, examiner_id: str, max_examiners: int = TOP_N
+) -> pd.DataFrame:
     """One row per rated exam for the chosen examiner and the busiest peers (for violins), the
     other peers' exams under one name ('N others', see top_n_groups)."""
     volume = counts.groupby("examiner_id")["n_exams"].sum()

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import analysis, charts, data, filters, layout, market, periods
+from measures.labels import human
 
 # Post-exam decisions first, partial denials beside denials, then the opinion rates.
 ORDER = (
@@ -84,7 +85,7 @@ st.plotly_chart(
         ORDER,
         analysis.SHORT_LABELS,
         overall,
-        group_labels={g: filters.pretty(g) for g in shown["group_value"]},
+        group_labels={g: human(g) for g in shown["group_value"]},
         muted=market_rows,
     ),
     width="stretch",
@@ -119,7 +120,9 @@ for measure in ORDER:
     ]
 with st.expander("Table: every rate with its interval and count"):
     st.dataframe(
-        table.rename(columns={"group_value": analysis.RATE_DIMENSIONS[by], "n_exams": "exams"}),
+        table.assign(group_value=table["group_value"].map(human)).rename(
+            columns={"group_value": analysis.RATE_DIMENSIONS[by], "n_exams": "exams"}
+        ),
         hide_index=True,
         width="stretch",
     )

@@ -11,6 +11,7 @@ import streamlit as st
 from access.reviews import ATTACHMENT_SUFFIXES, MAX_ATTACHMENT_BYTES, ReviewError
 from dashboard import charts, data, layout
 from measures.engine import COMMON_WORDS
+from measures.labels import human
 
 FIGURE_COLUMNS = {
     "label": st.column_config.TextColumn("Measure"),
@@ -101,7 +102,7 @@ if profile.measures.empty:
     st.stop()
 c_exams, c_spec, c_flags = st.columns(3)
 c_exams.metric("Exams", f"{profile.n_exams:,}")
-c_spec.metric("Specialty", profile.specialty or "–")
+c_spec.metric("Specialty", human(profile.specialty) if profile.specialty else "–")
 c_flags.metric("Flagged measures",
                f"{int(profile.measures['flagged'].sum())} of {len(profile.measures)}")
 st.plotly_chart(charts.forest(profile.measures, "label"), width="stretch")

@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard import analysis, charts, data, examiner_figures, filters, layout, watching
 from dashboard.watching import history_table
 from measures.drift import drift_threshold
+from measures.labels import human
 
 st.title("Examiner profile")
 flt = layout.require_database()
@@ -18,7 +19,7 @@ ranked = volumes.sort_values(["n_exams", "examiner_id"], ascending=[False, True]
 names = data.examiner_names()
 # Labels must not depend on the filters: the widget keeps its choice by label.
 options = {
-    e: f"{examiner_figures.label(e, names)} · {filters.pretty(s)}"
+    e: f"{examiner_figures.label(e, names)} · {human(s)}"
     for e, s in zip(ranked["examiner_id"], ranked["specialty"], strict=True)
 }
 c_pick, c_back = st.columns([3, 1], vertical_alignment="bottom")
@@ -53,7 +54,7 @@ m_exams, m_spec, m_flags, m_top = st.columns(4)
 m_exams.metric("Exams", f"{n_exams:,}")
 if n_exams < examiner_figures.MIN_VOLUME:
     m_exams.caption(f"below the minimum volume of {examiner_figures.MIN_VOLUME}: never flagged")
-m_spec.metric("Specialty", filters.pretty(specialty))
+m_spec.metric("Specialty", human(specialty))
 m_spec.caption(f"compared with {int((volumes['specialty'] == specialty).sum()) - 1} peers")
 if mine is not None:
     m_flags.metric("Flagged measures", f"{int(mine['flagged'].sum())} of {len(mine)}")
@@ -287,7 +288,7 @@ with w_col:
         )
 if own.n_pairs:
     with st.expander(f"Causation opinions of {examiner} against the other examiner, case by case"):
-        st.dataframe(own.table.rename(index=filters.pretty, columns=filters.pretty))
+        st.dataframe(own.table.rename(index=human, columns=human))
 if treat.icc is not None:
     st.plotly_chart(charts.bland_altman(pairs, treat.bland_altman), width="stretch")
     st.caption(

@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import analysis, charts, data, filters, layout, market
 from dashboard.examiner_figures import label as examiner_label
+from measures.labels import human
 
 MIN_VOLUME = 30  # rated exams; below it an examiner is shown but never flagged
 
@@ -55,7 +56,7 @@ if market.shown():
 # Labels must not depend on the filters: the widget keeps its choice by label.
 names = data.examiner_names()
 options = {
-    e: f"{examiner_label(e, names)} · {filters.pretty(s)}"
+    e: f"{examiner_label(e, names)} · {human(s)}"
     for e, s in zip(rated["examiner_id"], rated["specialty"], strict=True)
 }
 editions = data.query("wpi_editions", flt)
@@ -66,7 +67,7 @@ examiner = filters.choice(
 )
 body_part = filters.choice(
     "Body part",
-    {"all": "all body parts", **{b: filters.pretty(b) for b in body_parts}},
+    {"all": "all body parts", **{b: human(b) for b in body_parts}},
     key="body_part",
     default="all",
     container=c2,
