@@ -247,6 +247,8 @@ def _band_and_line(
             go.Scatter(
                 x=x + x[::-1],
                 y=list(line["ci_high"]) + list(line["ci_low"])[::-1],
+                # Lines only: below 20 points plotly's default would mark every band corner.
+                mode="lines",
                 fill="toself",
                 fillcolor=rgba(c, band_alpha),
                 line=dict(width=0),

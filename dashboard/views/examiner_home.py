@@ -29,6 +29,14 @@ FIGURE_COLUMNS = {
     "flagged": st.column_config.CheckboxColumn("Flagged"),
 }
 
+
+def readable(figures):
+    """A table of figures with its comparison group in words (a specialty is a stored code)."""
+    if "peer_group" not in figures.columns:
+        return figures
+    return figures.assign(peer_group=figures["peer_group"].map(human))
+
+
 examiner_id = data.own_examiner_id()
 st.title("Your figures and reviews")
 st.caption(
@@ -55,7 +63,7 @@ for review in reviews:
         st.write(when + ".")
         st.caption(f"Figures frozen from data snapshot {review.snapshot_sha256}: a later load "
                    "does not change them.")
-        st.dataframe(review.figures, hide_index=True, width="stretch",
+        st.dataframe(readable(review.figures), hide_index=True, width="stretch",
                      column_order=[c for c in FIGURE_COLUMNS if c in review.figures.columns],
                      column_config=FIGURE_COLUMNS)
         with st.expander("The method in words"):
@@ -108,7 +116,7 @@ c_flags.metric("Flagged measures",
 st.plotly_chart(charts.forest(profile.measures, "label"), width="stretch")
 st.caption("Observed/expected with its 95% interval for your own cases' mix; 1 is what your "
            "peers would show for the same cases. Peers are counted, never named.")
-st.dataframe(profile.measures, hide_index=True, width="stretch",
+st.dataframe(readable(profile.measures), hide_index=True, width="stretch",
              column_order=[c for c in FIGURE_COLUMNS if c in profile.measures.columns],
              column_config=FIGURE_COLUMNS)
 with st.expander("How each figure was reached"):
