@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from imestats import agreement, distributions, proportions, survival
+from measures.labels import human
 
 
 @dataclass(frozen=True)
@@ -113,11 +114,49 @@ def rates_long(counts: pd.DataFrame, id_cols: list[str], measures=tuple(MEASURES
     return pd.concat(frames, ignore_index=True)
 
 
-def per_quarter(monthly: pd.DataFrame, month_col: str = "exam_month") -> pd.DataFrame:
-    """Monthly counts summed into calendar quarters (column `quarter`, as '2021Q1')."""
-    quarter = pd.to_datetime(monthly[month_col]).dt.to_period("Q").astype(str)
-    numeric = [c for c in monthly.columns if c.startswith("n_")]
-    return monthly[numeric].groupby(quarter.rename("quarter")).sum().reset_index()
+# Rows of a categorical chart: more than a screen's worth (200 examiners, 60 insurers) cannot be
+# read, so the largest groups are drawn and the rest summed into one row.
+TOP_N = 12
+
+
+def top_n_groups(sizes: pd.Series, n: int = TOP_N, keep=()) -> tuple[list, list]:
+    """(shown, rest): at most `n` groups of `sizes` (group -> size) when the rest fold into one
+    row, the largest first (the groups in `keep` always shown), and the groups left out.
+
+    All groups are shown when there are `n` or fewer; otherwise n - 1 are, leaving a row for
+    the rest. Ties in size are broken by the group's name, so the choice is stable.
+    """
+    order = sizes.rename("size").rename_axis("group").reset_index()
+    order["kept"] = order["group"].isin(list(keep))
+    order["name"] = order["group"].astype(str)
+    order = order.sort_values(["kept", "size", "name"], ascending=[False, False, True])
+    groups = list(order["group"])
+    if len(groups) <= n:
+        return groups, []
+    cut = max(n - 1, int(order["kept"].sum()))
+    return groups[:cut], groups[cut:]
+
+
+def others_label(rest: list) -> str:
+    """The name of the row summing the groups a chart leaves out."""
+    return f"{len(rest)} others"
+
+
+def top_n(
+    frame: pd.DataFrame, group_col: str, size_col: str = "n_exams", n: int = TOP_N, keep=()
+) -> pd.DataFrame:
+    """One row per group (counts), at most `n` rows: the largest groups (see top_n_groups), in
+    their order in `frame`, then one row named '<k> others' whose count columns (`n_*` and
+    `size_col`) are the totals of the groups left out, so its rate is their pooled rate.
+    """
+    shown, rest = top_n_groups(frame.set_index(group_col)[size_col], n, keep)
+    if not rest:
+        return frame
+    counts = [c for c in frame.columns if c.startswith("n_") or c == size_col]
+    others = frame[frame[group_col].isin(rest)][counts].sum().to_frame().T
+    others[group_col] = others_label(rest)
+    kept = frame[frame[group_col].isin(shown)]
+    return pd.concat([kept, others.astype(kept[counts].dtypes.to_dict())], ignore_index=True)
 
 
 def overall_counts(counts: pd.DataFrame) -> pd.DataFrame:
@@ -152,20 +191,28 @@ def risk_ticks(max_time: float, n_ticks: int = 8) -> np.ndarray:
 
 
 def kaplan_meier_by_group(counts: pd.DataFrame, max_groups: int = 8) -> MmiSummary:
-    """KM curve, median and at-risk counts per group, largest `max_groups` groups shown.
+    """KM curve, median and at-risk counts per group, at most `max_groups` curves: beyond
+    them the smaller groups are pooled into one curve ('N others', see top_n_groups).
 
     `counts` is the mmi_counts query result: group_value, days_injury_to_mmi, n_event,
-    n_censored. The log-rank test compares the shown groups (when there are two or more).
+    n_censored. The log-rank test compares the curves drawn (when there are two or more).
     """
     counts = counts[(counts["n_event"] + counts["n_censored"]) > 0]
-    sizes = (
-        counts.assign(n=counts["n_event"] + counts["n_censored"])
-        .groupby("group_value")["n"]
-        .sum()
-        .sort_values(ascending=False, kind="stable")
-    )
-    shown = list(sizes.index[:max_groups])
-    hidden = list(sizes.index[max_groups:])
+    sizes = counts.groupby("group_value")["n_event"].sum() + counts.groupby("group_value")[
+        "n_censored"
+    ].sum()
+    shown, hidden = top_n_groups(sizes, max_groups)
+    if hidden:
+        pooled = others_label(hidden)
+        counts = (
+            counts.assign(group_value=counts["group_value"].where(
+                counts["group_value"].isin(shown), pooled))
+            .groupby(["group_value", "days_injury_to_mmi"], as_index=False, sort=False)[
+                ["n_event", "n_censored"]
+            ]
+            .sum()
+        )
+        shown = [*shown, pooled]
     curves, medians, risk = [], [], []
     max_time = float(counts["days_injury_to_mmi"].max()) if len(counts) else 0.0
     ticks = risk_ticks(max_time)
@@ -286,7 +333,7 @@ def compare_wpi(counts: pd.DataFrame, examiner_id: str) -> WpiComparison:
         return WpiComparison(None, empty, pd.DataFrame(), None, None, pd.DataFrame())
     specialty = str(counts["specialty"].iloc[0])
     is_target = counts["examiner_id"] == examiner_id
-    cohort = np.where(is_target, f"{examiner_id}", f"peers ({specialty.replace('_', ' ')})")
+    cohort = np.where(is_target, f"{examiner_id}", f"peers ({human(specialty)})")
     cohorts = (
         counts.assign(cohort=cohort)
         .groupby(["cohort", "wpi_percent"], as_index=False, sort=False)["n_exams"]
@@ -330,15 +377,18 @@ def compare_wpi(counts: pd.DataFrame, examiner_id: str) -> WpiComparison:
     )
 
 
-def violin_values(counts: pd.DataFrame, examiner_id: str, max_examiners: int = 12) -> pd.DataFrame:
-    """One row per rated exam for the chosen examiner and the busiest peers (for violins)."""
-    volume = (
-        counts.groupby("examiner_id")["n_exams"].sum().sort_values(ascending=False, kind="stable")
-    )
-    shown = [examiner_id] + [e for e in volume.index if e != examiner_id][: max_examiners - 1]
-    part = counts[counts["examiner_id"].isin(shown)]
-    order = {e: i for i, e in enumerate(shown)}
-    part = part.sort_values("examiner_id", key=lambda s: s.map(order))
+def violin_values(
+    counts: pd.DataFrame, examiner_id: str, max_examiners: int = TOP_N
+) -> pd.DataFrame:
+    """One row per rated exam for the chosen examiner and the busiest peers (for violins), the
+    other peers' exams under one name ('N others', see top_n_groups)."""
+    volume = counts.groupby("examiner_id")["n_exams"].sum()
+    shown, rest = top_n_groups(volume, max_examiners, keep=[examiner_id])
+    names = {e: e for e in shown} | dict.fromkeys(rest, others_label(rest))
+    order = {e: i for i, e in enumerate(shown)}  # the others' violin last
+    part = counts.assign(examiner_id=counts["examiner_id"].map(names))
+    part = part.sort_values("examiner_id", key=lambda s: s.map(order).fillna(len(order)),
+                            kind="stable")
     return pd.DataFrame(
         {
             "examiner_id": np.repeat(

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
-from dashboard import periods
+from dashboard import analysis, periods
 
 # Okabe M, Ito K. Color Universal Design (2008): eight colours distinguishable by most readers.
 OKABE_ITO = {
@@ -253,6 +253,8 @@ def _band_and_line(
             go.Scatter(
                 x=x + x[::-1],
                 y=list(line["ci_high"]) + list(line["ci_low"])[::-1],
+                # Lines only: below 20 points plotly's default would mark every band corner.
+                mode="lines",
                 fill="toself",
                 fillcolor=rgba(c, band_alpha),
                 line=dict(width=0),
@@ -1146,7 +1148,7 @@ def share_bars(
     label_col: str,
     count_col: str = "n_exams",
     highlight_col: str = "top",
-    max_bars: int = 12,
+    max_bars: int = analysis.TOP_N,
 ) -> go.Figure:
     """Horizontal bars of each category's share of the total, the highlighted one in colour.
 
@@ -1155,12 +1157,8 @@ def share_bars(
     if shares.empty:
         return empty("No exams")
     s = shares.sort_values([count_col, label_col], ascending=[False, True])
-    if len(s) > max_bars:
-        rest = s.iloc[max_bars - 1 :]
-        other = {label_col: f"{len(rest)} others", count_col: rest[count_col].sum(),
-                 highlight_col: False}
-        s = pd.concat([s.iloc[: max_bars - 1], pd.DataFrame([other])], ignore_index=True)
-    s = s.iloc[::-1]
+    s = analysis.top_n(s, label_col, count_col, max_bars)
+    s = s.assign(**{highlight_col: s[highlight_col].fillna(False).astype(bool)}).iloc[::-1]
     total = s[count_col].sum()
     fig = go.Figure(
         go.Bar(

@@ -19,6 +19,7 @@ from imestats import agreement, concentration, distributions, funnel
 from measures import registry
 from measures.base import DEFAULT_SETTINGS as SETTINGS
 from measures.engine import explain, funnel_dispersion
+from measures.labels import human
 from measures.registry import MEASURES
 
 MIN_VOLUME = SETTINGS.min_volume
@@ -308,8 +309,10 @@ def explanations(flags: pd.DataFrame, examiner_id: str) -> tuple[list[Explanatio
 
 
 SIDES = {
-    "insurer_or_employer": "Retained by insurer or employer",
-    "claimant_or_neutral": "Retained by claimant or neutral",
+    **{
+        side: f"Retained by {human(side)}"
+        for side in ("insurer_or_employer", "claimant_or_neutral")
+    },
     "other": "Other or not stated",
 }
 
@@ -329,12 +332,12 @@ def allegiance_rates(counts: pd.DataFrame, specialty: str) -> pd.DataFrame:
         for cohort, c in part.groupby("cohort"):
             rows.append((label, cohort, c["n_adverse"].sum(), c["n_exams"].sum()))
         for (requester, cohort), c in part.groupby(["requested_by", "cohort"]):
-            name = f"· {str(requester).replace('_', ' ')}"
+            name = f"· {human(requester)}"
             rows.append((name, cohort, c["n_adverse"].sum(), c["n_exams"].sum()))
     out = pd.DataFrame(rows, columns=["group", "measure", "k", "n"])
     out["rate"], out["ci_low"], out["ci_high"] = wilson(out["k"], out["n"])
     out["measure"] = out["measure"].map(
-        {"examiner": "examiner", "peers": f"peers ({specialty.replace('_', ' ')})"}
+        {"examiner": "examiner", "peers": f"peers ({human(specialty)})"}
     )
     return out
 
@@ -479,7 +482,7 @@ def rulings_rates(counts: pd.DataFrame, examiner_id: str) -> pd.DataFrame:
     rows = []
     for cohort, part in (
         ("examiner", mine),
-        (f"peers ({str(specialty).replace('_', ' ')})", peers),
+        (f"peers ({human(specialty)})", peers),
     ):
         for label, column in RULINGS.values():
             rows.append(

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import streamlit as st
 
+from measures.labels import human
 from queries import FILTER_COLUMNS, Filters
 from queries.known_values import refusal, unknown_values
 
@@ -32,11 +33,6 @@ LABELS = {
     "requested_by": "Requested by",
     "exam_type": "Exam type",
 }
-
-
-def pretty(value: object) -> str:
-    """A stored code as a reader sees it: 'upper_extremity' -> 'upper extremity'."""
-    return str(value).replace("_", " ")
 
 
 def _parse_date(text: str | None) -> dt.date | None:
@@ -134,7 +130,7 @@ def sidebar(
                 LABELS[column],
                 list(options.get(column, ())),
                 key=key,
-                format_func=pretty,
+                format_func=human,
                 placeholder="all",
             )
         )
@@ -159,7 +155,7 @@ def describe(filters: Filters) -> str:
     for column in FILTER_COLUMNS:
         values = getattr(filters, column)
         if values:
-            parts.append(f"{LABELS[column].lower()}: {', '.join(pretty(v) for v in values)}")
+            parts.append(f"{LABELS[column].lower()}: {', '.join(human(v) for v in values)}")
     return "; ".join(parts) if parts else "all exams"
 
 

@@ -30,6 +30,7 @@ from access import audit, reviews
 from access.roles import for_role
 from imestats.suppression import DEFAULT_K
 from measures.engine import COMMON_WORDS
+from measures.labels import human
 from measures.registry import EXAMINER_MEASURES, MEASURES
 from outputs.files import neutralise_formulas, snapshot_hash
 from outputs.paths import file_in, safe_file_stem
@@ -247,6 +248,7 @@ def _examiner_table(review: reviews.Review) -> Shown:
     # As the comparison rate beside it: a percentage (of 2 significant figures, as suppressed).
     shown["raw_rate"] = shown["raw_rate"].map(
         lambda r: r if isinstance(r, str) else f"{100 * r:.2g}%")
+    shown["peer_group"] = shown["peer_group"].map(human)
     headers = {"label": "Measure", "n": "Volume", "observed": "Observed",
                "expected": "Expected", "ratio": "Observed / expected", "ci_low": "95% low",
                "ci_high": "95% high", "raw_rate": "Examiner's rate",
@@ -270,7 +272,8 @@ def _examiner_page(site: Site, review: reviews.Review) -> str:
         f"<p><b>{_e(r.label)}.</b> {_e(r.words)}</p>" for r in review.figures.itertuples()
     )
     body = [
-        f'<p>Specialty: {_e(review.specialty or "–")}. Review opened on '
+        f'<p>Specialty: {_e(human(review.specialty) if review.specialty else "–")}. '
+        "Review opened on "
         f"{review.opened_at_utc:%Y-%m-%d}, reply due {review.deadline_utc:%Y-%m-%d}, "
         f"{ended}. The figures are those frozen when the review was opened (from snapshot "
         f"<code>{_e(review.snapshot_sha256)}</code>), the figures the examiner was shown and "

@@ -29,6 +29,7 @@ from imestats.proportions import wilson_interval
 from measures.base import FlagSettings, View
 from measures.drift import DriftChart, drift_charts, drift_path, drift_threshold
 from measures.engine import COMMON_WORDS, explain, finding, flags_for_view, funnel_dispersion
+from measures.labels import human
 from measures.registry import EXAMINER_MEASURES, LABELS, MEASURES
 from outputs.files import snapshot_hash
 from outputs.tables import (
@@ -286,7 +287,7 @@ def _measures_table(rows: pd.DataFrame) -> str:
             _number(r.n, ",d"), _number(r.observed, ",.0f"), _number(r.expected, ",.1f"),
             f"{_number(r.ratio)} ({_number(r.ci_low)}–{_number(r.ci_high)})",
             _number(r.shrunken_ratio), _pct(r.raw_rate),
-            f"{_pct(r.peer_rate)} <span class='note'>{_escaped(r.peer_group)}</span>",
+            f"{_pct(r.peer_rate)} <span class='note'>{_escaped(human(r.peer_group))}</span>",
             _number(r.p_value, ".3g"), _number(r.q_value, ".3g"),
             f"FLAGGED {r.direction}: {_escaped(finding(r.measure, r.direction))}" if r.flagged
             else ("below minimum volume" if not r.eligible else "no"),
@@ -334,7 +335,7 @@ def _peer_rates(figures: pd.DataFrame, examiner_id: str) -> str:
         _number(peer_gap),
     ])
     header = ["Rate (not case-mix adjusted)", "Examiner k / n", "Examiner (95% interval)",
-              f"Specialty k / n ({mine['specialty']}, this examiner included)",
+              f"Specialty k / n ({human(mine['specialty'])}, this examiner included)",
               "Specialty (95% interval)"]
     return _table(header, rows)
 
@@ -357,8 +358,8 @@ def _allegiance_sides(figures: pd.DataFrame, examiner_id: str) -> pd.DataFrame:
     rows = []
     for cohort, frame in (("this examiner", mine), ("peers", peers)):
         for side, k_col, n_col in (
-            ("insurer or employer", "n_adverse_insurer_side", "n_insurer_side"),
-            ("claimant or neutral", "n_adverse_neutral_side", "n_neutral_side"),
+            (human("insurer_or_employer"), "n_adverse_insurer_side", "n_insurer_side"),
+            (human("claimant_or_neutral"), "n_adverse_neutral_side", "n_neutral_side"),
         ):
             k, n = int(frame[k_col].sum()), int(frame[n_col].sum())
             ci = wilson_interval(k, n)
@@ -378,7 +379,7 @@ def _examiner_section(data: PanelData, examiner_id: str, review: Review | None =
     parts = [
         f'<section class="examiner" id="examiner-{_escaped(examiner_id)}">',
         f"<h2>{_escaped(title)}</h2>",
-        f'<p class="meta">Specialty: {_escaped(mine["specialty"])} · '
+        f'<p class="meta">Specialty: {_escaped(human(mine["specialty"]))} · '
         f"{int(mine['n_exams']):,} exams in view, {first} to {last} · "
         f"flagged on {int(rows['flagged'].sum())} of {len(rows)} measures</p>",
         "<h3>1. Every measure against peers</h3>",
@@ -444,7 +445,7 @@ def _frozen_table(figures: pd.DataFrame) -> str:
     rows = [[
         _escaped(r.label), _number(r.n, ",d"), _number(r.observed, ",.0f"), _number(r.expected, ",.1f"),
         f"{_number(r.ratio)} ({_number(r.ci_low)}–{_number(r.ci_high)})", _pct(r.raw_rate),
-        f"{_pct(r.peer_rate)} <span class='note'>{_escaped(r.peer_group)}</span>",
+        f"{_pct(r.peer_rate)} <span class='note'>{_escaped(human(r.peer_group))}</span>",
         _number(r.q_value, ".3g"), "FLAGGED" if r.flagged else "no",
     ] for r in figures.itertuples()]
     header = ["Measure", "Volume", "Observed", "Expected", "O/E (95% interval)", "Raw rate",
@@ -593,7 +594,7 @@ def panel_report(con: duckdb.DuckDBPyConnection, data: PanelData | None = None) 
         rows.append([
             f'<a href="#examiner-{_escaped(examiner_id)}">{_escaped(examiner_id)}</a>',
             _escaped(mine["examiner_name"] if isinstance(mine["examiner_name"], str) else ""),
-            _escaped(mine["specialty"]), _number(int(mine["n_exams"]), ",d"),
+            _escaped(human(mine["specialty"])), _number(int(mine["n_exams"]), ",d"),
             "<br>".join(
                 f"{_escaped(LABELS.get(r.measure, r.measure))}: O/E {_number(r.ratio)} "
                 f"({_number(r.ci_low)}–{_number(r.ci_high)}), q = {_number(r.q_value, '.3g')}"

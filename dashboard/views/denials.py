@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import analysis, charts, data, filters, layout, market, periods
+from measures.labels import human
 
 # Post-exam decisions first, partial denials beside denials, then the opinion rates.
 ORDER = (
@@ -27,6 +28,9 @@ layout.scope_caption(flt)
 
 rates = analysis.rates_long(counts, ["group_value"], ORDER)
 overall = analysis.rates_long(analysis.overall_counts(counts), [], ORDER)
+# The chart draws the largest groups and pools the rest ('N others'); the table lists them all.
+chart_counts = analysis.top_n(counts, "group_value")
+chart_rates = analysis.rates_long(chart_counts, ["group_value"], ORDER)
 # An insurer sees the market (every insurer, suppressed and rounded) beside its own figures:
 # per group of the same feature, and for "insurer" the market as a whole.
 benchmark = market.benchmark(flt, by=by) if market.shown() else None
@@ -36,7 +40,7 @@ market_rows = []
 if benchmark is not None:
     theirs = benchmark.rates("market", ORDER)
     theirs = theirs[theirs["label"] != market.TOTAL] if by not in market.TOTAL_ONLY else theirs
-    shown_groups = set(counts["group_value"]) | {market.TOTAL}
+    shown_groups = set(chart_counts["group_value"]) | {market.TOTAL}
     theirs = theirs[theirs["label"].isin(shown_groups)]
     theirs = theirs.assign(
         group_value=[
@@ -66,14 +70,14 @@ st.subheader(f"By {analysis.RATE_DIMENSIONS[by].lower()}")
 if benchmark is not None:
     # Each group's own row, then the market's for the same group (grey), or the market as a
     # whole after the insurer's own row.
-    shown = pd.concat([rates, theirs[rates.columns]], ignore_index=True)
+    shown = pd.concat([chart_rates, theirs[chart_rates.columns]], ignore_index=True)
     order = [
-        g for value in counts["group_value"] for g in (value, f"{value}{MARKET_SUFFIX}")
+        g for value in chart_counts["group_value"] for g in (value, f"{value}{MARKET_SUFFIX}")
     ] + [market.LABEL]
     shown["_order"] = shown["group_value"].map({g: i for i, g in enumerate(order)})
     shown = shown.sort_values(["_order", "measure"]).drop(columns="_order")
 else:
-    shown = rates
+    shown = chart_rates
 st.plotly_chart(
     charts.rate_dots(
         shown,
@@ -81,7 +85,7 @@ st.plotly_chart(
         ORDER,
         analysis.SHORT_LABELS,
         overall,
-        group_labels={g: filters.pretty(g) for g in shown["group_value"]},
+        group_labels={g: human(g) for g in shown["group_value"]},
         muted=market_rows,
     ),
     width="stretch",
@@ -89,6 +93,13 @@ st.plotly_chart(
 st.caption(
     "Dots are rates, whiskers 95% Wilson intervals, the dotted line the overall rate. "
     "Hover for counts. Differences between groups are not adjusted for case mix."
+    + (
+        f" The {analysis.TOP_N - 1} groups with the most exams are drawn; the other "
+        f"{len(counts) - len(chart_counts) + 1} are pooled into one row "
+        f"('{chart_counts['group_value'].iloc[-1]}'), and the table below lists every group."
+        if len(chart_counts) < len(counts)
+        else ""
+    )
     + (
         " Grey open dots: the market (every insurer), where disclosure allows it: market "
         "counts below 11, or whose other-insurer part is, are suppressed, and market counts "
@@ -109,7 +120,9 @@ for measure in ORDER:
     ]
 with st.expander("Table: every rate with its interval and count"):
     st.dataframe(
-        table.rename(columns={"group_value": analysis.RATE_DIMENSIONS[by], "n_exams": "exams"}),
+        table.assign(group_value=table["group_value"].map(human)).rename(
+            columns={"group_value": analysis.RATE_DIMENSIONS[by], "n_exams": "exams"}
+        ),
         hide_index=True,
         width="stretch",
     )

@@ -11,6 +11,7 @@ import streamlit as st
 from access.reviews import ATTACHMENT_SUFFIXES, MAX_ATTACHMENT_BYTES, ReviewError
 from dashboard import charts, data, layout
 from measures.engine import COMMON_WORDS
+from measures.labels import human
 
 FIGURE_COLUMNS = {
     "label": st.column_config.TextColumn("Measure"),
@@ -27,6 +28,14 @@ FIGURE_COLUMNS = {
     "q_value": st.column_config.NumberColumn("q", format="%.3g"),
     "flagged": st.column_config.CheckboxColumn("Flagged"),
 }
+
+
+def readable(figures):
+    """A table of figures with its comparison group in words (a specialty is a stored code)."""
+    if "peer_group" not in figures.columns:
+        return figures
+    return figures.assign(peer_group=figures["peer_group"].map(human))
+
 
 examiner_id = data.own_examiner_id()
 st.title("Your figures and reviews")
@@ -54,7 +63,7 @@ for review in reviews:
         st.write(when + ".")
         st.caption(f"Figures frozen from data snapshot {review.snapshot_sha256}: a later load "
                    "does not change them.")
-        st.dataframe(review.figures, hide_index=True, width="stretch",
+        st.dataframe(readable(review.figures), hide_index=True, width="stretch",
                      column_order=[c for c in FIGURE_COLUMNS if c in review.figures.columns],
                      column_config=FIGURE_COLUMNS)
         with st.expander("The method in words"):
@@ -101,13 +110,13 @@ if profile.measures.empty:
     st.stop()
 c_exams, c_spec, c_flags = st.columns(3)
 c_exams.metric("Exams", f"{profile.n_exams:,}")
-c_spec.metric("Specialty", profile.specialty or "–")
+c_spec.metric("Specialty", human(profile.specialty) if profile.specialty else "–")
 c_flags.metric("Flagged measures",
                f"{int(profile.measures['flagged'].sum())} of {len(profile.measures)}")
 st.plotly_chart(charts.forest(profile.measures, "label"), width="stretch")
 st.caption("Observed/expected with its 95% interval for your own cases' mix; 1 is what your "
            "peers would show for the same cases. Peers are counted, never named.")
-st.dataframe(profile.measures, hide_index=True, width="stretch",
+st.dataframe(readable(profile.measures), hide_index=True, width="stretch",
              column_order=[c for c in FIGURE_COLUMNS if c in profile.measures.columns],
              column_config=FIGURE_COLUMNS)
 with st.expander("How each figure was reached"):

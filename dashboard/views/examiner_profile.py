@@ -10,6 +10,7 @@ import streamlit as st
 from dashboard import analysis, charts, data, examiner_figures, filters, layout, watching
 from dashboard.watching import history_table
 from measures.drift import drift_threshold
+from measures.labels import human
 from measures.registry import MEASURES
 from queries import Filters
 
@@ -22,7 +23,7 @@ def picker_options(view: tuple, _ranked: pd.DataFrame, _names: pd.Series) -> dic
     names = _names.to_dict()
     # Labels must not depend on the filters: the widget keeps its choice by label.
     return {
-        e: f"{examiner_figures.label(e, names)} · {filters.pretty(s)}"
+        e: f"{examiner_figures.label(e, names)} · {human(s)}"
         for e, s in zip(_ranked["examiner_id"], _ranked["specialty"], strict=True)
     }
 
@@ -168,7 +169,7 @@ m_exams, m_spec, m_flags, m_top = st.columns(4)
 m_exams.metric("Exams", f"{n_exams:,}")
 if n_exams < examiner_figures.MIN_VOLUME:
     m_exams.caption(f"below the minimum volume of {examiner_figures.MIN_VOLUME}: never flagged")
-m_spec.metric("Specialty", filters.pretty(specialty))
+m_spec.metric("Specialty", human(specialty))
 m_spec.caption(f"compared with {int((volumes['specialty'] == specialty).sum()) - 1} peers")
 if mine is not None:
     m_flags.metric("Flagged measures", f"{int(mine['flagged'].sum())} of {len(mine)}")
@@ -388,7 +389,7 @@ with w_col:
         )
 if own.n_pairs:
     with st.expander(f"Causation opinions of {examiner} against the other examiner, case by case"):
-        st.dataframe(own.table.rename(index=filters.pretty, columns=filters.pretty))
+        st.dataframe(own.table.rename(index=human, columns=human))
 if treat.icc is not None:
     st.plotly_chart(shown.bland_altman, width="stretch")
     st.caption(

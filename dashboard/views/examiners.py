@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import charts, data, examiner_figures, filters, layout
 from measures.engine import COMMON_WORDS
+from measures.labels import human
 
 PROFILE = "views/examiner_profile.py"
 # A ratio of 5 is already a large departure; wider intervals are cut at the axis's edge.
@@ -46,7 +47,7 @@ measure = filters.choice(
 specialties = sorted(volumes["specialty"].dropna().unique())
 peer = filters.choice(
     "Peer group (specialty)",
-    {"all": "all specialties", **{s: filters.pretty(s) for s in specialties}},
+    {"all": "all specialties", **{s: human(s) for s in specialties}},
     key="peer",
     default="all",
     container=c_peer,
@@ -163,7 +164,7 @@ listed = examiner_figures.search(table, query).reset_index(drop=True)
 if query.strip():
     st.caption(f"{len(listed):,} of {len(table):,} examiners match {query.strip()!r}.")
 event = st.dataframe(
-    listed.assign(specialty=listed["specialty"].map(filters.pretty)),
+    listed.assign(specialty=listed["specialty"].map(human)),
     hide_index=True,
     width="stretch",
     placeholder=layout.MISSING,

@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import analysis, charts, data, filters, layout, market
 from dashboard.examiner_figures import label as examiner_label
+from measures.labels import human
 
 MIN_VOLUME = 30  # rated exams; below it an examiner is shown but never flagged
 
@@ -55,7 +56,7 @@ if market.shown():
 # Labels must not depend on the filters: the widget keeps its choice by label.
 names = data.examiner_names()
 options = {
-    e: f"{examiner_label(e, names)} · {filters.pretty(s)}"
+    e: f"{examiner_label(e, names)} · {human(s)}"
     for e, s in zip(rated["examiner_id"], rated["specialty"], strict=True)
 }
 editions = data.query("wpi_editions", flt)
@@ -66,7 +67,7 @@ examiner = filters.choice(
 )
 body_part = filters.choice(
     "Body part",
-    {"all": "all body parts", **{b: filters.pretty(b) for b in body_parts}},
+    {"all": "all body parts", **{b: human(b) for b in body_parts}},
     key="body_part",
     default="all",
     container=c2,
@@ -139,15 +140,22 @@ else:
             ),
             width="stretch",
         )
-        st.caption("The chosen examiner (orange) and the busiest peers of the same specialty.")
+        st.caption(
+            "The chosen examiner (orange) and the busiest peers of the same specialty; the "
+            "other peers' ratings pooled into one violin ('N others')."
+        )
 
     st.subheader("Zero-rating share by examiner (same specialty)")
     per = result.by_examiner.sort_values(["n_rated", "examiner_id"], ascending=[False, True])
+    # The chosen examiner and the busiest peers; the other peers pooled into one row.
+    per = analysis.top_n(per, "examiner_id", "n_rated", keep=[examiner])
+    pooled_apart = set(result.by_examiner["examiner_id"])  # every row but the 'N others' one
+    rate, low, high = analysis.wilson(per["n_zero"], per["n_rated"])
     per_rates = per.assign(
-        measure="zero_wpi", k=per["n_zero"], n=per["n_rated"], rate=per["zero_rate"]
+        measure="zero_wpi", k=per["n_zero"], n=per["n_rated"], rate=rate, ci_low=low, ci_high=high
     )
     labels = {
-        e: (f"{e} (below minimum volume)" if n < MIN_VOLUME else e)
+        e: (f"{e} (below minimum volume)" if n < MIN_VOLUME and e in pooled_apart else e)
         for e, n in zip(per["examiner_id"], per["n_rated"], strict=True)
     }
     overall = per_rates.sum(numeric_only=True)
@@ -167,7 +175,11 @@ else:
         ),
         width="stretch",
     )
-    st.caption(f"Examiners with fewer than {MIN_VOLUME} rated exams are shown but never flagged.")
+    st.caption(
+        f"Examiners with fewer than {MIN_VOLUME} rated exams are shown but never flagged. "
+        f"Beyond the {analysis.TOP_N - 1} busiest, the examiners are pooled into one row "
+        "('N others'): their rated exams together."
+    )
 
 st.subheader("Gap to the treating physician's rating")
 whose = st.radio(

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import analysis, charts, data, filters, layout, market
+from measures.labels import human
 
 MAX_GROUPS = 8
 
@@ -20,11 +21,16 @@ st.caption(
     "marks). Bands are pointwise 95% intervals."
 )
 
+# Curves, their legend and the tables name each group by its label, not its stored code.
+counts = counts.assign(group_value=counts["group_value"].map(human))
 summary = analysis.kaplan_meier_by_group(counts, max_groups=MAX_GROUPS)
 st.plotly_chart(charts.km_curves(summary.curves, summary.risk, summary.medians), width="stretch")
 if summary.hidden_groups:
     st.caption(
-        f"Showing the {MAX_GROUPS} largest groups; not shown: {', '.join(summary.hidden_groups)}."
+        f"The {MAX_GROUPS - 1} largest groups have a curve each; the other "
+        f"{len(summary.hidden_groups)} are pooled into one ('"
+        f"{analysis.others_label(summary.hidden_groups)}'): "
+        f"{', '.join(summary.hidden_groups)}."
     )
 
 st.subheader("Median time to MMI")
@@ -60,6 +66,7 @@ if market.shown():
     rows = rows[rows["grouping"] == grouping]
     st.markdown("**Ours against the market (all insurers)**")
     shown = rows.assign(
+        group=rows["group"].map(human),
         median=[
             "suppressed" if pd.isna(m) and pd.isna(n) else
             "not reached" if pd.isna(m) else f"{m:,.0f}"

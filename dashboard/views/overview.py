@@ -8,6 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import analysis, charts, data, examiner_figures, layout, market, periods, watching
+from measures.labels import human
+from measures.registry import LABELS as MEASURE_LABELS
 from queries import Filters
 
 TRENDS = ("adverse", "denied", "zero_wpi")
@@ -226,6 +228,11 @@ if flags is not None:
         flagged = examiner_figures.with_names(
             flagged.sort_values(["q_value", "examiner_id"]), data.examiner_names()
         )
+        # Measures and peer groups (specialties) in words, not their stored codes.
+        flagged = flagged.assign(
+            measure=flagged["measure"].map(MEASURE_LABELS),
+            peer_group=flagged["peer_group"].map(human),
+        )
         st.dataframe(
             flagged,
             hide_index=True,
@@ -252,8 +259,10 @@ if flags is not None:
                 if c in flagged
             ],
             column_config={
+                "examiner_id": "examiner",
                 "examiner_name": "name",
                 "direction": "side",
+                "peer_group": "compared with",
                 "ratio": st.column_config.NumberColumn("observed / expected", format="%.2f"),
                 "ci_low": st.column_config.NumberColumn("95% CI low", format="%.2f"),
                 "ci_high": st.column_config.NumberColumn("95% CI high", format="%.2f"),

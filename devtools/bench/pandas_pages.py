@@ -348,6 +348,27 @@ def _overview_prepare(folder, filters, t):
     return {"df": _exams(folder, filters, t, EXAM_OPINIONS, CASE_FEATURES_RAW, decisions=True)}
 
 
+def _trend_periods(monthly):
+    """The Overview's trend points the pandas way: the finest of month, quarter and year
+    whose median period over the whole span (empty periods included) holds
+    MIN_EXAMS_PER_PERIOD exams, each period's counts, and whether it is thin (fewer).
+
+    Written apart from dashboard.periods (resampling, not periods reindexed), so the agreement
+    check compares two ways of choosing the grain.
+    """
+    from dashboard.periods import MIN_EXAMS_PER_PERIOD
+
+    by_month = monthly.set_index("exam_month")
+    for rule in ("MS", "QS", "YS"):
+        exams = by_month["n_exams"].resample(rule).sum()
+        if rule == "YS" or exams.median() >= MIN_EXAMS_PER_PERIOD:
+            break
+    counts = by_month.resample(rule).sum()
+    counts = counts[counts["n_exams"] > 0].rename_axis("period").reset_index()
+    counts["thin"] = counts["n_exams"] < MIN_EXAMS_PER_PERIOD
+    return counts
+
+
 def _overview_compute(frames, t):
     from dashboard import analysis
 
@@ -357,8 +378,8 @@ def _overview_compute(frames, t):
         totals = ind.sum().to_frame().T
         totals["n_examiners"] = df["examiner_id"].nunique()
         monthly = _monthly(df, ind)
-        quarterly = analysis.per_quarter(monthly)
-        analysis.rates_long(quarterly, ["quarter"], ("adverse", "denied", "zero_wpi"))
+        trend = _trend_periods(monthly)
+        analysis.rates_long(trend, ["period", "thin"], ("adverse", "denied", "zero_wpi"))
         analysis.rates_long(
             analysis.overall_counts(totals.drop(columns="n_examiners")),
             [],
@@ -371,6 +392,7 @@ def _overview_compute(frames, t):
     return {
         "overview_totals": totals,
         "rates_by_month": monthly,
+        "trend_periods": trend,
         "mmi_counts": mmi_counts,
         "flags": flags,
     }
@@ -768,6 +790,7 @@ def _same_flags(stored, mine) -> str | None:
 def _agreement(figures: dict, db: str, filters: dict) -> dict:
     """The pandas figures against the product's (same query, same filters)."""
     import queries
+    from dashboard import periods
 
     con = queries.connect(Path(db))
     flt = queries.Filters(**{k: tuple(v) for k, v in filters.items()})
@@ -781,6 +804,11 @@ def _agreement(figures: dict, db: str, filters: dict) -> dict:
                 # Filtered flags are computed afresh by the page: compared at the default view.
                 continue
             problem = _same_flags(queries.run(con, "stored_flags"), mine)
+        elif name == "trend_periods":
+            # The page's trend points: its monthly query summed to the grain it chooses.
+            monthly = queries.run(con, "rates_by_month", filters=flt)
+            product = periods.aggregate(monthly, periods.choose_grain(monthly))
+            problem = _same_counts(product, mine, ["period", "thin"])
         else:
             query, params, keys, by_examiner = AGREEMENT[name]
             if by_examiner:

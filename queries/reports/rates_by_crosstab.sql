@@ -7,7 +7,7 @@
 -- grain: one row per first_value and second_value
 -- params: $first VARCHAR, $second VARCHAR
 -- columns: first_value VARCHAR, second_value VARCHAR, n_exams BIGINT, n_causation BIGINT, n_not_related BIGINT, n_rated BIGINT, n_zero_wpi BIGINT, n_treatment_opinion BIGINT, n_no_treatment BIGINT, n_capacity_opinion BIGINT, n_full_duty BIGINT, n_adverse BIGINT, n_with_decision BIGINT, n_denied BIGINT, n_partially_denied BIGINT
--- source: exams_in_view()
+-- source: exams_in_view(), outcome_counts()
 WITH e AS (
     SELECT
         *,
@@ -40,19 +40,7 @@ SELECT
         END,
         'unknown'
     ) AS second_value,
-    count(*) AS n_exams,
-    count(is_not_related) AS n_causation,
-    count(*) FILTER (is_not_related) AS n_not_related,
-    count(is_zero_wpi) AS n_rated,
-    count(*) FILTER (is_zero_wpi) AS n_zero_wpi,
-    count(is_no_treatment) AS n_treatment_opinion,
-    count(*) FILTER (is_no_treatment) AS n_no_treatment,
-    count(is_full_duty) AS n_capacity_opinion,
-    count(*) FILTER (is_full_duty) AS n_full_duty,
-    count(*) FILTER (is_adverse) AS n_adverse,
-    count(is_denied) AS n_with_decision,
-    count(*) FILTER (is_denied) AS n_denied,
-    count(*) FILTER (is_partially_denied) AS n_partially_denied
+    unnest(outcome_counts(e))
 FROM e
-GROUP BY ALL
+GROUP BY first_value, second_value
 ORDER BY first_value, second_value

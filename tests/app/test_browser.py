@@ -216,6 +216,35 @@ def test_a_link_with_filters_opens_the_same_view(server, browser, flagged_truth)
         page.close()
 
 
+def test_a_filtered_trend_of_a_few_hundred_exams_is_readable(server, browser, flagged_truth):
+    """A view of a few hundred exams: the trend is drawn at the grain its volume allows, thin
+    periods marked (screenshot docs/screenshots/filtered-trend.png)."""
+    jurisdiction, claim_type, n = flagged_truth.execute(
+        "SELECT jurisdiction, claim_type, count(*) AS n FROM fct_exams GROUP BY 1, 2 "
+        "HAVING n BETWEEN 200 AND 600 ORDER BY n DESC, 1, 2 LIMIT 1"
+    ).fetchone()
+    page = browser.new_page(viewport={"width": WIDTH, "height": 900})
+    try:
+        _render(
+            page,
+            f"{server}/denials?jurisdiction={jurisdiction}&claim_type={claim_type}",
+            MIN_CHARTS["denials.py"],
+        )
+        assert page.locator('[data-testid="stException"]').count() == 0
+        heading = page.locator("h3", has_text="By ").last
+        grain = heading.inner_text().strip().removeprefix("By ")
+        assert grain in ("month", "quarter", "year")
+        # A few hundred exams over the demo's years are too few for a monthly line.
+        assert grain != "month", f"{n} exams drawn by month"
+        assert page.get_by_text(f"Grey dots are {grain}s with fewer exams").count() == 1
+        heading.evaluate("e => e.scrollIntoView({block: 'start'})")
+        page.wait_for_timeout(500)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "filtered-trend.png"))
+    finally:
+        page.close()
+
+
 def test_an_examiner_opens_in_their_profile(server, browser, flagged_truth):
     # Not the busiest examiner, whom the Impairment and profile pages show by default.
     examiner, n = flagged_truth.execute(

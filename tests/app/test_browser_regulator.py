@@ -104,6 +104,11 @@ def test_a_regulator_sees_names_both_sides_and_the_history(two_loads, tmp_path_f
                 f"{n_raised} flag{'s' if n_raised != 1 else ''} raised, {n_cleared} cleared"
                 in changes.inner_text()
             )
+            # The README's screenshot: the flags raised and cleared, their list under them.
+            changes.evaluate("e => e.scrollIntoView({block: 'start'})")
+            page.wait_for_timeout(1000)
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / "regulator-flag-history.png"))
 
             page.get_by_role("link", name="Examiners", exact=True).click()
             page.wait_for_selector("h1:has-text('Examiners')", timeout=90_000)
@@ -144,6 +149,10 @@ def test_a_regulator_sees_names_both_sides_and_the_history(two_loads, tmp_path_f
             assert page.get_by_text(
                 f"{n_match:,} of {len(names):,} examiners match {surname.lower()!r}."
             ).count() == 1
+            # The README's screenshot: the search, the count it finds and the table under it.
+            box.evaluate("e => e.scrollIntoView({block: 'start'})")
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(SCREENSHOTS / "examiners-search.png"))
             # The picker offers the matches alone, each with its name.
             page.locator('[data-testid="stSelectbox"]', has_text="Open a profile").click()
             # A click may only focus the box (its label sits inside the same element): the

@@ -25,6 +25,10 @@ pytestmark = pytest.mark.browser
 
 PASSWORD = "correct horse battery staple"
 K = 11
+# The export preview is scrolled sideways in steps to bring its allegiance columns into view.
+SCROLL_STEP_PX = 200
+MAX_SCROLLS = 150
+RATIO_TO_LEFT_PX = 700
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +93,19 @@ def test_insurer_lands_on_the_deep_link_and_sees_the_market(signed_server, chrom
         text = _main_text(page)
         assert text.count("Market:") == 7, text[:2000]
         assert page.locator(".js-plotly-plot").count() >= 3
+        # The README's screenshot: Denials by specialty, the market's row under each of ours.
+        page.locator('[data-testid="stSelectbox"]', has_text="Break down by").click()
+        page.keyboard.type("Examiner specialty")
+        page.get_by_role("option", name="Examiner specialty").first.wait_for(state="attached")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("h3:has-text('By examiner specialty')", timeout=120_000)
+        _settled(page)
+        assert "· market" in page.locator(".js-plotly-plot").first.inner_text()
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.set_viewport_size({"width": WIDTH, "height": 1500})
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(SCREENSHOTS / "insurer-denials.png"))
+        page.set_viewport_size({"width": WIDTH, "height": 900})
 
         page.get_by_role("link", name="Overview", exact=True).click()
         page.wait_for_selector("h1:has-text('IME outcomes')", timeout=120_000)
@@ -136,6 +153,22 @@ def test_researcher_menu_and_allegiance_in_the_downloaded_export(
         assert "Synthetic data" in readme and "Cite as:" in readme
         table = pd.read_csv(io.BytesIO(archive.read("examiner_rates.csv")), dtype=str,
                             keep_default_na=False)
+        # The README's screenshot: the preview of the same table (examiner_rates, the first
+        # offered), moved sideways to its allegiance columns. The grid draws on a canvas and
+        # keeps the cells in view in a hidden table for screen readers: its scroller is moved
+        # until the allegiance ratio's column is among them.
+        grid = page.locator('[data-testid="stDataFrame"]').first
+        scroller = grid.locator(".dvn-scroller").first
+        for _ in range(MAX_SCROLLS):
+            if "allegiance_ratio" in (grid.text_content() or ""):
+                break
+            scroller.evaluate(f"e => {{ e.scrollLeft += {SCROLL_STEP_PX}; }}")
+            page.wait_for_timeout(400)  # the hidden table follows the view after a moment
+        # The ratio has come in at the right edge: on until its interval, q and flag are in view.
+        scroller.evaluate(f"e => {{ e.scrollLeft += {RATIO_TO_LEFT_PX}; }}")
+        page.wait_for_timeout(1000)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "researcher-allegiance.png"))
     finally:
         page.close()
     # Expected: every examiner whose ratio is computed and whose two sides each hold k exams

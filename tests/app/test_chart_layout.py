@@ -175,3 +175,19 @@ def test_small_multiple_axis_holds_the_overall_reference_line():
     fig = charts.rate_dots(rates, "group", ["denied"], LABELS, overall=overall)
     assert fig.layout.xaxis.range[1] >= 0.45
     assert [shape.x0 for shape in fig.layout.shapes] == [0.45]
+
+
+def test_a_short_trend_draws_its_band_without_corner_markers():
+    # Five yearly points: plotly marks every point of a trace under 20 points unless told
+    # otherwise, which would scatter dots over the band's corners.
+    years = pd.to_datetime([f"{y}-01-01" for y in range(2020, 2025)])
+    rates = pd.DataFrame(
+        {"period": years, "measure": "denied", "k": 10, "n": 40, "rate": 0.25,
+         "ci_low": 0.14, "ci_high": 0.40, "thin": [True, False, False, False, False]}
+    )
+    fig = charts.rate_trend(rates, "period", ["denied"], LABELS, grain="year")
+    bands = [t for t in fig.data if t.fill == "toself"]
+    assert bands and all(t.mode == "lines" for t in bands)
+    # The thin year is a grey open dot, off the line.
+    thin = [t for t in fig.data if t.name == "Denied: too few exams"]
+    assert len(thin) == 1 and list(thin[0].x) == [years[0]]

@@ -35,9 +35,28 @@ def test_overall_rates_sit_beside_each_other_with_intervals(use_db, truth):
     assert wilson_caption(c["not_related"], c["causation"]) in shown
 
 
+def _top_insurers_and_others(truth, top: int, where: str = "true", params: dict | None = None):
+    """The `top` insurers with the most exams (ties by id), by id, then the rest pooled."""
+    rows = truth.execute(
+        "WITH sized AS (SELECT insurer_id AS g, count(*) AS size, count(is_denied) AS n, "
+        f"count(*) FILTER (is_denied) AS k FROM fct_exams WHERE {where} GROUP BY ALL), "  # noqa: S608
+        "ranked AS (SELECT *, row_number() OVER (ORDER BY size DESC, g) AS r FROM sized) "
+        "SELECT g, n, k, 0 AS rest FROM ranked WHERE r <= $top "
+        "UNION ALL SELECT count(*) || ' others', sum(n), sum(k), 1 FROM ranked WHERE r > $top "
+        "HAVING count(*) > 0 "
+        "ORDER BY rest, g",
+        {"top": top, **(params or {})},
+    ).df()
+    return rows.astype({"n": "int64", "k": "int64"})
+
+
 def test_denial_rate_by_insurer_with_wilson_intervals(use_db, truth):
     at = open_page("denials.py")
-    expected = _by(truth, "insurer_id")
+    # The demo has 20 insurers: the chart draws the 11 with the most exams and pools the other
+    # 9 into one row ('9 others'), its rate that of their exams together.
+    assert truth.execute("SELECT count(DISTINCT insurer_id) FROM fct_exams").fetchall() == [(20,)]
+    expected = _top_insurers_and_others(truth, 11)
+    assert expected["g"].iloc[-1] == "9 others"
     panel = _panel(figures(at)[0], "Denied")
     assert list(panel["y"]) == list(expected["g"])
     rate = expected["k"] / expected["n"]
@@ -53,7 +72,9 @@ def test_table_gives_every_rate_with_its_count(use_db, truth):
     at = open_page("denials.py", {"by": "claim_type"})
     table = at.dataframe[0].value
     expected = _by(truth, "claim_type")
-    assert list(table["Claim type"]) == list(expected["g"])
+    # Each claim type in words (measures.labels), in the order of the stored codes.
+    words = {"workers_comp": "workers' compensation", "personal_injury": "personal injury"}
+    assert list(table["Claim type"]) == [words.get(g, g) for g in expected["g"]]
     row = expected.iloc[0]
     low, high = proportion_confint(row["k"], row["n"], method="wilson")
     assert table["Denied after exam"].iloc[0] == (
@@ -89,7 +110,7 @@ def test_filter_changes_the_rates(use_db, truth):
     assert metric(at, "Denied") == pct(c["denied"], c["with_decision"])
     panel = _panel(figures(at)[0], "Denied")
     assert list(panel["y"]) == list(
-        _by(truth, "insurer_id", "claim_type = $c", {"c": claim_type})["g"]
+        _top_insurers_and_others(truth, 11, "claim_type = $c", {"c": claim_type})["g"]
     )
 
 

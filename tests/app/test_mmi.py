@@ -13,9 +13,12 @@ def test_medians_by_body_part_are_the_kaplan_meier_medians(use_db, truth):
     parts = truth.execute(
         "SELECT DISTINCT body_part FROM fct_exams WHERE mmi_reached IS NOT NULL ORDER BY 1"
     ).fetchall()
-    assert set(table.index) == {p for (p,) in parts}
+    # The table names each body part in words (measures.labels), the stored code in the data.
+    words = {"upper_extremity": "upper extremity", "lower_extremity": "lower extremity"}
+    assert set(table.index) == {words.get(p, p) for (p,) in parts}
     for (part,) in parts:
-        assert table.loc[part, "median_days"] == km_median(truth, "body_part = $p", {"p": part})
+        median = km_median(truth, "body_part = $p", {"p": part})
+        assert table.loc[words.get(part, part), "median_days"] == median
     n_events, n_censored = truth.execute(
         "SELECT count(*) FILTER (mmi_reached), count(*) FILTER (NOT mmi_reached) FROM fct_exams "
         "WHERE body_part = 'spine' AND days_injury_to_mmi IS NOT NULL"
@@ -42,17 +45,24 @@ def test_curves_have_bands_censoring_marks_and_numbers_at_risk(use_db, truth):
             "SELECT DISTINCT retained_by FROM fct_exams WHERE mmi_reached IS NOT NULL ORDER BY 1"
         ).fetchall()
     ]
+    # Each curve is named in words (measures.labels), not by the stored code.
+    words = {
+        "insurer_or_employer": "insurer or employer",
+        "claimant_or_neutral": "claimant or neutral",
+    }
+    groups = [words.get(g, g) for g in groups]
     curves = [t for t in fig["data"] if t.get("mode") == "lines" and t.get("name") in groups]
     bands = [t for t in fig["data"] if t.get("fill") == "toself"]
     marks = [t for t in fig["data"] if t.get("marker", {}).get("symbol") == "line-ns-open"]
     at_risk = [t for t in fig["data"] if t.get("mode") == "text"]
     assert len(curves) == len(bands) == len(marks) == len(at_risk) == len(groups)
-    n_group = dict(
-        truth.execute(
+    n_group = {
+        words.get(g, g): n
+        for g, n in truth.execute(
             "SELECT retained_by, count(*) FROM fct_exams WHERE days_injury_to_mmi IS NOT NULL "
             "AND mmi_reached IS NOT NULL GROUP BY 1"
         ).fetchall()
-    )
+    }
     for row in at_risk:
         assert row["text"][0] == f"{n_group[row['y'][0]]:,}"
 

@@ -53,7 +53,8 @@ def test_overview_lists_the_examiners_a_second_implementation_flags(use_flagged_
     assert "Examiners currently flagged" in [s.value for s in at.subheader]
     assert not any("No examiner is flagged" in s.value for s in at.success)
     (table,) = [f.value for f in at.dataframe if "q_value" in f.value.columns]
-    shown = table.loc[table["measure"] == "adverse_opinion", "examiner_id"]
+    # The measure by its label (measures/adverse_opinion.py), not its code.
+    shown = table.loc[table["measure"] == "Adverse opinions", "examiner_id"]
     assert sorted(shown) == expected
 
 
