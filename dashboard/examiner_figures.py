@@ -100,10 +100,21 @@ def on_side(table: pd.DataFrame, side: str) -> pd.DataFrame:
     return table[(table["direction"] == side).to_numpy(dtype=bool)]
 
 
+def labels(examiner_ids, names: pd.Series) -> list[str]:
+    """How pickers name examiners: the id, and the name beside it where the reader may see it.
+
+    One look-up for the lot: a picker lists every examiner in view (thousands) on every rerun.
+    """
+    ids = list(examiner_ids)
+    if names.empty:
+        return ids
+    found = names.reindex(ids)
+    return [f"{e} · {n}" if isinstance(n, str) else e for e, n in zip(ids, found, strict=True)]
+
+
 def label(examiner_id: str, names: pd.Series) -> str:
-    """How pickers name an examiner: the id, and the name beside it where the reader may see it."""
-    name = names.get(examiner_id) if not names.empty else None
-    return f"{examiner_id} · {name}" if isinstance(name, str) else examiner_id
+    """labels() of one examiner."""
+    return labels([examiner_id], names)[0]
 
 
 def examiner_table(

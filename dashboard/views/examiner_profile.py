@@ -18,8 +18,13 @@ ranked = volumes.sort_values(["n_exams", "examiner_id"], ascending=[False, True]
 names = data.examiner_names()
 # Labels must not depend on the filters: the widget keeps its choice by label.
 options = {
-    e: f"{examiner_figures.label(e, names)} · {filters.pretty(s)}"
-    for e, s in zip(ranked["examiner_id"], ranked["specialty"], strict=True)
+    e: f"{shown} · {filters.pretty(s)}"
+    for e, shown, s in zip(
+        ranked["examiner_id"],
+        examiner_figures.labels(ranked["examiner_id"], names),
+        ranked["specialty"],
+        strict=True,
+    )
 }
 c_pick, c_back = st.columns([3, 1], vertical_alignment="bottom")
 examiner = filters.choice(

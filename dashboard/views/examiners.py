@@ -214,16 +214,19 @@ if event and event.selection.rows:
     open_profile(str(listed["examiner_id"].iloc[event.selection.rows[0]]))
 
 c_pick, c_link = st.columns([2, 1], vertical_alignment="bottom")
+picker_labels = dict(
+    zip(listed["examiner_id"], examiner_figures.labels(listed["examiner_id"], names), strict=True)
+)
 pick = c_pick.selectbox(
     "Open a profile",
-    list(listed["examiner_id"]),
-    format_func=lambda e: examiner_figures.label(e, names),
+    list(picker_labels),
+    format_func=picker_labels.__getitem__,
     key="open_examiner",
 )
 if pick:
     c_link.page_link(
         PROFILE,
-        label=f"Open the profile of {examiner_figures.label(pick, names)}",
+        label=f"Open the profile of {picker_labels[pick]}",
         icon=":material/person_search:",
         query_params={"examiner": pick, **filters.to_url(flt)},
     )
