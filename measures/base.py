@@ -129,7 +129,8 @@ class Measure:
         measure), to be completed by `q_values_and_flags`; an empty frame when the view has
         nothing to compare.
     aggregates: (alias, SQL) columns this measure adds to the shared per-examiner pass over
-        exams_in_view() (View.units).
+        exams_in_view() (View.units). Only a measure with aggregates reads View.units: the
+        others are scored while the engine runs that pass.
     model: the case-mix model fitted at load whose per-exam expectation the measure reads.
     stored: (column, SQL) per-exam values computed at load from the models' linear predictors
         (eta_<measure>) and feature terms (term_<feature>_<measure>), stored in fct_exams.
