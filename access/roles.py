@@ -219,7 +219,7 @@ def suppress(
     robust : iterable of str
         Derived columns hidden only where one of their sources is a small count (from 1 to
         k-1), not where a source is hidden to protect another cell: model-based figures
-        (an odds ratio across risk bands, its interval, p, q, flag), published to
+        (a model's odds ratio, its interval, p, q, flag), published to
         `SIGNIFICANT_DIGITS` significant figures, from which no count can be worked back.
         A ratio whose two sides each hold at least k exams is then published even where a
         side's count is hidden to protect a small difference.

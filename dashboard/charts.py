@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from dashboard import periods
@@ -58,9 +59,14 @@ def colour(i: int) -> str:
     return SEQUENCE[i % len(SEQUENCE)]
 
 
+# Every chart's template. Set as the default, which a new figure takes without validating it:
+# `template=` in update_layout validates and copies the whole template on every figure (about
+# 70 ms of Python each, several per page, under the GIL every session shares).
+pio.templates.default = "plotly_white"
+
+
 def _layout(fig: go.Figure, height: int, **kwargs) -> go.Figure:
     fig.update_layout(
-        template="plotly_white",
         height=height,
         font=FONT,
         margin=dict(l=10, r=10, t=40, b=10),
@@ -371,9 +377,7 @@ def sparkline(
                    band_alpha=0.18, markers=False, width=1.5, legend=False)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, rangemode="tozero")
-    fig.update_layout(
-        template="plotly_white", height=90, margin=dict(l=0, r=0, t=0, b=0), showlegend=False
-    )
+    fig.update_layout(height=90, margin=dict(l=0, r=0, t=0, b=0), showlegend=False)
     return fig
 
 
@@ -402,7 +406,6 @@ def volume_trend(
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     fig.update_layout(
-        template="plotly_white",
         height=90,
         margin=dict(l=0, r=0, t=0, b=0),
         showlegend=False,
@@ -728,17 +731,20 @@ def bland_altman(pairs: pd.DataFrame, result) -> go.Figure:
             "dash",
         ),
     )
+    # The shapes add_hrect and add_hline would make, added in one update: each of those calls
+    # validates every shape and annotation already there again (most of this chart's time).
+    across = dict(xref="x domain", x0=0, x1=1, yref="y")
+    shapes, notes = [], []
     for name, value, low, high, c, dash in lines:
-        fig.add_hrect(y0=low, y1=high, fillcolor=rgba(c, 0.12), line_width=0)
-        fig.add_hline(
-            y=value,
-            line_color=c,
-            line_dash=dash,
-            annotation_text=f"{name} {value:+.1f} ({low:+.1f} to {high:+.1f})",
-            annotation_position="top right",
-            annotation_font_size=11,
-        )
-    fig.add_hline(y=0, line_color=GREY, line_width=1)
+        shapes.append(dict(type="rect", y0=low, y1=high, fillcolor=rgba(c, 0.12),
+                           line=dict(width=0), **across))
+        shapes.append(dict(type="line", y0=value, y1=value, line=dict(color=c, dash=dash),
+                           **across))
+        notes.append(dict(text=f"{name} {value:+.1f} ({low:+.1f} to {high:+.1f})",
+                          showarrow=False, xref="x domain", x=1, xanchor="right", yref="y",
+                          y=value, yanchor="bottom", font=dict(size=11)))
+    shapes.append(dict(type="line", y0=0, y1=0, line=dict(color=GREY, width=1), **across))
+    fig.update_layout(shapes=shapes, annotations=notes)
     fig.update_xaxes(title="mean of IME and treating rating (WPI %)")
     fig.update_yaxes(title="IME minus treating (WPI points)")
     return _layout(fig, 420)
@@ -1196,6 +1202,7 @@ def cohort_rates(
         return empty("No exams")
     groups = list(dict.fromkeys(rates[group_col]))
     fig = go.Figure()
+    overall_lines = []
     for i, (cohort, part) in enumerate(rates.groupby(cohort_col, sort=False)):
         c = colour(i)
         fig.add_trace(
@@ -1223,7 +1230,11 @@ def cohort_rates(
         if overall is not None:
             ref = overall[overall[cohort_col] == cohort]
             if not ref.empty and np.isfinite(ref["rate"].iloc[0]):
-                fig.add_vline(x=float(ref["rate"].iloc[0]), line_dash="dot", line_color=c)
+                x = float(ref["rate"].iloc[0])
+                overall_lines.append(dict(type="line", xref="x", x0=x, x1=x, yref="y domain",
+                                          y0=0, y1=1, line=dict(color=c, dash="dot")))
+    # The lines add_vline would draw, added at once (as in bland_altman).
+    fig.update_layout(shapes=overall_lines)
     fig.update_xaxes(tickformat=".0%", rangemode="tozero", title="rate (95% CI)")
     fig.update_yaxes(type="category", categoryorder="array", categoryarray=groups[::-1])
     _layout(fig, max(200, 110 + 34 * len(groups)))

@@ -179,14 +179,15 @@ def _filters_key(filters: Filters) -> tuple:
 
 
 def view_key(filters: Filters) -> tuple:
-    """What decides every figure of the reader's view: the snapshot, the scope and the filters.
+    """What decides every figure of the reader's view: the snapshot, the whole scope (role,
+    insurers, examiner) and the filters.
 
     A page caches what it computes from the view's cached results under this key, so that
     every session showing the same view shares one computation, and a load never serves stale
     figures.
     """
     scope = current_scope()
-    return (require_snapshot(), scope.role, scope.insurer_ids, _filters_key(filters))
+    return (require_snapshot(), astuple(scope), _filters_key(filters))
 
 
 def _filters_from_key(key: tuple) -> Filters:

@@ -8,6 +8,7 @@ an examiner, and the shapes the charts take.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,20 +36,20 @@ MEASURE_LABELS = {key: m.label for key, m in EXAMINER_MEASURES.items()}
 # ---------------------------------------------------------------------------------------------
 
 
-# How the examiner pages' tables show each figure; a missing one reads as a dash
-# (layout.dashes).
+# How the examiner pages' tables show each figure (st.column_config.NumberColumn formats:
+# printf, or "percent" for a rate); a missing one reads as a dash (layout.with_formats).
 FIGURE_FORMATS = {
-    "n": "{:,.0f}",
-    "ratio": "{:.2f}",
-    "ci_low": "{:.2f}",
-    "ci_high": "{:.2f}",
-    "shrunken_ratio": "{:.2f}",
-    "q_value": "{:.4f}",
-    "raw_rate": "{:.1%}",
-    "adjusted_rate": "{:.1%}",
-    "peer_rate": "{:.1%}",
-    "observed": "{:.0f}",
-    "expected": "{:.1f}",
+    "n": "%,d",
+    "ratio": "%.2f",
+    "ci_low": "%.2f",
+    "ci_high": "%.2f",
+    "shrunken_ratio": "%.2f",
+    "q_value": "%.4f",
+    "raw_rate": "percent",
+    "adjusted_rate": "percent",
+    "peer_rate": "percent",
+    "observed": "%.0f",
+    "expected": "%.1f",
 }
 
 
@@ -100,21 +101,14 @@ def on_side(table: pd.DataFrame, side: str) -> pd.DataFrame:
     return table[(table["direction"] == side).to_numpy(dtype=bool)]
 
 
-def labels(examiner_ids, names: pd.Series) -> list[str]:
-    """How pickers name examiners: the id, and the name beside it where the reader may see it.
+def label(examiner_id: str, names: Mapping[str, str]) -> str:
+    """How pickers name an examiner: the id, and the name beside it where the reader may see it.
 
-    One look-up for the lot: a picker lists every examiner in view (thousands) on every rerun.
+    `names` by id: data.examiner_names, or its dict for a picker of thousands (a dict's look-up
+    is about a hundred times faster than a Series's).
     """
-    ids = list(examiner_ids)
-    if names.empty:
-        return ids
-    found = names.reindex(ids)
-    return [f"{e} · {n}" if isinstance(n, str) else e for e, n in zip(ids, found, strict=True)]
-
-
-def label(examiner_id: str, names: pd.Series) -> str:
-    """labels() of one examiner."""
-    return labels([examiner_id], names)[0]
+    name = names.get(examiner_id)
+    return f"{examiner_id} · {name}" if isinstance(name, str) else examiner_id
 
 
 def examiner_table(
@@ -371,8 +365,14 @@ def concentration_by_examiner(counts: pd.DataFrame) -> pd.DataFrame:
     ).rename(columns={"n_total": "n_exams", "n_categories": "n_insurers"})
 
 
-def referrals(counts: pd.DataFrame, examiner_id: str) -> Referrals | None:
-    """The examiner's shares by insurer, top share (Wilson interval), HHI, and peers' figures."""
+def referrals(
+    counts: pd.DataFrame, examiner_id: str, peers: pd.DataFrame | None = None
+) -> Referrals | None:
+    """The examiner's shares by insurer, top share (Wilson interval), HHI, and peers' figures.
+
+    `peers`: concentration_by_examiner of the examiner's specialty, when the caller keeps it
+    (the same for every examiner of the specialty in a view); computed here otherwise.
+    """
     mine = counts[counts["examiner_id"] == examiner_id].sort_values(
         ["n_exams", "insurer_id"], ascending=[False, True]
     )
@@ -384,8 +384,9 @@ def referrals(counts: pd.DataFrame, examiner_id: str) -> Referrals | None:
     shares = mine[["insurer_id", "n_exams"]].assign(
         share=mine["n_exams"] / summary.n_total, top=mine["insurer_id"] == top
     )
-    specialty = mine["specialty"].iloc[0]
-    peers = concentration_by_examiner(counts[counts["specialty"] == specialty])
+    if peers is None:
+        specialty = mine["specialty"].iloc[0]
+        peers = concentration_by_examiner(counts[counts["specialty"] == specialty])
     return Referrals(shares.reset_index(drop=True), summary, top, low[0], high[0], peers)
 
 

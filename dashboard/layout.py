@@ -42,15 +42,27 @@ def scope_caption(flt: Filters) -> None:
 
 
 
-# What a missing figure reads as in a table (rather than "None").
+# What a missing figure reads as in a table (rather than "None"): st.dataframe's placeholder.
 MISSING = "–"
 
 
-def dashes(frame, formats: dict[str, str]):
-    """`frame` for st.dataframe with each figure of `formats` shown in its format and a missing
-    one (no exams for the measure, no interval) as a dash. The values stay numbers, so the
-    columns still sort as numbers."""
-    shown = {column: fmt for column, fmt in formats.items() if column in frame}
-    text = [c for c in frame.columns if c not in shown and frame[c].dtype.kind in "OU"
-            or str(frame[c].dtype) in ("string", "str")]
-    return frame.style.format(shown, na_rep=MISSING).format(na_rep=MISSING, subset=text)
+def with_formats(config: dict, formats: dict[str, str], columns) -> dict:
+    """A table's column_config with each figure of `formats` among `columns` (the table's)
+    shown in its format.
+
+    Formats are drawn by the browser (st.column_config.NumberColumn), and missing values by
+    st.dataframe(placeholder=MISSING): a pandas Styler would format every cell in Python on
+    every run, seconds for the Examiners table of a large database, under the GIL every
+    session shares. The values stay numbers, so the columns still sort as numbers.
+    """
+    out = dict(config)
+    for column, fmt in formats.items():
+        if column not in columns:
+            continue
+        given = out.get(column)
+        if isinstance(given, dict):  # a column config already (label, help): add the format
+            out[column] = {**given, "type_config": {**given.get("type_config", {}),
+                                                    "type": "number", "format": fmt}}
+        else:  # a label, or nothing
+            out[column] = st.column_config.NumberColumn(given, format=fmt)
+    return out

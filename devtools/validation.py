@@ -36,7 +36,6 @@ from devtools.demo import PowerGrid, generate
 from etl.load import load
 from imestats.multiplicity import bh_qvalues
 from imestats.proportions import wilson_interval
-from measures import allegiance
 from measures.base import DEFAULT_SETTINGS, FlagSettings, View
 from measures.engine import compute_flags
 from measures.precompute import after_load
@@ -168,8 +167,9 @@ def textbook_flags(
       one-sided exact binomial test of the examiner's raw rate against the pooled rate of the
       other examiners of the same specialty; no case-mix model, no over-dispersion.
     - Allegiance: a one-sided Fisher exact test of the examiner's 2x2 table, adverse opinion
-      or not by retained by an insurer or employer or by the claimant or a neutral (no risk
-      bands); volume is the smaller side, as the product's.
+      or not by retained by an insurer or employer or by the claimant or a neutral, over all
+      of the examiner's exams (no case-mix allowance, addenda counted); volume is the smaller
+      side, as the product's.
     - Drift: a one-sided two-proportion z-test of the adverse rate in the later half of the
       examiner's exams (date order) against the first half; examiners with fewer than twice
       the minimum volume are not tested, as the product charts none of them.
@@ -207,15 +207,25 @@ def textbook_flags(
     return pd.concat(parts, ignore_index=True)
 
 
+# Per examiner: the 2x2 table of side by adverse opinion over all of the examiner's exams with
+# a side (the textbook test takes every exam, addenda too).
+ALLEGIANCE_TABLE_SQL = """
+SELECT
+    examiner_id,
+    count(*) FILTER (retained_by = 'insurer_or_employer') AS n_insurer,
+    count(*) FILTER (retained_by = 'insurer_or_employer' AND is_adverse) AS adverse_insurer,
+    count(*) FILTER (retained_by = 'claimant_or_neutral') AS n_neutral,
+    count(*) FILTER (retained_by = 'claimant_or_neutral' AND is_adverse) AS adverse_neutral
+FROM exams_in_view()
+WHERE retained_by <> 'other' AND is_adverse IS NOT NULL
+GROUP BY examiner_id
+ORDER BY examiner_id
+"""
+
+
 def _allegiance_units(view: View) -> pd.DataFrame:
-    """Per examiner: the 2x2 table of side by adverse opinion (the product's strata, pooled)."""
-    sides = (
-        view.run_sql(allegiance.STRATA_SQL)
-        .groupby("examiner_id", sort=True)[
-            ["n_insurer", "adverse_insurer", "n_neutral", "adverse_neutral"]
-        ]
-        .sum()
-    )
+    """Per examiner: Fisher's one-sided p-value of the 2x2 table of side by adverse opinion."""
+    sides = view.run_sql(ALLEGIANCE_TABLE_SQL).set_index("examiner_id")
     p = fisher_greater(
         sides["adverse_insurer"].to_numpy(dtype=int),
         sides["n_insurer"].to_numpy(dtype=int),
@@ -956,7 +966,7 @@ def _markdown(
         "examiners of the same specialty (no case-mix model, no allowance for over-dispersion);",
         "- allegiance: a one-sided Fisher exact test of the examiner's 2x2 table, adverse "
         "opinion or not by retained by an insurer or employer or by a claimant or neutral "
-        "(no risk bands);",
+        "(no case-mix allowance);",
         "- drift: a one-sided two-proportion test of the adverse rate in the later half of the "
         "examiner's exams against the first half.",
         "",

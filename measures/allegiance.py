@@ -1,83 +1,92 @@
 """Allegiance: within one examiner, the odds of an adverse opinion when retained by an insurer
 or employer against when retained by the claimant or a neutral (board, panel, agreed).
 
-A binary outcome tested as one (docs/methods.md): per examiner, a 2x2 table of side against adverse
-opinion in each case-mix risk band (the adverse-opinion model's probability without its
-requested_by term, in tenths, stored per exam at load), so each side's cases are compared
-with cases of like risk. The common odds ratio is Mantel-Haenszel's with its RGB interval; the
-one-sided test is the exact conditional test (Fisher's exact test stratified), or the
-Cochran-Mantel-Haenszel statistic with continuity correction for large examiners
-(imestats.stratified).
+A binary outcome tested as one (docs/methods.md): within each examiner, a logistic model of
+the adverse opinion with the exam's case-mix log odds as offset (the adverse-opinion model's
+linear predictor without its requested_by term, stored per exam at load), the examiner's own
+level and a term for the side: each side's cases are compared with allowance for their risk,
+exam by exam. The one-sided test is the score test of the side term (Pearson's chi-square of
+the examiner's 2x2 table when every exam has the same risk), which rejects about as often as
+its level, where Fisher's exact test and Yates's correction reject less often and so find fewer
+biased examiners (docs/methods.md); the odds ratio is the model's, with its interval
+(imestats.offset_logistic).
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from imestats.stratified import mantel_haenszel_by_unit
+from imestats.offset_logistic import exposure_effect_by_unit
 from measures.base import FlagSettings, Measure, View, q_values_and_flags
 
 NAME = "allegiance"
-BANDS = 10
-# The exam's case-mix risk of an adverse opinion whatever side retained the examiner, in
-# tenths: the stratum of the comparison.
-RISK_BAND = (
-    f"least({BANDS - 1}, CAST(floor({BANDS} / (1 + exp(-(eta_adverse_opinion "
-    "- term_requested_by_adverse_opinion)))) AS INTEGER))"
-)
-# One row per examiner and risk band: trials and adverse opinions on each side. The sides are
-# fct_exams.retained_by's; 'other' retainers take no part.
-STRATA_SQL = """
+# The exam's case-mix log odds of an adverse opinion whatever side retained the examiner.
+RISK_LOGIT = "eta_adverse_opinion - term_requested_by_adverse_opinion"
+# Exams of one examiner and side whose risks differ by less than this on the log-odds scale
+# are summed into one row at their mean risk: a difference of 0.02 in log odds moves a
+# probability by at most half a percentage point, and the rows stay few at any volume.
+RISK_STEP = 0.02
+# One row per examiner, side and step of risk: exams, adverse opinions and their mean case-mix
+# log odds. The sides are fct_exams.retained_by's; 'other' retainers take no part. Addenda
+# take no part either: an addendum adds to the examiner's own earlier report on the same case
+# for the same side, so it is not a second opinion, and counting it would count one opinion
+# twice and claim more evidence than there is (docs/methods.md gives the figures).
+SIDES_SQL = f"""
 SELECT
     examiner_id,
-    any_value(specialty) AS specialty,
-    allegiance_band AS band,
-    count(*) FILTER (retained_by = 'insurer_or_employer') AS n_insurer,
-    count(*) FILTER (retained_by = 'insurer_or_employer' AND is_adverse) AS adverse_insurer,
-    count(*) FILTER (retained_by = 'claimant_or_neutral') AS n_neutral,
-    count(*) FILTER (retained_by = 'claimant_or_neutral' AND is_adverse) AS adverse_neutral
+    retained_by = 'insurer_or_employer' AS insurer_side,
+    avg(allegiance_risk_logit) AS risk_logit,
+    count(*) AS n,
+    count(*) FILTER (is_adverse) AS adverse
 FROM exams_in_view()
-WHERE retained_by <> 'other' AND allegiance_band IS NOT NULL
-GROUP BY examiner_id, allegiance_band
-ORDER BY examiner_id, allegiance_band
+WHERE retained_by <> 'other' AND exam_type IS DISTINCT FROM 'addendum'
+    AND is_adverse IS NOT NULL AND allegiance_risk_logit IS NOT NULL
+GROUP BY examiner_id, insurer_side, round(allegiance_risk_logit / {RISK_STEP})
+ORDER BY ALL
 """
 
 
 def score(view: View, settings: FlagSettings) -> pd.DataFrame:
-    strata = view.run_sql(STRATA_SQL)
-    if strata.empty:
+    rows = view.run_sql(SIDES_SQL)
+    if rows.empty:
         return pd.DataFrame()
-    test = mantel_haenszel_by_unit(
-        strata["examiner_id"].to_numpy(),
-        strata["n_insurer"].to_numpy(),
-        strata["adverse_insurer"].to_numpy(),
-        strata["n_neutral"].to_numpy(),
-        strata["adverse_neutral"].to_numpy(),
+    test = exposure_effect_by_unit(
+        rows["examiner_id"].to_numpy(),
+        rows["insurer_side"].to_numpy(dtype=bool),
+        rows["risk_logit"].to_numpy(dtype=float),
+        rows["n"].to_numpy(),
+        rows["adverse"].to_numpy(),
     )
-    sides = strata.groupby("examiner_id", sort=True)[
-        ["n_insurer", "adverse_insurer", "n_neutral", "adverse_neutral"]
-    ].sum()
-    rows = pd.DataFrame(
+    sides = (
+        rows.groupby(["examiner_id", "insurer_side"])[["n", "adverse"]]
+        .sum()
+        .unstack("insurer_side", fill_value=0)
+        .reindex(index=test.units, columns=pd.MultiIndex.from_product([["n", "adverse"],
+                                                                         [True, False]]),
+                 fill_value=0)
+    )
+    n_insurer, n_neutral = sides[("n", True)], sides[("n", False)]
+    table = pd.DataFrame(
         {
             "examiner_id": test.units,
-            "peer_group": "own exams retained by claimant or neutral, like case-mix risk",
+            "peer_group": "own exams retained by claimant or neutral, allowing for case-mix risk",
             # Both sides need the volume: the smaller one limits what can be told apart.
-            "n": sides[["n_insurer", "n_neutral"]].min(axis=1).astype(int).to_numpy(),
-            "observed": sides["adverse_insurer"].to_numpy(dtype=float),
-            # Adverse opinions on the insurer side expected if the side made no difference
-            # within each risk band (given the band's margins).
+            "n": pd.concat([n_insurer, n_neutral], axis=1).min(axis=1).astype(int).to_numpy(),
+            "observed": sides[("adverse", True)].to_numpy(dtype=float),
+            # Adverse opinions on the insurer side expected if the side made no difference,
+            # given the examiner's own level and each exam's case-mix risk.
             "expected": test.expected,
             "ratio": test.odds_ratio,
             "ci_low": test.ci_low,
             "ci_high": test.ci_high,
-            "raw_rate": (sides["adverse_insurer"] / sides["n_insurer"]).to_numpy(),
-            "peer_rate": (sides["adverse_neutral"] / sides["n_neutral"]).to_numpy(),
+            "raw_rate": (sides[("adverse", True)] / n_insurer).to_numpy(),
+            "peer_rate": (sides[("adverse", False)] / n_neutral).to_numpy(),
             "p_value": test.p_greater,
-            # The exact test's two tails both count P(T = observed): the low side's own.
+            # The low side's own tail of the same statistic.
             "p_low": test.p_less,
         }
     )
-    return q_values_and_flags(rows, NAME, settings)
+    return q_values_and_flags(table, NAME, settings)
 
 
 MEASURE = Measure(
@@ -86,18 +95,19 @@ MEASURE = Measure(
     words=(
         "Within the examiner's own exams: the odds of an adverse opinion when retained by an "
         "insurer or employer, against the odds when retained by the claimant or a neutral "
-        "(board, panel, agreed), compared within bands of like case-mix risk (Mantel-Haenszel "
-        "odds ratio; one-sided exact conditional test, Fisher's test stratified by risk "
-        "band). "
-        "Examiners need the minimum volume on both sides."
+        "(board, panel, agreed), allowing for each exam's case-mix risk (a logistic model "
+        "within the examiner with the case-mix risk as offset; odds ratio with its 95% "
+        "interval; one-sided score test). "
+        "Addenda are left out: each adds to the examiner's own earlier report on the same "
+        "case. Examiners need the minimum volume on both sides."
     ),
-    method="Mantel-Haenszel odds ratio across case-mix risk bands (RGB interval); one-sided "
-    "exact conditional test (the CMH statistic above 1,000 exams)",
+    method="logistic model within the examiner, case-mix log odds as offset: odds ratio of the "
+    "side (Wald interval); one-sided score test",
     rate="adverse rate when retained by an insurer or employer",
     peer="the examiner's own rate when retained by a claimant or neutral",
     chart="odds_ratio",
     score=score,
-    stored=(("allegiance_band", RISK_BAND),),
+    stored=(("allegiance_risk_logit", RISK_LOGIT),),
     planted_by="allegiance",
     export_prefix="allegiance",
     export_counts=(

@@ -143,7 +143,7 @@ class Measure:
     export_counts: the examiner_counts columns its figures are built on: where one of them is
         suppressed for a reader, so are the measure's figures.
     disclosure_counts: for a model-based figure from which no count can be worked back (an
-        odds ratio across risk bands), the counts that must each be at least k for its
+        odds ratio from a model), the counts that must each be at least k for its
         figures to be published (access.roles `robust`); empty: export_counts, any hidden.
     """
 

@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 from expected_flags import adverse_opinion_flags
@@ -215,30 +216,37 @@ def test_adverse_opinion_flags_match_a_second_implementation_from_fct_exams(demo
     assert by_hand["flagged"].sum() > 0
 
 
-def test_allegiance_odds_ratio_matches_statsmodels_on_one_examiner(demo):
-    # statsmodels' StratifiedTable on the examiner's 2x2 tables per risk band, built here from
-    # fct_exams: the Mantel-Haenszel odds ratio and its RGB interval.
-    from statsmodels.stats.contingency_tables import StratifiedTable
+def test_allegiance_odds_ratio_and_test_match_statsmodels_on_one_examiner(demo):
+    # statsmodels' GLM (binomial) on the examiner's own exams (addenda left out), one row per
+    # exam, built here from fct_exams: the side term with the stored case-mix log odds as offset gives the odds
+    # ratio and its Wald interval, and the fit without it the score test (the engine sums
+    # exams of like risk into rows, so the figures agree to the rounding of that step).
+    import statsmodels.api as sm
+    from scipy import stats
 
     _, con, flags, truth = demo
     examiner = truth.loc[truth["pattern"] == "allegiance", "examiner_id"].iloc[0]
-    cells = con.execute(
-        "SELECT allegiance_band, retained_by = 'insurer_or_employer' AS insurer, "
-        "count(*) FILTER (is_adverse) AS a, count(*) FILTER (NOT is_adverse) AS b "
-        "FROM fct_exams WHERE examiner_id = $e AND retained_by <> 'other' "
-        "GROUP BY ALL ORDER BY ALL",
+    exams = con.execute(
+        "SELECT CAST(is_adverse AS DOUBLE) AS y, "
+        "CAST(retained_by = 'insurer_or_employer' AS DOUBLE) AS insurer, "
+        "allegiance_risk_logit AS offset FROM fct_exams WHERE examiner_id = $e "
+        "AND retained_by <> 'other' AND exam_type <> 'addendum' AND is_adverse IS NOT NULL",
         {"e": examiner},
     ).df()
-    tables = []
-    for _, band in cells.groupby("allegiance_band"):
-        if band["insurer"].nunique() == 2:
-            ins, neu = band[band["insurer"]].iloc[0], band[~band["insurer"]].iloc[0]
-            tables.append([[ins["a"], ins["b"]], [neu["a"], neu["b"]]])
-    table = StratifiedTable(tables)
+    binomial = sm.families.Binomial()
+    fit = sm.GLM(exams["y"], sm.add_constant(exams["insurer"]), family=binomial,
+                 offset=exams["offset"]).fit()
+    null = sm.GLM(exams["y"], np.ones((len(exams), 1)), family=binomial,
+                  offset=exams["offset"]).fit()
+    score = float(null.score_test(exog_extra=exams[["insurer"]].to_numpy()).statistic[0])
     row = flags[(flags["measure"] == "allegiance") & (flags["examiner_id"] == examiner)].iloc[0]
-    assert row["ratio"] == pytest.approx(table.oddsratio_pooled, rel=1e-9)
-    low, high = table.oddsratio_pooled_confint()
-    assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high), rel=1e-6)
+    low, high = np.exp(fit.conf_int().loc["insurer"])
+    assert row["ratio"] == pytest.approx(np.exp(fit.params["insurer"]), rel=1e-3)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high), rel=1e-3)
+    # The one-sided p-value is the upper tail of the signed root of the score statistic (the
+    # sign of observed - expected on the insurer side).
+    z = np.sign(row["observed"] - row["expected"]) * np.sqrt(score)
+    assert row["p_value"] == pytest.approx(stats.norm.sf(z), rel=1e-2)
 
 
 def test_allegiance_finds_planted_examiners_at_least_as_often_as_fisher(demo):

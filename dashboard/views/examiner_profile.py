@@ -2,11 +2,132 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import pandas as pd
 import streamlit as st
 
 from dashboard import analysis, charts, data, examiner_figures, filters, layout, watching
 from dashboard.watching import history_table
 from measures.drift import drift_threshold
+from measures.registry import MEASURES
+from queries import Filters
+
+
+# The picker lists every examiner in view (thousands): labelled once per view, not on every
+# run of every session. data.view_key holds the snapshot and the reader's scope, and so whether
+# the reader may see names.
+@st.cache_data(ttl=data.RESULT_TTL_SECONDS, max_entries=64, show_spinner=False)
+def picker_options(view: tuple, _ranked: pd.DataFrame, _names: pd.Series) -> dict[str, str]:
+    names = _names.to_dict()
+    # Labels must not depend on the filters: the widget keeps its choice by label.
+    return {
+        e: f"{examiner_figures.label(e, names)} · {filters.pretty(s)}"
+        for e, s in zip(_ranked["examiner_id"], _ranked["specialty"], strict=True)
+    }
+
+
+# What every profile of a view compares its examiner with: the same for each examiner (of a
+# specialty), so computed once per view rather than in each examiner's profile.
+@st.cache_data(ttl=data.RESULT_TTL_SECONDS, max_entries=64, show_spinner=False)
+def specialty_referrals(view: tuple, specialty: str, _flt: Filters) -> pd.DataFrame:
+    counts = data.examiner_insurers(_flt)
+    return examiner_figures.concentration_by_examiner(counts[counts["specialty"] == specialty])
+
+
+@st.cache_resource(ttl=data.RESULT_TTL_SECONDS, max_entries=64, show_spinner=False)
+def panel_agreement(view: tuple, _flt: Filters) -> examiner_figures.CausationAgreement:
+    return examiner_figures.causation_agreement(data.causation_pairs(_flt, None))
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything the page shows of one examiner in one view: figures, statistics, charts."""
+
+    flags_error: str | None
+    mine: pd.DataFrame | None  # None when the view's flags could not be computed
+    forest: object | None
+    words: list
+    common: str
+    allegiance: object
+    referrals: examiner_figures.Referrals | None
+    share_bars: object | None
+    drift_threshold: float | None
+    drift: pd.DataFrame | None
+    drift_error: str | None
+    cusum: object | None
+    own_agreement: examiner_figures.CausationAgreement
+    panel_agreement: examiner_figures.CausationAgreement
+    treating: examiner_figures.TreatingAgreement
+    bland_altman: object | None
+    rulings: pd.DataFrame
+    rulings_chart: object | None
+
+
+# A profile's statistics and Plotly figures take about a second of Python (under the GIL) to
+# build: built once per view (snapshot, scope, filters: data.view_key, so an insurer's key holds
+# its insurers and a load changes it) and examiner, for every session, not on every run. A
+# resource, not data: the figures are read by st.plotly_chart, never changed, and a copy per
+# run would be validated by Plotly again.
+@st.cache_resource(ttl=data.RESULT_TTL_SECONDS, max_entries=64, show_spinner=False)
+def profile(view: tuple, examiner: str, specialty: str, _flt: Filters) -> Profile:
+    result = data.flags(_flt)
+    flags = None if result.error else result.table
+    mine = None if flags is None else examiner_figures.examiner_measures(flags, examiner)
+    words, common = (
+        examiner_figures.explanations(flags, examiner) if mine is not None and not mine.empty
+        else ([], "")
+    )
+    side_rates = examiner_figures.allegiance_rates(
+        data.examiner_requesters(_flt, examiner), specialty
+    )
+    side_labels = list(examiner_figures.SIDES.values())
+    allegiance = charts.cohort_rates(
+        side_rates, overall=examiner_figures.cohort_totals(side_rates, side_labels)
+    )
+    # An insurer sees only its own exams, so its "top insurer share" is always 100%: the page
+    # Our examiners gives its share of each examiner's volume against the market instead.
+    ref = (
+        None if data.current_scope().role == "insurer"
+        else examiner_figures.referrals(
+            data.examiner_insurers(_flt), examiner, specialty_referrals(view, specialty, _flt)
+        )
+    )
+    threshold = drift_threshold(flags) if flags is not None else None
+    path, drift_error = None, None
+    if threshold is not None:
+        try:
+            path = data.examiner_drift(_flt, examiner, threshold)
+        except RuntimeError as exc:
+            drift_error = str(exc)
+    pairs = data.examiner_treating_pairs(_flt, examiner)
+    treat = examiner_figures.treating_agreement(pairs)
+    ruling_rates = examiner_figures.rulings_rates(data.examiner_rulings(_flt), examiner)
+    return Profile(
+        flags_error=result.error if flags is None else None,
+        mine=mine,
+        forest=charts.forest(mine, "label") if mine is not None and not mine.empty else None,
+        words=words,
+        common=common,
+        allegiance=allegiance,
+        referrals=ref,
+        share_bars=None if ref is None else charts.share_bars(ref.shares, "insurer_id"),
+        drift_threshold=threshold,
+        drift=path,
+        drift_error=drift_error,
+        cusum=None if path is None else charts.cusum(path, threshold),
+        own_agreement=examiner_figures.causation_agreement(data.causation_pairs(_flt, examiner)),
+        panel_agreement=panel_agreement(view, _flt),
+        treating=treat,
+        bland_altman=(
+            None if treat.icc is None else charts.bland_altman(pairs, treat.bland_altman)
+        ),
+        rulings=ruling_rates,
+        rulings_chart=(
+            None if ruling_rates.empty or ruling_rates["k"].sum() == 0
+            else charts.cohort_rates(ruling_rates)
+        ),
+    )
 
 st.title("Examiner profile")
 flt = layout.require_database()
@@ -16,16 +137,8 @@ layout.scope_caption(flt)
 
 ranked = volumes.sort_values(["n_exams", "examiner_id"], ascending=[False, True])
 names = data.examiner_names()
-# Labels must not depend on the filters: the widget keeps its choice by label.
-options = {
-    e: f"{shown} · {filters.pretty(s)}"
-    for e, shown, s in zip(
-        ranked["examiner_id"],
-        examiner_figures.labels(ranked["examiner_id"], names),
-        ranked["specialty"],
-        strict=True,
-    )
-}
+view = data.view_key(flt)
+options = picker_options(view, ranked, names)
 c_pick, c_back = st.columns([3, 1], vertical_alignment="bottom")
 examiner = filters.choice(
     "Examiner", options, key="examiner", default=None, container=c_pick,
@@ -46,13 +159,10 @@ me = ranked[ranked["examiner_id"] == examiner].iloc[0]
 specialty = str(me["specialty"])
 n_exams = int(me["n_exams"])
 
-result = data.flags(flt)
-flags = result.table
-if result.error or flags is None:
-    st.warning(f"The flags could not be computed for this view. {result.error or ''}")
-    mine = None
-else:
-    mine = examiner_figures.examiner_measures(flags, examiner)
+shown = profile(view, examiner, specialty, flt)
+mine = shown.mine
+if mine is None:
+    st.warning(f"The flags could not be computed for this view. {shown.flags_error or ''}")
 
 m_exams, m_spec, m_flags, m_top = st.columns(4)
 m_exams.metric("Exams", f"{n_exams:,}")
@@ -88,16 +198,17 @@ st.subheader("Every measure against peers")
 if mine is None or mine.empty:
     st.info("No measure has figures for this examiner under these filters.")
 else:
-    st.plotly_chart(charts.forest(mine, "label"), width="stretch")
+    st.plotly_chart(shown.forest, width="stretch")
     st.caption(
         "Observed/expected with its 95% interval (colour: vermillion flagged, blue not flagged, "
         "grey below the minimum volume); the hollow diamond is the shrunken (empirical Bayes) "
         "estimate, pulled towards 1 by how little the volume tells."
     )
     st.dataframe(
-        layout.dashes(mine, examiner_figures.FIGURE_FORMATS),
+        mine,
         hide_index=True,
         width="stretch",
+        placeholder=layout.MISSING,
         column_order=[
             "label",
             "flagged",
@@ -114,32 +225,35 @@ else:
             "expected",
             "peer_group",
         ],
-        column_config={
-            "label": "measure",
-            "direction": st.column_config.TextColumn(
-                "side", help="high: more than expected; low: fewer than expected"
-            ),
-            "n": "volume",
-            "raw_rate": "raw rate",
-            "peer_rate": "comparison rate",
-            "ratio": "O/E",
-            "ci_low": "95% CI low",
-            "ci_high": "95% CI high",
-            "shrunken_ratio": "shrunken O/E",
-            "q_value": "q",
-            "peer_group": "compared with",
-        },
+        column_config=layout.with_formats(
+            {
+                "label": "measure",
+                "direction": st.column_config.TextColumn(
+                    "side", help="high: more than expected; low: fewer than expected"
+                ),
+                "n": "volume",
+                "raw_rate": "raw rate",
+                "peer_rate": "comparison rate",
+                "ratio": "O/E",
+                "ci_low": "95% CI low",
+                "ci_high": "95% CI high",
+                "shrunken_ratio": "shrunken O/E",
+                "q_value": "q",
+                "peer_group": "compared with",
+            },
+            examiner_figures.FIGURE_FORMATS,
+            mine.columns,
+        ),
     )
     st.markdown("**Each measure in words.** A flag is a reason to look, not a verdict.")
-    words, common = examiner_figures.explanations(flags, examiner)
-    for item in words:
+    for item in shown.words:
         label = examiner_figures.MEASURE_LABELS[item.measure]
         with st.expander(
             f"{label}: {'flagged ' + item.direction if item.flagged else 'not flagged'}",
             expanded=item.flagged,
         ):
             st.markdown("  \n".join(item.lines))
-    st.caption(common)
+    st.caption(shown.common)
 
 # --- Flags per load --------------------------------------------------------------------------
 if data.current_scope().role == "regulator":
@@ -159,21 +273,14 @@ if data.current_scope().role == "regulator":
 
 # --- Allegiance ------------------------------------------------------------------------------
 st.subheader("Allegiance: adverse opinions by who retained the examiner")
-side_rates = examiner_figures.allegiance_rates(data.examiner_requesters(flt, examiner), specialty)
-side_labels = list(examiner_figures.SIDES.values())
-st.plotly_chart(
-    charts.cohort_rates(
-        side_rates, overall=examiner_figures.cohort_totals(side_rates, side_labels)
-    ),
-    width="stretch",
-)
+st.plotly_chart(shown.allegiance, width="stretch")
 if mine is not None and "allegiance" in set(mine["measure"]):
     a = mine.set_index("measure").loc["allegiance"]
     st.markdown(
         f"Retained by an insurer or employer, the examiner's odds of an adverse opinion were "
         f"{a['ratio']:.2f} times their odds when retained by a claimant or neutral, on cases "
         f"of like case-mix risk (95% CI {a['ci_low']:.2f} to {a['ci_high']:.2f}; "
-        f"Mantel-Haenszel, one-sided exact conditional mid-p test, q = {a['q_value']:.3g}; smaller "
+        f"{MEASURES['allegiance'].method}, q = {a['q_value']:.3g}; smaller "
         f"side {int(a['n']):,} exams)."
         if a["q_value"] == a["q_value"]
         else f"Too few exams on the smaller side ({int(a['n']):,}) to test allegiance: "
@@ -187,12 +294,7 @@ st.caption(
 
 # --- Referral dependence ---------------------------------------------------------------------
 st.subheader("Referral dependence: where the exams come from")
-# An insurer sees only its own exams, so its "top insurer share" is always 100%: the page
-# Our examiners gives its share of each examiner's volume against the market instead.
-ref = (
-    None if data.current_scope().role == "insurer"
-    else examiner_figures.referrals(data.examiner_insurers(flt), examiner)
-)
+ref = shown.referrals
 if data.current_scope().role == "insurer":
     st.info(
         "You see your own cases only, so every examiner's exams here come from you. Your "
@@ -217,29 +319,25 @@ else:
     )
     r_n.metric("Insurers", f"{ref.summary.n_categories:,}")
     r_n.caption(f"as concentrated as {ref.summary.equivalent_number:.1f} equal-sized insurers")
-    st.plotly_chart(charts.share_bars(ref.shares, "insurer_id"), width="stretch")
+    st.plotly_chart(shown.share_bars, width="stretch")
 
 # --- Drift -----------------------------------------------------------------------------------
 st.subheader("Drift: a change in the examiner's own behaviour over time")
-threshold = drift_threshold(flags) if flags is not None else None
-if threshold is None:
+if shown.drift_threshold is None:
     st.info(
         "No examiner in view has enough exams for a drift chart "
         f"(twice the minimum volume, {2 * examiner_figures.MIN_VOLUME})."
     )
 else:
-    try:
-        path = data.examiner_drift(flt, examiner, threshold)
-    except RuntimeError as exc:
-        path = None
-        st.warning(f"The drift chart could not be computed for this view. {exc}")
-    if path is None:
+    if shown.drift_error:
+        st.warning(f"The drift chart could not be computed for this view. {shown.drift_error}")
+    if shown.drift is None:
         st.info(
             f"{examiner} has too few exams in view for a drift chart: it needs "
             f"{2 * examiner_figures.MIN_VOLUME}, a baseline and the exams after it."
         )
     else:
-        st.plotly_chart(charts.cusum(path, threshold), width="stretch")
+        st.plotly_chart(shown.cusum, width="stretch")
         st.caption(
             "Risk-adjusted CUSUM (Steiner 2000) of adverse opinions after the examiner's own "
             "baseline (their first exams), looking for a doubling of the odds; the dashed line "
@@ -253,8 +351,7 @@ st.subheader("Agreement with other raters of the same cases")
 k_col, w_col = st.columns(2)
 with k_col:
     st.markdown("**Causation, against other examiners (Cohen's kappa)**")
-    own = examiner_figures.causation_agreement(data.causation_pairs(flt, examiner))
-    panel = examiner_figures.causation_agreement(data.causation_pairs(flt, None))
+    own, panel = shown.own_agreement, shown.panel_agreement
     if own.kappa is None:
         st.info(
             f"{own.n_pairs} cases shared with another examiner where both gave a causation "
@@ -275,8 +372,7 @@ with k_col:
         )
 with w_col:
     st.markdown("**Impairment (WPI), against treating ratings**")
-    pairs = data.examiner_treating_pairs(flt, examiner)
-    treat = examiner_figures.treating_agreement(pairs)
+    treat = shown.treating
     if treat.icc is None:
         st.info(f"{treat.n_pairs} rated exams with a treating rating: at least 3 are needed.")
     else:
@@ -294,7 +390,7 @@ if own.n_pairs:
     with st.expander(f"Causation opinions of {examiner} against the other examiner, case by case"):
         st.dataframe(own.table.rename(index=filters.pretty, columns=filters.pretty))
 if treat.icc is not None:
-    st.plotly_chart(charts.bland_altman(pairs, treat.bland_altman), width="stretch")
+    st.plotly_chart(shown.bland_altman, width="stretch")
     st.caption(
         "IME minus the treating physician's rating of the same case nearest in time: negative "
         "when the IME rates lower. The ICC treats each case as a target rated twice."
@@ -302,11 +398,11 @@ if treat.icc is not None:
 
 # --- Later rulings ---------------------------------------------------------------------------
 st.subheader("Later rulings on the examiner's reports")
-ruling_rates = examiner_figures.rulings_rates(data.examiner_rulings(flt), examiner)
-if ruling_rates.empty or ruling_rates["k"].sum() == 0:
+ruling_rates = shown.rulings
+if shown.rulings_chart is None:
     st.info("No later ruling rejected a report or reversed a decision for this examiner or peers.")
 else:
-    st.plotly_chart(charts.cohort_rates(ruling_rates), width="stretch")
+    st.plotly_chart(shown.rulings_chart, width="stretch")
     ruled = ruling_rates.groupby("measure", sort=False)["n_ruled"].first()
     st.caption(
         "Among exams a later ruling names, the share whose report it rejected or whose "

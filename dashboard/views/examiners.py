@@ -163,12 +163,10 @@ listed = examiner_figures.search(table, query).reset_index(drop=True)
 if query.strip():
     st.caption(f"{len(listed):,} of {len(table):,} examiners match {query.strip()!r}.")
 event = st.dataframe(
-    layout.dashes(
-        listed.assign(specialty=listed["specialty"].map(filters.pretty)),
-        examiner_figures.FIGURE_FORMATS,
-    ),
+    listed.assign(specialty=listed["specialty"].map(filters.pretty)),
     hide_index=True,
     width="stretch",
+    placeholder=layout.MISSING,
     key="examiner_table",
     on_select="rerun",
     selection_mode="single-row",
@@ -191,42 +189,44 @@ event = st.dataframe(
         "expected",
         "flagged_on",
     ],
-    column_config={
-        "examiner_id": "examiner",
-        "examiner_name": "name",
-        "n": st.column_config.NumberColumn("volume", help="exams that count for this measure"),
-        "raw_rate": "raw rate",
-        "adjusted_rate": "adjusted rate",
-        "peer_rate": "comparison rate",
-        "ratio": "O/E",
-        "ci_low": "95% CI low",
-        "ci_high": "95% CI high",
-        "shrunken_ratio": "shrunken O/E",
-        "q_value": "q",
-        "status": "status",
-        "direction": st.column_config.TextColumn(
-            "side", help="high: more than expected; low: fewer than expected"
-        ),
-        "flagged_on": "flagged on (all measures)",
-    },
+    column_config=layout.with_formats(
+        {
+            "examiner_id": "examiner",
+            "examiner_name": "name",
+            "n": st.column_config.NumberColumn("volume", help="exams that count for this measure"),
+            "raw_rate": "raw rate",
+            "adjusted_rate": "adjusted rate",
+            "peer_rate": "comparison rate",
+            "ratio": "O/E",
+            "ci_low": "95% CI low",
+            "ci_high": "95% CI high",
+            "shrunken_ratio": "shrunken O/E",
+            "q_value": "q",
+            "status": "status",
+            "direction": st.column_config.TextColumn(
+                "side", help="high: more than expected; low: fewer than expected"
+            ),
+            "flagged_on": "flagged on (all measures)",
+        },
+        examiner_figures.FIGURE_FORMATS,
+        listed.columns,
+    ),
 )
 if event and event.selection.rows:
     open_profile(str(listed["examiner_id"].iloc[event.selection.rows[0]]))
 
 c_pick, c_link = st.columns([2, 1], vertical_alignment="bottom")
-picker_labels = dict(
-    zip(listed["examiner_id"], examiner_figures.labels(listed["examiner_id"], names), strict=True)
-)
+name_by_id = names.to_dict()  # looked up once per examiner listed: a dict, not the Series
 pick = c_pick.selectbox(
     "Open a profile",
-    list(picker_labels),
-    format_func=picker_labels.__getitem__,
+    list(listed["examiner_id"]),
+    format_func=lambda e: examiner_figures.label(e, name_by_id),
     key="open_examiner",
 )
 if pick:
     c_link.page_link(
         PROFILE,
-        label=f"Open the profile of {picker_labels[pick]}",
+        label=f"Open the profile of {examiner_figures.label(pick, names)}",
         icon=":material/person_search:",
         query_params={"examiner": pick, **filters.to_url(flt)},
     )

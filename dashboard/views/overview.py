@@ -2,10 +2,63 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 import streamlit as st
 
 from dashboard import analysis, charts, data, examiner_figures, layout, market, periods, watching
+from queries import Filters
+
+TRENDS = ("adverse", "denied", "zero_wpi")
+
+
+@dataclass(frozen=True)
+class Trends:
+    """The view's headline statistics and trend charts (the market's beside them, insurers)."""
+
+    grain: str
+    headline: pd.DataFrame
+    mmi: analysis.MmiSummary
+    market_headline: pd.DataFrame | None
+    volume_chart: object
+    sparklines: dict
+
+
+# The statistics and the trend charts are the same for every session on a view: computed once
+# per data.view_key (the snapshot, so a load recomputes them, and the reader's scope, so an
+# insurer's market and own figures are its own), not on every run of every session. A
+# resource, not data: st.plotly_chart only reads the figures.
+@st.cache_resource(ttl=data.RESULT_TTL_SECONDS, max_entries=64, show_spinner=False)
+def trends(view: tuple, _flt: Filters) -> Trends:
+    monthly = data.query("rates_by_month", _flt)
+    grain = periods.choose_grain(monthly)
+    per_period = periods.aggregate(monthly, grain)
+    trend = analysis.rates_long(per_period, ["period", "thin"], TRENDS)
+    # An insurer sees the market (every insurer, suppressed and rounded) beside its own figures.
+    benchmark = market.benchmark(_flt) if market.shown() else None
+    market_trend = (
+        market.with_periods(market.benchmark(_flt, grain=grain).rates("market", TRENDS))
+        if benchmark is not None
+        else None
+    )
+    headline = analysis.rates_long(
+        analysis.overall_counts(data.query("rates_by_group", _flt, dimension="all")),
+        [],
+        ("adverse", "denied", "partially_denied", "zero_wpi"),
+    ).set_index("measure")
+    return Trends(
+        grain=grain,
+        headline=headline,
+        mmi=analysis.kaplan_meier_by_group(data.query("mmi_counts", _flt, group_by="all")),
+        market_headline=None if benchmark is None else benchmark.total("market"),
+        volume_chart=charts.volume_trend(per_period, "period", grain),
+        sparklines={
+            m: charts.sparkline(trend, "period", m, grain=grain, market=market_trend)
+            for m in TRENDS
+        },
+    )
+
 
 st.title("IME outcomes")
 flt = layout.require_database()
@@ -13,27 +66,10 @@ totals = data.query("overview_totals", flt).iloc[0]
 layout.stop_if_empty(int(totals["n_exams"]), flt)
 layout.scope_caption(flt)
 
-monthly = data.query("rates_by_month", flt)
-grain = periods.choose_grain(monthly)
-per_period = periods.aggregate(monthly, grain)
-TRENDS = ("adverse", "denied", "zero_wpi")
-trend = analysis.rates_long(per_period, ["period", "thin"], TRENDS)
-# An insurer sees the market (every insurer, suppressed and rounded) beside its own figures.
-benchmark = market.benchmark(flt) if market.shown() else None
-market_headline = (
-    benchmark.total("market") if benchmark is not None else None
+shown = trends(data.view_key(flt), flt)
+grain, headline, mmi, market_headline = (
+    shown.grain, shown.headline, shown.mmi, shown.market_headline
 )
-market_trend = (
-    market.with_periods(market.benchmark(flt, grain=grain).rates("market", TRENDS))
-    if benchmark is not None
-    else None
-)
-headline = analysis.rates_long(
-    analysis.overall_counts(data.query("rates_by_group", flt, dimension="all")),
-    [],
-    ("adverse", "denied", "partially_denied", "zero_wpi"),
-).set_index("measure")
-mmi = analysis.kaplan_meier_by_group(data.query("mmi_counts", flt, group_by="all"))
 
 
 def rate_metric(column, measure: str, label: str) -> None:
@@ -72,7 +108,7 @@ if len(mmi.medians):
 else:
     c_mmi.metric("Median days to MMI", "–")
     c_mmi.caption("no MMI opinions")
-if benchmark is not None:
+if market_headline is not None:
     # The market's median over every insurer, from the time-to-MMI export's market rows.
     rows = market.export_rows("mmi_summary", flt)
     overall = rows[(rows["population"] == market.MARKET_ROWS) & (rows["grouping"] == "all")]
@@ -92,13 +128,13 @@ rate_metric(c_zero, "zero_wpi", "Zero impairment")
 
 s_volume, s_adverse, s_denied, s_mmi, s_zero = st.columns(5)
 s_volume.plotly_chart(
-    charts.volume_trend(per_period, "period", grain),
+    shown.volume_chart,
     width="stretch",
     config={"displayModeBar": False},
 )
 for column, measure in ((s_adverse, "adverse"), (s_denied, "denied"), (s_zero, "zero_wpi")):
     column.plotly_chart(
-        charts.sparkline(trend, "period", measure, grain=grain, market=market_trend),
+        shown.sparklines[measure],
         width="stretch",
         config={"displayModeBar": False},
         key=f"trend_{measure}",  # two "no data" charts would otherwise share one id
@@ -119,7 +155,7 @@ st.caption(
     + (
         "Dashed grey: the market (all insurers; counts below 11, or whose other-insurer part "
         "is, suppressed; counts rounded to multiples of 11). "
-        if benchmark is not None
+        if market_headline is not None
         else ""
     )
     + "Denials count exams followed by a decision within 90 days of the report or linked to "

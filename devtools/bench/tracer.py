@@ -145,8 +145,8 @@ def _trace_flags(tracer: Tracer) -> None:
 
     def label_of(name: str) -> str:
         """A report query's name, or what a query the engine composes is for."""
-        if name == allegiance.STRATA_SQL:
-            return "allegiance strata"
+        if name == allegiance.SIDES_SQL:
+            return "allegiance sides"
         if name == drift.EXAMS_SQL:
             return "drift exams"
         if "hash(exam_id)" in name:

@@ -4,7 +4,8 @@
 -- among all exams; each opinion among the exams giving one; post-exam denials (and partial
 -- denials) among exams followed by a decision; 0% ratings among rated exams; MMI declared
 -- among exams with an MMI opinion; adverse opinions by who retained the examiner
--- (insurer or employer, against claimant or neutral: board, panel, agreed); reports later
+-- (insurer or employer, against claimant or neutral: board, panel, agreed; addenda aside, as
+-- the allegiance measure counts them); reports later
 -- rejected and decisions reversed among exams with a ruling; and rated exams with a
 -- treating rating of the same case, with the mean gap (IME minus treating, in WPI points).
 -- grain: one row per examiner_id
@@ -32,16 +33,19 @@ SELECT
     -- As the early-MMI measure: an MMI opinion and a time from injury that is not negative.
     count(*) FILTER (e.mmi_reached IS NOT NULL AND e.days_injury_to_mmi >= 0) AS n_mmi_opinion,
     count(*) FILTER (e.mmi_reached AND e.days_injury_to_mmi >= 0) AS n_mmi_reached,
-    count(*) FILTER (e.retained_by = 'insurer_or_employer') AS n_insurer_side,
-    count(*) FILTER (e.retained_by = 'insurer_or_employer' AND e.is_adverse) AS n_adverse_insurer_side,
-    count(*) FILTER (e.retained_by = 'claimant_or_neutral') AS n_neutral_side,
-    count(*) FILTER (e.retained_by = 'claimant_or_neutral' AND e.is_adverse) AS n_adverse_neutral_side,
+    -- As the allegiance measure: addenda aside (each adds to the examiner's own earlier report).
+    count(*) FILTER (e.retained_by = 'insurer_or_employer' AND NOT e.is_addendum) AS n_insurer_side,
+    count(*) FILTER (e.retained_by = 'insurer_or_employer' AND NOT e.is_addendum AND e.is_adverse)
+        AS n_adverse_insurer_side,
+    count(*) FILTER (e.retained_by = 'claimant_or_neutral' AND NOT e.is_addendum) AS n_neutral_side,
+    count(*) FILTER (e.retained_by = 'claimant_or_neutral' AND NOT e.is_addendum AND e.is_adverse)
+        AS n_adverse_neutral_side,
     count(*) FILTER (e.n_rulings > 0) AS n_with_ruling,
     count(*) FILTER (e.is_report_rejected) AS n_report_rejected,
     count(*) FILTER (e.is_decision_reversed) AS n_decision_reversed,
     count(p.gap_wpi_points) AS n_paired,
     avg(p.gap_wpi_points) AS gap_mean_wpi_points
-FROM exams_in_view() AS e
+FROM (SELECT *, exam_type IS NOT DISTINCT FROM 'addendum' AS is_addendum FROM exams_in_view()) AS e
 LEFT JOIN rating_pairs_in_view() AS p ON p.exam_id = e.exam_id
 WHERE e.examiner_id IS NOT NULL
 GROUP BY e.examiner_id

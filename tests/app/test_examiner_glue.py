@@ -145,18 +145,3 @@ def test_causation_kappa_from_counts_per_pair_of_opinions():
 def test_causation_agreement_without_pairs_has_no_kappa():
     result = examiner_figures.causation_agreement(_pair_counts([], n_other=0))
     assert (result.n_pairs, result.n_other_examiners, result.kappa) == (0, 0, None)
-
-
-def test_picker_labels_put_the_name_beside_the_id_where_there_is_one():
-    names = pd.Series(
-        ["Dr Ada Byron", None], index=pd.Index(["EX1", "EX2"], name="examiner_id"),
-        name="examiner_name", dtype="str",
-    )
-    # EX2 has no name on file and EX3 is not in the names at all: the id alone.
-    assert examiner_figures.labels(["EX3", "EX1", "EX2"], names) == [
-        "EX3", "EX1 · Dr Ada Byron", "EX2",
-    ]
-    assert examiner_figures.label("EX1", names) == "EX1 · Dr Ada Byron"
-    # A reader who may not see names (data.examiner_names gives an empty series).
-    hidden = pd.Series(dtype="str", name="examiner_name")
-    assert examiner_figures.labels(["EX1", "EX2"], hidden) == ["EX1", "EX2"]
