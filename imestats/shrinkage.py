@@ -8,6 +8,7 @@ average and rank more honestly.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import optimize, special, stats
@@ -34,19 +35,32 @@ class GammaPoissonShrinkage:
     """Gamma-Poisson empirical Bayes fit of O/E ratios and per-unit posteriors.
 
     The prior on the true ratio is Gamma(alpha, rate alpha): mean 1, variance
-    ``prior_variance`` = 1/alpha. ``posterior_mean``, ``low``, ``high`` are per
-    unit. ``fully_shrunk`` is True when every unit's own ratio gets less
-    than 0.1% weight (E/(E + alpha) < 0.001): no between-unit variation was
-    detected and every ratio shrinks to 1.
+    ``prior_variance`` = 1/alpha. Each unit's posterior is Gamma(``shape``, rate ``rate``);
+    ``posterior_mean``, ``low``, ``high`` are per unit. ``fully_shrunk`` is True when every
+    unit's own ratio gets less than 0.1% weight (E/(E + alpha) < 0.001): no between-unit
+    variation was detected and every ratio shrinks to 1.
     """
 
     alpha: float
     prior_variance: float
-    posterior_mean: np.ndarray
-    low: np.ndarray
-    high: np.ndarray
+    shape: np.ndarray
+    rate: np.ndarray
     level: float
     fully_shrunk: bool
+
+    @property
+    def posterior_mean(self) -> np.ndarray:
+        return self.shape / self.rate
+
+    # The intervals are worked out when asked for: the flags of every view read only the
+    # posterior mean, and the gamma quantiles of thousands of units cost more than the fit.
+    @cached_property
+    def low(self) -> np.ndarray:
+        return stats.gamma.ppf(_tail(self.level), self.shape, scale=1.0 / self.rate)
+
+    @cached_property
+    def high(self) -> np.ndarray:
+        return stats.gamma.isf(_tail(self.level), self.shape, scale=1.0 / self.rate)
 
 
 def _tail(level: float) -> float:
@@ -113,7 +127,7 @@ def gamma_poisson_shrinkage(observed, expected, level: float = 0.95) -> GammaPoi
     Greenland S, Robins JM. Empirical-Bayes adjustments for multiple
     comparisons are sometimes useful. Epidemiology 1991;2:244-251.
     """
-    tail = _tail(level)
+    _tail(level)  # a bad level is refused now, not when the intervals are first read
     o_arr = count_array(observed, "observed", ndim=1)
     e_arr = check_positive(float_array(expected, "expected", ndim=1), "expected")
     same_shape(observed=o_arr, expected=e_arr)
@@ -130,13 +144,11 @@ def gamma_poisson_shrinkage(observed, expected, level: float = 0.95) -> GammaPoi
         options={"xatol": 1e-9},
     )
     alpha = float(np.exp(fit.x))
-    shape, rate = alpha + o_arr, alpha + e_arr
     return GammaPoissonShrinkage(
         alpha=alpha,
         prior_variance=1.0 / alpha,
-        posterior_mean=shape / rate,
-        low=stats.gamma.ppf(tail, shape, scale=1.0 / rate),
-        high=stats.gamma.isf(tail, shape, scale=1.0 / rate),
+        shape=alpha + o_arr,
+        rate=alpha + e_arr,
         level=float(level),
         fully_shrunk=bool(np.max(e_arr / (e_arr + alpha)) < _NEGLIGIBLE_WEIGHT),
     )

@@ -129,7 +129,8 @@ class Measure:
         measure), to be completed by `q_values_and_flags`; an empty frame when the view has
         nothing to compare.
     aggregates: (alias, SQL) columns this measure adds to the shared per-examiner pass over
-        exams_in_view() (View.units).
+        exams_in_view() (View.units). Only a measure with aggregates reads View.units: the
+        others are scored while the engine runs that pass.
     model: the case-mix model fitted at load whose per-exam expectation the measure reads.
     stored: (column, SQL) per-exam values computed at load from the models' linear predictors
         (eta_<measure>) and feature terms (term_<feature>_<measure>), stored in fct_exams.
@@ -232,7 +233,12 @@ def q_values_and_flags(
 
 
 def _in_order(rows: pd.DataFrame) -> pd.DataFrame:
-    # Columns a measure has no use for (the CUSUM threshold outside drift) are left empty.
-    return rows.reindex(columns=FLAG_COLUMNS).sort_values(
-        ["measure", "examiner_id"], ignore_index=True
-    )
+    """One measure's rows by examiner; columns a measure has no use for (the CUSUM threshold
+    outside drift) are left empty."""
+    rows = rows.reindex(columns=FLAG_COLUMNS)
+    # Most measures come in examiner order already (their grouped pass sorts): then a sort
+    # would only copy every column.
+    examiners = rows["examiner_id"]
+    if examiners.is_unique and examiners.is_monotonic_increasing:
+        return rows.reset_index(drop=True)
+    return rows.sort_values(["measure", "examiner_id"], ignore_index=True)

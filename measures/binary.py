@@ -10,6 +10,7 @@ high-volume examiner's own habits leak into the "case mix" and hide them.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from imestats.funnel import score_units
@@ -50,7 +51,16 @@ def score_binary(name: str, view: View, settings: FlagSettings) -> pd.DataFrame:
     oe = oe[oe["n"] > 0].reset_index(drop=True)
     if not comparable(oe["n"], oe["observed"]):
         return pd.DataFrame()
-    by_specialty = oe.groupby("peer_group")[["observed", "n"]].transform("sum")
+    # Same-specialty totals beside each examiner, NaN without a specialty (code -1 reads the
+    # NaN appended last). The counts are whole numbers, so their sums are exact in any order.
+    specialty, levels = pd.factorize(oe["peer_group"])
+    in_group = specialty >= 0
+
+    def specialty_total(column: str) -> np.ndarray:
+        values = oe[column].to_numpy(dtype=float)[in_group]
+        sums = np.bincount(specialty[in_group], weights=values, minlength=len(levels))
+        return np.append(sums, np.nan)[specialty]
+
     # One over-dispersion estimate for the whole panel: a specialty's dozen or two examiners
     # are too few to estimate between-examiner variance on their own.
     scores = score_units(oe["observed"], oe["expected"], oe["variance"], settings.adjustment)
@@ -60,7 +70,7 @@ def score_binary(name: str, view: View, settings: FlagSettings) -> pd.DataFrame:
         ci_low=interval.low,
         ci_high=interval.high,
         raw_rate=oe["observed"] / oe["n"],
-        peer_rate=by_specialty["observed"] / by_specialty["n"],
+        peer_rate=specialty_total("observed") / specialty_total("n"),
         z=scores.units["z"],
         z_adjusted=scores.units["z_adjusted"],
         p_value=scores.units["p_one_sided"],

@@ -34,107 +34,23 @@ from measures.base import (
 
 NAME = "drift"
 # Every exam with an adverse-opinion outcome and a stored case-mix risk strictly between 0
-# and 1, with the log odds of that risk; $examiner_id NULL: every examiner.
-_DRIFT_EXAMS = """
-    SELECT
-        examiner_id,
-        exam_date,
-        exam_id,
-        CAST(is_adverse AS INTEGER) AS adverse,
-        ln(expected_adverse_opinion / (1 - expected_adverse_opinion)) AS eta_adverse
-    FROM exams_in_view()
-    WHERE is_adverse IS NOT NULL
-        AND expected_adverse_opinion > 0 AND expected_adverse_opinion < 1
-        AND ($examiner_id IS NULL OR examiner_id = $examiner_id)
-"""
-# The baseline exams of every examiner with a chart (at least twice the minimum volume): the
-# first max(minimum volume, share x exams) in date order (exam_id breaks ties). Each row also
-# carries its examiner's exam count and, for the check that the outcome varies, the view's.
-BASELINE_SQL = f"""
-WITH drift_exams AS ({_DRIFT_EXAMS}),
-examiners AS (
-    SELECT
-        examiner_id,
-        count(*) AS n_exams,
-        sum(count(*)) OVER () AS n_in_view,
-        sum(sum(adverse)) OVER () AS adverse_in_view
-    FROM drift_exams
-    GROUP BY examiner_id
-),
-numbered AS (
-    SELECT
-        d.*,
-        x.n_exams,
-        x.n_in_view,
-        x.adverse_in_view,
-        row_number() OVER (PARTITION BY d.examiner_id ORDER BY d.exam_date, d.exam_id) - 1
-            AS place
-    FROM drift_exams AS d
-    JOIN examiners AS x USING (examiner_id)
-    WHERE x.n_exams >= 2 * $min_volume
-)
-SELECT examiner_id, exam_date, exam_id, adverse, eta_adverse, n_exams, n_in_view, adverse_in_view
-FROM numbered
-WHERE place < greatest($min_volume, CAST(floor(n_exams * $baseline_share) AS BIGINT))
-ORDER BY examiner_id, place
-"""
-# The later exams (after each examiner's baseline, given as bound lists with the baseline's
-# log odds ratio), in batches of one calendar period, with the CUSUM over the batches.
-# A batch's weight is W = O log R - sum log(1 - p + R p) over its recalibrated risks p
-# (imestats.cusum.batch_log_terms). The CUSUM with floor 0, S_k = max(0, S_(k-1) + W_k), is
-# C_k - min(0, min over j <= k of C_j) with C the running sum of W (Lindley's recursion), so
-# window functions give the whole path. The path is the chart's without its reset after a
-# signal: it is the chart's up to the first crossing of any threshold.
-BATCHES_SQL = f"""
-WITH baselines AS (
-    SELECT
-        unnest($examiners) AS examiner_id,
-        unnest($log_odds_ratios) AS delta,
-        unnest($last_dates) AS last_date,
-        unnest($last_ids) AS last_id
-),
-later AS (
-    SELECT
-        e.examiner_id,
-        e.exam_date,
-        e.adverse,
-        1 / (1 + exp(-(e.eta_adverse + b.delta))) AS risk,
-        CAST(floor(((year(e.exam_date) - 1970) * 12 + month(e.exam_date) - 1)
-            / $batch_months) AS BIGINT) AS period
-    FROM ({_DRIFT_EXAMS}) AS e
-    JOIN baselines AS b USING (examiner_id)
-    WHERE (e.exam_date, e.exam_id) > (b.last_date, b.last_id)
-),
-batches AS (
-    SELECT
-        examiner_id,
-        period,
-        max(exam_date) AS batch_end_date,
-        count(*) AS trials,
-        sum(adverse) AS adverse,
-        sum(risk) AS risk_sum,
-        sum(ln(1 + ($odds_ratio - 1) * risk)) AS log_terms
-    FROM later
-    GROUP BY examiner_id, period
-),
-running AS (
-    SELECT
-        *,
-        sum(adverse * ln($odds_ratio) - log_terms)
-            OVER (PARTITION BY examiner_id ORDER BY period) AS running_sum
-    FROM batches
-)
+# and 1, with the log odds of that risk, each examiner's exams together in date order
+# (exam_id breaks ties); $examiner_id NULL: every examiner. One scan of the view, the rows
+# sorted by the database; the baselines, batches and CUSUMs are then worked out over arrays
+# (batches_from_exams). A baseline is a count of exams, not a period, so a query must number
+# every exam of the view anyway: summing the batches in the database instead took two scans,
+# a window over every exam and the baseline exams read back, twice the time of this one.
+EXAMS_SQL = """
 SELECT
     examiner_id,
-    batch_end_date,
-    trials,
-    adverse,
-    risk_sum,
-    log_terms,
-    running_sum - least(0, min(running_sum) OVER (PARTITION BY examiner_id ORDER BY period))
-        AS cusum
-FROM running
-ORDER BY examiner_id, period
+    exam_date,
+    CAST(is_adverse AS INTEGER) AS is_adverse,
+    ln(expected_adverse_opinion / (1 - expected_adverse_opinion)) AS eta_adverse
+FROM exams_in_view()
+WHERE is_adverse IS NOT NULL
+    AND expected_adverse_opinion > 0 AND expected_adverse_opinion < 1
+    AND ($examiner_id IS NULL OR examiner_id = $examiner_id)
+ORDER BY examiner_id, exam_date, exam_id
 """
 
 
@@ -180,49 +96,9 @@ def drift_batches(
 ) -> pd.DataFrame:
     """Per examiner in view with enough exams (or the one asked for), sorted by examiner: the
     later exams in batches by period, their risks recalibrated to the examiner's baseline
-    (BATCH_COLUMNS).
-
-    Two queries: the baseline exams, whose log odds ratio against the stored risks is solved
-    here (imestats.cusum.baseline_log_odds_ratios), then the later exams in batches with the
-    CUSUM, summed in the database.
-    """
-    limits = {
-        "min_volume": settings.min_volume,
-        "baseline_share": settings.drift_baseline_share,
-        "examiner_id": examiner_id,
-    }
-    baseline = view.run_sql(BASELINE_SQL, per_exam=True, **limits)
-    if baseline.empty or not comparable(
-        baseline["n_in_view"].iloc[0], baseline["adverse_in_view"].iloc[0]
-    ):
-        return pd.DataFrame(columns=BATCH_COLUMNS)
-    examiner = baseline["examiner_id"]
-    first = np.flatnonzero((examiner != examiner.shift()).to_numpy())
-    counts = np.diff(np.r_[first, len(baseline)])
-    delta = baseline_log_odds_ratios(
-        baseline["adverse"].to_numpy(dtype=float),
-        special.expit(baseline["eta_adverse"].to_numpy(dtype=float)),
-        np.repeat(np.arange(counts.size), counts),
-        counts.size,
-    )
-    last = baseline.iloc[first + counts - 1]
-    batches = view.run_sql(
-        BATCHES_SQL,
-        examiner_id=examiner_id,
-        examiners=last["examiner_id"].tolist(),
-        log_odds_ratios=delta.tolist(),
-        last_dates=[d.date() for d in last["exam_date"]],
-        last_ids=last["exam_id"].tolist(),
-        batch_months=settings.drift_batch_months,
-        odds_ratio=settings.drift_odds_ratio,
-    )
-    # Every charted examiner has later exams (at least twice the minimum volume, a baseline
-    # of the minimum volume or a share below 1), so has batches.
-    per_examiner = last.set_index("examiner_id")
-    return batches.assign(
-        n_exams=per_examiner["n_exams"].reindex(batches["examiner_id"]).to_numpy(),
-        baseline_end_date=per_examiner["exam_date"].reindex(batches["examiner_id"]).to_numpy(),
-    )[BATCH_COLUMNS]
+    (BATCH_COLUMNS), from the view's exams (EXAMS_SQL)."""
+    exams = view.run_sql(EXAMS_SQL, per_exam=True, examiner_id=examiner_id)
+    return batches_from_exams(exams, settings)
 
 
 def charts_of(batches: pd.DataFrame) -> list[DriftChart]:
@@ -254,11 +130,15 @@ def drift_charts(
 
 
 def batches_from_exams(risks: pd.DataFrame, settings: FlagSettings) -> pd.DataFrame:
-    """drift_batches for exams held outside the database (the benchmark's pandas way).
+    """The batch table (BATCH_COLUMNS) of exams: the view's (drift_batches), or exams held
+    outside the database (the benchmark's pandas way).
 
     `risks` has one row per exam with examiner_id, exam_date, is_adverse and eta_adverse
     (the case-mix log odds of an adverse opinion), each examiner's exams together in date
-    order. Every examiner is handled at once, in arrays over all exams.
+    order. Every examiner is handled at once, in arrays over all exams. The CUSUM without
+    reset is C_k - min(0, min over j <= k of C_j), C the running sum of the batch weights
+    W = O log R - sum log(1 - p + R p) (Lindley's recursion): the chart's path up to the first
+    crossing of any threshold.
     """
     if not comparable(len(risks), risks["is_adverse"].astype(int)):
         return pd.DataFrame(columns=BATCH_COLUMNS)
@@ -302,7 +182,7 @@ def batches_from_exams(risks: pd.DataFrame, settings: FlagSettings) -> pd.DataFr
         later_p, np.cumsum(new_batch) - 1, batch_start.size, settings.drift_odds_ratio
     )
     batch_end_date = later_date[batch_start + trials - 1]
-    # The CUSUM without reset by Lindley's recursion, as BATCHES_SQL computes it.
+    # The CUSUM without reset: each examiner's running sum less its running minimum below 0.
     weights = pd.Series(batch_adverse * np.log(settings.drift_odds_ratio) - log_terms)
     batch_unit = later_unit[batch_start]
     running = weights.groupby(batch_unit).cumsum()

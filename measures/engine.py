@@ -67,12 +67,18 @@ def compute_flags(
         )
     view = View(con, scope, filters)
     aggregates = [a for m in chosen for a in m.aggregates]
-    if aggregates:
-        view.units = queries.run_sql(con, _units_sql(aggregates), scope, filters)
     # Side by side: a measure waiting on its own query in DuckDB (allegiance's strata, drift's
-    # baselines and batches), which releases the GIL, leaves Python to the others' statistics.
+    # exams), which releases the GIL, leaves Python to the others' statistics. The measures
+    # with queries of their own start first, while the shared grouped pass runs; those that
+    # read it (View.units) once it is there.
     with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
-        frames = list(pool.map(lambda m: m.score(view, settings), chosen))
+        scoring = {
+            m.name: pool.submit(m.score, view, settings) for m in chosen if not m.aggregates
+        }
+        if aggregates:
+            view.units = queries.run_sql(con, _units_sql(aggregates), scope, filters)
+        scoring |= {m.name: pool.submit(m.score, view, settings) for m in chosen if m.aggregates}
+        frames = [scoring[m.name].result() for m in chosen]
     frames = [f for f in frames if not f.empty]
     if not frames:
         return pd.DataFrame(columns=FLAG_COLUMNS)

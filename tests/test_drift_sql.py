@@ -1,6 +1,6 @@
-"""The drift charts summed in the database (measures.drift) against a second implementation.
+"""The drift charts (measures.drift) against a second implementation.
 
-A hand-built table of exams goes through the product's two queries; the same exams go
+A hand-built table of exams goes through the product's query and arrays; the same exams go
 through plain Python written here from docs/methods.md and Steiner et al. (2000): the
 baseline log odds ratio by root finding (scipy's brentq), each later exam's risk
 recalibrated, batches by calendar quarter, and the CUSUM by its recursion
@@ -107,7 +107,7 @@ def _by_hand() -> dict[str, dict]:
     return charts
 
 
-def test_the_charts_summed_in_the_database_match_a_batch_by_batch_recursion(con):
+def test_the_charts_match_a_batch_by_batch_recursion(con):
     charts = drift.drift_charts(View(con, queries.FULL_ACCESS, queries.NO_FILTERS), SETTINGS)
     expected = _by_hand()
     assert [c.examiner_id for c in charts] == sorted(expected) == ["EX-A", "EX-B"]
@@ -121,7 +121,7 @@ def test_the_charts_summed_in_the_database_match_a_batch_by_batch_recursion(con)
         assert list(chart.adverse) == [b["adverse"] for b in batches]
         assert chart.risk == pytest.approx([b["risk"] / b["trials"] for b in batches], rel=1e-9)
         assert chart.log_terms == pytest.approx([b["log"] for b in batches], rel=1e-9)
-        # Lindley's form in SQL against the recursion itself.
+        # Lindley's form over arrays against the recursion itself.
         assert chart.unreset_cusum == pytest.approx(hand["path"], abs=1e-9)
     # The examiner who turned adverse climbs; the recursion's path is not flat at 0.
     assert max(expected["EX-A"]["path"]) > 1

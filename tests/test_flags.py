@@ -317,9 +317,9 @@ def test_drift_path_crosses_the_threshold_for_a_signalling_examiner(demo):
     assert path["cusum"].max() >= row["cusum_threshold"]
 
 
-def test_drift_batches_summed_in_the_database_match_the_same_batches_from_exams_in_numpy(demo):
-    # Second implementation: measures.drift.batches_from_exams works on a frame of every exam
-    # in NumPy (the benchmark's pandas way), the product sums in DuckDB; both from fct_exams.
+def test_drift_batches_of_a_filtered_view_are_those_of_its_exams_read_by_hand(demo):
+    # The view's exams, read here with the filter written by hand (tests/test_drift_sql.py
+    # checks the batches themselves against a recursion one exam at a time).
     _, con, _, _ = demo
     california = queries.Filters(jurisdiction=("CA",))
     exams = con.execute(
@@ -329,13 +329,13 @@ def test_drift_batches_summed_in_the_database_match_the_same_batches_from_exams_
         "AND expected_adverse_opinion > 0 AND expected_adverse_opinion < 1 "
         "ORDER BY examiner_id, exam_date, exam_id"
     ).df()
-    in_numpy = drift.batches_from_exams(exams, FlagSettings())
-    in_sql = drift.drift_batches(View(con, queries.FULL_ACCESS, california), FlagSettings())
-    assert in_sql["examiner_id"].nunique() > 10 and len(in_sql) == len(in_numpy)
+    by_hand = drift.batches_from_exams(exams, FlagSettings())
+    in_view = drift.drift_batches(View(con, queries.FULL_ACCESS, california), FlagSettings())
+    assert in_view["examiner_id"].nunique() > 10 and len(in_view) == len(by_hand)
     exact = ["examiner_id", "n_exams", "baseline_end_date", "batch_end_date", "trials", "adverse"]
-    pd.testing.assert_frame_equal(in_sql[exact], in_numpy[exact], check_dtype=False)
+    pd.testing.assert_frame_equal(in_view[exact], by_hand[exact], check_dtype=False)
     for column in ("risk_sum", "log_terms", "cusum"):
-        assert in_sql[column].to_numpy() == pytest.approx(in_numpy[column].to_numpy(), abs=1e-8)
+        assert in_view[column].to_numpy() == pytest.approx(by_hand[column].to_numpy(), abs=1e-8)
 
 
 def test_explain_a_drift_chart_that_never_rose_above_zero():
