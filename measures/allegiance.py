@@ -37,7 +37,7 @@ SELECT
     retained_by = 'insurer_or_employer' AS insurer_side,
     avg(allegiance_risk_logit) AS risk_logit,
     count(*) AS n,
-    count(*) FILTER (is_adverse) AS adverse
+    count_if(is_adverse) AS adverse
 FROM exams_in_view()
 WHERE retained_by <> 'other' AND exam_type IS DISTINCT FROM 'addendum'
     AND is_adverse IS NOT NULL AND allegiance_risk_logit IS NOT NULL

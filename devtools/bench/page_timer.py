@@ -71,9 +71,32 @@ class GroupTimer:
 NOT_STATISTICS = {"app", "charts", "data", "filters", "layout", "navigation", "signin", "views"}
 
 
+# The page that shows one examiner: without one in its URL it only asks for a choice.
+PROFILE_PAGE = "examiner_profile.py"
+
+
+def busiest_examiner(db: str, query: dict) -> str:
+    """The examiner with the most exams in the view of `query` (ties by id): the one the
+    pandas baseline profiles, so both sides of the comparison draw the same profile."""
+    import queries
+
+    con = queries.connect(Path(db))
+    try:
+        # Filter names are Filters' own fields (a fixed list), values bound by queries.run.
+        filters = queries.Filters(**{column: tuple(v) for column, v in query.items()})
+        counts = queries.run(con, "examiner_counts", queries.FULL_ACCESS, filters)
+    finally:
+        con.close()
+    ranked = counts.sort_values(["n_exams", "examiner_id"], ascending=[False, True])
+    return str(ranked["examiner_id"].iloc[0])
+
+
 def worker_page(page: str, query: dict, db: str, timeout: float) -> dict:
-    """One page through AppTest: cold (this fresh process), then warm (the same AppTest again)."""
+    """One page through AppTest: cold (this fresh process), then warm (the same AppTest again).
+    The Examiner profile draws the view's busiest examiner unless the query names one."""
     os.environ["IME_DB"] = db
+    if page == PROFILE_PAGE and "examiner" not in query:
+        query = {**query, "examiner": busiest_examiner(db, query)}
     import importlib
     import inspect
     import pkgutil
