@@ -81,9 +81,8 @@ def score(view: View, settings: FlagSettings) -> pd.DataFrame:
             "ci_high": test.ci_high,
             "raw_rate": (sides[("adverse", True)] / n_insurer).to_numpy(),
             "peer_rate": (sides[("adverse", False)] / n_neutral).to_numpy(),
+            # A normal test: the low side's tail is 1 - p_value (measures.base).
             "p_value": test.p_greater,
-            # The low side's own tail of the same statistic.
-            "p_low": test.p_less,
         }
     )
     return q_values_and_flags(table, NAME, settings)
