@@ -37,7 +37,7 @@ def fmt_count(n: int) -> str:
     return f"{n:,}"
 
 
-def _figure(result: Result | None) -> str:
+def fmt_result(result: Result | None) -> str:
     if result is None:
         return "not run"
     if result.usable:
@@ -47,13 +47,13 @@ def _figure(result: Result | None) -> str:
     return f"{result.status}: {result.note}" if result.note else result.status
 
 
-def _memory(result: Result | None) -> str:
+def fmt_memory(result: Result | None) -> str:
     if result is None or not result.peak_mib:
         return "–"
     return ("> " if result.status == "memory" else "") + fmt_mib(result.peak_mib)
 
 
-def _ratio(product: Result | None, baseline: Result | None) -> tuple[float | None, bool]:
+def result_ratio(product: Result | None, baseline: Result | None) -> tuple[float | None, bool]:
     """product ÷ baseline, and whether it is a lower bound (the product stopped at its limit)."""
     if not (product and baseline and product.usable and baseline.ok and baseline.seconds):
         return None, False

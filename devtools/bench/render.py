@@ -8,14 +8,14 @@ from pathlib import Path
 
 from devtools import bench_concurrency
 from devtools.bench.formatting import (
-    _figure,
-    _memory,
-    _ratio,
     fmt_count,
     fmt_growth,
+    fmt_memory,
     fmt_mib,
     fmt_ratio,
+    fmt_result,
     fmt_s,
+    result_ratio,
 )
 from devtools.bench.page_timer import page_specs
 from devtools.bench.pandas_pages import NO_ANALYST_EQUIVALENT, PANDAS_WAY
@@ -226,15 +226,15 @@ def render_size(bench: Run, n: int) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for row in rows_for(bench, n):
-        ratio, lower = _ratio(row.product, row.baseline)
+        ratio, lower = result_ratio(row.product, row.baseline)
         base = (
-            f"{_figure(row.baseline)} ({row.baseline_label})"
+            f"{fmt_result(row.baseline)} ({row.baseline_label})"
             if row.baseline
             else row.baseline_label
         )
-        memory = " / ".join(_memory(x) for x in (row.product, row.baseline))
+        memory = " / ".join(fmt_memory(x) for x in (row.product, row.baseline))
         lines.append(
-            f"| {row.label} | {_figure(row.product)} | {base} | {fmt_ratio(ratio, lower)} | "
+            f"| {row.label} | {fmt_result(row.product)} | {base} | {fmt_ratio(ratio, lower)} | "
             f"{memory} "
             f"| {row.target} | {row.note} |"
         )
@@ -268,7 +268,7 @@ def render_pages(bench: Run, n: int) -> str:
                         fmt_s(d[k]) for k in ("queries", "flags", "statistics", "charts", "page")
                     ]
                 else:
-                    cells = [_figure(product)] + ["–"] * 4
+                    cells = [fmt_result(product)] + ["–"] * 4
                 if pandas and pandas.ok:
                     p = pandas.detail[temperature]
                     cells += [
@@ -277,7 +277,7 @@ def render_pages(bench: Run, n: int) -> str:
                     ]
                     cells += [fmt_s(p["total"]), f"{pandas.detail['rows']:,}"]
                 else:
-                    cells += ["–"] * 4 + [_figure(pandas) if pandas else "n/a", "–"]
+                    cells += ["–"] * 4 + [fmt_result(pandas) if pandas else "n/a", "–"]
                 lines.append(
                     f"| {page.title} | {view} | {temperature} | " + " | ".join(cells) + " |"
                 )
@@ -291,7 +291,7 @@ def render_concurrency(bench: Run, n: int) -> str:
     if res is None:
         return "\n".join([*lines, "Not run."])
     if not (res.ok and res.detail):
-        return "\n".join([*lines, _figure(res)])
+        return "\n".join([*lines, fmt_result(res)])
     return "\n".join([*lines, *bench_concurrency.render(res.detail)])
 
 
@@ -315,10 +315,10 @@ def render_growth(bench: Run) -> str:
         old = rows_a.get(row.key)
         if old is None:
             continue
-        growth, lower = _ratio(row.product, old.product)
-        base_growth, base_lower = _ratio(row.baseline, old.baseline)
+        growth, lower = result_ratio(row.product, old.product)
+        base_growth, base_lower = result_ratio(row.baseline, old.baseline)
         lines.append(
-            f"| {row.label} | {_figure(old.product)} | {_figure(row.product)} | "
+            f"| {row.label} | {fmt_result(old.product)} | {fmt_result(row.product)} | "
             f"{fmt_growth(growth, lower)} "
             f"| {fmt_growth(base_growth, base_lower)} |"
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from devtools import bench_concurrency
-from devtools.bench.formatting import _ratio, fmt_count, fmt_growth, fmt_mib, fmt_ratio, fmt_s
+from devtools.bench.formatting import fmt_count, fmt_growth, fmt_mib, fmt_ratio, fmt_s, result_ratio
 from devtools.bench.page_timer import page_specs
 from devtools.bench.pandas_pages import PANDAS_WAY
 from devtools.bench.results import VIEWS, Result, Run
@@ -108,7 +108,8 @@ def targets(bench: Run) -> list[Verdict]:
     # 1. Load against the bare load: every size listed, judged at the largest.
     label = f"`ime load` ≤ {LOAD_RATIO_MAX}× a bare DuckDB load of the same files"
     ratios = {
-        n: _ratio(res.get("load"), res.get("bare_load")) for n, res in sorted(bench.results.items())
+        n: result_ratio(res.get("load"), res.get("bare_load"))
+        for n, res in sorted(bench.results.items())
     }
     ratios = {n: r for n, r in ratios.items() if r[0] is not None}
     if ratios:
@@ -131,7 +132,7 @@ def targets(bench: Run) -> list[Verdict]:
         f"`ime load` of {INCREMENT_PERCENT}% new exams ≤ {INCREMENT_RATIO_MAX:.0%} of the full load"
     )
     shares = {
-        n: _ratio(increment_result(res), res.get("load"))
+        n: result_ratio(increment_result(res), res.get("load"))
         for n, res in sorted(bench.results.items())
     }
     shares = {n: r for n, r in shares.items() if r[0] is not None}
@@ -250,7 +251,7 @@ def targets(bench: Run) -> list[Verdict]:
     slowest: dict[int, tuple[float, str]] = {}
     for n, res in sorted(bench.results.items()):
         ratios = [
-            (_ratio(res.get(f"page:{f}:default"), res.get(f"pandas:{f}:default"))[0], f)
+            (result_ratio(res.get(f"page:{f}:default"), res.get(f"pandas:{f}:default"))[0], f)
             for f in PANDAS_WAY
         ]
         ratios = [x for x in ratios if x[0] is not None]
@@ -297,7 +298,7 @@ def targets(bench: Run) -> list[Verdict]:
         f"{fmt_count(FLAGS_RATIO_SIZE)}"
     )
     at = bench.results.get(FLAGS_RATIO_SIZE, {})
-    ratio, lower = _ratio(at.get("flags_all"), at.get("bare_load"))
+    ratio, lower = result_ratio(at.get("flags_all"), at.get("bare_load"))
     if ratio is not None:
         out.append(
             Verdict(
@@ -319,7 +320,7 @@ def targets(bench: Run) -> list[Verdict]:
     growths = []
     for f in _page_keys(bench):
         for view in VIEWS:
-            g, lower = _ratio(b.get(f"page:{f}:{view}"), a.get(f"page:{f}:{view}"))
+            g, lower = result_ratio(b.get(f"page:{f}:{view}"), a.get(f"page:{f}:{view}"))
             if g is not None:
                 growths.append((g, lower, f"{titles[f]} {view}"))
     if growths:
@@ -372,7 +373,7 @@ def targets(bench: Run) -> list[Verdict]:
     at = bench.results.get(FILTERED_EXPORT_SIZE, {})
     plain = at.get(f"export:{FILTERED_EXPORT}")
     filtered = at.get(f"export_filtered:{FILTERED_EXPORT}")
-    ratio, lower = _ratio(filtered, plain)
+    ratio, lower = result_ratio(filtered, plain)
     if ratio is not None:
         out.append(
             Verdict(
