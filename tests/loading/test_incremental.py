@@ -32,6 +32,7 @@ from measures.casemix import INTERCEPT, MODEL_FEATURES, REFIT_SHARE, fit_models,
 from measures.engine import compute_flags, flags_for_view
 from measures.precompute import after_load
 from measures.registry import MEASURES
+from outputs import provenance
 
 # Tables whose rows record which load wrote them, not what was loaded: flag_history keeps every
 # load's flags, so two loads hold two sets where one load of all rows holds one; casemix_fits
@@ -307,3 +308,27 @@ def test_the_refit_share_is_a_strict_bound(tmp_path):
         assert refit_reason(con, 1_000, asked=True) == "asked for (ime load --refit)"
     finally:
         con.close()
+
+
+def test_exports_state_the_fit_their_expectations_come_from(scheduled):
+    copies, fits, _ = scheduled
+    con = duckdb.connect(str(copies["small"]), read_only=True)
+    try:
+        regulator = provenance.casemix_fit(con, queries.FULL_ACCESS)
+        researcher = provenance.casemix_fit(con, queries.Scope(role="researcher"))
+        facts = provenance.facts(con, queries.FULL_ACCESS, queries.NO_FILTERS, "t", "0" * 64)
+    finally:
+        con.close()
+    # The small load kept the first load's models.
+    first = fits["first"]
+    assert regulator["fitted_by_load"] == first["load_id"] == fits["small"]["load_id"]
+    assert regulator["fitted_at"] == first["fitted_at"]
+    assert regulator["exams_at_fit"] == first["n_exams"]
+    assert "exams_at_fit" not in researcher
+    assert researcher["fitted_at"] == first["fitted_at"]
+    assert facts["casemix_models"] == regulator
+    readme = provenance.readme(
+        {**facts, "table": "t", "description": "d", "role": "regulator", "filters": {},
+         "snapshot_sha256": "0" * 64}
+    )
+    assert f"Case-mix models: fitted {first['fitted_at']} by load {first['load_id']}" in readme
