@@ -131,27 +131,39 @@ def fit_models(con: duckdb.DuckDBPyConnection, settings: FlagSettings) -> pd.Dat
     return table.reset_index()
 
 
-def _scoring_sql(models: list[str], exams: str = "fct_exams") -> str:
-    """Each exam's linear predictor under every fitted model (eta_<model>) and its feature
-    terms (term_<feature>_<model>), from the terms table `casemix_terms`; a level the models
-    never saw (rarer than their sample could show) scores as the reference level."""
-    joins = "\n".join(
-        f"LEFT JOIN casemix_terms AS t_{f} ON t_{f}.feature = '{f}' "
-        f"AND t_{f}.level = coalesce(CAST(x.{f} AS VARCHAR), '{MISSING_LEVEL}')"
-        for f in MODEL_FEATURES
-    )
-    columns = []
+def _scoring(
+    con: duckdb.DuckDBPyConnection, models: list[str], exams: str = "fct_exams"
+) -> tuple[str, dict[str, object]]:
+    """A query of every exam of the table `exams`, with its feature terms
+    (term_<feature>_<model>) and its linear predictor (eta_<model>) under every stored model
+    (casemix_terms), and its parameters; a level the models never saw (rarer than their
+    sample could show) scores as the reference level.
+
+    The terms are looked up in maps bound as parameters, not joined: the query is a projection
+    of `exams`, which keeps its rows in their order, so the exams are written scored in one
+    pass without a join on exam_id or a sort of the scored rows."""
+    terms = con.execute("SELECT * FROM casemix_terms").df()
+    params: dict[str, object] = {}
+    columns, etas = [], []
+    for f in MODEL_FEATURES:
+        of_feature = terms[terms["feature"] == f]
+        params[f"levels_{f}"] = of_feature["level"].tolist()
+        level = f"coalesce(CAST(x.{f} AS VARCHAR), '{MISSING_LEVEL}')"
+        for m in models:
+            params[f"terms_{f}_{m}"] = of_feature[m].astype(float).tolist()
+            columns.append(
+                f"coalesce(map($levels_{f}, $terms_{f}_{m})[{level}], 0) AS term_{f}_{m}"
+            )
     for m in models:
-        terms = [f"coalesce(t_{f}.{m}, 0)" for f in MODEL_FEATURES]
-        columns.append(f"i.{m} + " + " + ".join(terms) + f" AS eta_{m}")
-        columns += [f"coalesce(t_{f}.{m}, 0) AS term_{f}_{m}" for f in MODEL_FEATURES]
-    return (
-        "SELECT x.exam_id,\n    "
-        + ",\n    ".join(columns)
-        + f"\nFROM {exams} AS x\n"
-        + f"CROSS JOIN (SELECT * FROM casemix_terms WHERE feature = '{INTERCEPT}') AS i\n"
-        + joins
+        params[f"intercept_{m}"] = float(terms.loc[terms["feature"] == INTERCEPT, m].iloc[0])
+        etas.append(
+            f"$intercept_{m} + " + " + ".join(f"term_{f}_{m}" for f in MODEL_FEATURES)
+            + f" AS eta_{m}"
+        )
+    sql = (
+        f"SELECT *, {', '.join(etas)} FROM (SELECT x.*, {', '.join(columns)} FROM {exams} AS x)"
     )
+    return sql, params
 
 
 def _last_fit(con: duckdb.DuckDBPyConnection) -> tuple[int, str, int] | None:
@@ -246,33 +258,36 @@ def store_models(
     if not fitted:
         return fit
     assignments = ", ".join(f"{c} = s.{c}" for c in outputs)
+    sql, params = _expectations(con, fitted, outputs)
     con.execute(
-        f"UPDATE fct_exams SET {assignments} FROM ({_expectations_sql(fitted, outputs)}) AS s "
-        "WHERE fct_exams.exam_id = s.exam_id"
+        f"UPDATE fct_exams SET {assignments} FROM ({sql}) AS s "
+        "WHERE fct_exams.exam_id = s.exam_id",
+        params,
     ).fetchall()
     return fit
 
 
-def _expectations_sql(fitted: list[str], outputs: dict[str, str], exams: str = "fct_exams") -> str:
-    """Each exam's id and its `outputs` (column: SQL over the scored exam) under the models,
-    for the exams of the table `exams`."""
-    selected = ",\n    ".join(f"CAST({sql} AS DOUBLE) AS {c}" for c, sql in outputs.items())
+def _expectations(
+    con: duckdb.DuckDBPyConnection,
+    fitted: list[str],
+    outputs: dict[str, str],
+    exams: str = "fct_exams",
+) -> tuple[str, dict[str, object]]:
+    """Every exam of the table `exams`, its columns and its `outputs` (column: SQL over the
+    scored exam) under the models, in the table's order; and the query's parameters."""
+    selected = ", ".join(f"CAST({sql} AS DOUBLE) AS {c}" for c, sql in outputs.items())
     if not fitted:
-        return f"SELECT exam_id, {selected} FROM {exams}"
-    return f"WITH scored AS ({_scoring_sql(fitted, exams)}) SELECT exam_id, {selected} FROM scored"
+        return f"SELECT x.*, {selected} FROM {exams} AS x", {}
+    sql, params = _scoring(con, fitted, exams)
+    scoring = [f"term_{f}_{m}" for m in fitted for f in MODEL_FEATURES]
+    scoring += [f"eta_{m}" for m in fitted]
+    return f"SELECT * EXCLUDE ({', '.join(scoring)}), {selected} FROM ({sql})", params
 
 
 def _write_scored_exams(
     con: duckdb.DuckDBPyConnection, fitted: list[str], outputs: dict[str, str]
 ) -> None:
     """Write the exams a load staged (etl.build.SCORED_MODEL) to the database with their
-    expectations, in one statement: each exam is written once."""
-    # The order of the staged table (by specialty and examiner, fct_exams.sql says why) is
-    # kept: the expectations are joined to it and the rows sorted as it was.
-    write_scored_model(
-        con,
-        "SELECT x.*, s.* EXCLUDE (exam_id) "
-        f"FROM {STAGED_SCORED_MODEL} AS x "
-        f"LEFT JOIN ({_expectations_sql(fitted, outputs, STAGED_SCORED_MODEL)}) AS s "
-        "USING (exam_id) ORDER BY x.specialty, x.examiner_id",
-    )
+    expectations, in one statement: each exam is written once, in the staged table's order
+    (by specialty and examiner, fct_exams.sql says why)."""
+    write_scored_model(con, *_expectations(con, fitted, outputs, STAGED_SCORED_MODEL))
