@@ -224,7 +224,10 @@ def store_models(
     fit = ModelFit(
         refitted=reason is not None,
         reason=reason
-        or f"{n_exams - n_fit:,} exams added since, at most {REFIT_SHARE:.0%} of those",
+        or (
+            f"{n_exams - n_fit:,} exams added since ({(n_exams - n_fit) / max(n_fit, 1):.1%}), "
+            f"within the {REFIT_SHARE:.0%} that refits them"
+        ),
         load_id=fit_load,
         fitted_at=fitted_at,
         n_exams=n_fit,
