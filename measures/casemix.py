@@ -157,12 +157,11 @@ def _scoring(
     for m in models:
         params[f"intercept_{m}"] = float(terms.loc[terms["feature"] == INTERCEPT, m].iloc[0])
         etas.append(
-            f"$intercept_{m} + " + " + ".join(f"term_{f}_{m}" for f in MODEL_FEATURES)
+            f"$intercept_{m} + "
+            + " + ".join(f"term_{f}_{m}" for f in MODEL_FEATURES)
             + f" AS eta_{m}"
         )
-    sql = (
-        f"SELECT *, {', '.join(etas)} FROM (SELECT x.*, {', '.join(columns)} FROM {exams} AS x)"
-    )
+    sql = f"SELECT *, {', '.join(etas)} FROM (SELECT x.*, {', '.join(columns)} FROM {exams} AS x)"
     return sql, params
 
 
@@ -263,8 +262,7 @@ def store_models(
     assignments = ", ".join(f"{c} = s.{c}" for c in outputs)
     sql, params = _expectations(con, fitted, outputs)
     con.execute(
-        f"UPDATE fct_exams SET {assignments} FROM ({sql}) AS s "
-        "WHERE fct_exams.exam_id = s.exam_id",
+        f"UPDATE fct_exams SET {assignments} FROM ({sql}) AS s WHERE fct_exams.exam_id = s.exam_id",
         params,
     ).fetchall()
     return fit

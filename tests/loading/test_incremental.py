@@ -328,7 +328,13 @@ def test_exports_state_the_fit_their_expectations_come_from(scheduled):
     assert researcher["fitted_at"] == first["fitted_at"]
     assert facts["casemix_models"] == regulator
     readme = provenance.readme(
-        {**facts, "table": "t", "description": "d", "role": "regulator", "filters": {},
-         "snapshot_sha256": "0" * 64}
+        {
+            **facts,
+            "table": "t",
+            "description": "d",
+            "role": "regulator",
+            "filters": {},
+            "snapshot_sha256": "0" * 64,
+        }
     )
     assert f"Case-mix models: fitted {first['fitted_at']} by load {first['load_id']}" in readme
