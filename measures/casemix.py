@@ -260,7 +260,7 @@ def store_models(
     if not fitted:
         return fit
     assignments = ", ".join(f"{c} = s.{c}" for c in outputs)
-    sql, params = _expectations(con, fitted, outputs)
+    sql, params = _expectations(con, fitted, outputs, columns="exam_id")
     con.execute(
         f"UPDATE fct_exams SET {assignments} FROM ({sql}) AS s WHERE fct_exams.exam_id = s.exam_id",
         params,
@@ -273,16 +273,19 @@ def _expectations(
     fitted: list[str],
     outputs: dict[str, str],
     exams: str = "fct_exams",
+    columns: str | None = None,
 ) -> tuple[str, dict[str, object]]:
-    """Every exam of the table `exams`, its columns and its `outputs` (column: SQL over the
-    scored exam) under the models, in the table's order; and the query's parameters."""
+    """Every exam of the table `exams`, its `columns` (all by default) and its `outputs`
+    (column: SQL over the scored exam) under the models, in the table's order; and the
+    query's parameters."""
     selected = ", ".join(f"CAST({sql} AS DOUBLE) AS {c}" for c, sql in outputs.items())
     if not fitted:
-        return f"SELECT x.*, {selected} FROM {exams} AS x", {}
+        return f"SELECT {columns or '*'}, {selected} FROM {exams}", {}
     sql, params = _scoring(con, fitted, exams)
     scoring = [f"term_{f}_{m}" for m in fitted for f in MODEL_FEATURES]
     scoring += [f"eta_{m}" for m in fitted]
-    return f"SELECT * EXCLUDE ({', '.join(scoring)}), {selected} FROM ({sql})", params
+    kept = columns or f"* EXCLUDE ({', '.join(scoring)})"
+    return f"SELECT {kept}, {selected} FROM ({sql})", params
 
 
 def _write_scored_exams(

@@ -28,7 +28,14 @@ from etl.load import load
 from ime.cli import main
 from imestats.casemix import MISSING_LEVEL
 from measures.base import DEFAULT_SETTINGS
-from measures.casemix import INTERCEPT, MODEL_FEATURES, REFIT_SHARE, fit_models, refit_reason
+from measures.casemix import (
+    INTERCEPT,
+    MODEL_FEATURES,
+    REFIT_SHARE,
+    fit_models,
+    refit_reason,
+    store_models,
+)
 from measures.engine import compute_flags, flags_for_view
 from measures.precompute import after_load
 from measures.registry import MEASURES
@@ -338,3 +345,28 @@ def test_exports_state_the_fit_their_expectations_come_from(scheduled):
         }
     )
     assert f"Case-mix models: fitted {first['fitted_at']} by load {first['load_id']}" in readme
+
+
+def test_a_database_scored_again_takes_the_stored_coefficients(scheduled, tmp_path):
+    # Outside a load (fct_exams already written), store_models updates every exam in place
+    # from casemix_terms: with the terms changed by hand, every exam's expectation is the
+    # hand-computed score under the changed terms, not the one stored before.
+    copies, _, _ = scheduled
+    db = tmp_path / "rescored.duckdb"
+    shutil.copyfile(copies["small"], db)
+    con = duckdb.connect(str(db))
+    try:
+        con.execute("UPDATE casemix_terms SET adverse_opinion = adverse_opinion + 0.5")
+        fit = store_models(con, DEFAULT_SETTINGS)
+    finally:
+        con.close()
+    assert not fit.refitted
+    ids = set(_read(db, "SELECT exam_id FROM fct_exams")["exam_id"])
+    expected = _scored_by_hand(db, ids)
+    columns = list(expected.columns)
+    stored = _read(db, f"SELECT {', '.join(columns)} FROM fct_exams")
+    stored = stored.sort_values("exam_id", ignore_index=True)
+    pd.testing.assert_frame_equal(stored, expected, check_exact=False, rtol=1e-12)
+    before = _read(copies["small"], "SELECT exam_id, expected_adverse_opinion FROM fct_exams")
+    changed = before.sort_values("exam_id", ignore_index=True)["expected_adverse_opinion"]
+    assert (stored["expected_adverse_opinion"] > changed).all()
