@@ -66,11 +66,13 @@ def staged_scored_model(con: duckdb.DuckDBPyConnection) -> bool:
     )
 
 
-def write_scored_model(con: duckdb.DuckDBPyConnection, select: str) -> None:
-    """Store SCORED_MODEL in the database file as `select` (a query over STAGED_SCORED_MODEL)
-    and drop the staged copy."""
+def write_scored_model(
+    con: duckdb.DuckDBPyConnection, select: str, params: dict[str, object] | None = None
+) -> None:
+    """Store SCORED_MODEL in the database file as `select` (a query over STAGED_SCORED_MODEL,
+    with its bound `params`) and drop the staged copy."""
     con.execute(f"DROP VIEW {SCORED_MODEL}")
-    con.execute(f"CREATE TABLE {SCORED_MODEL} AS {select}")
+    con.execute(f"CREATE TABLE {SCORED_MODEL} AS {select}", params or {})
     con.execute(f"DETACH {STAGING_DATABASE}")
 
 

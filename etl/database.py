@@ -70,6 +70,15 @@ CREATE TABLE IF NOT EXISTS flag_history (
     flagged BOOLEAN,
     direction VARCHAR
 );
+-- Every fit of the case-mix models (measures.casemix.store_models): the last row is the fit
+-- whose coefficients (casemix_terms) score the exams; `n_exams` were in the database then, and
+-- the exams added since decide the next refit.
+CREATE TABLE IF NOT EXISTS casemix_fits (
+    load_id BIGINT NOT NULL,
+    fitted_at TIMESTAMP NOT NULL,
+    n_exams BIGINT NOT NULL,
+    reason VARCHAR NOT NULL
+);
 CREATE TABLE IF NOT EXISTS contract_results (
     load_id BIGINT NOT NULL,
     contract VARCHAR NOT NULL,

@@ -66,6 +66,9 @@ class LoadReport:
     contracts: dict[str, int] = field(default_factory=dict)
     # What the loaded folders say of themselves (DATASET_FILE): source, synthetic, citation.
     datasets: list[dict] = field(default_factory=list)
+    # What `after_build` says it stored, by name, each with a one-line `summary` (the case-mix
+    # models: refitted or kept, and why).
+    precomputed: dict[str, dict] = field(default_factory=dict)
 
     def total(self, name: str) -> int:
         return sum(getattr(f, name) for f in self.files)
@@ -114,6 +117,7 @@ class LoadReport:
             f"+ quarantined {self.total('quarantined'):,}; {self.seconds:.1f} s"
         )
         failing = {k: v for k, v in self.contracts.items() if v}
+        lines += [part["summary"] for part in self.precomputed.values()]
         lines.append(
             "Contract checks: all pass"
             if not failing
@@ -218,12 +222,13 @@ def load(
     db_path: Path,
     profile_path: Path | None = None,
     progress: bool = False,
-    after_build: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+    after_build: Callable[[duckdb.DuckDBPyConnection], dict | None] | None = None,
 ) -> LoadReport:
     """Load files or folders into `db_path` as one transaction; raise LoadError if unreadable.
 
     `after_build` runs on the new snapshot after the models are built and before it is swapped
-    in, for figures that should be ready when the first reader opens it.
+    in, for figures that should be ready when the first reader opens it; what it returns
+    (names to dicts with a `summary` line) goes into the report as `precomputed`.
     """
     started = time.perf_counter()
     started_at = dt.datetime.now()
@@ -248,9 +253,10 @@ def load(
         build_models(con, stage_scored=True)
         contracts = run_contracts(con, load_id)
         refuse_privacy_breaches(con, load_id, contracts)
+        precomputed = {}
         if after_build:
             bar.set_postfix_str("precomputing")
-            after_build(con)
+            precomputed = after_build(con) or {}
         publish_scored_model(con)
         report = LoadReport(
             load_id,
@@ -260,6 +266,7 @@ def load(
             round(time.perf_counter() - started, 2),
             contracts,
             describe_datasets(paths),
+            precomputed,
         )
         _record_history(con, report, started_at)
         bar.update()

@@ -28,6 +28,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
+    import functools
+
     from etl.errors import LoadError
     from etl.load import load
     from measures.precompute import after_load
@@ -36,7 +38,7 @@ def cmd_load(args: argparse.Namespace) -> int:
         report = load(
             [Path(p) for p in args.paths], database_path(args.db),
             Path(args.profile) if args.profile else None, progress=not args.json,
-            after_build=after_load,
+            after_build=functools.partial(after_load, refit=args.refit),
         )
     except LoadError as exc:
         print(f"ime load: nothing was changed: {exc}", file=sys.stderr)
@@ -491,10 +493,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--format", choices=("csv", "parquet"), default="csv", help="file format (default: csv)")
     demo.set_defaults(func=cmd_demo)
 
+    from measures.casemix import REFIT_SHARE
+
     load = sub.add_parser("load", help="load files or folders into the database, quarantining bad rows")
     load.add_argument("paths", nargs="+", help="files (.csv, .parquet, .xlsx) or folders")
     load.add_argument("--profile", help="mapping profile (TOML) for files not in the canonical format")
     load.add_argument("--json", action="store_true", help="print the load report as JSON")
+    load.add_argument(
+        "--refit", action="store_true",
+        help="refit the case-mix models on this load (default: only when none are stored or "
+        f"the exams added since the last fit exceed {REFIT_SHARE:.0%}% of those it saw)",
+    )
     _add_db(load)
     load.set_defaults(func=cmd_load)
 

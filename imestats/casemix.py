@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, special
+from scipy import linalg, sparse, special
 
 from imestats._checks import (
     check_scalar,
@@ -140,12 +140,14 @@ def _code_covariate(
     )
 
 
-def _design_matrix(df: pd.DataFrame, codings: Sequence[CovariateCoding]) -> np.ndarray:
+def _design_matrix(df: pd.DataFrame, codings: Sequence[CovariateCoding]) -> sparse.csc_array:
+    """The dummy-coded design, sparse: a row has a one for the intercept and at most one per
+    covariate (a dozen of some eighty columns), so the products of Newton's method cost the
+    ones, not rows times columns (docs/benchmarks.md: the dense products were half a load)."""
     n_columns = 1 + sum(len(c.levels) - 1 for c in codings)
-    design = np.zeros((len(df), n_columns))
-    design[:, 0] = 1.0
-    offset = 1
     rows = np.arange(len(df))
+    row_index, column_index = [rows], [np.zeros(len(df), dtype=np.int64)]
+    offset = 1
     for coding in codings:
         labels = _labels(df[coding.name])
         raw_codes = pd.Index(coding.raw_levels).get_indexer(labels)
@@ -157,15 +159,19 @@ def _design_matrix(df: pd.DataFrame, codings: Sequence[CovariateCoding]) -> np.n
             )
         model_codes = np.asarray(coding.model_codes)[raw_codes]
         non_reference = model_codes > 0
-        design[rows[non_reference], offset + model_codes[non_reference] - 1] = 1.0
+        row_index.append(rows[non_reference])
+        column_index.append(offset + model_codes[non_reference] - 1)
         offset += len(coding.levels) - 1
-    return design
+    rows, columns = np.concatenate(row_index), np.concatenate(column_index)
+    return sparse.csc_array(
+        (np.ones(rows.size), (rows, columns)), shape=(len(df), n_columns)
+    )
 
 
-def _aliased_columns(design: np.ndarray) -> np.ndarray:
+def _aliased_columns(design: sparse.csc_array) -> np.ndarray:
     # Pivoted QR of the small Gram matrix finds dependent columns without a
     # factorisation of the full 100k-row design.
-    gram = design.T @ design
+    gram = (design.T @ design).toarray()
     _, r, pivot = linalg.qr(gram, pivoting=True)
     diagonal = np.abs(np.diag(r))
     rank = int(np.sum(diagonal > diagonal[0] * 1e-10))
@@ -197,14 +203,15 @@ SEPARATION_LOG_ODDS = 30.0
 
 
 def _newton(
-    design: np.ndarray, n: np.ndarray, y: np.ndarray, start: np.ndarray, ridge: float = 0.0
+    design: sparse.csc_array, n: np.ndarray, y: np.ndarray, start: np.ndarray, ridge: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     """Maximise the grouped binomial log-likelihood (minus ridge/2 times the squared slopes).
 
     Newton's method with step halving; the objective is concave, so from the pooled log-odds
-    it needs no warm-up. Each step is one X'WX product: no QR or SVD of the design, which on
-    a few hundred thousand patterns costs more than the whole fit. Returns the coefficients,
-    the Hessian of the negative objective there, and whether it converged to finite values.
+    it needs no warm-up. Each step is one X'WX product of the sparse design: no QR or SVD of
+    it, which on a few hundred thousand patterns costs more than the whole fit. Returns the
+    coefficients, the Hessian of the negative objective there, and whether it converged to
+    finite values.
     """
     penalty = np.full(start.size, ridge)
     penalty[0] = 0.0
@@ -214,9 +221,9 @@ def _newton(
 
     def hessian(eta: np.ndarray) -> np.ndarray:
         mu = special.expit(eta)
-        # X'WX as A'A with A = sqrt(W) X: one BLAS product of two views of the same array.
-        scaled = design * np.sqrt(n * mu * (1.0 - mu))[:, None]
-        return scaled.T @ scaled + np.diag(penalty)
+        # X'WX: the rows weighted, then one sparse product (a few ones per row).
+        weighted = sparse.diags_array(n * mu * (1.0 - mu)) @ design
+        return (design.T @ weighted).toarray() + np.diag(penalty)
 
     beta, eta = start.copy(), design @ start
     value = objective(beta, eta)

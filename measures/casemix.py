@@ -1,14 +1,19 @@
-"""The case-mix models: fitted once per load, and each exam's expectations stored with it.
+"""The case-mix models: fitted on a schedule at load, and each exam's expectations stored with it.
 
-At load, one logistic model per measure with a LogisticModel (case features and specialty,
-never the examiner) is fitted on covariate patterns of a fixed hash sample of exams; then
-every exam is scored once, inside DuckDB, and its expectations are stored in fct_exams
-(expected_<measure>, and the measures' `stored` columns). Every view, default or filtered, of
-any role, sums those columns over its exams: nothing is refitted for a filter, as in provider
-profiling (one risk model, expectations summed over any subset).
+One logistic model per measure with a LogisticModel (case features and specialty, never the
+examiner) is fitted on covariate patterns of a fixed hash sample of exams and kept
+(casemix_terms, with the fit recorded in casemix_fits). Each load scores every exam with the
+stored coefficients, inside DuckDB, in the pass that writes fct_exams, and stores its
+expectations there (expected_<measure>, and the measures' `stored` columns). A load refits the
+models only when there are none, when asked (`ime load --refit`), or when the exams added since
+the last fit exceed REFIT_SHARE of those it saw (docs/methods.md says why). Every view,
+default or filtered, of any role, sums those columns over its exams: nothing is refitted for a
+filter, as in provider profiling (one risk model, expectations summed over any subset).
 """
 
 from __future__ import annotations
+
+from dataclasses import asdict, dataclass
 
 import duckdb
 import pandas as pd
@@ -48,6 +53,34 @@ MODEL_FEATURES = tuple(
     )
 )
 INTERCEPT = "(intercept)"
+# docs/methods.md, "When the models are refitted": a load whose exams added since the last fit
+# exceed this share of the exams that fit saw refits the models; a smaller one is scored with
+# the stored coefficients, which a few percent more exams of the same population barely move,
+# so that a small load costs its own rows and not a refit over the whole history.
+REFIT_SHARE = 0.10
+
+
+@dataclass(frozen=True)
+class ModelFit:
+    """The fit a load's expectations come from, and whether this load made it."""
+
+    refitted: bool
+    reason: str  # why the models were refitted, or why the stored ones were kept
+    load_id: int  # the load that fitted them
+    fitted_at: str
+    n_exams: int  # exams in the database when they were fitted
+    n_added: int  # exams added since
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_text(self) -> str:
+        if self.refitted:
+            return f"Case-mix models refitted on {self.n_exams:,} exams: {self.reason}"
+        return (
+            f"Case-mix models of load {self.load_id} kept ({self.fitted_at}, fitted on "
+            f"{self.n_exams:,} exams): {self.reason}"
+        )
 
 
 def logistic_measures() -> list[Measure]:
@@ -98,39 +131,114 @@ def fit_models(con: duckdb.DuckDBPyConnection, settings: FlagSettings) -> pd.Dat
     return table.reset_index()
 
 
-def _scoring_sql(models: list[str], exams: str = "fct_exams") -> str:
-    """Each exam's linear predictor under every fitted model (eta_<model>) and its feature
-    terms (term_<feature>_<model>), from the terms table `casemix_terms`; a level the models
-    never saw (rarer than their sample could show) scores as the reference level."""
-    joins = "\n".join(
-        f"LEFT JOIN casemix_terms AS t_{f} ON t_{f}.feature = '{f}' "
-        f"AND t_{f}.level = coalesce(CAST(x.{f} AS VARCHAR), '{MISSING_LEVEL}')"
-        for f in MODEL_FEATURES
-    )
-    columns = []
+def _scoring(
+    con: duckdb.DuckDBPyConnection, models: list[str], exams: str = "fct_exams"
+) -> tuple[str, dict[str, object]]:
+    """A query of every exam of the table `exams`, with its feature terms
+    (term_<feature>_<model>) and its linear predictor (eta_<model>) under every stored model
+    (casemix_terms), and its parameters; a level the models never saw (rarer than their
+    sample could show) scores as the reference level.
+
+    The terms are looked up in maps bound as parameters, not joined: the query is a projection
+    of `exams`, which keeps its rows in their order, so the exams are written scored in one
+    pass without a join on exam_id or a sort of the scored rows."""
+    terms = con.execute("SELECT * FROM casemix_terms").df()
+    params: dict[str, object] = {}
+    columns, etas = [], []
+    for f in MODEL_FEATURES:
+        of_feature = terms[terms["feature"] == f]
+        params[f"levels_{f}"] = of_feature["level"].tolist()
+        level = f"coalesce(CAST(x.{f} AS VARCHAR), '{MISSING_LEVEL}')"
+        for m in models:
+            params[f"terms_{f}_{m}"] = of_feature[m].astype(float).tolist()
+            columns.append(
+                f"coalesce(map($levels_{f}, $terms_{f}_{m})[{level}], 0) AS term_{f}_{m}"
+            )
     for m in models:
-        terms = [f"coalesce(t_{f}.{m}, 0)" for f in MODEL_FEATURES]
-        columns.append(f"i.{m} + " + " + ".join(terms) + f" AS eta_{m}")
-        columns += [f"coalesce(t_{f}.{m}, 0) AS term_{f}_{m}" for f in MODEL_FEATURES]
-    return (
-        "SELECT x.exam_id,\n    "
-        + ",\n    ".join(columns)
-        + f"\nFROM {exams} AS x\n"
-        + f"CROSS JOIN (SELECT * FROM casemix_terms WHERE feature = '{INTERCEPT}') AS i\n"
-        + joins
-    )
+        params[f"intercept_{m}"] = float(terms.loc[terms["feature"] == INTERCEPT, m].iloc[0])
+        etas.append(
+            f"$intercept_{m} + "
+            + " + ".join(f"term_{f}_{m}" for f in MODEL_FEATURES)
+            + f" AS eta_{m}"
+        )
+    sql = f"SELECT *, {', '.join(etas)} FROM (SELECT x.*, {', '.join(columns)} FROM {exams} AS x)"
+    return sql, params
 
 
-def store_models(con: duckdb.DuckDBPyConnection, settings: FlagSettings) -> None:
-    """Fit the models, keep them (casemix_terms) and store every exam's expectations and the
-    measures' stored columns in fct_exams."""
-    terms = fit_models(con, settings)
+def _last_fit(con: duckdb.DuckDBPyConnection) -> tuple[int, str, int] | None:
+    """The load id, time and exam count of the fit whose terms are stored, if any."""
+    stored = con.execute(
+        "SELECT 1 FROM duckdb_tables() WHERE table_name = 'casemix_terms' AND NOT temporary"
+    ).fetchall()
+    if not stored:
+        return None
+    last = con.execute(
+        "SELECT load_id, strftime(fitted_at, '%Y-%m-%d %H:%M:%S'), n_exams "
+        "FROM casemix_fits ORDER BY load_id DESC LIMIT 1"
+    ).fetchall()
+    return last[0] if last else None
+
+
+def refit_reason(con: duckdb.DuckDBPyConnection, n_exams: int, asked: bool) -> str | None:
+    """Why this load must refit the models of a database of `n_exams` exams, or None."""
+    if asked:
+        return "asked for (ime load --refit)"
+    last = _last_fit(con)
+    if last is None:
+        return "no models were stored"
+    n_fit = last[2]
+    added = n_exams - n_fit
+    if added > REFIT_SHARE * n_fit:
+        return (
+            f"{added:,} exams added since the last fit, more than {REFIT_SHARE:.0%} of the "
+            f"{n_fit:,} it was fitted on"
+        )
+    return None
+
+
+def _keep_terms(con: duckdb.DuckDBPyConnection, terms: pd.DataFrame) -> None:
     con.register("fitted_terms", terms)
     try:
         con.execute("CREATE OR REPLACE TABLE casemix_terms AS FROM fitted_terms").fetchall()
     finally:
         con.unregister("fitted_terms")
-    fitted = [c for c in terms.columns if c not in ("feature", "level")]
+
+
+def store_models(
+    con: duckdb.DuckDBPyConnection, settings: FlagSettings, refit: bool = False
+) -> ModelFit:
+    """Refit the models if due (refit_reason; `refit` asks for it), keeping them in
+    casemix_terms and the fit in casemix_fits; then store every exam's expectations under the
+    stored models, and the measures' stored columns, in fct_exams."""
+    n_exams = con.execute("SELECT count(*) FROM fct_exams").fetchall()[0][0]
+    load_id = con.execute("SELECT currval('load_id_seq')").fetchall()[0][0]
+    reason = refit_reason(con, n_exams, refit)
+    if reason is not None:
+        _keep_terms(con, fit_models(con, settings))
+        con.execute(
+            "INSERT INTO casemix_fits VALUES ($load_id, now(), $n, $reason)",
+            {"load_id": load_id, "n": n_exams, "reason": reason},
+        ).fetchall()
+    fit_load, fitted_at, n_fit = _last_fit(con)
+    fit = ModelFit(
+        refitted=reason is not None,
+        reason=reason
+        or (
+            f"{n_exams - n_fit:,} exams added since ({(n_exams - n_fit) / max(n_fit, 1):.1%}), "
+            f"within the {REFIT_SHARE:.0%} that refits them"
+        ),
+        load_id=fit_load,
+        fitted_at=fitted_at,
+        n_exams=n_fit,
+        n_added=n_exams - n_fit,
+    )
+    fitted = [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'casemix_terms' "
+            "AND column_name NOT IN ('feature', 'level') ORDER BY column_index"
+        ).fetchall()
+    ]
     outputs = {}
     for m in MEASURES.values():
         if isinstance(m.model, LogisticModel):
@@ -145,39 +253,45 @@ def store_models(con: duckdb.DuckDBPyConnection, settings: FlagSettings) -> None
             )
     if staged_scored_model(con):
         _write_scored_exams(con, fitted, outputs)
-        return
+        return fit
     for column in outputs:
         # Column names from the registry's code, never from data.
         con.execute(f"ALTER TABLE fct_exams ADD COLUMN IF NOT EXISTS {column} DOUBLE").fetchall()
     if not fitted:
-        return
+        return fit
     assignments = ", ".join(f"{c} = s.{c}" for c in outputs)
+    sql, params = _expectations(con, fitted, outputs, columns="exam_id")
     con.execute(
-        f"UPDATE fct_exams SET {assignments} FROM ({_expectations_sql(fitted, outputs)}) AS s "
-        "WHERE fct_exams.exam_id = s.exam_id"
+        f"UPDATE fct_exams SET {assignments} FROM ({sql}) AS s WHERE fct_exams.exam_id = s.exam_id",
+        params,
     ).fetchall()
+    return fit
 
 
-def _expectations_sql(fitted: list[str], outputs: dict[str, str], exams: str = "fct_exams") -> str:
-    """Each exam's id and its `outputs` (column: SQL over the scored exam) under the models,
-    for the exams of the table `exams`."""
-    selected = ",\n    ".join(f"CAST({sql} AS DOUBLE) AS {c}" for c, sql in outputs.items())
+def _expectations(
+    con: duckdb.DuckDBPyConnection,
+    fitted: list[str],
+    outputs: dict[str, str],
+    exams: str = "fct_exams",
+    columns: str | None = None,
+) -> tuple[str, dict[str, object]]:
+    """Every exam of the table `exams`, its `columns` (all by default) and its `outputs`
+    (column: SQL over the scored exam) under the models, in the table's order; and the
+    query's parameters."""
+    selected = ", ".join(f"CAST({sql} AS DOUBLE) AS {c}" for c, sql in outputs.items())
     if not fitted:
-        return f"SELECT exam_id, {selected} FROM {exams}"
-    return f"WITH scored AS ({_scoring_sql(fitted, exams)}) SELECT exam_id, {selected} FROM scored"
+        return f"SELECT {columns or '*'}, {selected} FROM {exams}", {}
+    sql, params = _scoring(con, fitted, exams)
+    scoring = [f"term_{f}_{m}" for m in fitted for f in MODEL_FEATURES]
+    scoring += [f"eta_{m}" for m in fitted]
+    kept = columns or f"* EXCLUDE ({', '.join(scoring)})"
+    return f"SELECT {kept}, {selected} FROM ({sql})", params
 
 
 def _write_scored_exams(
     con: duckdb.DuckDBPyConnection, fitted: list[str], outputs: dict[str, str]
 ) -> None:
     """Write the exams a load staged (etl.build.SCORED_MODEL) to the database with their
-    expectations, in one statement: each exam is written once."""
-    # The order of the staged table (by specialty and examiner, fct_exams.sql says why) is
-    # kept: the expectations are joined to it and the rows sorted as it was.
-    write_scored_model(
-        con,
-        "SELECT x.*, s.* EXCLUDE (exam_id) "
-        f"FROM {STAGED_SCORED_MODEL} AS x "
-        f"LEFT JOIN ({_expectations_sql(fitted, outputs, STAGED_SCORED_MODEL)}) AS s "
-        "USING (exam_id) ORDER BY x.specialty, x.examiner_id",
-    )
+    expectations, in one statement: each exam is written once, in the staged table's order
+    (by specialty and examiner, fct_exams.sql says why)."""
+    write_scored_model(con, *_expectations(con, fitted, outputs, STAGED_SCORED_MODEL))

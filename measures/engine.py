@@ -23,7 +23,7 @@ from measures.base import (
     FlagSettings,
     View,
 )
-from measures.casemix import store_models
+from measures.casemix import ModelFit, store_models
 from measures.registry import MEASURES, NAMES
 
 
@@ -85,12 +85,12 @@ def compute_flags(
     return pd.concat(frames, ignore_index=True)
 
 
-def store_flags(con: duckdb.DuckDBPyConnection) -> None:
-    """Once per load: fit the case-mix models, store every exam's expectations, then the flags
-    of the default view (examiner_flags), which it then reads, and add them to the flag history
-    (flag_history, made with the load bookkeeping by etl.database and never rebuilt) under
-    this load's id."""
-    store_models(con, DEFAULT_SETTINGS)
+def store_flags(con: duckdb.DuckDBPyConnection, refit: bool = False) -> ModelFit:
+    """Once per load: refit the case-mix models if due (`refit` asks for it), store every
+    exam's expectations, then the flags of the default view (examiner_flags), which it then
+    reads, and add them to the flag history (flag_history, made with the load bookkeeping by
+    etl.database and never rebuilt) under this load's id. Returns the models' fit."""
+    fit = store_models(con, DEFAULT_SETTINGS, refit)
     flags = compute_flags(con)
     con.register("computed_flags", flags[FLAG_COLUMNS])
     try:
@@ -106,6 +106,7 @@ def store_flags(con: duckdb.DuckDBPyConnection) -> None:
         f"INSERT INTO flag_history SELECT $load_id, now(), {columns} FROM examiner_flags",  # noqa: S608
         {"load_id": load_id},
     ).fetchall()
+    return fit
 
 
 def flag_history(

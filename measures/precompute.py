@@ -8,7 +8,10 @@ import queries
 from measures.engine import store_flags
 
 
-def after_load(con: duckdb.DuckDBPyConnection) -> None:
-    """Store the flags and case-mix models, then the pages' aggregates, of the default view."""
-    store_flags(con)
+def after_load(con: duckdb.DuckDBPyConnection, refit: bool = False) -> dict:
+    """Store the case-mix expectations (refitting the models if due, or if `refit`), the flags,
+    then the pages' aggregates, of the default view; return what the load report says of the
+    models (etl.load.LoadReport.precomputed)."""
+    fit = store_flags(con, refit)
     queries.store_default_view(con)
+    return {"casemix": {**fit.to_dict(), "summary": fit.to_text()}}

@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 
 import queries
+from measures.casemix import REFIT_SHARE
 from queries import Filters, Scope
 
 # The methods as a document: docs/methods.md of the repository the product runs from.
@@ -69,6 +70,34 @@ def source(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
     }
 
 
+def casemix_fit(con: duckdb.DuckDBPyConnection, scope: Scope) -> dict[str, object] | None:
+    """The fit of the case-mix models the expectations come from (docs/methods.md, "When the
+    models are refitted"): when, by which load, and (not for a researcher, whose counts are
+    rounded) on how many exams; None for a database that recorded no fit."""
+    cur = con.cursor()
+    try:
+        recorded = cur.execute(
+            "SELECT 1 FROM duckdb_tables() WHERE table_name = 'casemix_fits'"
+        ).fetchall()
+        last = recorded and cur.execute(
+            "SELECT load_id, strftime(fitted_at, '%Y-%m-%d %H:%M:%S'), n_exams "
+            "FROM casemix_fits ORDER BY load_id DESC LIMIT 1"
+        ).fetchall()
+    finally:
+        cur.close()
+    if not last:
+        return None
+    load_id, fitted_at, n_exams = last[0]
+    fit: dict[str, object] = {"fitted_at": fitted_at, "fitted_by_load": load_id}
+    if scope.role != "researcher":
+        fit["exams_at_fit"] = n_exams
+    fit["refitted"] = (
+        f"when none are stored, with `ime load --refit`, or when the exams added since the "
+        f"last fit exceed {REFIT_SHARE:.0%} of those it saw"
+    )
+    return fit
+
+
 def citation(table: str, snapshot: str, facts: dict[str, object]) -> str:
     """One line to cite the export by."""
     version = importlib.metadata.version(TOOL)
@@ -85,7 +114,11 @@ def facts(
     con: duckdb.DuckDBPyConnection, scope: Scope, filters: Filters, table: str, snapshot: str
 ) -> dict[str, object]:
     """Coverage, source, synthetic and the citation line, for an export's metadata."""
-    out = {**source(con), "coverage": coverage(con, scope, filters)}
+    out = {
+        **source(con),
+        "coverage": coverage(con, scope, filters),
+        "casemix_models": casemix_fit(con, scope),
+    }
     out["citation"] = citation(table, snapshot, out)
     return out
 
@@ -105,6 +138,7 @@ def readme(metadata: dict[str, object]) -> str:
         f"({cover['grain']})",
         f"- Role: {metadata['role']}; filters: {metadata['filters'] or 'none'}",
         f"- Database snapshot (sha256): {metadata['snapshot_sha256']}",
+        *_fit_line(metadata.get("casemix_models")),
         "",
         "Files: the table, its data dictionary (`.dictionary.csv`), its metadata "
         "(`.metadata.json`: suppression, method versions) and the methods (`methods.md`).",
@@ -116,3 +150,13 @@ def readme(metadata: dict[str, object]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _fit_line(fit: dict[str, object] | None) -> list[str]:
+    if not fit:
+        return []
+    size = f" on {fit['exams_at_fit']:,} exams" if "exams_at_fit" in fit else ""
+    return [
+        f"- Case-mix models: fitted {fit['fitted_at']} by load {fit['fitted_by_load']}{size} "
+        f"(refitted {fit['refitted']})"
+    ]

@@ -87,7 +87,8 @@ def test_early_mmi_expectations_add_up_to_the_observed_in_every_band(demo, tmp_p
     copy.write_bytes(db.read_bytes())
     con = duckdb.connect(str(copy))
     try:
-        store_models(con, FlagSettings(casemix_sample=10**9))
+        # Refitted on every exam (the load fitted them on its default sample).
+        store_models(con, FlagSettings(casemix_sample=10**9), refit=True)
         levels = con.execute(
             "SELECT t.early_mmi AS term, sum(x.expected_early_mmi), "
             "count(*) FILTER (x.mmi_reached), count(DISTINCT x.injury_to_exam_band) "

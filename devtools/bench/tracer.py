@@ -244,8 +244,10 @@ def _tracer_report(tracer: Tracer, total: float) -> dict:
     }
 
 
-def worker_profile_load(csv: str, db: str) -> dict:
-    """`ime load` (with the precompute `ime load` asks for) under cProfile and the tracer."""
+def worker_profile_load(csv: str, db: str, into: str | None = None) -> dict:
+    """`ime load` (with the precompute `ime load` asks for) under cProfile and the tracer: a
+    full load into a new `db`, or, with `into`, an incremental load into a copy of that
+    database."""
     import cProfile
 
     import queries
@@ -295,6 +297,8 @@ def worker_profile_load(csv: str, db: str) -> dict:
     loader.next_snapshot = traced_snapshot
 
     Path(db).unlink(missing_ok=True)
+    if into:
+        shutil.copyfile(into, db)
     profile = cProfile.Profile()
     started = time.perf_counter()
     profile.enable()

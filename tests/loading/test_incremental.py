@@ -9,21 +9,49 @@ stored flags and the default view) must be the same; only the bookkeeping of the
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
+import json
+import shutil
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
 import queries
 from devtools.demo import generate
+from etl.database import ensure_schema
 from etl.load import load
+from ime.cli import main
+from imestats.casemix import MISSING_LEVEL
+from measures.base import DEFAULT_SETTINGS
+from measures.casemix import (
+    INTERCEPT,
+    MODEL_FEATURES,
+    REFIT_SHARE,
+    fit_models,
+    refit_reason,
+    store_models,
+)
+from measures.engine import compute_flags, flags_for_view
 from measures.precompute import after_load
+from measures.registry import MEASURES
+from outputs import provenance
 
 # Tables whose rows record which load wrote them, not what was loaded: flag_history keeps every
-# load's flags, so two loads hold two sets where one load of all rows holds one.
-BOOKKEEPING = ("load_history", "load_files", "quarantine", "contract_results", "flag_history")
+# load's flags, so two loads hold two sets where one load of all rows holds one; casemix_fits
+# records each fit of the case-mix models (their coefficients, casemix_terms, are compared).
+BOOKKEEPING = (
+    "load_history",
+    "load_files",
+    "quarantine",
+    "contract_results",
+    "flag_history",
+    "casemix_fits",
+)
 
 
 def _split(source: Path, first: Path, second: Path, later_exams: set[str]) -> None:
@@ -79,6 +107,9 @@ def databases(tmp_path_factory) -> tuple[Path, Path, set[str]]:
     load([root / "first"], incremental, after_build=after_load)
     second = load([root / "second"], incremental, after_build=after_load)
     assert second.total("inserted") > len(later)  # the exams, and decisions and rulings
+    # 10% of the exams added to the other 90%: past measures.casemix.REFIT_SHARE, so the
+    # second load refits the models on every exam, as the one load of all rows fits them.
+    assert second.precomputed["casemix"]["refitted"]
     load([root / "all"], full, after_build=after_load)
     return incremental, full, later
 
@@ -110,3 +141,232 @@ def test_the_second_load_reports_only_its_new_rows(databases):
     finally:
         con.close()
     assert (n_read, n_inserted, n_replaced) == (len(later), len(later), 0)
+
+
+# The case-mix models on a schedule (measures.casemix.REFIT_SHARE): a load of a few new exams
+# scores them with the stored coefficients; a load past the share, or `ime load --refit`,
+# refits. Every load of the sequence below is kept as a copy of the database after it.
+SCHEDULE = ("first", "small", "small_again", "large", "large_refit")
+
+
+@pytest.fixture(scope="module")
+def scheduled(tmp_path_factory) -> tuple[dict[str, Path], dict[str, dict], dict[str, set[str]]]:
+    root = tmp_path_factory.mktemp("schedule")
+    generate(root / "all", n_exams=3_000, seed=11)
+    (root / "all" / "truth.csv").unlink()
+    with (root / "all" / "exams.csv").open(newline="", encoding="utf-8") as fh:
+        exam_ids = [r["exam_id"] for r in csv.DictReader(fh)]
+    # 2% of the exams in the second load (under the 10% share: no refit), then 12.5% more
+    # (past it, counted with the 2% since the fit).
+    small = set(exam_ids[1::50])
+    large = {e for e in exam_ids[2::8] if e not in small}
+    _split(root / "all", root / "first", root / "later", small | large)
+    _split(root / "later", root / "small", root / "large", large)
+    db = root / "ime.duckdb"
+    copies, fits = {}, {}
+    folders = {"first": "first", "small": "small", "small_again": "small", "large": "large"}
+    # One pseudonymisation key for every load: a load again must see the same pseudonyms.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("IME_KEY_FILE", str(root / "pseudonym.key"))
+        for step in SCHEDULE:
+            if step == "large_refit":
+                # The same files again, through the command line, asking for a refit.
+                out = io.StringIO()
+                with contextlib.redirect_stdout(out):
+                    code = main(["load", str(root / "large"), "--db", str(db), "--json", "--refit"])
+                assert code == 0
+                fits[step] = json.loads(out.getvalue())["precomputed"]["casemix"]
+            else:
+                report = load([root / folders[step]], db, after_build=after_load)
+                fits[step] = report.precomputed["casemix"]
+            copies[step] = root / f"{step}.duckdb"
+            shutil.copyfile(db, copies[step])
+    return copies, fits, {"small": small, "large": large}
+
+
+def _read(db: Path, sql: str) -> pd.DataFrame:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql).df()
+    finally:
+        con.close()
+
+
+def _scored_by_hand(db: Path, exam_ids: set[str]) -> pd.DataFrame:
+    """Each of `exam_ids`' probabilities under the stored coefficients, computed here in
+    pandas and numpy: p = 1 / (1 + exp(-(intercept + sum of the term of each feature's level))),
+    a level the terms do not list (or a missing value the fit never saw) contributing 0, as
+    docs/methods.md ("Case mix") defines the score."""
+    terms = _read(db, "SELECT * FROM casemix_terms")
+    models = [c for c in terms.columns if c not in ("feature", "level")]
+    features = ", ".join(f"CAST({f} AS VARCHAR) AS {f}" for f in MODEL_FEATURES)
+    exams = _read(db, f"SELECT exam_id, {features} FROM fct_exams")
+    exams = exams[exams["exam_id"].isin(exam_ids)].reset_index(drop=True)
+    intercept = terms[terms["feature"] == INTERCEPT].iloc[0]
+    eta = pd.DataFrame({m: np.full(len(exams), intercept[m]) for m in models})
+    for f in MODEL_FEATURES:
+        levels = exams[f].astype(object).where(exams[f].notna(), MISSING_LEVEL)
+        of_feature = terms[terms["feature"] == f].set_index("level")
+        for m in models:
+            eta[m] += levels.map(of_feature[m]).fillna(0.0).astype(float).to_numpy()
+    out = pd.DataFrame({"exam_id": exams["exam_id"]})
+    for m in models:
+        out[MEASURES[m].expected_column] = 1 / (1 + np.exp(-eta[m]))
+    return out.sort_values("exam_id", ignore_index=True)
+
+
+def test_a_small_load_scores_its_exams_with_the_stored_coefficients(scheduled):
+    copies, fits, later = scheduled
+    assert fits["first"]["refitted"] and fits["first"]["reason"] == "no models were stored"
+    assert not fits["small"]["refitted"]
+    terms = "SELECT * FROM casemix_terms ORDER BY feature, level"
+    pd.testing.assert_frame_equal(_read(copies["small"], terms), _read(copies["first"], terms))
+    new = set(_read(copies["small"], "SELECT exam_id FROM fct_exams")["exam_id"]) - set(
+        _read(copies["first"], "SELECT exam_id FROM fct_exams")["exam_id"]
+    )
+    # The new exams are the small load's, less the demo's few bad rows (quarantined).
+    assert new <= later["small"] and len(new) >= 0.9 * len(later["small"])
+    assert fits["small"]["n_added"] == len(new)
+    expected = _scored_by_hand(copies["small"], new)
+    columns = list(expected.columns)
+    stored = _read(copies["small"], f"SELECT {', '.join(columns)} FROM fct_exams")
+    stored = stored[stored["exam_id"].isin(new)].sort_values("exam_id", ignore_index=True)
+    assert len(expected) == len(new) and len(columns) > 3
+    pd.testing.assert_frame_equal(stored, expected, check_exact=False, rtol=1e-12)
+    # The earlier exams keep the expectations they had.
+    before = _read(copies["first"], f"SELECT {', '.join(columns)} FROM fct_exams")
+    after = _read(copies["small"], f"SELECT {', '.join(columns)} FROM fct_exams")
+    after = after[~after["exam_id"].isin(new)]
+    pd.testing.assert_frame_equal(
+        after.sort_values("exam_id", ignore_index=True),
+        before.sort_values("exam_id", ignore_index=True),
+        check_exact=False,
+        rtol=1e-12,
+    )
+
+
+def test_the_stored_flags_of_a_small_load_come_from_the_stored_expectations(scheduled):
+    copies, _, _ = scheduled
+    con = duckdb.connect(str(copies["small"]), read_only=True)
+    try:
+        stored = flags_for_view(con).sort_values(["measure", "examiner_id"], ignore_index=True)
+        fresh = compute_flags(con).sort_values(["measure", "examiner_id"], ignore_index=True)
+    finally:
+        con.close()
+    pd.testing.assert_frame_equal(stored, fresh, check_dtype=False, atol=1e-9)
+
+
+def test_the_models_are_refitted_past_the_share_and_when_asked(scheduled):
+    copies, fits, _ = scheduled
+    n_after = {
+        step: int(_read(copies[step], "SELECT count(*) AS n FROM fct_exams")["n"][0])
+        for step in SCHEDULE
+    }
+    large = fits["large"]
+    assert large["refitted"] and f"more than {REFIT_SHARE:.0%}" in large["reason"]
+    # Exams added since the fit of the first load: the small load's and the large load's.
+    assert n_after["large"] - n_after["first"] > REFIT_SHARE * n_after["first"]
+    assert large["n_exams"] == n_after["large"]
+    refit = fits["large_refit"]
+    assert refit["refitted"] and refit["reason"] == "asked for (ime load --refit)"
+    history = _read(copies["large_refit"], "SELECT n_exams, reason FROM casemix_fits ORDER BY 1")
+    assert list(history["n_exams"]) == [n_after["first"], n_after["large"], n_after["large"]]
+    # The refitted models are those a fit on the whole database gives.
+    con = duckdb.connect(str(copies["large"]), read_only=True)
+    try:
+        fitted = fit_models(con, DEFAULT_SETTINGS)
+        stored = con.execute("SELECT * FROM casemix_terms").df()
+    finally:
+        con.close()
+    key = ["feature", "level"]
+    pd.testing.assert_frame_equal(
+        stored.sort_values(key, ignore_index=True),
+        fitted.sort_values(key, ignore_index=True),
+        check_exact=False,
+        rtol=1e-9,
+    )
+
+
+def test_loading_the_same_files_again_changes_nothing_with_or_without_a_refit(scheduled):
+    copies, fits, _ = scheduled
+    assert not fits["small_again"]["refitted"]
+    assert fits["small_again"]["n_added"] == fits["small"]["n_added"]
+    once, again = _tables(copies["small"]), _tables(copies["small_again"])
+    assert sorted(once) == sorted(again)
+    for name in once:
+        pd.testing.assert_frame_equal(again[name], once[name])
+    # A refit on the same exams finds the same models: nothing a reader sees changes.
+    once, refitted = _tables(copies["large"]), _tables(copies["large_refit"])
+    for name in once:
+        pd.testing.assert_frame_equal(refitted[name], once[name], check_exact=False, rtol=1e-6)
+
+
+def test_the_refit_share_is_a_strict_bound(tmp_path):
+    con = duckdb.connect(str(tmp_path / "fits.duckdb"))
+    try:
+        ensure_schema(con)
+        assert refit_reason(con, 1_000, asked=False) == "no models were stored"
+        con.execute("CREATE TABLE casemix_terms (feature VARCHAR, level VARCHAR, m DOUBLE)")
+        assert refit_reason(con, 1_000, asked=False) == "no models were stored"
+        con.execute("INSERT INTO casemix_fits VALUES (1, now(), 1000, 'no models were stored')")
+        # 10% of 1,000 exams added keeps the models; one more exam refits them.
+        assert refit_reason(con, 1_100, asked=False) is None
+        assert "101 exams added since the last fit" in refit_reason(con, 1_101, asked=False)
+        assert refit_reason(con, 1_000, asked=True) == "asked for (ime load --refit)"
+    finally:
+        con.close()
+
+
+def test_exports_state_the_fit_their_expectations_come_from(scheduled):
+    copies, fits, _ = scheduled
+    con = duckdb.connect(str(copies["small"]), read_only=True)
+    try:
+        regulator = provenance.casemix_fit(con, queries.FULL_ACCESS)
+        researcher = provenance.casemix_fit(con, queries.Scope(role="researcher"))
+        facts = provenance.facts(con, queries.FULL_ACCESS, queries.NO_FILTERS, "t", "0" * 64)
+    finally:
+        con.close()
+    # The small load kept the first load's models.
+    first = fits["first"]
+    assert regulator["fitted_by_load"] == first["load_id"] == fits["small"]["load_id"]
+    assert regulator["fitted_at"] == first["fitted_at"]
+    assert regulator["exams_at_fit"] == first["n_exams"]
+    assert "exams_at_fit" not in researcher
+    assert researcher["fitted_at"] == first["fitted_at"]
+    assert facts["casemix_models"] == regulator
+    readme = provenance.readme(
+        {
+            **facts,
+            "table": "t",
+            "description": "d",
+            "role": "regulator",
+            "filters": {},
+            "snapshot_sha256": "0" * 64,
+        }
+    )
+    assert f"Case-mix models: fitted {first['fitted_at']} by load {first['load_id']}" in readme
+
+
+def test_a_database_scored_again_takes_the_stored_coefficients(scheduled, tmp_path):
+    # Outside a load (fct_exams already written), store_models updates every exam in place
+    # from casemix_terms: with the terms changed by hand, every exam's expectation is the
+    # hand-computed score under the changed terms, not the one stored before.
+    copies, _, _ = scheduled
+    db = tmp_path / "rescored.duckdb"
+    shutil.copyfile(copies["small"], db)
+    con = duckdb.connect(str(db))
+    try:
+        con.execute("UPDATE casemix_terms SET adverse_opinion = adverse_opinion + 0.5")
+        fit = store_models(con, DEFAULT_SETTINGS)
+    finally:
+        con.close()
+    assert not fit.refitted
+    ids = set(_read(db, "SELECT exam_id FROM fct_exams")["exam_id"])
+    expected = _scored_by_hand(db, ids)
+    columns = list(expected.columns)
+    stored = _read(db, f"SELECT {', '.join(columns)} FROM fct_exams")
+    stored = stored.sort_values("exam_id", ignore_index=True)
+    pd.testing.assert_frame_equal(stored, expected, check_exact=False, rtol=1e-12)
+    before = _read(copies["small"], "SELECT exam_id, expected_adverse_opinion FROM fct_exams")
+    changed = before.sort_values("exam_id", ignore_index=True)["expected_adverse_opinion"]
+    assert (stored["expected_adverse_opinion"] > changed).all()
