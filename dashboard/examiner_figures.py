@@ -45,7 +45,8 @@ FIGURE_FORMATS = {
     "ci_low": "%.2f",
     "ci_high": "%.2f",
     "shrunken_ratio": "%.2f",
-    "q_value": "%.4f",
+    # Three significant figures: a q of 0.00002 reads as such, not as 0.0000.
+    "q_value": "%.3g",
     "raw_rate": "percent",
     "adjusted_rate": "percent",
     "peer_rate": "percent",

@@ -13,8 +13,8 @@ import streamlit as st
 
 from access import watchlist
 from dashboard import data
-from dashboard.examiner_figures import label
-from dashboard.layout import MISSING
+from dashboard.examiner_figures import FIGURE_FORMATS, label
+from dashboard.layout import MISSING, with_formats
 from measures.registry import LABELS
 
 
@@ -42,8 +42,8 @@ def changes_words(changes: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
             "examiner": [label(e, names) for e in changes["examiner_id"]],
             "measure": changes["measure"].map(LABELS),
             "side": changes["direction"],
-            "O/E": changes["ratio"].round(2),
-            "q": changes["q_value"].round(4),
+            "O/E": changes["ratio"],
+            "q": changes["q_value"],
         }
     )
 
@@ -124,5 +124,7 @@ def flag_changes_section(names: pd.Series) -> None:
         f"raised, {cleared} cleared (unfiltered, every insurer). A flag is one examiner, "
         "measure and side."
     )
-    st.dataframe(changes_words(changes, names), hide_index=True, width="stretch",
-                 key="flag_changes")
+    words = changes_words(changes, names)
+    formats = {"O/E": FIGURE_FORMATS["ratio"], "q": FIGURE_FORMATS["q_value"]}
+    st.dataframe(words, hide_index=True, width="stretch", key="flag_changes",
+                 column_config=with_formats({}, formats, words.columns), placeholder=MISSING)

@@ -167,7 +167,9 @@ else:
             "ci_low": st.column_config.NumberColumn("95% CI low", format="%.2f"),
             "ci_high": st.column_config.NumberColumn("95% CI high", format="%.2f"),
             "shrunken_ratio": st.column_config.NumberColumn("shrunken O/E", format="%.2f"),
-            "q_value": st.column_config.NumberColumn("q", format="%.4f"),
+            "q_value": st.column_config.NumberColumn(
+                "q", format=examiner_figures.FIGURE_FORMATS["q_value"]
+            ),
         },
     )
 with st.expander("How this is computed"):

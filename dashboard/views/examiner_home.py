@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from access.reviews import ATTACHMENT_SUFFIXES, MAX_ATTACHMENT_BYTES, ReviewError
-from dashboard import charts, data, layout
+from dashboard import charts, data, examiner_figures, layout
 from measures.engine import COMMON_WORDS
 from measures.labels import human
 
@@ -25,7 +25,9 @@ FIGURE_COLUMNS = {
     "peer_rate": st.column_config.NumberColumn("Comparison rate", format="percent"),
     "peer_group": st.column_config.TextColumn("Comparison group"),
     "n_peers": st.column_config.NumberColumn("Peers (unnamed)", format="%d"),
-    "q_value": st.column_config.NumberColumn("q", format="%.3g"),
+    "q_value": st.column_config.NumberColumn(
+        "q", format=examiner_figures.FIGURE_FORMATS["q_value"]
+    ),
     "flagged": st.column_config.CheckboxColumn("Flagged"),
 }
 

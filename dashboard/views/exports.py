@@ -41,7 +41,8 @@ if what == "crosstab":
     by = (first, second)
 fmt = st.radio("Format", ("csv", "parquet", "xlsx"), horizontal=True, key="export_format")
 preview = data.export_preview(what, flt, by)
-st.dataframe(preview, hide_index=True, width="stretch")
+# A cell the reader may not see (suppressed) or that has no value reads as a dash, not "None".
+st.dataframe(preview, hide_index=True, width="stretch", placeholder=layout.MISSING)
 st.caption(f"{len(preview):,} rows, as the {data.current_scope().role} role sees them.")
 if st.button("Prepare the files", type="primary"):
     name, payload = data.export_zip(what, fmt, flt, by)

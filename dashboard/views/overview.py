@@ -199,8 +199,8 @@ if data.can_see_bookkeeping():
         )
         if len(history) > 1:
             st.caption(
-                f"{len(history) - 1} earlier loads; the database now holds the result of all "
-                f"{len(history)}."
+                f"{len(history) - 1} earlier load{'s' if len(history) > 2 else ''}; the "
+                f"database now holds the result of all {len(history)}."
             )
     watching.flag_changes_section(data.examiner_names())
     watching.watchlist_section(data.examiner_names())
@@ -270,7 +270,9 @@ if flags is not None:
                 "expected": st.column_config.NumberColumn(format="%.1f"),
                 "raw_rate": st.column_config.NumberColumn("raw rate", format="percent"),
                 "peer_rate": st.column_config.NumberColumn("peer rate", format="percent"),
-                "q_value": st.column_config.NumberColumn("q", format="%.4f"),
+                "q_value": st.column_config.NumberColumn(
+                "q", format=examiner_figures.FIGURE_FORMATS["q_value"]
+            ),
             },
         )
     if small:
