@@ -40,8 +40,9 @@ class ExposureEffects:
 
     ``observed`` and ``expected`` are the exposed exams' events and the events expected of
     them with no exposure effect (the unit's own level and the offsets); ``odds_ratio`` is
-    exp(beta) by maximum likelihood (0 or infinity when one exposure's events are none or
-    all of its exams: the likelihood then has no finite maximum, and the interval is NaN);
+    exp(beta) by maximum likelihood with its Wald interval, except where one exposure's
+    events are none or all of its exams (the likelihood then has no finite maximum): there
+    the 2x2 table's odds ratio with a half added to every cell, with Woolf's interval;
     ``p_greater`` and ``p_less`` are the one-sided p-values of an odds ratio above and below
     1. A unit without both exposures, or without both outcomes, has NaN throughout.
     """
@@ -156,18 +157,19 @@ def exposure_effect_by_unit(
         p_greater = stats.norm.sf((score - continuity) / sd)
         p_less = stats.norm.cdf((score + continuity) / sd)
 
-    # One exposure's events none or all of its exams: no finite maximum, the direction known.
-    low_end = (y1 == 0) | (y0 == n0)
-    high_end = (y1 == n1) | (y0 == 0)
-    separated = low_end | high_end
+    # One exposure's events none or all of its exams: the likelihood has no finite maximum.
+    separated = (y1 == 0) | (y0 == n0) | (y1 == n1) | (y0 == 0)
     odds_ratio, ci_low, ci_high = _maximum_likelihood(
         per_unit, codes, s, offset, n, y, alpha, usable & ~separated, level
     )
-    odds_ratio = np.select(
-        [low_end & high_end, low_end, high_end], [np.nan, 0.0, np.inf], odds_ratio
-    )
-    ci_low = np.where(separated, np.nan, ci_low)
-    ci_high = np.where(separated, np.nan, ci_high)
+    # There, the unit's 2x2 table with a half added to each cell (Haldane and Anscombe) and
+    # Woolf's interval: finite, on the side the data lie, and wide.
+    cells = np.stack([y1, n1 - y1, y0, n0 - y0]) + 0.5
+    log_ratio = np.log(cells[0] * cells[3] / (cells[1] * cells[2]))
+    half = stats.norm.ppf(0.5 + level / 2) * np.sqrt((1 / cells).sum(axis=0))
+    odds_ratio = np.where(separated, np.exp(log_ratio), odds_ratio)
+    ci_low = np.where(separated, np.exp(log_ratio - half), ci_low)
+    ci_high = np.where(separated, np.exp(log_ratio + half), ci_high)
 
     def unless_unusable(values: np.ndarray) -> np.ndarray:
         return np.where(usable, values, np.nan)

@@ -135,8 +135,11 @@ def test_case_mix_moves_the_comparison():
 
 
 def test_separated_and_uninformative_units():
-    # No exposed event: the odds ratio is 0 with no interval; every exposed exam an event:
-    # infinite. A unit with one exposure only, or one outcome only, has nothing to compare.
+    # No exposed event, or every exposed exam an event: no maximum-likelihood estimate, so
+    # the table's odds ratio with a half added to each cell and Woolf's interval, worked by
+    # hand here: (0.5 x 12.5) / (20.5 x 8.5) and (20.5 x 12.5) / (0.5 x 8.5), with
+    # sqrt(1/0.5 + 1/20.5 + 1/8.5 + 1/12.5) on the log scale. A unit with one exposure only,
+    # or one outcome only, has nothing to compare.
     result = exposure_effect_by_unit(
         ["none", "none", "all", "all", "one_side", "one_outcome", "one_outcome"],
         [True, False, True, False, True, True, False],
@@ -145,9 +148,12 @@ def test_separated_and_uninformative_units():
         [0, 8, 20, 8, 12, 0, 0],
     )
     by_unit = dict(zip(result.units, range(len(result.units)), strict=True))
-    assert result.odds_ratio[by_unit["none"]] == 0.0
-    assert result.odds_ratio[by_unit["all"]] == np.inf
-    assert np.isnan(result.ci_low[by_unit["none"]]) and np.isnan(result.ci_high[by_unit["all"]])
+    half = 1.959963984540054 * np.sqrt(1 / 0.5 + 1 / 20.5 + 1 / 8.5 + 1 / 12.5)
+    for unit, ratio in (("none", 0.5 * 12.5 / (20.5 * 8.5)), ("all", 20.5 * 12.5 / (0.5 * 8.5))):
+        at = by_unit[unit]
+        assert result.odds_ratio[at] == pytest.approx(ratio, rel=1e-12)
+        assert result.ci_low[at] == pytest.approx(ratio * np.exp(-half), rel=1e-12)
+        assert result.ci_high[at] == pytest.approx(ratio * np.exp(half), rel=1e-12)
     # The score test still exists for them: 0 of 20 against 8 of 20 is strong evidence below.
     assert result.p_less[by_unit["none"]] < 0.01 < result.p_greater[by_unit["none"]]
     for unit in ("one_side", "one_outcome"):
