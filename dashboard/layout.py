@@ -42,6 +42,21 @@ def scope_caption(flt: Filters) -> None:
 
 
 
+# The headings of the examiner pages' figures (examiner_figures.FIGURE_FORMATS: their formats).
+EXAMINER_FIGURE_HEADINGS = {
+    "raw_rate": "raw rate",
+    "peer_rate": "comparison rate",
+    "ratio": "O/E",
+    "ci_low": "95% CI low",
+    "ci_high": "95% CI high",
+    "shrunken_ratio": "shrunken O/E",
+    "q_value": "q",
+    "direction": st.column_config.TextColumn(
+        "side", help="high: more than expected; low: fewer than expected"
+    ),
+}
+
+
 # What a missing figure reads as in a table (rather than "None"): st.dataframe's placeholder.
 MISSING = "–"
 

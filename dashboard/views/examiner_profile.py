@@ -228,18 +228,9 @@ else:
         ],
         column_config=layout.with_formats(
             {
+                **layout.EXAMINER_FIGURE_HEADINGS,
                 "label": "measure",
-                "direction": st.column_config.TextColumn(
-                    "side", help="high: more than expected; low: fewer than expected"
-                ),
                 "n": "volume",
-                "raw_rate": "raw rate",
-                "peer_rate": "comparison rate",
-                "ratio": "O/E",
-                "ci_low": "95% CI low",
-                "ci_high": "95% CI high",
-                "shrunken_ratio": "shrunken O/E",
-                "q_value": "q",
                 "peer_group": "compared with",
             },
             examiner_figures.FIGURE_FORMATS,

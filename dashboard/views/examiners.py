@@ -194,19 +194,10 @@ event = st.dataframe(
         {
             "examiner_id": "examiner",
             "examiner_name": "name",
+            **layout.EXAMINER_FIGURE_HEADINGS,
             "n": st.column_config.NumberColumn("volume", help="exams that count for this measure"),
-            "raw_rate": "raw rate",
             "adjusted_rate": "adjusted rate",
-            "peer_rate": "comparison rate",
-            "ratio": "O/E",
-            "ci_low": "95% CI low",
-            "ci_high": "95% CI high",
-            "shrunken_ratio": "shrunken O/E",
-            "q_value": "q",
             "status": "status",
-            "direction": st.column_config.TextColumn(
-                "side", help="high: more than expected; low: fewer than expected"
-            ),
             "flagged_on": "flagged on (all measures)",
         },
         examiner_figures.FIGURE_FORMATS,
