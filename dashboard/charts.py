@@ -226,6 +226,17 @@ def _readable(part: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return part[~thin], part[thin]
 
 
+def _as_sent(values: pd.Series) -> list:
+    """A trend's x values as plotly sends them to the browser: dates as ISO text.
+
+    Plotly's encoder writes a Timestamp the same way, but with a Python call per point, on
+    every run of every session that draws the (cached) chart, under the GIL they all share.
+    """
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return list(values.dt.strftime("%Y-%m-%dT%H:%M:%S"))
+    return list(values)
+
+
 def _named(name: str, period: str) -> str:
     return f"{name}, {period}" if name else period
 
@@ -248,7 +259,7 @@ def _band_and_line(
     grey dots (hover gives their counts; the line never joins them)."""
     line, thin = _readable(part)
     if not line.empty:
-        x = list(line[x_col])
+        x = _as_sent(line[x_col])
         fig.add_trace(
             go.Scatter(
                 x=x + x[::-1],
@@ -275,16 +286,16 @@ def _band_and_line(
                 line=dict(color=c, width=width, dash=dash),
                 marker=dict(size=4),
                 hovertext=_hover(
-                    line.assign(_name=[_named(name, period_label(v, grain)) for v in x]), "_name"
+                    line.assign(_name=[_named(name, period_label(v, grain)) for v in line[x_col]]),
+                    "_name",
                 ),
                 hoverinfo="text",
             )
         )
     if not thin.empty:
-        x = list(thin[x_col])
         fig.add_trace(
             go.Scatter(
-                x=x,
+                x=_as_sent(thin[x_col]),
                 y=thin["rate"],
                 mode="markers",
                 name=f"{name}: too few exams",
@@ -293,7 +304,10 @@ def _band_and_line(
                 marker=dict(color=GREY, size=5, symbol="circle-open"),
                 hovertext=_hover(
                     thin.assign(
-                        _name=[_named(name, f"{period_label(v, grain)} (too few exams)") for v in x]
+                        _name=[
+                            _named(name, f"{period_label(v, grain)} (too few exams)")
+                            for v in thin[x_col]
+                        ]
                     ),
                     "_name",
                 ),

@@ -130,6 +130,14 @@ def profile(view: tuple, examiner: str, specialty: str, _flt: Filters) -> Profil
         ),
     )
 
+
+# The regulator's flags per load of one examiner, one row per load: pivoted once per view and
+# examiner (the history is unfiltered, and only a load, a new snapshot, changes it).
+@st.cache_data(ttl=data.RESULT_TTL_SECONDS, max_entries=64, show_spinner=False)
+def flags_per_load(view: tuple, examiner: str) -> pd.DataFrame:
+    return history_table(data.flag_history(examiner))
+
+
 st.title("Examiner profile")
 flt = layout.require_database()
 volumes = data.examiners(flt)
@@ -255,7 +263,7 @@ if data.current_scope().role == "regulator":
         st.info("No load has stored flags for this examiner yet (the history starts with the "
                 "first load that keeps it).")
     else:
-        per_load = history_table(history)
+        per_load = flags_per_load(view, examiner)
         st.dataframe(per_load, hide_index=True, width="stretch")
         st.caption(
             "Each stored load's flags for this examiner, unfiltered, oldest load first: the "
