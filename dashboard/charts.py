@@ -6,6 +6,7 @@ every estimate is drawn with its interval, and hover text gives the counts behin
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -63,6 +64,25 @@ def colour(i: int) -> str:
 # `template=` in update_layout validates and copies the whole template on every figure (about
 # 70 ms of Python each, several per page, under the GIL every session shares).
 pio.templates.default = "plotly_white"
+
+
+class FrozenFigure(go.Figure):
+    """A finished figure that many sessions draw: its dict is made once, as JSON values.
+
+    st.plotly_chart turns a figure into a dict (`to_dict`, a deep copy of every trace) and
+    that into JSON (a Python call per date, array and non-ASCII text) on every call: for a
+    figure cached for every session, most of what drawing it costs, under the GIL they all
+    share. This one's `to_dict` gives the dict of its JSON, made when it was frozen, so a call
+    only writes it out again: the same JSON, without the copy or the conversions. Change
+    nothing on a frozen figure: its dict would not follow.
+    """
+
+    def __init__(self, figure: go.Figure) -> None:
+        super().__init__(figure)
+        self._sent = json.loads(pio.to_json(figure, validate=False))
+
+    def to_dict(self) -> dict:
+        return self._sent
 
 
 def _layout(fig: go.Figure, height: int, **kwargs) -> go.Figure:

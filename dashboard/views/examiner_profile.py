@@ -68,8 +68,8 @@ class Profile:
 # A profile's statistics and Plotly figures take about a second of Python (under the GIL) to
 # build: built once per view (snapshot, scope, filters: data.view_key, so an insurer's key holds
 # its insurers and a load changes it) and examiner, for every session, not on every run. A
-# resource, not data: the figures are read by st.plotly_chart, never changed, and a copy per
-# run would be validated by Plotly again.
+# resource, not data: the figures are read by st.plotly_chart, never changed (frozen: their
+# JSON is made once too), and a copy per run would be validated by Plotly again.
 @st.cache_resource(ttl=data.RESULT_TTL_SECONDS, max_entries=64, show_spinner=False)
 def profile(view: tuple, examiner: str, specialty: str, _flt: Filters) -> Profile:
     result = data.flags(_flt)
@@ -83,9 +83,9 @@ def profile(view: tuple, examiner: str, specialty: str, _flt: Filters) -> Profil
         data.examiner_requesters(_flt, examiner), specialty
     )
     side_labels = list(examiner_figures.SIDES.values())
-    allegiance = charts.cohort_rates(
+    allegiance = charts.FrozenFigure(charts.cohort_rates(
         side_rates, overall=examiner_figures.cohort_totals(side_rates, side_labels)
-    )
+    ))
     # An insurer sees only its own exams, so its "top insurer share" is always 100%: the page
     # Our examiners gives its share of each examiner's volume against the market instead.
     ref = (
@@ -107,26 +107,33 @@ def profile(view: tuple, examiner: str, specialty: str, _flt: Filters) -> Profil
     return Profile(
         flags_error=result.error if flags is None else None,
         mine=mine,
-        forest=charts.forest(mine, "label") if mine is not None and not mine.empty else None,
+        forest=(
+            charts.FrozenFigure(charts.forest(mine, "label"))
+            if mine is not None and not mine.empty else None
+        ),
         words=words,
         common=common,
         allegiance=allegiance,
         referrals=ref,
-        share_bars=None if ref is None else charts.share_bars(ref.shares, "insurer_id"),
+        share_bars=(
+            None if ref is None
+            else charts.FrozenFigure(charts.share_bars(ref.shares, "insurer_id"))
+        ),
         drift_threshold=threshold,
         drift=path,
         drift_error=drift_error,
-        cusum=None if path is None else charts.cusum(path, threshold),
+        cusum=None if path is None else charts.FrozenFigure(charts.cusum(path, threshold)),
         own_agreement=examiner_figures.causation_agreement(data.causation_pairs(_flt, examiner)),
         panel_agreement=panel_agreement(view, _flt),
         treating=treat,
         bland_altman=(
-            None if treat.icc is None else charts.bland_altman(pairs, treat.bland_altman)
+            None if treat.icc is None
+            else charts.FrozenFigure(charts.bland_altman(pairs, treat.bland_altman))
         ),
         rulings=ruling_rates,
         rulings_chart=(
             None if ruling_rates.empty or ruling_rates["k"].sum() == 0
-            else charts.cohort_rates(ruling_rates)
+            else charts.FrozenFigure(charts.cohort_rates(ruling_rates))
         ),
     )
 
