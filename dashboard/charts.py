@@ -66,23 +66,29 @@ def colour(i: int) -> str:
 pio.templates.default = "plotly_white"
 
 
-class FrozenFigure(go.Figure):
-    """A finished figure that many sessions draw: its dict is made once, as JSON values.
+class _FrozenFigure(go.Figure):
+    """A figure whose `to_dict` is the dict of its JSON, made once (see `freeze`)."""
 
-    st.plotly_chart turns a figure into a dict (`to_dict`, a deep copy of every trace) and
-    that into JSON (a Python call per date, array and non-ASCII text) on every call: for a
-    figure cached for every session, most of what drawing it costs, under the GIL they all
-    share. This one's `to_dict` gives the dict of its JSON, made when it was frozen, so a call
-    only writes it out again: the same JSON, without the copy or the conversions. Change
-    nothing on a frozen figure: its dict would not follow.
-    """
-
-    def __init__(self, figure: go.Figure) -> None:
-        super().__init__(figure)
-        self._sent = json.loads(pio.to_json(figure, validate=False))
+    _sent: dict
 
     def to_dict(self) -> dict:
         return self._sent
+
+
+def freeze(figure: go.Figure) -> go.Figure:
+    """`figure`, finished, made cheap to draw again and again: for a figure many sessions draw.
+
+    st.plotly_chart turns a figure into a dict (`to_dict`, a deep copy of every trace) and that
+    into JSON (a Python call per date, array and non-ASCII text) on every call: for a figure
+    cached for every session, most of what drawing it costs, under the GIL they all share. A
+    frozen figure's `to_dict` gives the dict of its JSON, made here once, so a call only writes
+    it out again: the same JSON, without the copy or the conversions. The figure is frozen in
+    place (building a new one would validate every trace again); change nothing on it after.
+    """
+    sent = json.loads(pio.to_json(figure, validate=False))
+    figure.__class__ = _FrozenFigure
+    figure._sent = sent
+    return figure
 
 
 def _layout(fig: go.Figure, height: int, **kwargs) -> go.Figure:

@@ -83,7 +83,7 @@ def profile(view: tuple, examiner: str, specialty: str, _flt: Filters) -> Profil
         data.examiner_requesters(_flt, examiner), specialty
     )
     side_labels = list(examiner_figures.SIDES.values())
-    allegiance = charts.FrozenFigure(charts.cohort_rates(
+    allegiance = charts.freeze(charts.cohort_rates(
         side_rates, overall=examiner_figures.cohort_totals(side_rates, side_labels)
     ))
     # An insurer sees only its own exams, so its "top insurer share" is always 100%: the page
@@ -108,7 +108,7 @@ def profile(view: tuple, examiner: str, specialty: str, _flt: Filters) -> Profil
         flags_error=result.error if flags is None else None,
         mine=mine,
         forest=(
-            charts.FrozenFigure(charts.forest(mine, "label"))
+            charts.freeze(charts.forest(mine, "label"))
             if mine is not None and not mine.empty else None
         ),
         words=words,
@@ -117,23 +117,23 @@ def profile(view: tuple, examiner: str, specialty: str, _flt: Filters) -> Profil
         referrals=ref,
         share_bars=(
             None if ref is None
-            else charts.FrozenFigure(charts.share_bars(ref.shares, "insurer_id"))
+            else charts.freeze(charts.share_bars(ref.shares, "insurer_id"))
         ),
         drift_threshold=threshold,
         drift=path,
         drift_error=drift_error,
-        cusum=None if path is None else charts.FrozenFigure(charts.cusum(path, threshold)),
+        cusum=None if path is None else charts.freeze(charts.cusum(path, threshold)),
         own_agreement=examiner_figures.causation_agreement(data.causation_pairs(_flt, examiner)),
         panel_agreement=panel_agreement(view, _flt),
         treating=treat,
         bland_altman=(
             None if treat.icc is None
-            else charts.FrozenFigure(charts.bland_altman(pairs, treat.bland_altman))
+            else charts.freeze(charts.bland_altman(pairs, treat.bland_altman))
         ),
         rulings=ruling_rates,
         rulings_chart=(
             None if ruling_rates.empty or ruling_rates["k"].sum() == 0
-            else charts.FrozenFigure(charts.cohort_rates(ruling_rates))
+            else charts.freeze(charts.cohort_rates(ruling_rates))
         ),
     )
 

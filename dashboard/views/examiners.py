@@ -27,7 +27,7 @@ def examiner_table(view: tuple, measure: str, peer: str | None, _flags, _volumes
 @st.cache_resource(ttl=data.RESULT_TTL_SECONDS, max_entries=64, show_spinner=False)
 def funnel_chart(view: tuple, measure: str, peer: str | None, side: str, _rows, _points):
     geometry = examiner_figures.funnel_geometry(_rows)
-    return geometry.tau2, charts.FrozenFigure(charts.funnel(_points, geometry.limits))
+    return geometry.tau2, charts.freeze(charts.funnel(_points, geometry.limits))
 
 
 # The picker's labels look up a name per examiner listed (thousands): a dict made once per view

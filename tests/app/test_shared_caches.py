@@ -224,7 +224,7 @@ def test_a_new_load_recomputes_the_shared_figures(db, monkeypatch, tmp_path):
 
 
 def _draw_a_trend_plain_and_frozen():
-    """Script for AppTest: one trend chart drawn as built and as frozen (charts.FrozenFigure)."""
+    """Script for AppTest: one trend chart drawn as built and as frozen (charts.freeze)."""
     import pandas as pd
     import streamlit as st
 
@@ -246,7 +246,7 @@ def _draw_a_trend_plain_and_frozen():
     built = charts.sparkline(rates, "period", "adverse", grain="month")
     built.update_layout(title="Évolution · São Paulo")  # text JSON escapes
     st.plotly_chart(built, key="built")
-    st.plotly_chart(charts.FrozenFigure(built), key="frozen")
+    st.plotly_chart(charts.freeze(built), key="frozen")
 
 
 def test_a_frozen_figure_sends_the_browser_exactly_what_the_figure_would():
