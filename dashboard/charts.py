@@ -6,6 +6,7 @@ every estimate is drawn with its interval, and hover text gives the counts behin
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -63,6 +64,31 @@ def colour(i: int) -> str:
 # `template=` in update_layout validates and copies the whole template on every figure (about
 # 70 ms of Python each, several per page, under the GIL every session shares).
 pio.templates.default = "plotly_white"
+
+
+class _FrozenFigure(go.Figure):
+    """A figure whose `to_dict` is the dict of its JSON, made once (see `freeze`)."""
+
+    _sent: dict
+
+    def to_dict(self) -> dict:
+        return self._sent
+
+
+def freeze(figure: go.Figure) -> go.Figure:
+    """`figure`, finished, made cheap to draw again and again: for a figure many sessions draw.
+
+    st.plotly_chart turns a figure into a dict (`to_dict`, a deep copy of every trace) and that
+    into JSON (a Python call per date, array and non-ASCII text) on every call: for a figure
+    cached for every session, most of what drawing it costs, under the GIL they all share. A
+    frozen figure's `to_dict` gives the dict of its JSON, made here once, so a call only writes
+    it out again: the same JSON, without the copy or the conversions. The figure is frozen in
+    place (building a new one would validate every trace again); change nothing on it after.
+    """
+    sent = json.loads(pio.to_json(figure, validate=False))
+    figure.__class__ = _FrozenFigure
+    figure._sent = sent
+    return figure
 
 
 def _layout(fig: go.Figure, height: int, **kwargs) -> go.Figure:
@@ -226,6 +252,17 @@ def _readable(part: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return part[~thin], part[thin]
 
 
+def _as_sent(values: pd.Series) -> list:
+    """A trend's x values as plotly sends them to the browser: dates as ISO text.
+
+    Plotly's encoder writes a Timestamp the same way, but with a Python call per point, on
+    every run of every session that draws the (cached) chart, under the GIL they all share.
+    """
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return list(values.dt.strftime("%Y-%m-%dT%H:%M:%S"))
+    return list(values)
+
+
 def _named(name: str, period: str) -> str:
     return f"{name}, {period}" if name else period
 
@@ -248,7 +285,7 @@ def _band_and_line(
     grey dots (hover gives their counts; the line never joins them)."""
     line, thin = _readable(part)
     if not line.empty:
-        x = list(line[x_col])
+        x = _as_sent(line[x_col])
         fig.add_trace(
             go.Scatter(
                 x=x + x[::-1],
@@ -275,16 +312,16 @@ def _band_and_line(
                 line=dict(color=c, width=width, dash=dash),
                 marker=dict(size=4),
                 hovertext=_hover(
-                    line.assign(_name=[_named(name, period_label(v, grain)) for v in x]), "_name"
+                    line.assign(_name=[_named(name, period_label(v, grain)) for v in line[x_col]]),
+                    "_name",
                 ),
                 hoverinfo="text",
             )
         )
     if not thin.empty:
-        x = list(thin[x_col])
         fig.add_trace(
             go.Scatter(
-                x=x,
+                x=_as_sent(thin[x_col]),
                 y=thin["rate"],
                 mode="markers",
                 name=f"{name}: too few exams",
@@ -293,7 +330,10 @@ def _band_and_line(
                 marker=dict(color=GREY, size=5, symbol="circle-open"),
                 hovertext=_hover(
                     thin.assign(
-                        _name=[_named(name, f"{period_label(v, grain)} (too few exams)") for v in x]
+                        _name=[
+                            _named(name, f"{period_label(v, grain)} (too few exams)")
+                            for v in thin[x_col]
+                        ]
                     ),
                     "_name",
                 ),

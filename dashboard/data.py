@@ -304,20 +304,19 @@ def examiner_names() -> pd.Series:
 
 
 def flag_history(examiner_id: str | None = None) -> pd.DataFrame:
-    """The flags each stored load computed (measures.engine.flag_history), oldest first; for a
-    regulator only (the Overview and profile sections check the role)."""
-    from measures.engine import flag_history as stored_history
+    """The flags each stored load computed (measures.engine.flag_history's query), oldest
+    first; for a regulator only (the Overview and profile sections check the role).
 
-    with connection().reading() as con:
-        return stored_history(con, current_scope(), examiner_id)
+    Cached per snapshot like every report: the regulator's Overview and each profile read it
+    on every run, and only a load changes it.
+    """
+    return query("flag_history", examiner_id=examiner_id)
 
 
 def flag_changes() -> pd.DataFrame:
-    """The flags raised and cleared between the two latest loads (regulators only)."""
-    from measures.engine import flag_changes as stored_changes
-
-    with connection().reading() as con:
-        return stored_changes(con, current_scope())
+    """The flags raised and cleared between the two latest loads (measures.engine.flag_changes'
+    query, cached per snapshot; regulators only)."""
+    return query("flag_changes")
 
 
 def examiner_requesters(filters: Filters, examiner_id: str) -> pd.DataFrame:

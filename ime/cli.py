@@ -67,6 +67,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
         "--client.toolbarMode", "viewer",
+        # One process serves every session, so whatever holds the GIL makes every reader wait.
+        # Streamlit's full garbage collection after each run of each session did (about a
+        # third of the server's time with 8 sessions: devtools/bench_concurrency.py); Python's
+        # own collector still runs as memory grows. Nor does a server poll its source files, or
+        # rewrite a page for "magic" (no page shows a bare expression) each time Streamlit
+        # compiles it again: whenever no session is connected, it forgets the compiled pages.
+        "--runner.postScriptGC", "false",
+        "--server.fileWatcherType", "none",
+        "--runner.magicEnabled", "false",
     ]
     # Replace this process, so that stopping `ime serve` stops the server itself.
     os.execve(sys.executable, argv, env)

@@ -68,8 +68,8 @@ class Profile:
 # A profile's statistics and Plotly figures take about a second of Python (under the GIL) to
 # build: built once per view (snapshot, scope, filters: data.view_key, so an insurer's key holds
 # its insurers and a load changes it) and examiner, for every session, not on every run. A
-# resource, not data: the figures are read by st.plotly_chart, never changed, and a copy per
-# run would be validated by Plotly again.
+# resource, not data: the figures are read by st.plotly_chart, never changed (frozen: their
+# JSON is made once too), and a copy per run would be validated by Plotly again.
 @st.cache_resource(ttl=data.RESULT_TTL_SECONDS, max_entries=64, show_spinner=False)
 def profile(view: tuple, examiner: str, specialty: str, _flt: Filters) -> Profile:
     result = data.flags(_flt)
@@ -83,9 +83,9 @@ def profile(view: tuple, examiner: str, specialty: str, _flt: Filters) -> Profil
         data.examiner_requesters(_flt, examiner), specialty
     )
     side_labels = list(examiner_figures.SIDES.values())
-    allegiance = charts.cohort_rates(
+    allegiance = charts.freeze(charts.cohort_rates(
         side_rates, overall=examiner_figures.cohort_totals(side_rates, side_labels)
-    )
+    ))
     # An insurer sees only its own exams, so its "top insurer share" is always 100%: the page
     # Our examiners gives its share of each examiner's volume against the market instead.
     ref = (
@@ -107,28 +107,43 @@ def profile(view: tuple, examiner: str, specialty: str, _flt: Filters) -> Profil
     return Profile(
         flags_error=result.error if flags is None else None,
         mine=mine,
-        forest=charts.forest(mine, "label") if mine is not None and not mine.empty else None,
+        forest=(
+            charts.freeze(charts.forest(mine, "label"))
+            if mine is not None and not mine.empty else None
+        ),
         words=words,
         common=common,
         allegiance=allegiance,
         referrals=ref,
-        share_bars=None if ref is None else charts.share_bars(ref.shares, "insurer_id"),
+        share_bars=(
+            None if ref is None
+            else charts.freeze(charts.share_bars(ref.shares, "insurer_id"))
+        ),
         drift_threshold=threshold,
         drift=path,
         drift_error=drift_error,
-        cusum=None if path is None else charts.cusum(path, threshold),
+        cusum=None if path is None else charts.freeze(charts.cusum(path, threshold)),
         own_agreement=examiner_figures.causation_agreement(data.causation_pairs(_flt, examiner)),
         panel_agreement=panel_agreement(view, _flt),
         treating=treat,
         bland_altman=(
-            None if treat.icc is None else charts.bland_altman(pairs, treat.bland_altman)
+            None if treat.icc is None
+            else charts.freeze(charts.bland_altman(pairs, treat.bland_altman))
         ),
         rulings=ruling_rates,
         rulings_chart=(
             None if ruling_rates.empty or ruling_rates["k"].sum() == 0
-            else charts.cohort_rates(ruling_rates)
+            else charts.freeze(charts.cohort_rates(ruling_rates))
         ),
     )
+
+
+# The regulator's flags per load of one examiner, one row per load: pivoted once per view and
+# examiner (the history is unfiltered, and only a load, a new snapshot, changes it).
+@st.cache_data(ttl=data.RESULT_TTL_SECONDS, max_entries=64, show_spinner=False)
+def flags_per_load(view: tuple, examiner: str) -> pd.DataFrame:
+    return history_table(data.flag_history(examiner))
+
 
 st.title("Examiner profile")
 flt = layout.require_database()
@@ -255,7 +270,7 @@ if data.current_scope().role == "regulator":
         st.info("No load has stored flags for this examiner yet (the history starts with the "
                 "first load that keeps it).")
     else:
-        per_load = history_table(history)
+        per_load = flags_per_load(view, examiner)
         st.dataframe(per_load, hide_index=True, width="stretch")
         st.caption(
             "Each stored load's flags for this examiner, unfiltered, oldest load first: the "

@@ -27,7 +27,14 @@ def examiner_table(view: tuple, measure: str, peer: str | None, _flags, _volumes
 @st.cache_resource(ttl=data.RESULT_TTL_SECONDS, max_entries=64, show_spinner=False)
 def funnel_chart(view: tuple, measure: str, peer: str | None, side: str, _rows, _points):
     geometry = examiner_figures.funnel_geometry(_rows)
-    return geometry.tau2, charts.funnel(_points, geometry.limits)
+    return geometry.tau2, charts.freeze(charts.funnel(_points, geometry.limits))
+
+
+# The picker's labels look up a name per examiner listed (thousands): a dict made once per view
+# (data.view_key holds the snapshot and whether the reader may see names), shared and only read.
+@st.cache_resource(ttl=data.RESULT_TTL_SECONDS, max_entries=64, show_spinner=False)
+def names_by_id(view: tuple, _names) -> dict[str, str]:
+    return _names.to_dict()
 
 
 st.title("Examiners")
@@ -208,7 +215,7 @@ if event and event.selection.rows:
     open_profile(str(listed["examiner_id"].iloc[event.selection.rows[0]]))
 
 c_pick, c_link = st.columns([2, 1], vertical_alignment="bottom")
-name_by_id = names.to_dict()  # looked up once per examiner listed: a dict, not the Series
+name_by_id = names_by_id(view, names)
 pick = c_pick.selectbox(
     "Open a profile",
     list(listed["examiner_id"]),

@@ -54,9 +54,11 @@ def trends(view: tuple, _flt: Filters) -> Trends:
         headline=headline,
         mmi=analysis.kaplan_meier_by_group(data.query("mmi_counts", _flt, group_by="all")),
         market_headline=None if benchmark is None else benchmark.total("market"),
-        volume_chart=charts.volume_trend(per_period, "period", grain),
+        volume_chart=charts.freeze(charts.volume_trend(per_period, "period", grain)),
         sparklines={
-            m: charts.sparkline(trend, "period", m, grain=grain, market=market_trend)
+            m: charts.freeze(
+                charts.sparkline(trend, "period", m, grain=grain, market=market_trend)
+            )
             for m in TRENDS
         },
     )

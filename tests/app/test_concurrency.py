@@ -396,3 +396,19 @@ def test_a_page_the_app_does_not_have_is_an_error_over_the_websocket(demo_db, tm
         )
     (load,) = loads
     assert load["error"] is not None, load
+
+
+@pytest.mark.slow
+def test_ime_serve_spares_the_shared_interpreter_work_done_per_run(demo_db, tmp_path):
+    """One process serves every session, so what holds the GIL makes every reader wait: `ime
+    serve` turns off Streamlit's full garbage collection after each run, its rewriting of pages
+    for magic and its polling of source files (the figure: devtools/bench_concurrency.py)."""
+    env = {**os.environ, "IME_AUDIT_DB": str(tmp_path / "audit.duckdb")}
+    with bench_concurrency.Server(str(demo_db), env, tmp_path / "serve.log") as server:
+        # `ime serve` replaced itself with Streamlit: the server's own command line.
+        argv = Path(f"/proc/{server.proc.pid}/cmdline").read_bytes().decode().split("\0")
+    options = dict(zip(argv, argv[1:], strict=False))
+    assert argv[1:4] == ["-m", "streamlit", "run"]
+    assert options["--runner.postScriptGC"] == "false"
+    assert options["--runner.magicEnabled"] == "false"
+    assert options["--server.fileWatcherType"] == "none"

@@ -8,6 +8,7 @@ database; the builders are the real ones, wrapped with a counter to see when the
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -220,3 +221,42 @@ def test_a_new_load_recomputes_the_shared_figures(db, monkeypatch, tmp_path):
     at = open_as("examiner_profile.py", None, {"examiner": examiner})
     assert len(profiles) == 2
     assert allegiance_rate(at) == pytest.approx(k / n)
+
+
+def _draw_a_trend_plain_and_frozen():
+    """Script for AppTest: one trend chart drawn as built and as frozen (charts.freeze)."""
+    import pandas as pd
+    import streamlit as st
+
+    from dashboard import charts
+
+    months = pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01"])
+    rates = pd.DataFrame(
+        {
+            "period": months,
+            "measure": "adverse",
+            "k": [10, 12, 0, 9],
+            "n": [40, 41, 3, 38],
+            "rate": [0.25, 12 / 41, 0.0, 9 / 38],
+            "ci_low": [0.14, 0.17, float("nan"), 0.12],
+            "ci_high": [0.40, 0.44, float("nan"), 0.38],
+            "thin": [False, False, True, False],
+        }
+    )
+    built = charts.sparkline(rates, "period", "adverse", grain="month")
+    built.update_layout(title="Évolution · São Paulo")  # text JSON escapes
+    st.plotly_chart(built, key="built")
+    st.plotly_chart(charts.freeze(built), key="frozen")
+
+
+def test_a_frozen_figure_sends_the_browser_exactly_what_the_figure_would():
+    at = AppTest.from_function(_draw_a_trend_plain_and_frozen, default_timeout=60)
+    at.run()
+    no_exception(at)
+    built, frozen = (chart.proto.spec for chart in at.get("plotly_chart"))
+    assert frozen == built
+    # The dates as plotly's own encoder writes them, and the thin month apart from the line.
+    sent = json.loads(frozen)
+    line = next(t for t in sent["data"] if t.get("mode") == "lines" and "hovertext" in t)
+    assert line["x"] == ["2024-01-01T00:00:00", "2024-02-01T00:00:00", "2024-04-01T00:00:00"]
+    assert sent["layout"]["title"]["text"] == "Évolution · São Paulo"
