@@ -11,7 +11,7 @@ from dashboard import analysis, charts, data, examiner_figures, filters, layout,
 from dashboard.watching import history_table
 from measures.drift import drift_threshold
 from measures.labels import human
-from measures.registry import MEASURES
+from measures.registry import MEASURES, ratio_label
 from queries import Filters
 
 
@@ -201,7 +201,8 @@ if mine is None or mine.empty:
 else:
     st.plotly_chart(shown.forest, width="stretch")
     st.caption(
-        "Observed/expected with its 95% interval (colour: vermillion flagged, blue not flagged, "
+        f"Each measure's ratio ({ratio_label(list(mine['measure']))}) with its 95% interval "
+        "(colour: vermillion flagged, blue not flagged, "
         "grey below the minimum volume); the hollow diamond is the shrunken (empirical Bayes) "
         "estimate, pulled towards 1 by how little the volume tells."
     )
@@ -228,7 +229,7 @@ else:
         ],
         column_config=layout.with_formats(
             {
-                **layout.EXAMINER_FIGURE_HEADINGS,
+                **layout.examiner_figure_headings(mine["measure"]),
                 "label": "measure",
                 "n": "volume",
                 "peer_group": "compared with",

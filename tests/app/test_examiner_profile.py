@@ -63,7 +63,8 @@ def test_every_measure_against_peers_with_the_engines_figures(profile, drifter, 
     ).query("examiner_id == @drifter")
     table = frame_with(profile, "peer_group").set_index("label")
     forest = next(
-        t for t in _figure(profile, "O/E with 95% CI")["data"] if t["name"] == "O/E with 95% CI"
+        t for t in _figure(profile, "ratio with 95% CI")["data"]
+        if t["name"] == "ratio with 95% CI"
     )
     ratios = dict(zip(forest["y"], array(forest["x"]), strict=True))
     labels = {
@@ -78,6 +79,13 @@ def test_every_measure_against_peers_with_the_engines_figures(profile, drifter, 
         assert table.loc[label, "q_value"] == pytest.approx(row.q_value, rel=1e-9, nan_ok=True)
         assert table.loc[label, "flagged"] == row.flagged
         assert ratios[label] == pytest.approx(row.ratio, rel=1e-9)
+    # Both kinds of ratio on one axis, each named: the hover of allegiance says odds ratio.
+    axis = _figure(profile, "ratio with 95% CI")["layout"]["xaxis"]["title"]["text"]
+    assert axis.startswith("observed / expected; allegiance: odds ratio (insurer/employer vs "
+                           "claimant/neutral)")
+    hovers = dict(zip(forest["y"], forest["hovertext"], strict=True))
+    assert "odds ratio " in hovers["Allegiance"] and "O/E" not in hovers["Allegiance"]
+    assert "O/E " in hovers["Adverse opinions"]
     n_flagged = flagged_truth.execute(
         "SELECT count(*) FILTER (flagged), count(*) FROM examiner_flags "
         "WHERE examiner_id = $e AND measure <> 'decision_counts'",
