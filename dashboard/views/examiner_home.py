@@ -114,9 +114,10 @@ profile = data.own_profile()
 if profile.measures.empty:
     st.info("The current data hold no figures of yours.")
     st.stop()
-c_exams, c_spec, c_flags = st.columns(3)
+c_exams, c_flags = st.columns(2)
 c_exams.metric("Exams", f"{profile.n_exams:,}")
-c_spec.metric("Specialty", human(profile.specialty) if profile.specialty else "–")
+# A caption, which wraps: as a metric's value a long specialty was cut short.
+c_exams.caption(f"specialty: {human(profile.specialty) if profile.specialty else '–'}")
 c_flags.metric("Flagged measures",
                f"{int(profile.measures['flagged'].sum())} of {len(profile.measures)}")
 st.plotly_chart(charts.forest(profile.measures, "label"), width="stretch")

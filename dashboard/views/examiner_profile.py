@@ -169,8 +169,11 @@ m_exams, m_spec, m_flags, m_top = st.columns(4)
 m_exams.metric("Exams", f"{n_exams:,}")
 if n_exams < examiner_figures.MIN_VOLUME:
     m_exams.caption(f"below the minimum volume of {examiner_figures.MIN_VOLUME}: never flagged")
-m_spec.metric("Specialty", human(specialty))
-m_spec.caption(f"compared with {int((volumes['specialty'] == specialty).sum()) - 1} peers")
+# The specialty's name is a caption, which wraps: as a metric's value "occupational medicine"
+# was cut to "occupational me..." in a quarter of the page.
+m_spec.metric("Same-specialty peers", f"{int((volumes['specialty'] == specialty).sum()) - 1:,}",
+              help="The examiners it is compared with on the measures against peers")
+m_spec.caption(f"specialty: {human(specialty)}")
 if mine is not None:
     m_flags.metric("Flagged measures", f"{int(mine['flagged'].sum())} of {len(mine)}")
     flagged_rows = mine[mine["flagged"]]

@@ -94,6 +94,20 @@ def test_every_measure_against_peers_with_the_engines_figures(profile, drifter, 
     assert metric(profile, "Flagged measures") == f"{n_flagged[0]} of {n_flagged[1]}"
 
 
+def test_the_specialty_is_written_out_under_the_count_of_peers(profile, drifter, flagged_truth):
+    """The specialty is a caption, which wraps, not a metric's value, which a long name
+    ("occupational medicine") overflows; the metric is the number of same-specialty peers."""
+    [(specialty, n_peers)] = flagged_truth.execute(
+        "SELECT specialty, (SELECT count(*) FROM dim_examiners AS p "
+        "  WHERE p.specialty = x.specialty AND p.examiner_id <> x.examiner_id "
+        "  AND p.examiner_id IN (SELECT examiner_id FROM fct_exams)) "
+        "FROM dim_examiners AS x WHERE examiner_id = $e", {"e": drifter}
+    ).fetchall()
+    assert metric(profile, "Same-specialty peers") == f"{n_peers:,}"
+    assert f"specialty: {specialty.replace('_', ' ')}" in [c.value for c in profile.caption]
+    assert not [m for m in profile.metric if m.label == "Specialty"]
+
+
 def test_each_flag_is_explained_in_words_with_its_method(profile):
     labels = [e.label for e in profile.expander]
     assert "Drift over time: flagged high" in labels
