@@ -6,6 +6,7 @@ every estimate is drawn with its interval, and hover text gives the counts behin
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
@@ -784,33 +785,48 @@ def load_history(history: pd.DataFrame) -> go.Figure:
     return _layout(fig, 320, barmode="stack")
 
 
+# A quarantine bar's label: the rule's words wrapped at this many characters, so that a long
+# one takes two lines rather than half the chart's width.
+RULE_LABEL_CHARS = 48
+
+
 def quarantine_bars(summary: pd.DataFrame) -> go.Figure:
-    """Quarantined rows per file and rule, as horizontal bars."""
+    """Quarantined rows per file, column and rule, as horizontal bars.
+
+    A bar is labelled with the rule's words (`message`: what etl.validate.rule_message gave at
+    load from where the rule is defined), never its code; the code is in the hover.
+    """
     if summary.empty:
         return empty("Nothing quarantined")
-    s = summary.assign(
-        label=summary["file"].map(lambda f: str(f).rsplit("/", 1)[-1])
-        + " · "
-        + summary["column_name"]
-        + " · "
-        + summary["rule"]
+    s = summary.assign(file=summary["file"].map(lambda f: str(f).rsplit("/", 1)[-1]))
+    s = (
+        s.groupby(["file", "column_name", "rule"], as_index=False)
+        .agg(message=("message", "first"), n_rows=("n_rows", "sum"))
+        .sort_values(["n_rows", "file", "column_name", "rule"], ascending=[True, False, False,
+                                                                            False])
     )
-    s = s.groupby("label", as_index=False)["n_rows"].sum().sort_values("n_rows")
+    labels = [
+        f"{f} · {c}<br>" + "<br>".join(textwrap.wrap(str(m), RULE_LABEL_CHARS))
+        for f, c, m in zip(s["file"], s["column_name"], s["message"], strict=True)
+    ]
     fig = go.Figure(
         go.Bar(
             x=s["n_rows"],
-            y=s["label"],
+            y=labels,
             orientation="h",
             marker_color=OKABE_ITO["vermillion"],
             hovertext=[
-                f"{lab}: {int(n):,} rows" for lab, n in zip(s["label"], s["n_rows"], strict=True)
+                f"{f} · {c}: {m} (rule {r}): {int(n):,} rows"
+                for f, c, m, r, n in zip(s["file"], s["column_name"], s["message"], s["rule"],
+                                         s["n_rows"], strict=True)
             ],
             hoverinfo="text",
         )
     )
     fig.update_xaxes(title="rows")
-    fig.update_yaxes(type="category")
-    return _layout(fig, 140 + 24 * len(s))
+    fig.update_yaxes(type="category", tickfont=dict(size=11))
+    n_lines = sum(label.count("<br>") + 1 for label in labels)
+    return _layout(fig, 140 + 15 * n_lines + 8 * len(labels))
 
 
 # ---------------------------------------------------------------------------------------------
