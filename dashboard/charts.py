@@ -16,7 +16,7 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from dashboard import analysis, periods
-from measures.registry import MEASURES, ratio_label
+from measures.registry import MEASURES, ratio_label, ratio_short
 
 # Okabe M, Ito K. Color Universal Design (2008): eight colours distinguishable by most readers.
 OKABE_ITO = {
@@ -1029,7 +1029,7 @@ def forest(
         return empty("No measure with a ratio")
     measures = [measure] * len(rows) if measure is not None else list(rows["measure"])
     shorts = [MEASURES[m].ratio_short for m in measures]
-    short = shorts[0] if len(set(shorts)) == 1 else "ratio"
+    short = ratio_short(measures)
     labels = [str(v) for v in rows[label_col]]
     colours = [
         OKABE_ITO["vermillion"] if f else (OKABE_ITO["blue"] if e else GREY)

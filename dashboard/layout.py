@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data, filters
-from measures.registry import MEASURES, ratio_label
+from measures.registry import ratio_label, ratio_short
 from queries import Filters
 
 
@@ -59,9 +59,8 @@ EXAMINER_FIGURE_HEADINGS = {
 def examiner_figure_headings(measures) -> dict:
     """EXAMINER_FIGURE_HEADINGS with the ratio named as the registry names the ratio of
     `measures` (the table's): 'O/E', 'odds ratio', or 'ratio' for a table of both."""
-    shorts = {MEASURES[m].ratio_short for m in measures}
-    short = shorts.pop() if len(shorts) == 1 else "ratio"
-    words = ratio_label(list(dict.fromkeys(measures)))
+    measures = list(dict.fromkeys(measures))
+    short, words = ratio_short(measures), ratio_label(measures)
     return {
         **EXAMINER_FIGURE_HEADINGS,
         "ratio": st.column_config.NumberColumn(short, help=words),

@@ -44,3 +44,10 @@ def ratio_label(names) -> str:
         for n, label in zip(names, labels, strict=True) if label != common
     ]
     return "; ".join([common, *dict.fromkeys(others)])
+
+
+def ratio_short(names) -> str:
+    """A heading's or legend's short name for the ratios of the measures `names`: theirs when
+    they share one ('O/E', 'odds ratio'), else 'ratio'."""
+    shorts = {MEASURES[n].ratio_short for n in names}
+    return shorts.pop() if len(shorts) == 1 else "ratio"

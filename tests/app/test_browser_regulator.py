@@ -104,9 +104,14 @@ def test_a_regulator_sees_names_both_sides_and_the_history(two_loads, tmp_path_f
                 f"{n_raised} flag{'s' if n_raised != 1 else ''} raised, {n_cleared} cleared"
                 in changes.inner_text()
             )
-            # The README's screenshot: the flags raised and cleared, their list under them.
-            changes.evaluate("e => e.scrollIntoView({block: 'start'})")
-            page.wait_for_timeout(1000)
+            # The README's screenshot: the flags raised and cleared, their list under them,
+            # taken once the list is drawn (an earlier retake caught the page before it was).
+            heading = page.get_by_text("Flags raised and cleared since the previous load")
+            listing = changes.locator("xpath=following::*[@data-testid='stDataFrame'][1]")
+            listing.wait_for(state="visible", timeout=90_000)
+            heading.evaluate("e => e.scrollIntoView({block: 'start'})")
+            listing.locator("canvas").first.wait_for(state="visible", timeout=90_000)
+            page.wait_for_timeout(1500)
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOTS / "regulator-flag-history.png"))
 
