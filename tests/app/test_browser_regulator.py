@@ -109,9 +109,13 @@ def test_a_regulator_sees_names_both_sides_and_the_history(two_loads, tmp_path_f
             heading = page.get_by_text("Flags raised and cleared since the previous load")
             listing = changes.locator("xpath=following::*[@data-testid='stDataFrame'][1]")
             listing.wait_for(state="visible", timeout=90_000)
-            heading.evaluate("e => e.scrollIntoView({block: 'start'})")
             listing.locator("canvas").first.wait_for(state="visible", timeout=90_000)
             page.wait_for_timeout(1500)
+            # The heading at the top, clear of Streamlit's toolbar (which overlays the page).
+            heading.evaluate("e => e.scrollIntoView({block: 'start'})")
+            page.mouse.move(WIDTH // 2, 450)
+            page.mouse.wheel(0, -90)
+            page.wait_for_timeout(1000)
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOTS / "regulator-flag-history.png"))
 
