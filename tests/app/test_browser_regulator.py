@@ -115,6 +115,7 @@ def test_a_regulator_sees_names_both_sides_and_the_history(two_loads, tmp_path_f
             heading.evaluate("e => e.scrollIntoView({block: 'start'})")
             page.mouse.move(WIDTH // 2, 450)
             page.mouse.wheel(0, -90)
+            page.mouse.move(WIDTH // 2, 5)  # off the list, whose toolbar shows on hover
             page.wait_for_timeout(1000)
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOTS / "regulator-flag-history.png"))
