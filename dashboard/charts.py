@@ -7,6 +7,7 @@ every estimate is drawn with its interval, and hover text gives the counts behin
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,6 +17,7 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from dashboard import analysis, periods
+from measures.registry import MEASURES, ratio_label, ratio_short
 
 # Okabe M, Ito K. Color Universal Design (2008): eight colours distinguishable by most readers.
 OKABE_ITO = {
@@ -823,33 +825,48 @@ def load_history(history: pd.DataFrame) -> go.Figure:
     return _layout(fig, 320, barmode="stack")
 
 
+# A quarantine bar's label: the rule's words wrapped at this many characters, so that a long
+# one takes two lines rather than half the chart's width.
+RULE_LABEL_CHARS = 48
+
+
 def quarantine_bars(summary: pd.DataFrame) -> go.Figure:
-    """Quarantined rows per file and rule, as horizontal bars."""
+    """Quarantined rows per file, column and rule, as horizontal bars.
+
+    A bar is labelled with the rule's words (`message`: what etl.validate.rule_message gave at
+    load from where the rule is defined), never its code; the code is in the hover.
+    """
     if summary.empty:
         return empty("Nothing quarantined")
-    s = summary.assign(
-        label=summary["file"].map(lambda f: str(f).rsplit("/", 1)[-1])
-        + " · "
-        + summary["column_name"]
-        + " · "
-        + summary["rule"]
+    s = summary.assign(file=summary["file"].map(lambda f: str(f).rsplit("/", 1)[-1]))
+    s = (
+        s.groupby(["file", "column_name", "rule"], as_index=False)
+        .agg(message=("message", "first"), n_rows=("n_rows", "sum"))
+        .sort_values(["n_rows", "file", "column_name", "rule"], ascending=[True, False, False,
+                                                                            False])
     )
-    s = s.groupby("label", as_index=False)["n_rows"].sum().sort_values("n_rows")
+    labels = [
+        f"{f} · {c}<br>" + "<br>".join(textwrap.wrap(str(m), RULE_LABEL_CHARS))
+        for f, c, m in zip(s["file"], s["column_name"], s["message"], strict=True)
+    ]
     fig = go.Figure(
         go.Bar(
             x=s["n_rows"],
-            y=s["label"],
+            y=labels,
             orientation="h",
             marker_color=OKABE_ITO["vermillion"],
             hovertext=[
-                f"{lab}: {int(n):,} rows" for lab, n in zip(s["label"], s["n_rows"], strict=True)
+                f"{f} · {c}: {m} (rule {r}): {int(n):,} rows"
+                for f, c, m, r, n in zip(s["file"], s["column_name"], s["message"], s["rule"],
+                                         s["n_rows"], strict=True)
             ],
             hoverinfo="text",
         )
     )
     fig.update_xaxes(title="rows")
-    fig.update_yaxes(type="category")
-    return _layout(fig, 140 + 24 * len(s))
+    fig.update_yaxes(type="category", tickfont=dict(size=11))
+    n_lines = sum(label.count("<br>") + 1 for label in labels)
+    return _layout(fig, 140 + 15 * n_lines + 8 * len(labels))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -863,16 +880,17 @@ LIMIT_NAMES = {
 }
 
 
-def _ratio_text(row) -> str:
+def _ratio_text(row, ratio: str = "O/E") -> str:
+    """The row's ratio with its interval, named `ratio` (a measure's ratio_short)."""
     if not np.isfinite(row.ratio):
-        return "O/E not defined (no expected events)"
-    text = f"O/E {row.ratio:.2f} (95% CI {row.ci_low:.2f}–{row.ci_high:.2f})"
+        return f"{ratio} not defined (no expected events)"
+    text = f"{ratio} {row.ratio:.2f} (95% CI {row.ci_low:.2f}–{row.ci_high:.2f})"
     if np.isfinite(getattr(row, "shrunken_ratio", np.nan)):
         text += f", shrunken {row.shrunken_ratio:.2f}"
     return text
 
 
-def _unit_hover(row, name: str, volume: str) -> str:
+def _unit_hover(row, name: str, volume: str, ratio: str = "O/E") -> str:
     status = (
         "flagged"
         if row.flagged
@@ -881,8 +899,8 @@ def _unit_hover(row, name: str, volume: str) -> str:
     q = f"q = {row.q_value:.3g}" if np.isfinite(row.q_value) else "q not computed"
     return (
         f"<b>{name}</b> ({status})<br>{int(row.n):,} {volume}; {row.observed:,.0f} observed vs "
-        f"{row.expected:,.1f} expected<br>{_ratio_text(row)}<br>raw rate {percent(row.raw_rate)}"
-        f" vs {percent(row.peer_rate)} comparison<br>{q}"
+        f"{row.expected:,.1f} expected<br>{_ratio_text(row, ratio)}<br>raw rate "
+        f"{percent(row.raw_rate)} vs {percent(row.peer_rate)} comparison<br>{q}"
     )
 
 
@@ -1035,17 +1053,23 @@ def forest(
     label_col: str = "label",
     height: int | None = None,
     x_max: float | None = None,
+    measure: str | None = None,
 ) -> go.Figure:
-    """Forest plot: O/E with its 95% interval per row, shrunken estimate beside it.
+    """Forest plot: each row's ratio with its 95% interval, shrunken estimate beside it.
 
     `rows`: label_col, ratio, ci_low, ci_high, shrunken_ratio, flagged, eligible, n, observed,
-    expected, q_value, raw_rate, peer_rate. Flagged rows in vermillion; the shrunken
-    (empirical Bayes) estimate is a hollow diamond; the dotted line is O/E = 1. `x_max` caps
-    the axis: an interval reaching past it is cut at the edge (its hover gives the figures).
+    expected, q_value, raw_rate, peer_rate, and `measure` unless every row is of `measure`.
+    The ratio is named as its measure's registry entry names it (O/E, or allegiance's odds
+    ratio) on the axis, the legend and each hover. Flagged rows in vermillion; the shrunken
+    (empirical Bayes) estimate is a hollow diamond; the dotted line is a ratio of 1. `x_max`
+    caps the axis: an interval reaching past it is cut at the edge (its hover gives the figures).
     """
     rows = rows[np.isfinite(rows["ratio"])]
     if rows.empty:
-        return empty("No measure with an observed/expected ratio")
+        return empty("No measure with a ratio")
+    measures = [measure] * len(rows) if measure is not None else list(rows["measure"])
+    shorts = [MEASURES[m].ratio_short for m in measures]
+    short = ratio_short(measures)
     labels = [str(v) for v in rows[label_col]]
     colours = [
         OKABE_ITO["vermillion"] if f else (OKABE_ITO["blue"] if e else GREY)
@@ -1060,8 +1084,8 @@ def forest(
                 mode="markers",
                 name="shrunken (empirical Bayes)",
                 marker=dict(symbol="diamond-open", size=11, color=OKABE_ITO["black"]),
-                hovertext=[f"{lab}: shrunken O/E {s:.2f}" for lab, s in
-                           zip(labels, rows["shrunken_ratio"], strict=True)],
+                hovertext=[f"{lab}: shrunken {r} {s:.2f}" for lab, r, s in
+                           zip(labels, shorts, rows["shrunken_ratio"], strict=True)],
                 hoverinfo="text",
             )
         )
@@ -1070,7 +1094,7 @@ def forest(
             x=rows["ratio"],
             y=labels,
             mode="markers",
-            name="O/E with 95% CI",
+            name=f"{short} with 95% CI",
             marker=dict(color=colours, size=10),
             error_x=dict(
                 type="data",
@@ -1081,15 +1105,16 @@ def forest(
                 thickness=1.5,
                 width=5,
             ),
-            hovertext=[_unit_hover(r, lab, "in the measure") for r, lab in
-                       zip(rows.itertuples(), labels, strict=True)],
+            hovertext=[_unit_hover(r, lab, "in the measure", ratio) for r, lab, ratio in
+                       zip(rows.itertuples(), labels, shorts, strict=True)],
             hoverinfo="text",
         )
     )
     fig.add_vline(x=1, line_dash="dot", line_color=GREY)
     high = float(np.nanmax(rows["ci_high"].replace(np.inf, np.nan)))
     right = max(2.0, 1.05 * high) if x_max is None else min(max(2.0, 1.05 * high), x_max)
-    fig.update_xaxes(title="observed / expected (95% CI)", range=[0, right])
+    fig.update_xaxes(title=f"{ratio_label(measures)} (95% CI; 1 = no difference)",
+                     range=[0, right])
     fig.update_yaxes(type="category", categoryorder="array", categoryarray=labels[::-1])
     return _layout(fig, height or max(220, 90 + 34 * len(rows)))
 

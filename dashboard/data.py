@@ -543,9 +543,10 @@ def audit_entries(event: str | None) -> pd.DataFrame:
 # returned without any other examiner's id or name, insurer or claimant.
 # ---------------------------------------------------------------------------------------------
 
-# What the examiner sees of each measure: its own figures and the comparison group's rate.
+# What the examiner sees of each measure: its own figures and the comparison group's rate
+# (the measure's code names its ratio: O/E, or allegiance's odds ratio).
 OWN_PROFILE_COLUMNS = (
-    "label", "n", "observed", "expected", "ratio", "ci_low", "ci_high", "shrunken_ratio",
+    "measure", "label", "n", "observed", "expected", "ratio", "ci_low", "ci_high", "shrunken_ratio",
     "raw_rate", "peer_rate", "peer_group", "n_peers", "q_value", "flagged", "eligible",
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data, filters
+from measures.registry import ratio_label, ratio_short
 from queries import Filters
 
 
@@ -46,15 +47,27 @@ def scope_caption(flt: Filters) -> None:
 EXAMINER_FIGURE_HEADINGS = {
     "raw_rate": "raw rate",
     "peer_rate": "comparison rate",
-    "ratio": "O/E",
     "ci_low": "95% CI low",
     "ci_high": "95% CI high",
-    "shrunken_ratio": "shrunken O/E",
     "q_value": "q",
     "direction": st.column_config.TextColumn(
         "side", help="high: more than expected; low: fewer than expected"
     ),
 }
+
+
+def examiner_figure_headings(measures) -> dict:
+    """EXAMINER_FIGURE_HEADINGS with the ratio named as the registry names the ratio of
+    `measures` (the table's): 'O/E', 'odds ratio', or 'ratio' for a table of both."""
+    measures = list(dict.fromkeys(measures))
+    short, words = ratio_short(measures), ratio_label(measures)
+    return {
+        **EXAMINER_FIGURE_HEADINGS,
+        "ratio": st.column_config.NumberColumn(short, help=words),
+        "shrunken_ratio": st.column_config.NumberColumn(
+            f"shrunken {short}", help=f"{words}, shrunk towards 1 by empirical Bayes"
+        ),
+    }
 
 
 # What a missing figure reads as in a table (rather than "None"): st.dataframe's placeholder.

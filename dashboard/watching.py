@@ -14,7 +14,7 @@ import streamlit as st
 from access import watchlist
 from dashboard import data
 from dashboard.examiner_figures import FIGURE_FORMATS, label
-from dashboard.layout import MISSING, with_formats
+from dashboard.layout import MISSING, examiner_figure_headings, with_formats
 from measures.registry import LABELS
 
 
@@ -42,7 +42,7 @@ def changes_words(changes: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
             "examiner": [label(e, names) for e in changes["examiner_id"]],
             "measure": changes["measure"].map(LABELS),
             "side": changes["direction"],
-            "O/E": changes["ratio"],
+            "ratio": changes["ratio"],
             "q": changes["q_value"],
         }
     )
@@ -125,6 +125,9 @@ def flag_changes_section(names: pd.Series) -> None:
         "measure and side."
     )
     words = changes_words(changes, names)
-    formats = {"O/E": FIGURE_FORMATS["ratio"], "q": FIGURE_FORMATS["q_value"]}
+    formats = {"ratio": FIGURE_FORMATS["ratio"], "q": FIGURE_FORMATS["q_value"]}
+    # The ratio named as the registry names each measure's: O/E, or allegiance's odds ratio.
+    headings = {"ratio": examiner_figure_headings(changes["measure"])["ratio"]}
     st.dataframe(words, hide_index=True, width="stretch", key="flag_changes",
-                 column_config=with_formats({}, formats, words.columns), placeholder=MISSING)
+                 column_config=with_formats(headings, formats, words.columns),
+                 placeholder=MISSING)

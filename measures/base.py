@@ -125,6 +125,8 @@ class Measure:
     method: one line for export metadata.
     rate, peer: what raw_rate counts and what peer_rate is.
     chart: one of CHART_KINDS.
+    ratio_label, ratio_short: how charts and tables name the measure's `ratio` (an axis, a
+        hover, a column heading): observed / expected for most; an odds ratio says so.
     score: (View, FlagSettings) -> unit rows (FLAG_COLUMNS less q_value, flagged, eligible,
         measure), to be completed by `q_values_and_flags`; an empty frame when the view has
         nothing to compare.
@@ -165,6 +167,8 @@ class Measure:
     export_prefix: str = ""
     export_counts: tuple[str, ...] = ()
     disclosure_counts: tuple[str, ...] = ()
+    ratio_label: str = "observed / expected"
+    ratio_short: str = "O/E"
 
     def __post_init__(self) -> None:
         if self.chart not in CHART_KINDS:

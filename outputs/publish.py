@@ -31,7 +31,7 @@ from access.roles import for_role
 from imestats.suppression import DEFAULT_K
 from measures.engine import COMMON_WORDS
 from measures.labels import human
-from measures.registry import EXAMINER_MEASURES, MEASURES
+from measures.registry import EXAMINER_MEASURES, MEASURES, ratio_label
 from outputs.files import neutralise_formulas, snapshot_hash
 from outputs.paths import file_in, safe_file_stem
 from outputs.tables import METHOD_VERSIONS, database_file, present
@@ -250,7 +250,7 @@ def _examiner_table(review: reviews.Review) -> Shown:
         lambda r: r if isinstance(r, str) else f"{100 * r:.2g}%")
     shown["peer_group"] = shown["peer_group"].map(human)
     headers = {"label": "Measure", "n": "Volume", "observed": "Observed",
-               "expected": "Expected", "ratio": "Observed / expected", "ci_low": "95% low",
+               "expected": "Expected", "ratio": "Ratio", "ci_low": "95% low",
                "ci_high": "95% high", "raw_rate": "Examiner's rate",
                "peer_rate": "Comparison rate", "peer_group": "Comparison group",
                "flag": "Flag in words"}
@@ -281,8 +281,9 @@ def _examiner_page(site: Site, review: reviews.Review) -> str:
         f'<p class="verdict">{VERDICT}</p>',
         '<div class="side"><div class="figures"><h2>Measures against peers</h2>',
         _write_table(site, _examiner_table(review)),
-        '<p class="note">Observed / expected: 1 is what an average examiner of the same '
-        "specialty would give for these cases; the interval is 95%. \"suppressed\": a count "
+        f'<p class="note">Ratio: {_e(ratio_label(list(review.figures["measure"])))}; 1 is no '
+        "difference (for observed / expected, what an average examiner of the same specialty "
+        "would give for these cases); the interval is 95%. \"suppressed\": a count "
         f"from 1 to {DEFAULT_K - 1}, or a figure built on one, is not published.</p>",
         '</div><div class="answer"><h2>The examiner\'s reply</h2>', reply_html, "</div></div>",
         "<h2>The method in words</h2>", method, f"<p>{_e(COMMON_WORDS)}</p>",

@@ -30,7 +30,7 @@ from measures.base import FlagSettings, View
 from measures.drift import DriftChart, drift_charts, drift_path, drift_threshold
 from measures.engine import COMMON_WORDS, explain, finding, flags_for_view, funnel_dispersion
 from measures.labels import human
-from measures.registry import EXAMINER_MEASURES, LABELS, MEASURES
+from measures.registry import EXAMINER_MEASURES, LABELS, MEASURES, ratio_label
 from outputs.files import snapshot_hash
 from outputs.tables import (
     ALL_EXAMINERS,
@@ -145,14 +145,22 @@ def _layout(fig: go.Figure, height: int, title: str) -> go.Figure:
     return fig
 
 
+def _ratio(row) -> str:
+    """A measure's ratio with its interval, named as the registry names it ('O/E 1.52 (...)',
+    'odds ratio 2.10 (...)')."""
+    return (f"{MEASURES[row.measure].ratio_short} {_number(row.ratio)} "
+            f"({_number(row.ci_low)}–{_number(row.ci_high)})")
+
+
 def forest_chart(rows: pd.DataFrame) -> go.Figure:
-    """O/E per measure with its 95% interval (bars) and shrunken estimate, on a log scale."""
+    """Each measure's ratio (O/E, or allegiance's odds ratio) with its 95% interval (bars) and
+    shrunken estimate, on a log scale."""
     rows = rows[rows["ratio"].notna() & (rows["ratio"] > 0)]
     labels = [LABELS.get(m, m) for m in rows["measure"]]
     colours = [VERMILLION if f else BLUE for f in rows["flagged"]]
     fig = go.Figure()
     fig.add_trace(go.Scatter(
-        x=rows["ratio"], y=labels, mode="markers", name="O/E with 95% interval",
+        x=rows["ratio"], y=labels, mode="markers", name="ratio with 95% interval",
         marker=dict(color=colours, size=10),
         error_x=dict(type="data", symmetric=False, array=rows["ci_high"] - rows["ratio"],
                      arrayminus=rows["ratio"] - rows["ci_low"], color=GREY, thickness=1.5),
@@ -162,7 +170,8 @@ def forest_chart(rows: pd.DataFrame) -> go.Figure:
         marker=dict(symbol="diamond-open", color=BLACK, size=10),
     ))
     fig.add_vline(x=1.0, line=dict(color=GREY, dash="dash"))
-    fig.update_xaxes(type="log", title="observed / expected (1 = as expected for the case mix)")
+    fig.update_xaxes(type="log", title=f"{ratio_label(list(rows['measure']))} (log scale; "
+                     "1 = no difference)")
     fig.update_yaxes(autorange="reversed")
     return _layout(fig, 110 + 38 * len(rows), "Every measure against expectation")
 
@@ -285,14 +294,13 @@ def _measures_table(rows: pd.DataFrame) -> str:
         out.append([
             _escaped(LABELS.get(r.measure, r.measure)),
             _number(r.n, ",d"), _number(r.observed, ",.0f"), _number(r.expected, ",.1f"),
-            f"{_number(r.ratio)} ({_number(r.ci_low)}–{_number(r.ci_high)})",
-            _number(r.shrunken_ratio), _pct(r.raw_rate),
+            _ratio(r), _number(r.shrunken_ratio), _pct(r.raw_rate),
             f"{_pct(r.peer_rate)} <span class='note'>{_escaped(human(r.peer_group))}</span>",
             _number(r.p_value, ".3g"), _number(r.q_value, ".3g"),
             f"FLAGGED {r.direction}: {_escaped(finding(r.measure, r.direction))}" if r.flagged
             else ("below minimum volume" if not r.eligible else "no"),
         ])
-    header = ["Measure", "Volume", "Observed", "Expected", "O/E (95% interval)", "Shrunken",
+    header = ["Measure", "Volume", "Observed", "Expected", "Ratio (95% interval)", "Shrunken",
               "Raw rate", "Comparison rate (group)", "p", "q", "Flag"]
     classes = ["flagged" if f else "" for f in rows["flagged"]]
     return _table(header, out, row_classes=classes)
@@ -385,9 +393,10 @@ def _examiner_section(data: PanelData, examiner_id: str, review: Review | None =
         "<h3>1. Every measure against peers</h3>",
         _measures_table(rows),
         _chart(forest_chart(rows)),
-        '<p class="note">O/E: observed over the count expected for this examiner\'s own cases. '
-        "Bars: 95% interval. Diamond: the estimate shrunk towards 1 (empirical Bayes), which "
-        "allows for the volume. A flag needs q below "
+        f'<p class="note">Ratio: {_escaped(ratio_label(list(rows["measure"])))}. O/E: observed '
+        "over the count expected for this examiner's own cases. Bars: 95% interval. "
+        "Diamond: the estimate shrunk towards 1 (empirical Bayes), which allows for the volume. "
+        "A flag needs q below "
         f"{data.settings.q}, an excess and at least {data.settings.min_volume} exams.</p>",
         "<h3>2. Funnel plots against peers</h3>",
     ]
@@ -444,11 +453,11 @@ def _examiner_section(data: PanelData, examiner_id: str, review: Review | None =
 def _frozen_table(figures: pd.DataFrame) -> str:
     rows = [[
         _escaped(r.label), _number(r.n, ",d"), _number(r.observed, ",.0f"), _number(r.expected, ",.1f"),
-        f"{_number(r.ratio)} ({_number(r.ci_low)}–{_number(r.ci_high)})", _pct(r.raw_rate),
+        _ratio(r), _pct(r.raw_rate),
         f"{_pct(r.peer_rate)} <span class='note'>{_escaped(human(r.peer_group))}</span>",
         _number(r.q_value, ".3g"), "FLAGGED" if r.flagged else "no",
     ] for r in figures.itertuples()]
-    header = ["Measure", "Volume", "Observed", "Expected", "O/E (95% interval)", "Raw rate",
+    header = ["Measure", "Volume", "Observed", "Expected", "Ratio (95% interval)", "Raw rate",
               "Comparison rate (group)", "q", "Flag"]
     return _table(header, rows, row_classes=["flagged" if f else "" for f in figures["flagged"]])
 
@@ -596,8 +605,8 @@ def panel_report(con: duckdb.DuckDBPyConnection, data: PanelData | None = None) 
             _escaped(mine["examiner_name"] if isinstance(mine["examiner_name"], str) else ""),
             _escaped(human(mine["specialty"])), _number(int(mine["n_exams"]), ",d"),
             "<br>".join(
-                f"{_escaped(LABELS.get(r.measure, r.measure))}: O/E {_number(r.ratio)} "
-                f"({_number(r.ci_low)}–{_number(r.ci_high)}), q = {_number(r.q_value, '.3g')}"
+                f"{_escaped(LABELS.get(r.measure, r.measure))}: {_ratio(r)}, "
+                f"q = {_number(r.q_value, '.3g')}"
                 for r in measures.itertuples()
             ),
         ])

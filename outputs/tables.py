@@ -165,9 +165,7 @@ def _dictionary(layout: Sequence[Item]) -> dict[str, str]:
             ratio = names[1] if item.expected else names[0]
             if item.expected:
                 out[names[0]] = f"{item.words}: expected count for the row's own cases"
-            out[ratio] = (
-                f"{item.words}: observed / expected" if item.ratio == "oe" else item.words
-            )
+            out[ratio] = f"{item.words}: {MEASURES[item.measure].ratio_label}"
             out[f"{ratio}_ci_low"] = f"Lower limit of the 95% interval of {ratio}"
             out[f"{ratio}_ci_high"] = f"Upper limit of the 95% interval of {ratio}"
             out[f"{ratio}_shrunken"] = (

@@ -169,6 +169,18 @@ def test_regulator_export_covers_every_exam_with_names(db, truth, tmp_path):
     assert set(shown["examiner_name"]) - {""} <= names and len(set(shown["examiner_name"])) > 10
 
 
+def test_the_dictionary_names_allegiance_an_odds_ratio(db, tmp_path):
+    """Allegiance's ratio is an odds ratio, the others observed over expected: the dictionary
+    a reader gets beside examiner_rates says which."""
+    export(db, tmp_path / "e.csv", "examiner_rates")
+    words = pd.read_csv(tmp_path / "e.dictionary.csv").set_index("column")["description"]
+    assert words["allegiance_ratio"].endswith(
+        ": odds ratio (insurer/employer vs claimant/neutral)"
+    )
+    assert "observed / expected" not in words["allegiance_ratio"]
+    assert words["adverse_oe"].endswith(": observed / expected")
+
+
 def test_filters_narrow_the_export_and_are_recorded(db, truth, tmp_path):
     done = export(db, tmp_path / "i.csv", "insurer_rates", "--filter", "jurisdiction=CA",
                   "--start", "2020-01-01")

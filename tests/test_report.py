@@ -98,6 +98,25 @@ def test_examiner_report_gives_the_examiners_own_figures(con, data):
     assert page.count('class="plotly-graph-div') >= 5
 
 
+def test_allegiance_reads_as_an_odds_ratio_in_the_report(con, data, flagged):
+    """The measures table and the forest name each ratio: allegiance's is an odds ratio
+    (insurer or employer against claimant or neutral), the others observed over expected."""
+    examiner_id = flagged[0]
+    page = examiner_report(con, examiner_id, data)
+    mine = data.flags[data.flags["examiner_id"] == examiner_id].set_index("measure")
+    ratio = mine.loc["allegiance"]
+    assert _table_row(page, "Allegiance")[4] == (
+        f"odds ratio {ratio['ratio']:.2f} ({ratio['ci_low']:.2f}–{ratio['ci_high']:.2f})"
+    )
+    assert _table_row(page, "Adverse opinions")[4].startswith("O/E ")
+    assert "Ratio (95% interval)" in page and "O/E (95% interval)" not in page
+    forest = report.forest_chart(data.flags[data.flags["examiner_id"] == examiner_id])
+    assert forest.layout.xaxis.title.text.startswith(
+        "observed / expected; allegiance: odds ratio (insurer/employer vs claimant/neutral)"
+    )
+    assert [t.name for t in forest.data][0] == "ratio with 95% interval"
+
+
 def test_report_opens_offline(con, data, flagged):
     page = examiner_report(con, flagged[0], data)
     assert not re.search(r"<script[^>]+src=", page), "no script is fetched from the network"

@@ -58,8 +58,18 @@ st.dataframe(
 
 st.subheader("Quarantined rows by file and rule")
 st.plotly_chart(charts.quarantine_bars(summary), width="stretch")
+# A rule in words (the message its definition gives, stored at load), its code beside it.
+RULE_HEADINGS = {"message": "rule broken", "rule": "rule (code)", "column_name": "column",
+                 "n_rows": "rows"}
 if not summary.empty:
-    st.dataframe(summary, hide_index=True, width="stretch")
+    st.dataframe(
+        summary,
+        hide_index=True,
+        width="stretch",
+        column_order=["load_id", "file", "entity", "column_name", "message", "action", "n_rows",
+                      "rule"],
+        column_config=RULE_HEADINGS,
+    )
 
 st.subheader("Browse quarantined rows")
 if summary.empty:
@@ -70,8 +80,12 @@ else:
         "File", ["(all files)", *sorted(summary["file"].unique())], key="dq_file"
     )
     rules = summary if file_choice == "(all files)" else summary[summary["file"] == file_choice]
+    rule_words = dict(zip(rules["rule"], rules["message"], strict=True))
     rule_choice = right.selectbox(
-        "Rule", ["(all rules)", *sorted(rules["rule"].unique())], key="dq_rule"
+        "Rule",
+        ["(all rules)", *sorted(rule_words)],
+        key="dq_rule",
+        format_func=lambda r: f"{rule_words[r]} ({r})" if r in rule_words else r,
     )
     file_param = None if file_choice == "(all files)" else file_choice
     rule_param = None if rule_choice == "(all rules)" else rule_choice
@@ -98,8 +112,14 @@ else:
         "row that was loaded. Entries of every load are here; the count above is the last "
         "load's rows. The raw row is shown without the claimant pseudonym."
     )
-    st.dataframe(rows.drop(columns=["n_matching", "n_rows_matching"]), hide_index=True,
-                 width="stretch")
+    st.dataframe(
+        rows,
+        hide_index=True,
+        width="stretch",
+        column_config=RULE_HEADINGS,
+        column_order=["load_id", "file", "row_number", "column_name", "message", "raw_value",
+                      "action", "raw_row", "rule"],
+    )
 
 st.subheader("Data-contract checks")
 if contracts.empty:

@@ -10,15 +10,19 @@ import streamlit as st
 
 from access.reviews import ATTACHMENT_SUFFIXES, MAX_ATTACHMENT_BYTES, ReviewError
 from dashboard import charts, data, examiner_figures, layout
+from measures import registry
 from measures.engine import COMMON_WORDS
 from measures.labels import human
+from measures.registry import ratio_label
 
 FIGURE_COLUMNS = {
     "label": st.column_config.TextColumn("Measure"),
     "n": st.column_config.NumberColumn("Volume", format="%d"),
     "observed": st.column_config.NumberColumn("Observed", format="%.0f"),
     "expected": st.column_config.NumberColumn("Expected", format="%.1f"),
-    "ratio": st.column_config.NumberColumn("O/E", format="%.2f"),
+    "ratio": st.column_config.NumberColumn(
+        "Ratio", format="%.2f", help=ratio_label(registry.EXAMINER_MEASURES)
+    ),
     "ci_low": st.column_config.NumberColumn("95% low", format="%.2f"),
     "ci_high": st.column_config.NumberColumn("95% high", format="%.2f"),
     "raw_rate": st.column_config.NumberColumn("Your rate", format="percent"),
@@ -110,14 +114,16 @@ profile = data.own_profile()
 if profile.measures.empty:
     st.info("The current data hold no figures of yours.")
     st.stop()
-c_exams, c_spec, c_flags = st.columns(3)
+c_exams, c_flags = st.columns(2)
 c_exams.metric("Exams", f"{profile.n_exams:,}")
-c_spec.metric("Specialty", human(profile.specialty) if profile.specialty else "–")
+# A caption, which wraps: as a metric's value a long specialty was cut short.
+c_exams.caption(f"specialty: {human(profile.specialty) if profile.specialty else '–'}")
 c_flags.metric("Flagged measures",
                f"{int(profile.measures['flagged'].sum())} of {len(profile.measures)}")
 st.plotly_chart(charts.forest(profile.measures, "label"), width="stretch")
-st.caption("Observed/expected with its 95% interval for your own cases' mix; 1 is what your "
-           "peers would show for the same cases. Peers are counted, never named.")
+st.caption(f"Each measure's ratio ({ratio_label(list(profile.measures['measure']))}) with its "
+           "95% interval for your own cases' mix; 1 is what your peers would show for the same "
+           "cases. Peers are counted, never named.")
 st.dataframe(readable(profile.measures), hide_index=True, width="stretch",
              column_order=[c for c in FIGURE_COLUMNS if c in profile.measures.columns],
              column_config=FIGURE_COLUMNS)

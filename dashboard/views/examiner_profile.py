@@ -11,7 +11,7 @@ from dashboard import analysis, charts, data, examiner_figures, filters, layout,
 from dashboard.watching import history_table
 from measures.drift import drift_threshold
 from measures.labels import human
-from measures.registry import MEASURES
+from measures.registry import MEASURES, ratio_label
 from queries import Filters
 
 
@@ -184,8 +184,11 @@ m_exams, m_spec, m_flags, m_top = st.columns(4)
 m_exams.metric("Exams", f"{n_exams:,}")
 if n_exams < examiner_figures.MIN_VOLUME:
     m_exams.caption(f"below the minimum volume of {examiner_figures.MIN_VOLUME}: never flagged")
-m_spec.metric("Specialty", human(specialty))
-m_spec.caption(f"compared with {int((volumes['specialty'] == specialty).sum()) - 1} peers")
+# The specialty's name is a caption, which wraps: as a metric's value "occupational medicine"
+# was cut to "occupational me..." in a quarter of the page.
+m_spec.metric("Same-specialty peers", f"{int((volumes['specialty'] == specialty).sum()) - 1:,}",
+              help="The examiners it is compared with on the measures against peers")
+m_spec.caption(f"specialty: {human(specialty)}")
 if mine is not None:
     m_flags.metric("Flagged measures", f"{int(mine['flagged'].sum())} of {len(mine)}")
     flagged_rows = mine[mine["flagged"]]
@@ -216,7 +219,8 @@ if mine is None or mine.empty:
 else:
     st.plotly_chart(shown.forest, width="stretch")
     st.caption(
-        "Observed/expected with its 95% interval (colour: vermillion flagged, blue not flagged, "
+        f"Each measure's ratio ({ratio_label(list(mine['measure']))}) with its 95% interval "
+        "(colour: vermillion flagged, blue not flagged, "
         "grey below the minimum volume); the hollow diamond is the shrunken (empirical Bayes) "
         "estimate, pulled towards 1 by how little the volume tells."
     )
@@ -243,7 +247,7 @@ else:
         ],
         column_config=layout.with_formats(
             {
-                **layout.EXAMINER_FIGURE_HEADINGS,
+                **layout.examiner_figure_headings(mine["measure"]),
                 "label": "measure",
                 "n": "volume",
                 "peer_group": "compared with",

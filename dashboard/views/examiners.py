@@ -129,14 +129,15 @@ if spec.chart == "funnel" and not rows.empty:
 else:
     m_disp.metric("Comparison", "own exams")
     m_disp.caption(spec.peer)
-    st.subheader(f"{spec.label}: ratio with its interval per examiner")
+    st.subheader(f"{spec.label}: {spec.ratio_label} with its 95% interval per examiner")
     forest = examiner_figures.forest_rows(points)
     shown = forest.shown.assign(
         label=[f"{examiner_figures.label(e, names)} (n={n:,})"
                for e, n in zip(forest.shown["examiner_id"], forest.shown["n"], strict=True)]
     )
     st.plotly_chart(
-        charts.forest(shown, "label", height=120 + 22 * len(shown), x_max=FOREST_AXIS_MAX),
+        charts.forest(shown, "label", height=120 + 22 * len(shown), x_max=FOREST_AXIS_MAX,
+                      measure=measure),
         width="stretch",
     )
     st.caption(
@@ -159,8 +160,13 @@ else:
 
 st.subheader("Every examiner")
 st.caption(
-    f"Raw rate: {spec.rate}. Adjusted rate: observed/expected times the comparison rate "
-    f"({spec.peer}). Select a row to open the examiner's profile; click a heading to sort."
+    f"Raw rate: {spec.rate}. {spec.ratio_short}: {spec.ratio_label}, with its 95% interval. "
+    + (
+        f"Adjusted rate: {spec.ratio_label} times the comparison rate ({spec.peer}). "
+        if spec.chart == "funnel"
+        else f"Comparison rate: {spec.peer}. "
+    )
+    + "Select a row to open the examiner's profile; click a heading to sort."
 )
 query = st.text_input(
     "Search by name or id" if not names.empty else "Search by id",
@@ -201,7 +207,7 @@ event = st.dataframe(
         {
             "examiner_id": "examiner",
             "examiner_name": "name",
-            **layout.EXAMINER_FIGURE_HEADINGS,
+            **layout.examiner_figure_headings([measure]),
             "n": st.column_config.NumberColumn("volume", help="exams that count for this measure"),
             "adjusted_rate": "adjusted rate",
             "status": "status",

@@ -230,6 +230,13 @@ if flags is not None:
         flagged = examiner_figures.with_names(
             flagged.sort_values(["q_value", "examiner_id"]), data.examiner_names()
         )
+        # The ratio named as the registry names each measure's (O/E, allegiance's odds ratio).
+        ratio_headings = layout.with_formats(
+            {k: v for k, v in layout.examiner_figure_headings(flagged["measure"]).items()
+             if k in ("ratio", "shrunken_ratio")},
+            examiner_figures.FIGURE_FORMATS,
+            ("ratio", "shrunken_ratio"),
+        )
         # Measures and peer groups (specialties) in words, not their stored codes.
         flagged = flagged.assign(
             measure=flagged["measure"].map(MEASURE_LABELS),
@@ -265,10 +272,9 @@ if flags is not None:
                 "examiner_name": "name",
                 "direction": "side",
                 "peer_group": "compared with",
-                "ratio": st.column_config.NumberColumn("observed / expected", format="%.2f"),
+                **ratio_headings,
                 "ci_low": st.column_config.NumberColumn("95% CI low", format="%.2f"),
                 "ci_high": st.column_config.NumberColumn("95% CI high", format="%.2f"),
-                "shrunken_ratio": st.column_config.NumberColumn("shrunken O/E", format="%.2f"),
                 "expected": st.column_config.NumberColumn(format="%.1f"),
                 "raw_rate": st.column_config.NumberColumn("raw rate", format="percent"),
                 "peer_rate": st.column_config.NumberColumn("peer rate", format="percent"),

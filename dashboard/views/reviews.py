@@ -32,7 +32,7 @@ st.dataframe(pd.DataFrame([{
     "Opened": r.opened_at_utc, "Deadline": r.deadline_utc,
     "Days left": None if r.ended() else r.days_left(),
     "Reply": r.reply.at_utc if r.reply else None, "Closed": r.closed_at_utc,
-} for r in reviews]), hide_index=True, width="stretch")
+} for r in reviews]), hide_index=True, width="stretch", placeholder=layout.MISSING)
 
 for review in reviews:
     if review.closed_at_utc is not None and review.reply is None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 import dashboard
+from access import auth
 
 APP = Path(dashboard.__file__).parent / "app.py"
 
@@ -18,6 +19,19 @@ def open_page(page_file: str, query: dict | None = None, timeout: float = 120) -
     at.query_params.update(query or {})
     at.switch_page(f"views/{page_file}")
     return at.run()
+
+
+def open_as(page_file: str, user: auth.User | None, query: dict | None = None) -> AppTest:
+    """A new session (a new browser tab) opening views/<page_file> signed in as `user` (None:
+    demo mode), `query` in the URL; fails on an exception."""
+    at = AppTest.from_file(str(APP), default_timeout=180)
+    if user is not None:
+        at.session_state["signed_in_user"] = user
+    at.query_params.update(query or {})
+    at.switch_page(f"views/{page_file}")
+    at.run()
+    no_exception(at)
+    return at
 
 
 def no_exception(at: AppTest) -> None:

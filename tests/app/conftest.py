@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from access import auth
 from devtools.demo import generate
 from etl.load import load
 from measures.engine import store_flags
@@ -20,6 +21,8 @@ N_EXAMS = 4000
 N_EXAMS_FLAGGED = 20_000
 SEED = 20240611
 REPO = Path(__file__).resolve().parents[2]
+# The password of every user the add_user fixture writes.
+USER_PASSWORD = "correct horse battery staple"
 REALDATA = REPO / "data" / "public"
 SSA_SOURCES = {
     "ssa_alj": ("ssa_alj_dispositions", "ssa_alj_dispositions.toml"),
@@ -109,3 +112,15 @@ def use_db(demo_db, monkeypatch) -> Path:
 def use_flagged_db(flagged_db, monkeypatch) -> Path:
     monkeypatch.setenv("IME_DB", str(flagged_db))
     return flagged_db
+
+
+@pytest.fixture
+def add_user(no_configured_users):
+    """Adds a user to this test's own users file (so the app is no longer in demo mode), with
+    USER_PASSWORD: add_user(username, role, insurers=()) -> auth.User."""
+
+    def add(username: str, role: str, insurers: tuple[str, ...] = ()) -> auth.User:
+        return auth.add_user(username, role, tuple(insurers), password=USER_PASSWORD,
+                             path=no_configured_users)
+
+    return add

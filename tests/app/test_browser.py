@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from dashboard.navigation import PAGES
@@ -74,8 +75,9 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 
 
 
 @contextmanager
-def _serve(db: Path, tmp_path_factory) -> Iterator[str]:
-    """`ime serve` of `db` on a free port, auditing into a log of its own."""
+def _serve(db: Path, tmp_path_factory, env_extra: dict | None = None) -> Iterator[str]:
+    """`ime serve` of `db` on a free port, auditing into a log of its own; `env_extra`: more
+    environment for the server (a review store)."""
     port = _free_port()
     url = f"http://localhost:{port}"
     root = tmp_path_factory.mktemp("serve")
@@ -84,6 +86,7 @@ def _serve(db: Path, tmp_path_factory) -> Iterator[str]:
     assert ime, "the `ime` command is not installed in this environment"
     env = {k: v for k, v in os.environ.items() if k != "IME_DB"}
     env["IME_AUDIT_DB"] = str(root / "audit.duckdb")
+    env.update(env_extra or {})
     with log.open("w") as out:
         proc = subprocess.Popen(
             [ime, "serve", "--port", str(port), "--db", str(db)],
@@ -112,11 +115,47 @@ def _require_chromium() -> None:
         )
 
 
+# The reply the seeded reviews hold (one by mail), as the Reviews page must show it.
+MAIL_REPLY = "The 2021 referrals were all after spinal surgery; the letters are attached by post."
+
+
+def _seed_reviews(db: Path, store: Path) -> list[str]:
+    """Three reviews of the most flagged examiners in a review store of their own: one open,
+    one replied by mail, one replied and closed (as `ime review open/reply/close` leave them)."""
+    from access import reviews
+    from outputs import report
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        examiners = [e for (e,) in con.execute(
+            "SELECT examiner_id FROM examiner_flags WHERE flagged GROUP BY 1 "
+            "ORDER BY count(*) DESC, 1 LIMIT 3"
+        ).fetchall()]
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("IME_AUDIT_DB", str(store / "audit.duckdb"))
+            mp.setenv("IME_REVIEWS_DB", str(store / "reviews.duckdb"))
+            for examiner, days in zip(examiners, (30, 21, 14), strict=True):
+                report.open_review(con, examiner, "cli:alice", days=days)
+            reviews.reply(examiners[1], MAIL_REPLY, "cli:alice", channel="mail")
+            reviews.reply(examiners[2], "No comment.", "cli:alice", channel="mail")
+            reviews.close(examiners[2], "cli:alice")
+    finally:
+        con.close()
+    return examiners
+
+
 @pytest.fixture(scope="module")
-def server(flagged_db, tmp_path_factory):
-    """The 20,000-exam demo, so that the screenshots show flagged examiners."""
+def reviewed(flagged_db, tmp_path_factory) -> tuple[Path, list[str]]:
+    """A review store holding three reviews (_seed_reviews) and their examiners."""
+    store = tmp_path_factory.mktemp("reviews")
+    return store / "reviews.duckdb", _seed_reviews(flagged_db, store)
+
+
+@pytest.fixture(scope="module")
+def server(flagged_db, reviewed, tmp_path_factory):
+    """The 20,000-exam demo, so that the screenshots show flagged examiners, with reviews."""
     _require_chromium()
-    with _serve(flagged_db, tmp_path_factory) as url:
+    with _serve(flagged_db, tmp_path_factory, {"IME_REVIEWS_DB": str(reviewed[0])}) as url:
         yield url
 
 
@@ -187,6 +226,10 @@ def test_page_renders_in_chromium_without_errors(
         _render(page, address, MIN_CHARTS.get(spec.file, 0))
         errors = page.locator('[data-testid="stException"]')
         assert errors.count() == 0, errors.first.inner_text()
+        if spec.file == "reviews.py":
+            # The seeded reviews, not an empty state: the reply to read is open.
+            assert page.get_by_text(MAIL_REPLY).is_visible()
+            assert page.get_by_text("No review yet").count() == 0
         assert page.locator("h1").first.inner_text().strip()
         n_charts = page.locator('[data-testid="stMain"] .js-plotly-plot').count()
         assert n_charts >= MIN_CHARTS.get(spec.file, 0), f"{spec.title}: {n_charts} charts drawn"
@@ -272,6 +315,31 @@ def test_an_examiner_opens_in_their_profile(server, browser, flagged_truth):
         assert f"examiner={examiner}" in page.url
         exams = page.locator('[data-testid="stMetric"]').first.inner_text()
         assert f"{n:,}" in exams, exams
+    finally:
+        page.close()
+
+
+def test_a_long_specialty_is_written_out_on_the_profile(server, browser, flagged_truth):
+    """The longest specialty of the demo reads whole: in a caption, and no metric's value on
+    the profile is cut short (a metric's value is one line, cut with an ellipsis)."""
+    examiner, specialty = flagged_truth.execute(
+        "SELECT examiner_id, specialty FROM dim_examiners "
+        "WHERE examiner_id IN (SELECT examiner_id FROM fct_exams) "
+        "ORDER BY length(specialty) DESC, examiner_id LIMIT 1"
+    ).fetchone()
+    words = specialty.replace("_", " ")
+    assert len(words) >= 20, words  # long enough to have been cut ("occupational medicine")
+    page = browser.new_page(viewport={"width": WIDTH, "height": 900})
+    try:
+        _render(page, f"{server}/examiner_profile?examiner={examiner}",
+                MIN_CHARTS["examiner_profile.py"])
+        assert page.get_by_text(f"specialty: {words}", exact=True).is_visible()
+        cut = page.evaluate(
+            "() => Array.from(document.querySelectorAll("
+            "'[data-testid=\"stMetricValue\"], [data-testid=\"stMetricValue\"] *'))"
+            ".filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)"
+        )
+        assert cut == [], cut
     finally:
         page.close()
 

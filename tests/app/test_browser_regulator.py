@@ -104,8 +104,18 @@ def test_a_regulator_sees_names_both_sides_and_the_history(two_loads, tmp_path_f
                 f"{n_raised} flag{'s' if n_raised != 1 else ''} raised, {n_cleared} cleared"
                 in changes.inner_text()
             )
-            # The README's screenshot: the flags raised and cleared, their list under them.
-            changes.evaluate("e => e.scrollIntoView({block: 'start'})")
+            # The README's screenshot: the flags raised and cleared, their list under them,
+            # taken once the list is drawn (an earlier retake caught the page before it was).
+            heading = page.get_by_text("Flags raised and cleared since the previous load")
+            listing = changes.locator("xpath=following::*[@data-testid='stDataFrame'][1]")
+            listing.wait_for(state="visible", timeout=90_000)
+            listing.locator("canvas").first.wait_for(state="visible", timeout=90_000)
+            page.wait_for_timeout(1500)
+            # The heading at the top, clear of Streamlit's toolbar (which overlays the page).
+            heading.evaluate("e => e.scrollIntoView({block: 'start'})")
+            page.mouse.move(WIDTH // 2, 450)
+            page.mouse.wheel(0, -90)
+            page.mouse.move(WIDTH // 2, 5)  # off the list, whose toolbar shows on hover
             page.wait_for_timeout(1000)
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOTS / "regulator-flag-history.png"))

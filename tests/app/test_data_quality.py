@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from apphelp import figures, frame_with, metric, no_exception, open_page
+from expected_figures import array
+
+from etl.schema import ENTITIES
+from etl.validate import RULE_MESSAGES
 
 
 def test_load_figures_match_load_history(use_db, truth):
@@ -43,3 +47,28 @@ def test_contract_checks_of_the_last_load(use_db, truth):
         "WHERE load_id = (SELECT max(load_id) FROM load_history)"
     ).fetchone()[0]
     assert any(f"All {n_checks} checks pass" in s.value for s in at.success)
+
+
+def test_quarantine_chart_names_each_rule_in_words_from_its_definition(use_db, truth):
+    """Each bar reads file · column and the broken rule in words, as etl defines the rule (the
+    format's rules in etl.validate, the rules across columns in etl.schema), never its code."""
+    at = open_page("data_quality.py")
+    no_exception(at)
+    expected = {}
+    for path, entity, column, rule, n in truth.execute(
+        "SELECT file, entity, column_name, rule, count(*) FROM quarantine GROUP BY ALL"
+    ).fetchall():
+        words = RULE_MESSAGES.get(rule) or next(
+            r.message for r in ENTITIES[entity].rules if r.name == rule
+        )
+        label = f"{path.rsplit('/', 1)[-1]} · {column} {words}"
+        expected[label] = expected.get(label, 0) + n
+    bars = figures(at)[1]["data"][0]
+    shown = {y.replace("<br>", " "): n for y, n in zip(bars["y"], array(bars["x"]), strict=True)}
+    assert shown == expected
+    # Not the old "file · column · code" labels.
+    codes = set(RULE_MESSAGES) | {r.name for e in ENTITIES.values() for r in e.rules}
+    assert not [y for y in bars["y"] if y.rsplit(" · ", 1)[-1] in codes]
+    # The rule picker offers the same words, the code beside them.
+    options = at.selectbox(key="dq_rule").options
+    assert "not one of the allowed values (enum)" in options

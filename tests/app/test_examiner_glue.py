@@ -113,8 +113,10 @@ def test_forest_draws_interval_and_shrunken_estimate():
             "q_value": [0.01, 0.7], "raw_rate": [0.3, 0.2], "peer_rate": [0.2, 0.25],
         }
     )
-    fig = charts.forest(rows)
+    fig = charts.forest(rows, measure="adverse_opinion")
     shrunk, dots = fig.data  # the estimate drawn over its shrunken twin
+    assert dots.name == "O/E with 95% CI"
+    assert fig.layout.xaxis.title.text == "observed / expected (95% CI; 1 = no difference)"
     assert list(dots.x) == [1.5, 0.8]
     assert list(dots.error_x.array) == pytest.approx([0.5, 0.4])
     assert list(shrunk.x) == [1.3, 0.9]

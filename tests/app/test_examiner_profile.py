@@ -63,7 +63,8 @@ def test_every_measure_against_peers_with_the_engines_figures(profile, drifter, 
     ).query("examiner_id == @drifter")
     table = frame_with(profile, "peer_group").set_index("label")
     forest = next(
-        t for t in _figure(profile, "O/E with 95% CI")["data"] if t["name"] == "O/E with 95% CI"
+        t for t in _figure(profile, "ratio with 95% CI")["data"]
+        if t["name"] == "ratio with 95% CI"
     )
     ratios = dict(zip(forest["y"], array(forest["x"]), strict=True))
     labels = {
@@ -78,12 +79,33 @@ def test_every_measure_against_peers_with_the_engines_figures(profile, drifter, 
         assert table.loc[label, "q_value"] == pytest.approx(row.q_value, rel=1e-9, nan_ok=True)
         assert table.loc[label, "flagged"] == row.flagged
         assert ratios[label] == pytest.approx(row.ratio, rel=1e-9)
+    # Both kinds of ratio on one axis, each named: the hover of allegiance says odds ratio.
+    axis = _figure(profile, "ratio with 95% CI")["layout"]["xaxis"]["title"]["text"]
+    assert axis.startswith("observed / expected; allegiance: odds ratio (insurer/employer vs "
+                           "claimant/neutral)")
+    hovers = dict(zip(forest["y"], forest["hovertext"], strict=True))
+    assert "odds ratio " in hovers["Allegiance"] and "O/E" not in hovers["Allegiance"]
+    assert "O/E " in hovers["Adverse opinions"]
     n_flagged = flagged_truth.execute(
         "SELECT count(*) FILTER (flagged), count(*) FROM examiner_flags "
         "WHERE examiner_id = $e AND measure <> 'decision_counts'",
         {"e": drifter},
     ).fetchone()
     assert metric(profile, "Flagged measures") == f"{n_flagged[0]} of {n_flagged[1]}"
+
+
+def test_the_specialty_is_written_out_under_the_count_of_peers(profile, drifter, flagged_truth):
+    """The specialty is a caption, which wraps, not a metric's value, which a long name
+    ("occupational medicine") overflows; the metric is the number of same-specialty peers."""
+    [(specialty, n_peers)] = flagged_truth.execute(
+        "SELECT specialty, (SELECT count(*) FROM dim_examiners AS p "
+        "  WHERE p.specialty = x.specialty AND p.examiner_id <> x.examiner_id "
+        "  AND p.examiner_id IN (SELECT examiner_id FROM fct_exams)) "
+        "FROM dim_examiners AS x WHERE examiner_id = $e", {"e": drifter}
+    ).fetchall()
+    assert metric(profile, "Same-specialty peers") == f"{n_peers:,}"
+    assert f"specialty: {specialty.replace('_', ' ')}" in [c.value for c in profile.caption]
+    assert not [m for m in profile.metric if m.label == "Specialty"]
 
 
 def test_each_flag_is_explained_in_words_with_its_method(profile):

@@ -115,7 +115,7 @@ def test_allegiance_has_no_funnel_but_a_ratio_per_examiner(use_flagged_db):
     at = open_page("examiners.py", {"measure": "allegiance"})
     no_exception(at)
     table = frame_with(at, "flagged_on")
-    forest = next(t for t in figures(at)[0]["data"] if t["name"] == "O/E with 95% CI")
+    forest = next(t for t in figures(at)[0]["data"] if t["name"] == "odds ratio with 95% CI")
     # Drawn: the flagged and the 25 largest others at the minimum volume at least, each with
     # a ratio; the rest are counted under the chart.
     rated = table[np.isfinite(table["ratio"]) & (table["n"] > 0) & table["eligible"]]
@@ -157,3 +157,33 @@ def test_the_profile_link_carries_the_examiner_and_the_filters(use_db, truth):
     (link,) = at.get("page_link")
     assert link.proto.page == "examiner_profile"
     assert link.proto.query_string == f"examiner={examiner}&jurisdiction={jurisdiction}"
+
+
+def test_allegiance_is_read_as_an_odds_ratio_not_observed_over_expected(use_flagged_db,
+                                                                         flagged_truth):
+    """Allegiance is an odds ratio (insurer or employer against claimant or neutral): its
+    chart's title, axis, legend and hovers say so, with the interval, against a line at 1."""
+    at = open_page("examiners.py", {"measure": "allegiance"})
+    no_exception(at)
+    words = "odds ratio (insurer/employer vs claimant/neutral)"
+    assert any(h.value == f"Allegiance: {words} with its 95% interval per examiner"
+               for h in at.subheader)
+    chart = figures(at)[0]
+    axis = chart["layout"]["xaxis"]["title"]["text"]
+    assert axis == f"{words} (95% CI; 1 = no difference)"
+    names = [t["name"] for t in chart["data"]]
+    assert "odds ratio with 95% CI" in names and not [n for n in names if "O/E" in n]
+    assert [(s["x0"], s["x1"]) for s in chart["layout"]["shapes"]] == [(1, 1)]
+    # Each hover gives the stored odds ratio and its interval, named as one.
+    stored = {
+        e: (r, lo, hi) for e, r, lo, hi in flagged_truth.execute(
+            "SELECT examiner_id, ratio, ci_low, ci_high FROM examiner_flags "
+            "WHERE measure = 'allegiance'"
+        ).fetchall()
+    }
+    forest = next(t for t in chart["data"] if t["name"] == "odds ratio with 95% CI")
+    for label, hover in zip(forest["y"], forest["hovertext"], strict=True):
+        ratio, low, high = stored[label.split(" ")[0]]
+        assert f"odds ratio {ratio:.2f} (95% CI {low:.2f}–{high:.2f})" in hover
+        assert "O/E" not in hover
+    assert not [c.value for c in at.caption if "observed/expected" in c.value]

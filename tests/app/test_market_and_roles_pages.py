@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from apphelp import APP, captions, figures, frame_with, no_exception
+from apphelp import captions, figures, frame_with, open_as
 from expected_figures import array, counts
 from statsmodels.stats.proportion import proportion_confint
-from streamlit.testing.v1 import AppTest
 
-from access import auth
 from dashboard import periods
 
-PASSWORD = "correct horse battery staple"
 K = 11
 
 
@@ -34,28 +31,17 @@ def market_words(k: int, n: int) -> str:
     return f"Market: {100 * k / n:.1f}% (95% CI {100 * low:.1f}–{100 * high:.1f}%), {k:,} of {n:,}"
 
 
-def open_as(page_file: str, user: auth.User | None, query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=180)
-    if user is not None:
-        at.session_state["signed_in_user"] = user
-    at.query_params.update(query or {})
-    at.switch_page(f"views/{page_file}")
-    return at.run()
-
-
 @pytest.fixture
-def insurer(use_db, truth, no_configured_users):
+def insurer(use_db, truth, add_user):
     """The busiest insurer, signed in (users configured, so not demo mode)."""
     insurer_id = truth.execute(
         "SELECT insurer_id FROM fct_exams GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
     ).fetchone()[0]
-    return auth.add_user("ins", "insurer", (insurer_id,), password=PASSWORD,
-                         path=no_configured_users)
+    return add_user("ins", "insurer", (insurer_id,))
 
 
 def test_insurer_overview_puts_the_market_beside_its_own_rates(insurer, truth):
     at = open_as("overview.py", insurer)
-    no_exception(at)
     market = counts(truth)
     shown = captions(at)
     assert market_words(market["adverse"], market["n"]) in shown
@@ -70,16 +56,14 @@ def test_insurer_overview_puts_the_market_beside_its_own_rates(insurer, truth):
     assert dashed, "no market line on the Overview's trends"
 
 
-def test_a_regulator_sees_no_market_caption(use_db, no_configured_users):
-    regulator = auth.add_user("reg", "regulator", password=PASSWORD, path=no_configured_users)
+def test_a_regulator_sees_no_market_caption(use_db, add_user):
+    regulator = add_user("reg", "regulator")
     at = open_as("overview.py", regulator)
-    no_exception(at)
     assert not [c for c in captions(at) if c.startswith("Market:")]
 
 
 def test_insurer_denials_by_insurer_is_own_against_market(insurer, truth):
     at = open_as("denials.py", insurer, {"by": "insurer_id"})
-    no_exception(at)
     market = counts(truth)
     assert market_words(market["denied"], market["with_decision"]) in captions(at)
     chart = figures(at)[0]
@@ -89,7 +73,6 @@ def test_insurer_denials_by_insurer_is_own_against_market(insurer, truth):
 
 def test_insurer_denials_by_jurisdiction_shows_each_jurisdictions_market(insurer, truth):
     at = open_as("denials.py", insurer, {"by": "jurisdiction"})
-    no_exception(at)
     chart = figures(at)[0]
     grey = [t for t in chart["data"] if t["marker"].get("symbol") == "circle-open"]
     jurisdiction, k, n = truth.execute(
@@ -106,7 +89,6 @@ def test_insurer_denials_by_jurisdiction_shows_each_jurisdictions_market(insurer
 def test_insurer_mmi_and_impairment_show_market_rows(insurer):
     for page, column in (("mmi.py", "population"), ("impairment.py", "population")):
         at = open_as(page, insurer)
-        no_exception(at)
         table = frame_with(at, column)
         assert set(table[column]) == {"own cases", "market (all insurers)"}, page
         market = table[table[column] == "market (all insurers)"]
@@ -116,7 +98,6 @@ def test_insurer_mmi_and_impairment_show_market_rows(insurer):
 
 def test_our_examiners_lists_our_volume_and_market_share(insurer, truth):
     at = open_as("our_examiners.py", insurer)
-    no_exception(at)
     table = frame_with(at, "our exams")
     own = truth.execute(
         "SELECT examiner_id, count(*) AS n FROM fct_exams WHERE insurer_id = ? GROUP BY 1",
@@ -140,7 +121,6 @@ def test_our_examiners_lists_our_volume_and_market_share(insurer, truth):
 
 def test_our_examiners_is_not_in_a_regulators_menu_and_says_whose_it_is(use_db):
     at = open_as("our_examiners.py", None)
-    no_exception(at)
     assert not any("Our examiners" == h.value for h in at.title)
 
 
@@ -162,24 +142,20 @@ def test_a_filtered_denials_page_uses_a_coarser_grain_and_greys_thin_periods(use
         "SELECT body_part, count(*) FROM fct_exams GROUP BY 1 ORDER BY 2 LIMIT 1"
     ).fetchone()
     at = open_as("denials.py", None, {"body_part": body_part})
-    no_exception(at)
     subheaders = [s.value for s in at.subheader]
     assert "By month" not in subheaders, (n, subheaders)
 
 
-def test_researcher_menu_holds_only_methods_and_exports(use_db, no_configured_users):
-    researcher = auth.add_user("res", "researcher", password=PASSWORD, path=no_configured_users)
+def test_researcher_menu_holds_only_methods_and_exports(use_db, add_user):
+    researcher = add_user("res", "researcher")
     at = open_as("methods.py", researcher)
-    no_exception(at)
     assert [t.value for t in at.title] == ["Methods"]
     at = open_as("exports.py", researcher)
-    no_exception(at)
     assert [t.value for t in at.title] == ["Exports"]
 
 
 def test_a_link_naming_an_unknown_jurisdiction_says_which_values_are_known(use_db, truth):
     at = open_as("overview.py", None, {"jurisdiction": "XX"})
-    no_exception(at)
     known = [r[0] for r in truth.execute(
         "SELECT DISTINCT jurisdiction FROM fct_exams WHERE jurisdiction IS NOT NULL ORDER BY 1"
     ).fetchall()]

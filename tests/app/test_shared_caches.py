@@ -15,27 +15,13 @@ import shutil
 import duckdb
 import pytest
 import streamlit as st
-from apphelp import APP, figures, no_exception
+from apphelp import figures, open_as
 from expected_figures import array
 from streamlit.testing.v1 import AppTest
 
-from access import auth
 from dashboard import charts, examiner_figures
 
-PASSWORD = "correct horse battery staple"
 RETAINED_BY_INSURER = "Retained by insurer or employer"
-
-
-def open_as(page_file: str, user: auth.User | None, query: dict | None = None) -> AppTest:
-    """A new session (a new browser tab) opening the page as `user` (None: demo mode)."""
-    at = AppTest.from_file(str(APP), default_timeout=180)
-    if user is not None:
-        at.session_state["signed_in_user"] = user
-    at.query_params.update(query or {})
-    at.switch_page(f"views/{page_file}")
-    at.run()
-    no_exception(at)
-    return at
 
 
 def counting(monkeypatch, module, name: str) -> list:
@@ -76,7 +62,7 @@ def _count(db, sql: str, params: dict) -> tuple:
 
 
 @pytest.fixture
-def two_insurers(db, no_configured_users):
+def two_insurers(db, add_user):
     """An examiner with cases from two insurers whose adverse rates, when retained by an
     insurer or employer, differ; the two insurers and a regulator as users."""
     rows = _rows(
@@ -94,11 +80,8 @@ def two_insurers(db, no_configured_users):
         if len(p) >= 2 and p[0][1] / p[0][2] != p[1][1] / p[1][2]
     )
     (a, k_a, n_a), (b, k_b, n_b) = parts[:2]
-    users = {
-        a: auth.add_user("ins_a", "insurer", (a,), password=PASSWORD, path=no_configured_users),
-        b: auth.add_user("ins_b", "insurer", (b,), password=PASSWORD, path=no_configured_users),
-    }
-    regulator = auth.add_user("reg", "regulator", password=PASSWORD, path=no_configured_users)
+    users = {a: add_user("ins_a", "insurer", (a,)), b: add_user("ins_b", "insurer", (b,))}
+    regulator = add_user("reg", "regulator")
     return examiner, users, {a: k_a / n_a, b: k_b / n_b}, regulator
 
 

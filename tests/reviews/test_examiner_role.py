@@ -90,6 +90,11 @@ def test_the_examiner_sees_their_reviews_and_figures_and_nobody_else(users, con,
     tables = [f.value for f in at.dataframe]
     assert tables[0]["ratio"].tolist() == pytest.approx(frozen["ratio"].tolist())
     assert (tables[1]["n_peers"] > 0).all()
+    # The specialty written out in a caption (a metric's value cut a long one short).
+    [(specialty,)] = con.execute(
+        "SELECT specialty FROM dim_examiners WHERE examiner_id = $e", {"e": mine}
+    ).fetchall()
+    assert f"specialty: {specialty.replace('_', ' ')}" in [c.value for c in at.caption]
 
 
 def test_the_examiner_replies_from_the_form(users, con, busiest):

@@ -69,6 +69,12 @@ def test_an_examiners_public_figures_follow_the_public_rules(con, busiest, tmp_p
         else:  # 2 significant figures of the frozen ratio
             assert float(row["ratio"]) == pytest.approx(float(f"{figure['ratio']:.2g}"))
         assert row["flag"].startswith("flagged" if figure["flagged"] else "not flagged")
+    # The ratio column is named for both kinds it holds: allegiance's is an odds ratio.
+    page = next(p for p in site.out.rglob("*.html") if p.name.startswith("examiner-"))
+    text = page.read_text(encoding="utf-8")
+    assert "<th>Observed / expected</th>" not in text
+    assert ("Ratio: observed / expected; allegiance: odds ratio (insurer/employer vs "
+            "claimant/neutral); 1 is no difference") in text
 
 
 def test_the_market_tables_are_the_researchers_tables(con, tmp_path):
