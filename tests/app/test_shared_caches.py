@@ -15,7 +15,7 @@ import shutil
 import duckdb
 import pytest
 import streamlit as st
-from apphelp import figures, open_as
+from apphelp import figures, no_exception, open_as
 from expected_figures import array
 from streamlit.testing.v1 import AppTest
 
