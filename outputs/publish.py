@@ -218,9 +218,10 @@ def _flag_words(row: pd.Series) -> str:
         return "not flagged: below the minimum volume"
     if not bool(row["flagged"]):
         return "not flagged"
-    direction = row.get("direction")
-    side = {"low": "lower", "high": "higher"}.get(direction, "higher")
-    return f"flagged: {side} than expected for the examiner's cases"
+    # The measure's own words for the side, as neutral one way as the other (a low allegiance
+    # finding favours the claimant, which "lower than expected" did not say).
+    measure = MEASURES[row["measure"]]
+    return f"flagged: {measure.low_means if row.get('direction') == 'low' else measure.high_means}"
 
 
 EXAMINER_COLUMNS = ("label", "n", "observed", "expected", "ratio", "ci_low", "ci_high",

@@ -397,7 +397,8 @@ def _examiner_section(data: PanelData, examiner_id: str, review: Review | None =
         "over the count expected for this examiner's own cases. Bars: 95% interval. "
         "Diamond: the estimate shrunk towards 1 (empirical Bayes), which allows for the volume. "
         "A flag needs q below "
-        f"{data.settings.q}, an excess and at least {data.settings.min_volume} exams.</p>",
+        f"{data.settings.q} on one side (a ratio above 1 or below 1) and at least "
+        f"{data.settings.min_volume} exams.</p>",
         "<h3>2. Funnel plots against peers</h3>",
     ]
     for measure in FUNNEL_MEASURES:
@@ -617,8 +618,9 @@ def panel_report(con: duckdb.DuckDBPyConnection, data: PanelData | None = None) 
     n_examiners = data.flags["examiner_id"].nunique()
     intro = (
         f"<p>{len(ids)} of {n_examiners} examiners are flagged on at least one measure "
-        f"(q below {data.settings.q} after false-discovery-rate control, an excess, and at "
-        f"least {data.settings.min_volume} exams). A flag is a reason to look, not a verdict; "
+        f"(q below {data.settings.q} after false-discovery-rate control on one side, above "
+        f"or below expected, and at least {data.settings.min_volume} exams). A flag is a "
+        "reason to look, not a verdict; "
         "each examiner's section ends with room for a reply.</p>"
         "<h2>Flagged examiners</h2>" + summary
     )

@@ -172,12 +172,14 @@ def _dictionary(layout: Sequence[Item]) -> dict[str, str]:
                 f"{ratio} shrunk towards 1 by empirical Bayes (small volumes move most)"
             )
             out[f"{item.prefix}_p"] = (
-                "One-sided p-value for an excess, allowing for over-dispersion between units"
+                f"One-sided p-value on the side {ratio} lies (above 1 or below 1), as the "
+                "measure's method gives it (docs/methods.md)"
             )
             out[f"{item.prefix}_q"] = "Benjamini-Hochberg q-value across units of minimum volume"
             out[f"{item.prefix}_flagged"] = (
-                "True when q is below the threshold (0.05), with an excess and at least the "
-                "minimum volume (30): a reason to look, not a verdict"
+                f"True when q is below the threshold (0.05) on the side {ratio} lies (above 1 "
+                "or below 1), with at least the minimum volume (30): a reason to look, not a "
+                "verdict"
             )
     return out
 

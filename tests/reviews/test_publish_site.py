@@ -120,3 +120,18 @@ def test_pages_load_nothing_from_anywhere(con, tmp_path):
         assert "A flag is a reason to look, not a verdict." in text
         assert not re.search(r"<(script|img|link|iframe)\b", text)
         assert not re.search(r"(src|href)=\"(https?:)?//", text)
+
+
+def test_a_flag_on_either_side_is_read_in_the_measures_own_words():
+    # A low allegiance finding means the examiner favours the claimant; the words were once
+    # "lower than expected", which says nothing of whom it favours.
+    low = pd.Series({"measure": "allegiance", "eligible": True, "flagged": True,
+                     "direction": "low"})
+    assert publish._flag_words(low).endswith(
+        "the examiner favours the claimant when an insurer retains them")
+    high = low.copy()
+    high["direction"] = "high"
+    assert publish._flag_words(high).endswith(
+        "the examiner favours the insurer when an insurer retains them")
+    high["flagged"] = False
+    assert publish._flag_words(high) == "not flagged"
