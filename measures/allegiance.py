@@ -14,6 +14,7 @@ biased examiners (docs/methods.md); the odds ratio is the model's, with its inte
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from imestats.offset_logistic import exposure_effect_by_unit
@@ -50,37 +51,41 @@ def score(view: View, settings: FlagSettings) -> pd.DataFrame:
     rows = view.run_sql(SIDES_SQL)
     if rows.empty:
         return pd.DataFrame()
+    insurer_side = rows["insurer_side"].to_numpy(dtype=bool)
+    n, adverse = rows["n"].to_numpy(), rows["adverse"].to_numpy()
     test = exposure_effect_by_unit(
         rows["examiner_id"].to_numpy(),
-        rows["insurer_side"].to_numpy(dtype=bool),
+        insurer_side,
         rows["risk_logit"].to_numpy(dtype=float),
-        rows["n"].to_numpy(),
-        rows["adverse"].to_numpy(),
+        n,
+        adverse,
     )
-    sides = (
-        rows.groupby(["examiner_id", "insurer_side"])[["n", "adverse"]]
-        .sum()
-        .unstack("insurer_side", fill_value=0)
-        .reindex(index=test.units, columns=pd.MultiIndex.from_product([["n", "adverse"],
-                                                                         [True, False]]),
-                 fill_value=0)
-    )
-    n_insurer, n_neutral = sides[("n", True)], sides[("n", False)]
+    # Each side's exams and adverse opinions per examiner, in the test's (sorted) order.
+    examiner, units = pd.factorize(rows["examiner_id"], sort=True)
+
+    def side_total(values: np.ndarray, side: np.ndarray) -> np.ndarray:
+        return np.bincount(examiner, weights=np.where(side, values, 0), minlength=len(units))
+
+    n_insurer, n_neutral = side_total(n, insurer_side), side_total(n, ~insurer_side)
+    adverse_insurer = side_total(adverse, insurer_side)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        raw_rate = adverse_insurer / n_insurer
+        peer_rate = side_total(adverse, ~insurer_side) / n_neutral
     table = pd.DataFrame(
         {
             "examiner_id": test.units,
             "peer_group": "own exams retained by claimant or neutral, allowing for case-mix risk",
             # Both sides need the volume: the smaller one limits what can be told apart.
-            "n": pd.concat([n_insurer, n_neutral], axis=1).min(axis=1).astype(int).to_numpy(),
-            "observed": sides[("adverse", True)].to_numpy(dtype=float),
+            "n": np.minimum(n_insurer, n_neutral).astype(int),
+            "observed": adverse_insurer,
             # Adverse opinions on the insurer side expected if the side made no difference,
             # given the examiner's own level and each exam's case-mix risk.
             "expected": test.expected,
             "ratio": test.odds_ratio,
             "ci_low": test.ci_low,
             "ci_high": test.ci_high,
-            "raw_rate": (sides[("adverse", True)] / n_insurer).to_numpy(),
-            "peer_rate": (sides[("adverse", False)] / n_neutral).to_numpy(),
+            "raw_rate": raw_rate,
+            "peer_rate": peer_rate,
             # A normal test: the low side's tail is 1 - p_value (measures.base).
             "p_value": test.p_greater,
         }
