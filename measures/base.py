@@ -191,7 +191,8 @@ def q_values_and_flags(
 
     A measure gives `p_value` as its test's upper tail (more than expected), and `p_low` as
     its lower tail where the two do not add up to one (an exact test, whose two tails both
-    count P(T = observed)); without `p_low` the lower tail is 1 - p_value (a normal test). The two sides are two one-sided families, each with its own
+    count P(T = observed), or a continuity-corrected one); without `p_low` the lower tail is
+    1 - p_value (a normal test). The two sides are two one-sided families, each with its own
     Benjamini-Hochberg q-values at settings.q, so the high side's q-values and flags are those
     of a one-sided analysis. A row's `direction` is the side its figure lies on (the smaller
     tail), and its p_value, q_value and flag are that side's. The flag is q below settings.q

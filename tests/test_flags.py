@@ -246,9 +246,12 @@ def test_allegiance_odds_ratio_and_test_match_statsmodels_on_one_examiner(demo):
     low, high = np.exp(fit.conf_int().loc["insurer"])
     assert row["ratio"] == pytest.approx(np.exp(fit.params["insurer"]), rel=1e-3)
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high), rel=1e-3)
-    # The one-sided p-value is the upper tail of the signed root of the score statistic (the
-    # sign of observed - expected on the insurer side).
-    z = np.sign(row["observed"] - row["expected"]) * np.sqrt(score)
+    # The score statistic is U^2 / V, U the insurer side's adverse opinions less those the fit
+    # without the side term expects of them; the one-sided p-value is the upper tail of
+    # (U - 1/2) / sqrt(V), the continuity-corrected signed root.
+    u = float((exams["y"] - null.mu)[exams["insurer"] == 1].sum())
+    z = (u - 0.5) / np.sqrt(u**2 / score)
+    assert row["observed"] - row["expected"] == pytest.approx(u, rel=1e-2)
     assert row["p_value"] == pytest.approx(stats.norm.sf(z), rel=1e-2)
 
 
