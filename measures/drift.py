@@ -54,11 +54,13 @@ WHERE {CHARTED_EXAMS}
 GROUP BY ALL
 ORDER BY ALL
 """
-# The charted examiners' exams as numbers (examiner by its place in $examiners), each marked
+# The charted examiners' exams as numbers (examiner by its place in $examiners, date as days
+# since 1 January 1970: no conversion of dates on the way to arrays), each marked
 # in the baseline or not: before the period in which the examiner's baseline ends, in it,
 # or after it. Only the exams of that one period are put in order (date, exam_id breaking
-# ties) to find the baseline's last: sorting every exam of the view, and reading every one
-# back with its examiner's id, is what made a filtered view's drift grow with its exams.
+# ties) to find the baseline's last. Sorting every exam of the view instead, and reading each
+# back with its examiner's id, cost more: filtered to one jurisdiction at 10^7 exams, 2.2 s of
+# CPU against 1.7 s for these two queries and the arrays.
 EXAMS_SQL = f"""
 WITH splits AS (
     SELECT
@@ -69,9 +71,9 @@ WITH splits AS (
 ),
 exams AS MATERIALIZED (
     SELECT
-        unit,
-        {PERIOD} AS period,
-        exam_date,
+        CAST(unit AS INTEGER) AS unit,
+        CAST({PERIOD} AS INTEGER) AS period,
+        CAST(exam_date - DATE '1970-01-01' AS INTEGER) AS day,
         exam_id,
         CAST(is_adverse AS TINYINT) AS is_adverse,
         ln(expected_adverse_opinion / (1 - expected_adverse_opinion)) AS eta_adverse,
@@ -80,12 +82,12 @@ exams AS MATERIALIZED (
     FROM exams_in_view() JOIN splits USING (examiner_id)
     WHERE {CHARTED_EXAMS}
 )
-SELECT unit, period, exam_date, is_adverse, eta_adverse, period < split_period AS in_baseline
+SELECT unit, period, day, is_adverse, eta_adverse, period < split_period AS in_baseline
 FROM exams
 WHERE period <> split_period
 UNION ALL
-SELECT unit, period, exam_date, is_adverse, eta_adverse,
-    row_number() OVER (PARTITION BY unit ORDER BY exam_date, exam_id) <= split_baseline
+SELECT unit, period, day, is_adverse, eta_adverse,
+    row_number() OVER (PARTITION BY unit ORDER BY day, exam_id) <= split_baseline
 FROM exams
 WHERE period = split_period
 """
@@ -167,7 +169,7 @@ def drift_batches(
         exams["unit"].to_numpy(dtype=np.intp),
         exams["in_baseline"].to_numpy(dtype=bool),
         exams["period"].to_numpy(dtype=np.int64),
-        exams["exam_date"].to_numpy(dtype="datetime64[D]"),
+        exams["day"].to_numpy(dtype=np.int64),
         exams["is_adverse"].to_numpy(dtype=float),
         special.expit(exams["eta_adverse"].to_numpy(dtype=float)),
         settings,
@@ -234,7 +236,7 @@ def batches_from_exams(risks: pd.DataFrame, settings: FlagSettings) -> pd.DataFr
         unit,
         place < _baseline_ends(counts, settings)[unit],
         dates.astype("datetime64[M]").astype(np.int64) // settings.drift_batch_months,
-        dates,
+        dates.astype(np.int64),
         risks["is_adverse"].to_numpy(dtype=float)[keep],
         special.expit(risks["eta_adverse"].to_numpy(dtype=float)[keep]),
         settings,
@@ -252,14 +254,15 @@ def _batch_table(
     unit: np.ndarray,
     in_baseline: np.ndarray,
     period: np.ndarray,
-    dates: np.ndarray,
+    days: np.ndarray,
     adverse: np.ndarray,
     risk: np.ndarray,
     settings: FlagSettings,
 ) -> pd.DataFrame:
     """The batch table (BATCH_COLUMNS) of the charted examiners `names` (sorted, with their
     `n_exams`), from their exams in any order: examiner (place in `names`), whether in the
-    baseline, calendar period, date, adverse opinion (0 or 1) and case-mix risk.
+    baseline, calendar period, date (days since 1 January 1970), adverse opinion (0 or 1)
+    and case-mix risk.
 
     Every examiner is handled at once, in arrays over all exams. The CUSUM without reset is
     C_k - min(0, min over j <= k of C_j), C the running sum of the batch weights
@@ -270,7 +273,6 @@ def _batch_table(
     delta = baseline_log_odds_ratios(
         adverse[in_baseline], risk[in_baseline], unit[in_baseline], n_units
     )
-    days = dates.astype("datetime64[D]").astype(np.int64)
     baseline_end = np.full(n_units, np.iinfo(np.int64).min)
     np.maximum.at(baseline_end, unit[in_baseline], days[in_baseline])
     # Every charted examiner has later exams: at least twice the minimum volume, and a
