@@ -33,9 +33,9 @@ from measures.base import (
 )
 
 NAME = "drift"
-# The exams a chart counts: an adverse-opinion outcome and a stored case-mix risk strictly
-# between 0 and 1; $examiner_id NULL: every examiner's.
-CHARTED_EXAMS = """is_adverse IS NOT NULL
+# The exams a chart counts: an examiner's, with an adverse-opinion outcome and a stored
+# case-mix risk strictly between 0 and 1; $examiner_id NULL: every examiner's.
+CHARTED_EXAMS = """examiner_id IS NOT NULL AND is_adverse IS NOT NULL
     AND expected_adverse_opinion > 0 AND expected_adverse_opinion < 1
     AND ($examiner_id IS NULL OR examiner_id = $examiner_id)"""
 # An exam's calendar period: months since January 1970, floor-divided by
