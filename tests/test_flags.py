@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -340,6 +342,34 @@ def test_drift_batches_of_a_filtered_view_are_those_of_its_exams_read_by_hand(de
     pd.testing.assert_frame_equal(in_view[exact], by_hand[exact], check_dtype=False)
     for column in ("risk_sum", "log_terms", "cusum"):
         assert in_view[column].to_numpy() == pytest.approx(by_hand[column].to_numpy(), abs=1e-8)
+
+
+def test_a_filtered_views_flags_are_those_of_a_database_holding_only_its_exams(demo, tmp_path):
+    # The view filtered by the engine against a copy of the database from which the exams
+    # outside it were deleted here, by hand; the copy is read through a date window that
+    # keeps every exam, so that its flags are computed as a filtered view's too (the drift
+    # threshold stored at load, no simulation) and differ from the view's only if the
+    # engine's filtering does.
+    db, con, _, _ = demo
+    view = queries.Filters(jurisdiction=("CA", "NY"), start=dt.date(2021, 1, 1))
+    filtered = compute_flags(con, filters=view)
+    copy = tmp_path / "only-the-view.duckdb"
+    shutil.copyfile(db, copy)
+    with duckdb.connect(str(copy)) as writer:
+        writer.execute(
+            "DELETE FROM fct_exams "
+            "WHERE NOT (jurisdiction IN ('CA', 'NY') AND exam_date >= DATE '2021-01-01')"
+        )
+    only_the_view = queries.connect(copy)
+    try:
+        kept = only_the_view.execute("SELECT count(*) FROM fct_exams").fetchall()[0][0]
+        by_hand = compute_flags(only_the_view, filters=queries.Filters(start=dt.date(1900, 1, 1)))
+    finally:
+        only_the_view.close()
+    assert 0 < kept < con.execute("SELECT count(*) FROM fct_exams").fetchall()[0][0]
+    assert set(filtered["measure"]) == set(EXAMINER_MEASURES)
+    assert filtered["flagged"].sum() > 0
+    pd.testing.assert_frame_equal(filtered, by_hand, check_exact=False, rtol=1e-9, atol=1e-12)
 
 
 def test_explain_a_drift_chart_that_never_rose_above_zero():

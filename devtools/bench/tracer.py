@@ -147,6 +147,8 @@ def _trace_flags(tracer: Tracer) -> None:
         """A report query's name, or what a query the engine composes is for."""
         if name == allegiance.SIDES_SQL:
             return "allegiance sides"
+        if name == drift.PERIODS_SQL:
+            return "drift periods"
         if name == drift.EXAMS_SQL:
             return "drift exams"
         if "hash(exam_id)" in name:
