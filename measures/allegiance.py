@@ -100,7 +100,8 @@ def score(view: View, settings: FlagSettings) -> pd.DataFrame:
             "p_low": test.p_less,
         }
     )
-    return q_values_and_flags(table, NAME, settings)
+    # The ratio is an odds ratio within the examiner: no observed/expected ratio to shrink.
+    return q_values_and_flags(table, NAME, settings, shrink=False)
 
 
 MEASURE = Measure(

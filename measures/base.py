@@ -190,6 +190,7 @@ def q_values_and_flags(
     measure: str,
     settings: FlagSettings,
     signal: np.ndarray | None = None,
+    shrink: bool = True,
 ) -> pd.DataFrame:
     """q-values across examiners of at least the minimum volume, and the flag, on both sides.
 
@@ -202,14 +203,16 @@ def q_values_and_flags(
     tail), and its p_value, q_value and flag are that side's. The flag is q below settings.q
     with the ratio on that side of 1, or, for a monitoring measure, the chart's `signal`
     (which watches for a rise only: its direction is always high); either way only at or
-    above the minimum volume.
+    above the minimum volume. `shrink` False leaves `shrunken_ratio` empty, for a measure
+    whose ratio is not an observed/expected one (an odds ratio): the shrinkage pulls an
+    observed/expected ratio towards 1, and drawn beside another kind of ratio it would mislead.
     """
     rows = rows.copy()
     rows["measure"] = measure
     # Empirical Bayes beside the raw ratio: small examiners are pulled towards 1.
     usable = (rows["expected"] > 0).to_numpy()
     rows["shrunken_ratio"] = np.nan
-    if usable.sum() >= 2:
+    if shrink and usable.sum() >= 2:
         shrunk = gamma_poisson_shrinkage(rows["observed"][usable], rows["expected"][usable])
         rows.loc[usable, "shrunken_ratio"] = shrunk.posterior_mean
     rows["eligible"] = rows["n"] >= settings.min_volume

@@ -220,11 +220,12 @@ def explain(
         lines.append("")
         lines.append(f"{r.measure}: {f'FLAGGED {r.direction}' if r.flagged else 'not flagged'}")
         lines.append(f"  How: {MEASURES[r.measure].words}")
-        ratio = "odds ratio" if MEASURES[r.measure].chart == "odds_ratio" else "ratio"
+        ratio = MEASURES[r.measure].ratio_short
+        shrunken = (f"; shrunken {ratio} {r.shrunken_ratio:.2f}"
+                    if np.isfinite(r.shrunken_ratio) else "")
         lines.append(
             f"  Volume {r.n:,}; observed {r.observed:,.0f}, expected {r.expected:,.1f}; {ratio} "
-            f"{r.ratio:.2f} (95% interval {r.ci_low:.2f} to {r.ci_high:.2f}); "
-            f"shrunken ratio {r.shrunken_ratio:.2f}."
+            f"{r.ratio:.2f} (95% interval {r.ci_low:.2f} to {r.ci_high:.2f}){shrunken}."
         )
         lines.append(
             f"  Raw rate {r.raw_rate:.1%} against {r.peer_rate:.1%} for the comparison group "

@@ -389,6 +389,20 @@ def test_explain_names_every_measure_and_the_verdict(demo):
         assert f"{measure}:" in text
 
 
+def test_allegiance_is_explained_as_an_odds_ratio_without_a_shrunken_observed_over_expected(demo):
+    # The empirical Bayes shrinkage pulls an observed/expected ratio towards 1; beside an odds
+    # ratio it drew a diamond at 1.00 for every examiner.
+    _, _, flags, _ = demo
+    allegiance = flags[flags["measure"] == "allegiance"]
+    assert allegiance["shrunken_ratio"].isna().all()
+    assert flags.loc[flags["measure"] == "adverse_opinion", "shrunken_ratio"].notna().any()
+    row = allegiance.dropna(subset=["ratio"]).iloc[0]
+    text = explain(flags, row["examiner_id"])
+    assert (f"odds ratio {row['ratio']:.2f} (95% interval {row['ci_low']:.2f} to "
+            f"{row['ci_high']:.2f})." in text)
+    assert "shrunken odds ratio" not in text and "shrunken O/E" in text
+
+
 def test_cli_flags_writes_the_spec_header(demo, capsys):
     db, _, _, _ = demo
     assert main(["flags", "--db", str(db), "--measure", "adverse_opinion"]) == 0
