@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 from tqdm import tqdm
 
+from etl import increment
 from etl.build import (
     build_models,
     publish_scored_model,
@@ -69,6 +70,9 @@ class LoadReport:
     # What `after_build` says it stored, by name, each with a one-line `summary` (the case-mix
     # models: refitted or kept, and why).
     precomputed: dict[str, dict] = field(default_factory=dict)
+    # The cases whose derived rows (fct_exams and the tables built from it) this load rebuilt
+    # and merged (etl.increment); None when it rebuilt them whole.
+    merged_cases: int | None = None
 
     def total(self, name: str) -> int:
         return sum(getattr(f, name) for f in self.files)
@@ -115,6 +119,11 @@ class LoadReport:
         lines.append(
             f"Total: read {self.total('read'):,} = loaded {self.total('loaded'):,} "
             f"+ quarantined {self.total('quarantined'):,}; {self.seconds:.1f} s"
+        )
+        lines.append(
+            "Derived tables rebuilt whole"
+            if self.merged_cases is None
+            else f"Derived tables rebuilt for the {self.merged_cases:,} cases this load touched"
         )
         failing = {k: v for k, v in self.contracts.items() if v}
         lines += [part["summary"] for part in self.precomputed.values()]
@@ -250,7 +259,7 @@ def load(
                 reports.append(_load_file(con, pf, f"load_{i}", hash_key, load_id))
             bar.update()
         bar.set_postfix_str("building tables")
-        build_models(con, stage_scored=True)
+        merged_cases = build_models(con, stage_scored=True, load_id=load_id)
         contracts = run_contracts(con, load_id)
         refuse_privacy_breaches(con, load_id, contracts)
         precomputed = {}
@@ -267,6 +276,7 @@ def load(
             contracts,
             describe_datasets(paths),
             precomputed,
+            merged_cases,
         )
         _record_history(con, report, started_at)
         bar.update()
@@ -449,7 +459,10 @@ def _upsert(
     # Changed rows are deleted first; what is left to write is then every good row whose key is
     # not stored (new and changed rows), in one pass. Both statements join on the key, with the
     # stored table as the smaller side on a first load: ten million new rows are never compared
-    # column by column.
+    # column by column. The rows about to be replaced are noted first: what their old version
+    # reached must be rebuilt (etl.increment).
+    replaced = f"SELECT t.* FROM {entity} t SEMI JOIN ({good.sql}) g ON {same_key} AND ({differs})"
+    increment.record_replaced(con, entity, replaced, good.params)
     report.replaced = con.execute(
         f"DELETE FROM {entity} t USING ({good.sql}) g WHERE {same_key} AND ({differs})",
         good.params,
