@@ -260,7 +260,7 @@ def load(
             bar.update()
         bar.set_postfix_str("building tables")
         merged_cases = build_models(con, stage_scored=True, load_id=load_id)
-        contracts = run_contracts(con, load_id)
+        contracts = run_contracts(con, load_id, merged=merged_cases is not None)
         refuse_privacy_breaches(con, load_id, contracts)
         precomputed = {}
         if after_build:
@@ -456,6 +456,15 @@ def _upsert(
     cols = ", ".join(names)
     same_key = " AND ".join(f"t.{k} IS NOT DISTINCT FROM g.{k}" for k in e.key)
     differs = " OR ".join(f"t.{c} IS DISTINCT FROM g.{c}" for c in names)
+    if not con.execute(f"SELECT count(*) FROM (FROM {entity} LIMIT 1)").fetchall()[0][0]:
+        # Nothing stored (a first load): every good row is new, written in one pass over them.
+        written = con.execute(
+            f"INSERT INTO {entity} ({cols}, _load_id) SELECT {cols}, $load_id FROM ({good.sql})",
+            {**good.params, "load_id": load_id},
+        ).fetchall()[0][0]
+        report.inserted, report.replaced, report.unchanged = written, 0, 0
+        _note_aggregation(entity, written, report)
+        return
     # Changed rows are deleted first; what is left to write is then every good row whose key is
     # not stored (new and changed rows), in one pass. Both statements join on the key, with the
     # stored table as the smaller side on a first load: ten million new rows are never compared
@@ -475,6 +484,11 @@ def _upsert(
     n_good = con.execute(f"SELECT count(*) FROM ({good.sql})", good.params).fetchall()[0][0]
     report.inserted = written - report.replaced
     report.unchanged = n_good - written
+    _note_aggregation(entity, n_good, report)
+
+
+def _note_aggregation(entity: str, n_good: int, report: FileReport) -> None:
+    """Say in the report when the good rows were rolled up into fewer (a profile's aggregate)."""
     if n_good != report.read - report.quarantined:
         aggregated = f"aggregated into {n_good:,} {entity} rows"
         report.note = "; ".join(filter(None, [report.note, aggregated]))

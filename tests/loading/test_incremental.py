@@ -20,9 +20,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import CASES, DECISIONS, write_csv
 
 import queries
 from devtools.demo import generate
+from etl import increment
 from etl.database import ensure_schema
 from etl.load import load
 from ime.cli import main
@@ -40,7 +42,7 @@ from measures.engine import compute_flags, flags_for_view
 from measures.precompute import after_load
 from measures.registry import MEASURES
 from outputs import provenance
-from queries.sqlfile import folder
+from queries import sqlfile
 
 # Tables whose rows record which load wrote them, not what was loaded: flag_history keeps every
 # load's flags, so two loads hold two sets where one load of all rows holds one; casemix_fits
@@ -490,9 +492,8 @@ def _model_columns(db: Path) -> list[str]:
     """fct_exams' own columns (queries/models/fct_exams.sql), without the scorer's."""
     con = duckdb.connect(str(db), read_only=True)
     try:
-        return [
-            d[0] for d in con.execute(f"DESCRIBE {folder('models')['fct_exams'].sql}").fetchall()
-        ]
+        sql = sqlfile.folder("models")["fct_exams"].sql
+        return [d[0] for d in con.execute(f"DESCRIBE {sql}").fetchall()]
     finally:
         con.close()
 
@@ -532,3 +533,33 @@ def test_a_merged_database_refitted_is_the_database_one_load_of_the_final_rows_b
     stored = _read(changed["refit"], "SELECT specialty, examiner_id FROM fct_exams")
     in_order = stored.sort_values(["specialty", "examiner_id"], ignore_index=True)
     pd.testing.assert_frame_equal(stored, in_order)
+
+
+def test_a_merging_load_checks_the_contracts_on_its_rows_and_the_whole_after_a_violation(
+    canonical_folder, db_path, tmp_path, monkeypatch
+):
+    # Two cases only: every load merges (the share that rebuilds whole raised to all cases).
+    monkeypatch.setattr(increment, "MERGE_SHARE", 1.0)
+    load([canonical_folder], db_path)
+    # A case replaced with an injury after its exam: the loader checks an exam's dates
+    # against its case when the exam is loaded, not when the case is; the dates contract,
+    # read over the exams this load rebuilt only, counts it.
+    write_csv(tmp_path / "injured" / "cases.csv", [{**CASES[0], "injury_date": "2021-06-20"}])
+    report = load([tmp_path / "injured"], db_path)
+    assert report.merged_cases == 1
+    assert report.contracts["exams_dates_in_order"] == 1
+    assert sum(report.contracts.values()) == 1
+    # The next load, of a decision on the other case, finds the violation still there:
+    # after a load that counted one, the contract reads the whole table again.
+    decision = {
+        **DECISIONS[0],
+        "decision_id": "D9",
+        "case_id": "C2",
+        "exam_id": "E2",
+        "decision_date": "2021-08-25",
+    }
+    write_csv(tmp_path / "later" / "decisions.csv", [decision])
+    report = load([tmp_path / "later"], db_path)
+    assert report.merged_cases == 1
+    assert report.contracts["exams_dates_in_order"] == 1
+    assert sum(report.contracts.values()) == 1
