@@ -466,10 +466,9 @@ def _upsert(
         _note_aggregation(entity, written, report)
         return
     # Changed rows are deleted first; what is left to write is then every good row whose key is
-    # not stored (new and changed rows), in one pass. Both statements join on the key, with the
-    # stored table as the smaller side on a first load: ten million new rows are never compared
-    # column by column. The rows about to be replaced are noted first: what their old version
-    # reached must be rebuilt (etl.increment).
+    # not stored (new and changed rows), in one pass. Both statements join on the key: rows are
+    # compared column by column only where their keys match. The rows about to be replaced are
+    # noted first: what their old version reached must be rebuilt (etl.increment).
     replaced = f"SELECT t.* FROM {entity} t SEMI JOIN ({good.sql}) g ON {same_key} AND ({differs})"
     increment.record_replaced(con, entity, replaced, good.params)
     report.replaced = con.execute(
