@@ -74,6 +74,8 @@ def build_models(
             con.execute(f"CREATE VIEW {name} AS FROM {STAGED_SCORED_MODEL}")
             continue
         con.execute(f"CREATE OR REPLACE {kind} {name} AS {models[name].sql}")
+    if load_id is not None:
+        increment.record_build(con, models, load_id)
     return merged
 
 

@@ -86,6 +86,12 @@ CREATE TABLE IF NOT EXISTS drift_thresholds (
     load_id BIGINT NOT NULL,
     threshold DOUBLE NOT NULL
 );
+-- The fingerprint of queries/models the derived tables were last built with (etl.increment):
+-- a load merges only into tables its own model SQL built.
+CREATE TABLE IF NOT EXISTS model_builds (
+    load_id BIGINT NOT NULL,
+    models_sha256 VARCHAR NOT NULL
+);
 CREATE TABLE IF NOT EXISTS contract_results (
     load_id BIGINT NOT NULL,
     contract VARCHAR NOT NULL,

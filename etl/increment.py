@@ -14,6 +14,8 @@ rebuilt rows inserted. A load that touches nothing (the same files again) rebuil
 
 from __future__ import annotations
 
+import hashlib
+
 import duckdb
 
 from etl.sql import quote_ident
@@ -109,9 +111,31 @@ def _restricted_sources(catalog: str) -> dict[str, str]:
     }
 
 
+def models_fingerprint(models: dict[str, SqlFile]) -> str:
+    """The sha256 of every model's SQL, in name order: what the derived tables were built by."""
+    digest = hashlib.sha256()
+    for name in sorted(models):
+        digest.update(f"{name}\n{models[name].sql}\n".encode())
+    return digest.hexdigest()
+
+
+def record_build(con: duckdb.DuckDBPyConnection, models: dict[str, SqlFile], load_id: int) -> None:
+    con.execute(
+        "INSERT INTO model_builds VALUES ($load_id, $sha)",
+        {"load_id": load_id, "sha": models_fingerprint(models)},
+    )
+
+
 def mergeable(con: duckdb.DuckDBPyConnection, models: dict[str, SqlFile]) -> bool:
-    """Whether this load can merge: the merged models are stored tables of the columns their
-    SQL gives now (fct_exams may carry the scorer's columns after them)."""
+    """Whether this load can merge: the derived tables were last built by the model SQL of
+    now (a changed model, even one that gives the same columns, builds every row again), and
+    the merged models are stored tables of the columns their SQL gives (fct_exams may carry
+    the scorer's columns after them)."""
+    last = con.execute(
+        "SELECT models_sha256 FROM model_builds ORDER BY load_id DESC LIMIT 1"
+    ).fetchall()
+    if not last or last[0][0] != models_fingerprint(models):
+        return False
     for name in MERGED_MODELS:
         is_table = con.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE table_name = $name "

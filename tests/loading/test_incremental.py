@@ -47,7 +47,8 @@ from queries import sqlfile
 # Tables whose rows record which load wrote them, not what was loaded: flag_history keeps every
 # load's flags, so two loads hold two sets where one load of all rows holds one; casemix_fits
 # records each fit of the case-mix models (their coefficients, casemix_terms, are compared),
-# drift_thresholds each simulation of the drift panel's threshold (the stored flags carry it).
+# drift_thresholds each simulation of the drift panel's threshold (the stored flags carry it),
+# model_builds each build of the derived tables.
 BOOKKEEPING = (
     "load_history",
     "load_files",
@@ -56,6 +57,7 @@ BOOKKEEPING = (
     "flag_history",
     "casemix_fits",
     "drift_thresholds",
+    "model_builds",
 )
 
 
@@ -563,3 +565,20 @@ def test_a_merging_load_checks_the_contracts_on_its_rows_and_the_whole_after_a_v
     assert report.merged_cases == 1
     assert report.contracts["exams_dates_in_order"] == 1
     assert sum(report.contracts.values()) == 1
+
+
+def test_a_load_after_the_models_changed_builds_every_row_again(
+    canonical_folder, db_path, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(increment, "MERGE_SHARE", 1.0)
+    load([canonical_folder], db_path)
+    decision = {**DECISIONS[0], "decision_id": "D8", "decision_date": "2021-07-03"}
+    write_csv(tmp_path / "one" / "decisions.csv", [decision])
+    assert load([tmp_path / "one"], db_path).merged_cases == 1
+    # As a database built by other model SQL (an older version) would record it.
+    with duckdb.connect(str(db_path)) as con:
+        con.execute("UPDATE model_builds SET models_sha256 = 'older models'")
+    write_csv(tmp_path / "two" / "decisions.csv", [{**decision, "decision_id": "D7"}])
+    assert load([tmp_path / "two"], db_path).merged_cases is None
+    write_csv(tmp_path / "three" / "decisions.csv", [{**decision, "decision_id": "D6"}])
+    assert load([tmp_path / "three"], db_path).merged_cases == 1
