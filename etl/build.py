@@ -7,8 +7,10 @@ from graphlib import TopologicalSorter
 
 import duckdb
 
-from etl import identifiers
+from etl import identifiers, increment
 from etl.errors import LoadError
+from etl.schema import ENTITIES
+from etl.sql import quote_ident
 from queries.sqlfile import SqlFile, folder
 
 CONTRACT_SAMPLE_ROWS = 5
@@ -35,18 +37,36 @@ def model_order(models: dict[str, SqlFile]) -> list[str]:
 SCORED_MODEL = "fct_exams"
 STAGING_DATABASE = "load_staging"
 STAGED_SCORED_MODEL = f"{STAGING_DATABASE}.main.{SCORED_MODEL}"
+SCORED_DELTA = f"{STAGING_DATABASE}.main.{increment.DELTA_TABLE}"
+# fct_exams.sql's ORDER BY: the order a whole build writes, and a refit writes again.
+PAGE_ORDER = "specialty, examiner_id"
 
 
-def build_models(con: duckdb.DuckDBPyConnection, stage_scored: bool = False) -> None:
+def build_models(
+    con: duckdb.DuckDBPyConnection, stage_scored: bool = False, load_id: int | None = None
+) -> int | None:
     """(Re)create every model from queries/models as its header's `materialized` says.
 
     `stage_scored`: build SCORED_MODEL in the in-memory STAGING_DATABASE, under a view of its
     name that every later model and query reads, to be written by the scorer or by
-    `publish_scored_model`.
+    `publish_scored_model`. With `load_id` as well, a load whose changes reach few cases
+    rebuilds the merged models (etl.increment) for those cases only and merges them (their
+    rebuilt fct_exams rows stay staged, SCORED_DELTA, for the scorer), and the number of those
+    cases is returned; None when every model was rebuilt whole.
     """
     models = folder("models")
+    merged = None
+    if stage_scored and load_id is not None and increment.mergeable(con, models):
+        touched = increment.touched_cases(con, load_id)
+        if touched <= increment.MERGE_SHARE * _stored_cases(con):
+            merged = touched
     for name in model_order(models):
         kind = models[name].header.get("materialized", "view").upper()
+        if merged is not None and name in increment.MERGED_MODELS:
+            if name == SCORED_MODEL:
+                con.execute(f"ATTACH ':memory:' AS {STAGING_DATABASE}")
+                increment.merge_models(con, models, STAGING_DATABASE)
+            continue
         if stage_scored and name == SCORED_MODEL:
             con.execute(f"ATTACH ':memory:' AS {STAGING_DATABASE}")
             con.execute(f"CREATE TABLE {STAGED_SCORED_MODEL} AS {models[name].sql}")
@@ -54,16 +74,33 @@ def build_models(con: duckdb.DuckDBPyConnection, stage_scored: bool = False) -> 
             con.execute(f"CREATE VIEW {name} AS FROM {STAGED_SCORED_MODEL}")
             continue
         con.execute(f"CREATE OR REPLACE {kind} {name} AS {models[name].sql}")
+    if load_id is not None:
+        increment.record_build(con, models, load_id)
+    return merged
+
+
+def _stored_cases(con: duckdb.DuckDBPyConnection) -> int:
+    return con.execute("SELECT count(*) FROM cases").fetchall()[0][0]
+
+
+def _staged(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(
+        con.execute(
+            "SELECT 1 FROM duckdb_tables() WHERE database_name = $db AND table_name = $table",
+            {"db": STAGING_DATABASE, "table": table},
+        ).fetchall()
+    )
 
 
 def staged_scored_model(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether SCORED_MODEL was staged by this load and is not written yet."""
-    return bool(
-        con.execute(
-            "SELECT 1 FROM duckdb_databases() WHERE database_name = $name",
-            {"name": STAGING_DATABASE},
-        ).fetchall()
-    )
+    """Whether SCORED_MODEL was staged whole by this load and is not written yet."""
+    return _staged(con, SCORED_MODEL)
+
+
+def scored_delta(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether this load merged SCORED_MODEL and its rebuilt rows (SCORED_DELTA) await the
+    scorer."""
+    return _staged(con, increment.DELTA_TABLE)
 
 
 def write_scored_model(
@@ -76,24 +113,94 @@ def write_scored_model(
     con.execute(f"DETACH {STAGING_DATABASE}")
 
 
+def merge_scored_delta(
+    con: duckdb.DuckDBPyConnection, select: str, params: dict[str, object] | None = None
+) -> None:
+    """Store the rows a merging load rebuilt (SCORED_DELTA) again as `select` (a query over
+    them with their expectations, and its bound `params`), and drop the staged copy."""
+    con.execute(
+        f"DELETE FROM {SCORED_MODEL} WHERE exam_id IN (SELECT exam_id FROM {SCORED_DELTA})"
+    )
+    con.execute(f"INSERT INTO {SCORED_MODEL} BY NAME {select}", params or {})
+    con.execute(f"DETACH {STAGING_DATABASE}")
+
+
+def rewrite_scored_model(
+    con: duckdb.DuckDBPyConnection, select: str, params: dict[str, object] | None = None
+) -> None:
+    """Store SCORED_MODEL again, whole, as `select` (a query over MERGED_EXAMS in their page
+    order, with its bound `params`): a merging load whose models were refitted rescores
+    every exam, and the merged rows, appended at the end, regain their place."""
+    con.execute(f"CREATE TABLE {SCORED_MODEL}_rescored AS {select}", params or {})
+    con.execute(f"DROP TABLE {SCORED_MODEL}")
+    con.execute(f"ALTER TABLE {SCORED_MODEL}_rescored RENAME TO {SCORED_MODEL}")
+    con.execute(f"DETACH {STAGING_DATABASE}")
+
+
+def merged_exams_in_order(con: duckdb.DuckDBPyConnection) -> str:
+    """A query of every stored exam in the columns fct_exams.sql gives (the scorer's dropped),
+    in the order fct_exams.sql writes them."""
+    columns = [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = $db "
+            "AND table_name = $table ORDER BY column_index",
+            {"db": STAGING_DATABASE, "table": increment.DELTA_TABLE},
+        ).fetchall()
+    ]
+    # Column names from the staged table, which fct_exams.sql made.
+    return (
+        f"(SELECT {', '.join(columns)} FROM {SCORED_MODEL} "  # noqa: S608
+        f"ORDER BY {PAGE_ORDER})"
+    )
+
+
 def publish_scored_model(con: duckdb.DuckDBPyConnection) -> None:
-    """Write the staged SCORED_MODEL to the database as built, if no scorer wrote it."""
+    """Write the staged SCORED_MODEL to the database as built, if no scorer wrote it (a merged
+    load's rows are stored already, without expectations)."""
     if staged_scored_model(con):
         write_scored_model(con, f"FROM {STAGED_SCORED_MODEL}")
+    elif scored_delta(con):
+        con.execute(f"DETACH {STAGING_DATABASE}")
 
 
-def run_contracts(con: duckdb.DuckDBPyConnection, load_id: int) -> dict[str, int]:
+def run_contracts(
+    con: duckdb.DuckDBPyConnection, load_id: int, merged: bool = False
+) -> dict[str, int]:
     """Run every check in queries/contracts; store and return violations per check.
 
     The identifier rule the loader drops columns by is registered first, for the contract
     that checks stored `extra` keys against it.
+
+    `merged` (the load rebuilt only the cases it touched, etl.increment): a check whose
+    violations are rows of the tables its header names (`checks`) reads only the rows this
+    load wrote there, when the previous load found it had none. The database changes only
+    through loads, and a row no load touched, or a row it reads elsewhere (a case a decision
+    refers to; loads never delete), is as it was when that check passed, so the count is the
+    whole database's. The PRIVACY_CONTRACTS read every row, always: a claimant identifier left
+    by an older loader or a hand edit must stop the load.
     """
     identifiers.register(con)
+    previous = dict(
+        con.execute(
+            "SELECT contract, n_violations FROM contract_results WHERE load_id = "
+            "(SELECT max(load_id) FROM contract_results WHERE load_id < $load_id)",
+            {"load_id": load_id},
+        ).fetchall()
+    )
     results = {}
     for name, check in folder("contracts").items():
-        # A check reads whole entity tables: it runs once, and the count and the sample are
-        # taken from its violations (usually none).
-        con.execute(f"CREATE OR REPLACE TEMP TABLE contract_violations AS {check.sql}")
+        checked = [t.strip() for t in check.header.get("checks", "").split(",") if t.strip()]
+        narrow = merged and previous.get(name) == 0 and name not in PRIVACY_CONTRACTS
+        narrowed = checked if narrow else []
+        try:
+            _shadow_with_rows_of_load(con, narrowed, load_id)
+            # A check reads whole entity tables: it runs once, and the count and the sample
+            # are taken from its violations (usually none).
+            con.execute(f"CREATE OR REPLACE TEMP TABLE contract_violations AS {check.sql}")
+        finally:
+            for table in narrowed:
+                con.execute(f"DROP TABLE IF EXISTS temp.main.{table}")
         n = con.execute("SELECT count(*) FROM contract_violations").fetchall()[0][0]
         sample = con.execute(
             "SELECT to_json(list(s)) "
@@ -112,6 +219,27 @@ def run_contracts(con: duckdb.DuckDBPyConnection, load_id: int) -> dict[str, int
         results[name] = n
     con.execute("DROP TABLE IF EXISTS contract_violations")
     return results
+
+
+def _shadow_with_rows_of_load(
+    con: duckdb.DuckDBPyConnection, tables: list[str], load_id: int
+) -> None:
+    """A temporary table in place of each of `tables`, holding the rows load `load_id` wrote
+    there: fct_exams' rebuilt rows (SCORED_DELTA), the quarantine's rows of the load, an entity
+    table's rows of the load (`_load_id`)."""
+    catalog = con.execute("SELECT current_database()").fetchall()[0][0]
+    for table in tables:
+        # Table names from the contracts' headers, checked against the known ones.
+        if table == SCORED_MODEL:
+            con.execute(f"CREATE TEMP TABLE {table} AS FROM {SCORED_DELTA}")
+            continue
+        if table == "quarantine":
+            rows = f"FROM {quote_ident(catalog)}.main.quarantine WHERE load_id = $load_id"
+        elif table in ENTITIES:
+            rows = f"FROM {quote_ident(catalog)}.main.{table} WHERE _load_id = $load_id"
+        else:
+            raise ValueError(f"a contract checks {table!r}, which is no table a load writes")
+        con.execute(f"CREATE TEMP TABLE {table} AS {rows}", {"load_id": load_id})
 
 
 def refuse_privacy_breaches(

@@ -79,6 +79,19 @@ CREATE TABLE IF NOT EXISTS casemix_fits (
     n_exams BIGINT NOT NULL,
     reason VARCHAR NOT NULL
 );
+-- The drift measure's panel threshold for the unfiltered view (measures.drift), simulated by
+-- the first load after each fit of the case-mix models and kept, like their coefficients,
+-- until the next: one row per simulation.
+CREATE TABLE IF NOT EXISTS drift_thresholds (
+    load_id BIGINT NOT NULL,
+    threshold DOUBLE NOT NULL
+);
+-- The fingerprint of queries/models the derived tables were last built with (etl.increment):
+-- a load merges only into tables its own model SQL built.
+CREATE TABLE IF NOT EXISTS model_builds (
+    load_id BIGINT NOT NULL,
+    models_sha256 VARCHAR NOT NULL
+);
 CREATE TABLE IF NOT EXISTS contract_results (
     load_id BIGINT NOT NULL,
     contract VARCHAR NOT NULL,

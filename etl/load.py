@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 from tqdm import tqdm
 
+from etl import increment
 from etl.build import (
     build_models,
     publish_scored_model,
@@ -69,6 +70,9 @@ class LoadReport:
     # What `after_build` says it stored, by name, each with a one-line `summary` (the case-mix
     # models: refitted or kept, and why).
     precomputed: dict[str, dict] = field(default_factory=dict)
+    # The cases whose derived rows (fct_exams and the tables built from it) this load rebuilt
+    # and merged (etl.increment); None when it rebuilt them whole.
+    merged_cases: int | None = None
 
     def total(self, name: str) -> int:
         return sum(getattr(f, name) for f in self.files)
@@ -115,6 +119,11 @@ class LoadReport:
         lines.append(
             f"Total: read {self.total('read'):,} = loaded {self.total('loaded'):,} "
             f"+ quarantined {self.total('quarantined'):,}; {self.seconds:.1f} s"
+        )
+        lines.append(
+            "Derived tables rebuilt whole"
+            if self.merged_cases is None
+            else f"Derived tables rebuilt for the {self.merged_cases:,} cases this load touched"
         )
         failing = {k: v for k, v in self.contracts.items() if v}
         lines += [part["summary"] for part in self.precomputed.values()]
@@ -250,8 +259,8 @@ def load(
                 reports.append(_load_file(con, pf, f"load_{i}", hash_key, load_id))
             bar.update()
         bar.set_postfix_str("building tables")
-        build_models(con, stage_scored=True)
-        contracts = run_contracts(con, load_id)
+        merged_cases = build_models(con, stage_scored=True, load_id=load_id)
+        contracts = run_contracts(con, load_id, merged=merged_cases is not None)
         refuse_privacy_breaches(con, load_id, contracts)
         precomputed = {}
         if after_build:
@@ -267,6 +276,7 @@ def load(
             contracts,
             describe_datasets(paths),
             precomputed,
+            merged_cases,
         )
         _record_history(con, report, started_at)
         bar.update()
@@ -446,10 +456,21 @@ def _upsert(
     cols = ", ".join(names)
     same_key = " AND ".join(f"t.{k} IS NOT DISTINCT FROM g.{k}" for k in e.key)
     differs = " OR ".join(f"t.{c} IS DISTINCT FROM g.{c}" for c in names)
+    if not con.execute(f"SELECT count(*) FROM (FROM {entity} LIMIT 1)").fetchall()[0][0]:
+        # Nothing stored (a first load): every good row is new, written in one pass over them.
+        written = con.execute(
+            f"INSERT INTO {entity} ({cols}, _load_id) SELECT {cols}, $load_id FROM ({good.sql})",
+            {**good.params, "load_id": load_id},
+        ).fetchall()[0][0]
+        report.inserted, report.replaced, report.unchanged = written, 0, 0
+        _note_aggregation(entity, written, report)
+        return
     # Changed rows are deleted first; what is left to write is then every good row whose key is
-    # not stored (new and changed rows), in one pass. Both statements join on the key, with the
-    # stored table as the smaller side on a first load: ten million new rows are never compared
-    # column by column.
+    # not stored (new and changed rows), in one pass. Both statements join on the key: rows are
+    # compared column by column only where their keys match. The rows about to be replaced are
+    # noted first: what their old version reached must be rebuilt (etl.increment).
+    replaced = f"SELECT t.* FROM {entity} t SEMI JOIN ({good.sql}) g ON {same_key} AND ({differs})"
+    increment.record_replaced(con, entity, replaced, good.params)
     report.replaced = con.execute(
         f"DELETE FROM {entity} t USING ({good.sql}) g WHERE {same_key} AND ({differs})",
         good.params,
@@ -462,6 +483,11 @@ def _upsert(
     n_good = con.execute(f"SELECT count(*) FROM ({good.sql})", good.params).fetchall()[0][0]
     report.inserted = written - report.replaced
     report.unchanged = n_good - written
+    _note_aggregation(entity, n_good, report)
+
+
+def _note_aggregation(entity: str, n_good: int, report: FileReport) -> None:
+    """Say in the report when the good rows were rolled up into fewer (a profile's aggregate)."""
     if n_good != report.read - report.quarantined:
         aggregated = f"aggregated into {n_good:,} {entity} rows"
         report.note = "; ".join(filter(None, [report.note, aggregated]))

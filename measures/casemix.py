@@ -19,7 +19,16 @@ import duckdb
 import pandas as pd
 
 import queries
-from etl.build import STAGED_SCORED_MODEL, staged_scored_model, write_scored_model
+from etl.build import (
+    SCORED_DELTA,
+    STAGED_SCORED_MODEL,
+    merge_scored_delta,
+    merged_exams_in_order,
+    rewrite_scored_model,
+    scored_delta,
+    staged_scored_model,
+    write_scored_model,
+)
 from imestats.casemix import MISSING_LEVEL, fit_casemix
 from measures.base import FlagSettings, LogisticModel, Measure, comparable
 from measures.registry import MEASURES
@@ -232,13 +241,7 @@ def store_models(
         n_exams=n_fit,
         n_added=n_exams - n_fit,
     )
-    fitted = [
-        r[0]
-        for r in con.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'casemix_terms' "
-            "AND column_name NOT IN ('feature', 'level') ORDER BY column_index"
-        ).fetchall()
-    ]
+    fitted = [c for c in _columns(con, "casemix_terms") if c not in ("feature", "level")]
     outputs = {}
     for m in MEASURES.values():
         if isinstance(m.model, LogisticModel):
@@ -254,6 +257,17 @@ def store_models(
     if staged_scored_model(con):
         _write_scored_exams(con, fitted, outputs)
         return fit
+    if scored_delta(con):
+        # A merging load (etl.increment): the rows it rebuilt are scored under the kept
+        # models; models refitted (or columns not stored yet) rescore every exam.
+        stored = set(outputs) <= set(_columns(con, "fct_exams"))
+        if reason is None and stored:
+            merge_scored_delta(con, *_expectations(con, fitted, outputs, SCORED_DELTA))
+        else:
+            rewrite_scored_model(
+                con, *_expectations(con, fitted, outputs, merged_exams_in_order(con))
+            )
+        return fit
     for column in outputs:
         # Column names from the registry's code, never from data.
         con.execute(f"ALTER TABLE fct_exams ADD COLUMN IF NOT EXISTS {column} DOUBLE").fetchall()
@@ -266,6 +280,18 @@ def store_models(
         params,
     ).fetchall()
     return fit
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """The columns of a stored table, in order."""
+    return [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = $table "
+            "AND database_name = current_database() ORDER BY column_index",
+            {"table": table},
+        ).fetchall()
+    ]
 
 
 def _expectations(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import duckdb
 import numpy as np
 import pandas as pd
 from scipy import special, stats
@@ -315,8 +316,10 @@ def _batch_table(
 
 
 def stored_threshold(view: View, settings: FlagSettings) -> float | None:
-    """The panel threshold `ime load` simulated for the whole database, for a view with fewer
-    exams (a filter or an insurer's scope); None for the default view, or before any load.
+    """The panel threshold `ime load` simulated for the whole database: for the default view
+    the one kept since the case-mix models were last fitted (kept_threshold), for a view with
+    fewer exams (a filter or an insurer's scope) the one stored with the default view's flags;
+    None when there is none, and for settings other than the default.
 
     A view's charts are the same examiners' exams or fewer, in series no longer than the whole
     database's, so under this threshold its panel-wide false-alarm rate can only fall below
@@ -324,12 +327,14 @@ def stored_threshold(view: View, settings: FlagSettings) -> float | None:
     exams) on every filter. The threshold is a setting of the method, not a figure of any
     examiner: every role may read it.
     """
-    whole = view.scope.role != "insurer" and view.filters == queries.NO_FILTERS
-    if whole or settings != DEFAULT_SETTINGS:
+    if settings != DEFAULT_SETTINGS:
         return None
+    whole = view.scope.role != "insurer" and view.filters == queries.NO_FILTERS
     # A cursor of its own: measures are scored side by side (measures.engine).
     cur = view.con.cursor()
     try:
+        if whole:
+            return kept_threshold(cur)
         stored = cur.execute(
             "SELECT any_value(cusum_threshold) FROM examiner_flags WHERE measure = $measure",
             {"measure": NAME},
@@ -337,6 +342,36 @@ def stored_threshold(view: View, settings: FlagSettings) -> float | None:
     finally:
         cur.close()
     return stored[0][0] if stored else None
+
+
+def kept_threshold(con: duckdb.DuckDBPyConnection) -> float | None:
+    """The threshold simulated since the case-mix models were last fitted (drift_thresholds),
+    if any: like the models, it is kept until the next refit, so that a small load does not
+    simulate the panel again (docs/methods.md, "When the models are refitted")."""
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'drift_thresholds' "
+        "AND database_name = current_database()"
+    ).fetchall()[0][0]
+    if not found:
+        return None
+    kept = con.execute(
+        "SELECT threshold FROM drift_thresholds "
+        "WHERE load_id >= (SELECT max(load_id) FROM casemix_fits) "
+        "ORDER BY load_id DESC LIMIT 1"
+    ).fetchall()
+    return kept[0][0] if kept else None
+
+
+def keep_threshold(con: duckdb.DuckDBPyConnection, flags: pd.DataFrame) -> None:
+    """At load, after the default view's `flags`: keep their drift threshold if it was
+    simulated now (none was kept since the last fit)."""
+    threshold = drift_threshold(flags)
+    if threshold is None or kept_threshold(con) is not None:
+        return
+    con.execute(
+        "INSERT INTO drift_thresholds VALUES (currval('load_id_seq'), $threshold)",
+        {"threshold": threshold},
+    ).fetchall()
 
 
 def score(view: View, settings: FlagSettings) -> pd.DataFrame:

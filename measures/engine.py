@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 import queries
+from measures import drift
 from measures.base import (
     DEFAULT_SETTINGS,
     FLAG_COLUMNS,
@@ -92,6 +93,7 @@ def store_flags(con: duckdb.DuckDBPyConnection, refit: bool = False) -> ModelFit
     etl.database and never rebuilt) under this load's id. Returns the models' fit."""
     fit = store_models(con, DEFAULT_SETTINGS, refit)
     flags = compute_flags(con)
+    drift.keep_threshold(con, flags)
     con.register("computed_flags", flags[FLAG_COLUMNS])
     try:
         con.execute("DELETE FROM examiner_flags").fetchall()

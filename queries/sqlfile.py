@@ -9,6 +9,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).parent
 HEADER_LINE = re.compile(r"^--\s*(\w+):\s*(.*)$")
+# `checks` (contracts): the tables whose rows a check's violations are (etl.build.run_contracts).
+HEADER_KEYS = ("name", "grain", "params", "columns", "source", "materialized", "checks")
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ def parse(path: Path) -> SqlFile:
         if not line.startswith("--"):
             break
         m = HEADER_LINE.match(line)
-        if m and m.group(1) in ("name", "grain", "params", "columns", "source", "materialized"):
+        if m and m.group(1) in HEADER_KEYS:
             header[m.group(1)] = m.group(2).strip()
         elif not header.get("grain"):
             description.append(line.removeprefix("--").strip())

@@ -6,6 +6,7 @@
 -- grain: one row per table and extra key
 -- columns: table_name VARCHAR, extra_key VARCHAR, n_rows BIGINT
 -- source: examiners, cases, exams, decisions, treating_ratings, rulings, decision_counts, quarantine
+-- checks: examiners, cases, exams, decisions, treating_ratings, rulings, decision_counts, quarantine
 WITH extra_keys AS (
     SELECT 'examiners' AS table_name, unnest(json_keys(extra)) AS extra_key FROM examiners
     UNION ALL

@@ -20,9 +20,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import CASES, DECISIONS, write_csv
 
 import queries
 from devtools.demo import generate
+from etl import increment
 from etl.database import ensure_schema
 from etl.load import load
 from ime.cli import main
@@ -40,10 +42,13 @@ from measures.engine import compute_flags, flags_for_view
 from measures.precompute import after_load
 from measures.registry import MEASURES
 from outputs import provenance
+from queries import sqlfile
 
 # Tables whose rows record which load wrote them, not what was loaded: flag_history keeps every
 # load's flags, so two loads hold two sets where one load of all rows holds one; casemix_fits
-# records each fit of the case-mix models (their coefficients, casemix_terms, are compared).
+# records each fit of the case-mix models (their coefficients, casemix_terms, are compared),
+# drift_thresholds each simulation of the drift panel's threshold (the stored flags carry it),
+# model_builds each build of the derived tables.
 BOOKKEEPING = (
     "load_history",
     "load_files",
@@ -51,6 +56,8 @@ BOOKKEEPING = (
     "contract_results",
     "flag_history",
     "casemix_fits",
+    "drift_thresholds",
+    "model_builds",
 )
 
 
@@ -370,3 +377,208 @@ def test_a_database_scored_again_takes_the_stored_coefficients(scheduled, tmp_pa
     before = _read(copies["small"], "SELECT exam_id, expected_adverse_opinion FROM fct_exams")
     changed = before.sort_values("exam_id", ignore_index=True)["expected_adverse_opinion"]
     assert (stored["expected_adverse_opinion"] > changed).all()
+
+
+# A second load that changes rows of the first (a case, an exam moved to another case, a
+# decision, an examiner's specialty, a treating rating, a new ruling on an old exam) besides
+# adding 2% new exams: under the refit share, so the models are kept, and the load rebuilds
+# only the cases its rows reach (etl.increment) and merges them.
+def _read_csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+
+
+def _changes(first: Path) -> dict[str, pd.DataFrame]:
+    """Rows of `first` changed, per file: each keeps its key, so a load replaces it."""
+    cases, exams = _read_csv(first / "cases.csv"), _read_csv(first / "exams.csv")
+    decisions, examiners = _read_csv(first / "decisions.csv"), _read_csv(first / "examiners.csv")
+    ratings = _read_csv(first / "treating_ratings.csv")
+    case = cases.iloc[[5]].assign(body_part="head")
+    # An exam moved to a case injured no later than its own (its dates stay in order), whose
+    # old case thereby loses one of its exams.
+    moved = exams.iloc[[40]]
+    injured = cases.set_index("case_id")["injury_date"]
+    target = cases[
+        (cases["injury_date"] <= injured[moved["case_id"].iloc[0]])
+        & (cases["case_id"] != moved["case_id"].iloc[0])
+    ].iloc[0]["case_id"]
+    moved = moved.assign(case_id=target, causation="not_related")
+    decision = decisions[decisions["outcome"] == "approved"].iloc[[3]].assign(outcome="denied")
+    examiner = examiners.iloc[[7]].assign(
+        specialty="neurology" if examiners.iloc[7]["specialty"] != "neurology" else "psychiatry"
+    )
+    rating = ratings.iloc[[2]].assign(wpi_percent="37")
+    ruled = exams.iloc[60]
+    ruling = pd.DataFrame(
+        [
+            {
+                "case_id": ruled["case_id"],
+                "exam_id": ruled["exam_id"],
+                "ruling_date": "2026-01-05",
+                "outcome": "report_rejected",
+            }
+        ]
+    )
+    return {
+        "cases": case,
+        "exams": moved,
+        "decisions": decision,
+        "examiners": examiner,
+        "treating_ratings": rating,
+        "rulings": ruling,
+    }
+
+
+KEYS = {
+    "cases": ["case_id"],
+    "exams": ["exam_id"],
+    "decisions": ["decision_id"],
+    "examiners": ["examiner_id"],
+    "treating_ratings": ["case_id", "rater_role", "rating_date"],
+    "rulings": ["case_id", "exam_id", "ruling_date"],
+}
+
+
+@pytest.fixture(scope="module")
+def changed(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("changed")
+    generate(root / "all", n_exams=3_000, seed=12)
+    (root / "all" / "truth.csv").unlink()
+    exam_ids = list(_read_csv(root / "all" / "exams.csv")["exam_id"])
+    _split(root / "all", root / "first", root / "new", set(exam_ids[3::50]))
+    changes = _changes(root / "first")
+    # The second load: the new exams (with their decisions and rulings) and the changed rows.
+    # The one load of the final rows: the first part with the changed rows in their place.
+    for path in (root / "first").glob("*.csv"):
+        entity = path.stem
+        new = root / "new" / path.name
+        added = _read_csv(new) if new.exists() else _read_csv(path).iloc[:0]
+        if entity in changes:
+            added = pd.concat([added, changes[entity]], ignore_index=True)
+        _write_csv(added, root / "second" / path.name)
+        final = _read_csv(path)
+        if entity in changes:
+            replaced = final.set_index(KEYS[entity]).index.isin(
+                changes[entity].set_index(KEYS[entity]).index
+            )
+            final = pd.concat([final[~replaced], changes[entity]], ignore_index=True)
+        if new.exists():
+            final = pd.concat([final, _read_csv(new)], ignore_index=True)
+        _write_csv(final, root / "final" / path.name)
+    dbs = {name: root / f"{name}.duckdb" for name in ("first", "merged", "refit", "once")}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("IME_KEY_FILE", str(root / "pseudonym.key"))
+        load([root / "first"], dbs["merged"], after_build=after_load)
+        shutil.copyfile(dbs["merged"], dbs["first"])
+        second = load([root / "second"], dbs["merged"], after_build=after_load)
+        assert not second.precomputed["casemix"]["refitted"]
+        # Every changed row and new exam was taken; the load merged a few cases.
+        assert second.total("replaced") == len(changes) - 1  # the ruling is new
+        assert 0 < second.merged_cases < 0.2 * len(_read_csv(root / "final" / "cases.csv"))
+        # The same rows as the merged database, the models refitted on them (forced): what one
+        # load of the final rows fits and stores.
+        shutil.copyfile(dbs["merged"], dbs["refit"])
+        again = load(
+            [root / "second"], dbs["refit"], after_build=lambda con: after_load(con, refit=True)
+        )
+        assert again.merged_cases == 0 and again.precomputed["casemix"]["refitted"]
+        load([root / "final"], dbs["once"], after_build=after_load)
+    return dbs
+
+
+def _model_columns(db: Path) -> list[str]:
+    """fct_exams' own columns (queries/models/fct_exams.sql), without the scorer's."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        sql = sqlfile.folder("models")["fct_exams"].sql
+        return [d[0] for d in con.execute(f"DESCRIBE {sql}").fetchall()]
+    finally:
+        con.close()
+
+
+def test_a_load_of_changed_rows_merges_the_rows_one_load_of_the_final_rows_builds(changed):
+    merged, once = _tables(changed["merged"]), _tables(changed["once"])
+    own = _model_columns(changed["once"])
+    for name in ("main.fct_exams", "main.fct_rating_pairs", "main.fct_shared_exams"):
+        columns = own if name == "main.fct_exams" else list(once[name].columns)
+        got = merged[name][columns].sort_values(columns, ignore_index=True)
+        expected = once[name][columns].sort_values(columns, ignore_index=True)
+        pd.testing.assert_frame_equal(got, expected)
+    for name in ("main.dim_examiners", "main.dim_insurers", "main.fct_decision_counts"):
+        pd.testing.assert_frame_equal(merged[name], once[name])
+    # The changes reached their exams: the moved exam sits under its new case, with the
+    # new case's features, and the old case's shared exams lost it.
+    exams = merged["main.fct_exams"].set_index("exam_id")
+    before = _tables(changed["first"])["main.fct_exams"].set_index("exam_id")
+    differs = (exams.loc[before.index, own[1:]] != before[own[1:]]).any(axis=1)
+    assert differs.sum() >= 5
+    # Every exam, rebuilt or not, carries the expectations of the kept models (computed here
+    # by hand from the stored coefficients).
+    ids = set(exams.index)
+    expected = _scored_by_hand(changed["merged"], ids)
+    stored = merged["main.fct_exams"][list(expected.columns)]
+    pd.testing.assert_frame_equal(
+        stored.sort_values("exam_id", ignore_index=True), expected, check_exact=False, rtol=1e-12
+    )
+
+
+def test_a_merged_database_refitted_is_the_database_one_load_of_the_final_rows_builds(changed):
+    refit, once = _tables(changed["refit"]), _tables(changed["once"])
+    assert sorted(refit) == sorted(once)
+    for name in once:
+        pd.testing.assert_frame_equal(refit[name], once[name], check_exact=False, rtol=1e-6)
+    # The refit wrote fct_exams again in its page order (fct_exams.sql's ORDER BY).
+    stored = _read(changed["refit"], "SELECT specialty, examiner_id FROM fct_exams")
+    in_order = stored.sort_values(["specialty", "examiner_id"], ignore_index=True)
+    pd.testing.assert_frame_equal(stored, in_order)
+
+
+def test_a_merging_load_checks_the_contracts_on_its_rows_and_the_whole_after_a_violation(
+    canonical_folder, db_path, tmp_path, monkeypatch
+):
+    # Two cases only: every load merges (the share that rebuilds whole raised to all cases).
+    monkeypatch.setattr(increment, "MERGE_SHARE", 1.0)
+    load([canonical_folder], db_path)
+    # A case replaced with an injury after its exam: the loader checks an exam's dates
+    # against its case when the exam is loaded, not when the case is; the dates contract,
+    # read over the exams this load rebuilt only, counts it.
+    write_csv(tmp_path / "injured" / "cases.csv", [{**CASES[0], "injury_date": "2021-06-20"}])
+    report = load([tmp_path / "injured"], db_path)
+    assert report.merged_cases == 1
+    assert report.contracts["exams_dates_in_order"] == 1
+    assert sum(report.contracts.values()) == 1
+    # The next load, of a decision on the other case, finds the violation still there:
+    # after a load that counted one, the contract reads the whole table again.
+    decision = {
+        **DECISIONS[0],
+        "decision_id": "D9",
+        "case_id": "C2",
+        "exam_id": "E2",
+        "decision_date": "2021-08-25",
+    }
+    write_csv(tmp_path / "later" / "decisions.csv", [decision])
+    report = load([tmp_path / "later"], db_path)
+    assert report.merged_cases == 1
+    assert report.contracts["exams_dates_in_order"] == 1
+    assert sum(report.contracts.values()) == 1
+
+
+def test_a_load_after_the_models_changed_builds_every_row_again(
+    canonical_folder, db_path, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(increment, "MERGE_SHARE", 1.0)
+    load([canonical_folder], db_path)
+    decision = {**DECISIONS[0], "decision_id": "D8", "decision_date": "2021-07-03"}
+    write_csv(tmp_path / "one" / "decisions.csv", [decision])
+    assert load([tmp_path / "one"], db_path).merged_cases == 1
+    # As a database built by other model SQL (an older version) would record it.
+    with duckdb.connect(str(db_path)) as con:
+        con.execute("UPDATE model_builds SET models_sha256 = 'older models'")
+    write_csv(tmp_path / "two" / "decisions.csv", [{**decision, "decision_id": "D7"}])
+    assert load([tmp_path / "two"], db_path).merged_cases is None
+    write_csv(tmp_path / "three" / "decisions.csv", [{**decision, "decision_id": "D6"}])
+    assert load([tmp_path / "three"], db_path).merged_cases == 1
