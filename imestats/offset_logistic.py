@@ -44,10 +44,14 @@ class ExposureEffects:
     events are none or all of its exams (the likelihood then has no finite maximum): there
     the 2x2 table's odds ratio with a half added to every cell, with Woolf's interval;
     ``p_greater`` and ``p_less`` are the one-sided p-values of an odds ratio above and below
-    1. A unit without both exposures, or without both outcomes, has NaN throughout.
+    1. A unit without both exposures, or without both outcomes, has NaN throughout, except
+    ``trials`` and ``events``: each exposure's exams and events (row 0 unexposed, row 1
+    exposed; shape (2, units)), counted for every unit.
     """
 
     units: np.ndarray
+    trials: np.ndarray
+    events: np.ndarray
     observed: np.ndarray
     expected: np.ndarray
     odds_ratio: np.ndarray
@@ -176,6 +180,8 @@ def exposure_effect_by_unit(
 
     return ExposureEffects(
         units=np.asarray(units),
+        trials=np.stack([n0, n1]),
+        events=np.stack([y0, y1]),
         observed=unless_unusable(y1),
         expected=unless_unusable(expected),
         odds_ratio=unless_unusable(odds_ratio),

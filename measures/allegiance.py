@@ -59,27 +59,19 @@ def score(view: View, settings: FlagSettings) -> pd.DataFrame:
     rows = view.run_sql(SIDES_SQL, per_exam=True)
     if rows.empty:
         return pd.DataFrame()
-    insurer_side = rows["insurer_side"].to_numpy(dtype=bool)
-    n, adverse = rows["n"].to_numpy(), rows["adverse"].to_numpy()
     test = exposure_effect_by_unit(
         rows["examiner_id"].to_numpy(),
-        insurer_side,
+        rows["insurer_side"].to_numpy(dtype=bool),
         rows["risk_logit"].to_numpy(dtype=float),
-        n,
-        adverse,
+        rows["n"].to_numpy(),
+        rows["adverse"].to_numpy(),
         continuity=CONTINUITY,
     )
-    # Each side's exams and adverse opinions per examiner, in the test's (sorted) order.
-    examiner, units = pd.factorize(rows["examiner_id"], sort=True)
-
-    def side_total(values: np.ndarray, side: np.ndarray) -> np.ndarray:
-        return np.bincount(examiner, weights=np.where(side, values, 0), minlength=len(units))
-
-    n_insurer, n_neutral = side_total(n, insurer_side), side_total(n, ~insurer_side)
-    adverse_insurer = side_total(adverse, insurer_side)
+    # Each side's exams and adverse opinions per examiner (row 0 neutral, row 1 insurer).
+    (n_neutral, n_insurer), (adverse_neutral, adverse_insurer) = test.trials, test.events
     with np.errstate(divide="ignore", invalid="ignore"):
         raw_rate = adverse_insurer / n_insurer
-        peer_rate = side_total(adverse, ~insurer_side) / n_neutral
+        peer_rate = adverse_neutral / n_neutral
     table = pd.DataFrame(
         {
             "examiner_id": test.units,

@@ -46,6 +46,9 @@ def test_corrected_test_is_close_to_fishers_exact_test():
     # On a constant offset the model's odds ratio is the table's, ad / bc.
     assert result.odds_ratio[0] == pytest.approx(A * D / (B * C), rel=1e-9)
     assert result.observed[0] == A
+    # Each exposure's trials and events, unexposed first: the table's rows.
+    assert result.trials[:, 0].tolist() == [C + D, A + B]
+    assert result.events[:, 0].tolist() == [C, A]
     # Expected exposed events with no effect: the exposed trials at the pooled rate.
     assert result.expected[0] == pytest.approx((A + B) * (A + C) / (A + B + C + D), rel=1e-9)
 
