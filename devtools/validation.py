@@ -45,7 +45,14 @@ from measures.registry import EXAMINER_MEASURES, LABELS, MEASURES
 PATTERN_MEASURE = {m.planted_by: m.name for m in MEASURES.values() if m.planted_by}
 # The measures a planted pattern tests, in the registry's order.
 PLANTED_MEASURES = tuple(m for m in EXAMINER_MEASURES if m in PATTERN_MEASURE.values())
+# The measures whose planted pattern has a claimant-favouring mirror in the default demo.
+MIRRORED_MEASURES = tuple(
+    m for m in PLANTED_MEASURES
+    if any(PATTERN_MEASURE.get(of) == m for of in demo.MIRRORED.values())
+)
 METHODS = ("product", "textbook")
+# flag_data_set's key for the textbook tests' low side (the claimant-favouring comparison).
+TEXTBOOK_LOW = "textbook_low"
 # Two examiners per cell and seed: one load then covers twice the trials at the same planted
 # share (fitting the case-mix models on their fixed sample is a large part of a load).
 POWER_GRID = PowerGrid(per_cell=2)
@@ -67,7 +74,7 @@ GROUP BY examiner_id
 """
 
 
-def binomial_against_peers(n, events, group) -> np.ndarray:
+def binomial_against_peers(n, events, group, alternative: str = "greater") -> np.ndarray:
     """One-sided exact binomial p-value of each unit's events against its peers' pooled rate.
 
     Parameters
@@ -76,12 +83,14 @@ def binomial_against_peers(n, events, group) -> np.ndarray:
         Trials and events per unit.
     group : array_like
         The peer group of each unit (its specialty); the peers are the group's other units.
+    alternative : str
+        "greater" (more events than the peers' rate) or "less" (fewer).
 
     Returns
     -------
     numpy.ndarray
-        P(X >= events) for X ~ Binomial(n, pooled rate of the peers); NaN for a unit with no
-        peer trials.
+        P(X >= events), or P(X <= events) for "less", for X ~ Binomial(n, pooled rate of the
+        peers); NaN for a unit with no peer trials.
 
     References
     ----------
@@ -95,18 +104,25 @@ def binomial_against_peers(n, events, group) -> np.ndarray:
     peer_n = totals["n"].to_numpy() - n
     with np.errstate(divide="ignore", invalid="ignore"):
         peer_rate = (totals["events"].to_numpy() - events) / peer_n
-    p = stats.binom.sf(events - 1, n, np.where(peer_n > 0, peer_rate, 0.5))
+    rate = np.where(peer_n > 0, peer_rate, 0.5)
+    if alternative == "greater":
+        p = stats.binom.sf(events - 1, n, rate)
+    elif alternative == "less":
+        p = stats.binom.cdf(events, n, rate)
+    else:
+        raise ValueError(f"alternative must be 'greater' or 'less', not {alternative!r}")
     return np.where(peer_n > 0, p, np.nan)
 
 
-def fisher_greater(a, n1, c, n0) -> np.ndarray:
+def fisher_one_sided(a, n1, c, n0, alternative: str = "greater") -> np.ndarray:
     """One-sided Fisher exact p-value that the events among the exposed (a of n1) are more
-    likely than among the unexposed (c of n0), per unit; NaN when a side is empty."""
+    ("greater") or less ("less") likely than among the unexposed (c of n0), per unit; NaN when
+    a side is empty."""
     p = np.full(len(a), np.nan)
     for i, (ai, n1i, ci, n0i) in enumerate(zip(a, n1, c, n0, strict=True)):
         if n1i > 0 and n0i > 0:
             table = [[ai, n1i - ai], [ci, n0i - ci]]
-            p[i] = stats.fisher_exact(table, alternative="greater").pvalue
+            p[i] = stats.fisher_exact(table, alternative=alternative).pvalue
     return p
 
 
@@ -139,10 +155,19 @@ def _bh_flags(measure: str, units: pd.DataFrame, settings: FlagSettings) -> pd.D
     )
 
 
+# The textbook tests' side: "high" looks for an excess (scipy's alternative "greater"), "low"
+# for a shortfall ("less").
+TEXTBOOK_ALTERNATIVE = {"high": "greater", "low": "less"}
+
+
 def textbook_flags(
-    con, flags: pd.DataFrame, settings: FlagSettings = DEFAULT_SETTINGS
+    con,
+    flags: pd.DataFrame,
+    settings: FlagSettings = DEFAULT_SETTINGS,
+    side: str = "high",
+    measures: tuple[str, ...] = EXAMINER_MEASURES,
 ) -> pd.DataFrame:
-    """The textbook test of every examiner measure, on the data the product reads.
+    """The textbook test of each examiner measure, on the data the product reads.
 
     Parameters
     ----------
@@ -154,12 +179,17 @@ def textbook_flags(
         same exams.
     settings : FlagSettings
         The false discovery rate and minimum volume, as the product's.
+    side : str
+        "high" tests for an excess (the issue's one-sided tests), "low" for a shortfall (the
+        claimant-favouring side; drift has no low side).
+    measures : tuple of str
+        The measures to test.
 
     Returns
     -------
     pandas.DataFrame
         One row per examiner and measure: examiner_id, measure, n, p_value, q_value,
-        eligible (the minimum volume met), flagged.
+        eligible (the minimum volume met), flagged, direction (the side tested).
 
     Notes
     -----
@@ -183,27 +213,31 @@ def textbook_flags(
     Benjamini Y, Hochberg Y. Controlling the false discovery rate: a practical and powerful
     approach to multiple testing. J R Stat Soc B 1995;57:289-300.
     """
+    alternative = TEXTBOOK_ALTERNATIVE[side]
     view = View(con, queries.FULL_ACCESS, queries.NO_FILTERS)
     specialty = view.run_sql(SPECIALTY_SQL).set_index("examiner_id")["specialty"]
     parts = []
-    for name in EXAMINER_MEASURES:
+    for name in measures:
         chart = MEASURES[name].chart
         if chart == "funnel":
             rows = flags[flags["measure"] == name]
             n = rows["n"].to_numpy(dtype=float)
             p = binomial_against_peers(
-                n, rows["observed"].to_numpy(), specialty.loc[rows["examiner_id"]].to_numpy()
+                n,
+                rows["observed"].to_numpy(),
+                specialty.loc[rows["examiner_id"]].to_numpy(),
+                alternative,
             )
             units = pd.DataFrame(
                 {"examiner_id": rows["examiner_id"].to_numpy(), "n": n, "p_value": p}
             ).assign(min_n=settings.min_volume)
         elif chart == "odds_ratio":
-            units = _allegiance_units(view).assign(min_n=settings.min_volume)
-        elif chart == "cusum":
+            units = _allegiance_units(view, alternative).assign(min_n=settings.min_volume)
+        elif chart == "cusum" and side == "high":
             units = _drift_units(view).assign(min_n=2 * settings.min_volume)
         else:
-            raise ValueError(f"no textbook test for a {chart} measure ({name})")
-        parts.append(_bh_flags(name, units, settings))
+            raise ValueError(f"no textbook test for the {side} side of {name} ({chart})")
+        parts.append(_bh_flags(name, units, settings).assign(direction=side))
     return pd.concat(parts, ignore_index=True)
 
 
@@ -223,14 +257,15 @@ ORDER BY examiner_id
 """
 
 
-def _allegiance_units(view: View) -> pd.DataFrame:
+def _allegiance_units(view: View, alternative: str) -> pd.DataFrame:
     """Per examiner: Fisher's one-sided p-value of the 2x2 table of side by adverse opinion."""
     sides = view.run_sql(ALLEGIANCE_TABLE_SQL).set_index("examiner_id")
-    p = fisher_greater(
+    p = fisher_one_sided(
         sides["adverse_insurer"].to_numpy(dtype=int),
         sides["n_insurer"].to_numpy(dtype=int),
         sides["adverse_neutral"].to_numpy(dtype=int),
         sides["n_neutral"].to_numpy(dtype=int),
+        alternative,
     )
     n = sides[["n_insurer", "n_neutral"]].min(axis=1).to_numpy()
     return pd.DataFrame({"examiner_id": sides.index.to_numpy(), "n": n, "p_value": p})
@@ -282,16 +317,19 @@ def flag_data_set(
 ) -> dict[str, pd.DataFrame]:
     """Load a demo data set as `ime load` does and flag it by both methods.
 
-    Returns the flags of each method (keys METHODS): examiner_id, measure, flagged and more.
+    Returns the flags of each method (keys METHODS): examiner_id, measure, flagged and more;
+    and under TEXTBOOK_LOW the textbook tests' low side of the measures with a
+    claimant-favouring mirror.
     """
     load([data], db, progress=False, after_build=after_load)
     con = queries.connect(db)
     try:
         product = compute_flags(con, measures=EXAMINER_MEASURES, settings=settings)
         textbook = textbook_flags(con, product, settings)
+        textbook_low = textbook_flags(con, product, settings, "low", MIRRORED_MEASURES)
     finally:
         con.close()
-    return {"product": product, "textbook": textbook}
+    return {"product": product, "textbook": textbook, TEXTBOOK_LOW: textbook_low}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,9 +388,10 @@ def _flagged_by_side(flags: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class BothSides:
-    """The product's flags of one measure on one data set, by side: biased examiners (planted
-    to find on the high side) and claimant-favouring ones (their mirror image, devtools.demo
-    MIRRORED), each found on its own side and flagged on the wrong one."""
+    """The flags of one measure on one data set, by side: biased examiners (planted to find on
+    the high side) and claimant-favouring ones (their mirror image, devtools.demo MIRRORED),
+    each found on its own side and flagged on the wrong one by the product, and found on its
+    own side by the textbook test of that side."""
 
     seed: int
     measure: str
@@ -362,14 +401,24 @@ class BothSides:
     favouring: int
     favouring_low: int
     favouring_high: int
+    textbook_biased_high: int
+    textbook_favouring_low: int
 
 
-def both_sides(flags: pd.DataFrame, truth: pd.DataFrame, seed: int, measure: str) -> BothSides:
-    """Count each kind of planted examiner of `measure` found on each side."""
-    merged = _flagged_by_side(flags, truth)
+def both_sides(
+    product: pd.DataFrame, textbook: pd.DataFrame, truth: pd.DataFrame, seed: int, measure: str
+) -> BothSides:
+    """Count each kind of planted examiner of `measure` found on each side: `product` holds
+    the product's flags of the measure, `textbook` the textbook tests' of both sides (a row
+    per examiner and side, `direction` naming the side)."""
+    merged = _flagged_by_side(product, truth)
     biased = merged["pattern"].map(PATTERN_MEASURE) == measure
     mirrors = [m for m, of in demo.MIRRORED.items() if PATTERN_MEASURE.get(of) == measure]
     favouring = merged["pattern"].isin(mirrors)
+    found = textbook[textbook["flagged"].astype(bool)]
+    found_on = found.groupby("direction")["examiner_id"].agg(set)
+    textbook_high = merged["examiner_id"].isin(found_on.get("high", set()))
+    textbook_low = merged["examiner_id"].isin(found_on.get("low", set()))
     return BothSides(
         seed,
         measure,
@@ -379,21 +428,16 @@ def both_sides(flags: pd.DataFrame, truth: pd.DataFrame, seed: int, measure: str
         int(favouring.sum()),
         int((favouring & merged["flagged_low"]).sum()),
         int((favouring & merged["flagged_high"]).sum()),
+        int((biased & textbook_high).sum()),
+        int((favouring & textbook_low).sum()),
     )
-
-
-# The measures whose planted pattern has a claimant-favouring mirror in the default demo.
-MIRRORED_MEASURES = tuple(
-    m for m in PLANTED_MEASURES
-    if any(PATTERN_MEASURE.get(of) == m for of in demo.MIRRORED.values())
-)
 
 
 def validate_seed(
     seed: int, n_exams: int, workdir: Path, settings: FlagSettings = DEFAULT_SETTINGS
 ) -> tuple[list[Detection], list[BothSides]]:
     """Generate, load and flag one default demo data set; score both methods on every
-    measure, and the product's two sides on the measures with a claimant-favouring mirror."""
+    measure, and both sides on the measures with a claimant-favouring mirror."""
     data = workdir / f"demo-{seed}"
     generate(data, n_exams=n_exams, seed=seed)
     flags = flag_data_set(data, workdir / f"demo-{seed}.duckdb", settings)
@@ -404,8 +448,15 @@ def validate_seed(
         for method in METHODS
     ]
     product = flags["product"]
+    textbook = pd.concat([flags["textbook"], flags[TEXTBOOK_LOW]], ignore_index=True)
     sides = [
-        both_sides(product[product["measure"] == measure], truth, seed, measure)
+        both_sides(
+            product[product["measure"] == measure],
+            textbook[textbook["measure"] == measure],
+            truth,
+            seed,
+            measure,
+        )
         for measure in MIRRORED_MEASURES
     ]
     return detections, sides
@@ -414,7 +465,16 @@ def validate_seed(
 def both_sides_table(results: list[BothSides]) -> pd.DataFrame:
     """Totals over seeds per measure, with each kind's share found on its own side."""
     totals = pd.DataFrame([r.__dict__ for r in results]).groupby("measure", sort=False)[
-        ["biased", "biased_high", "biased_low", "favouring", "favouring_low", "favouring_high"]
+        [
+            "biased",
+            "biased_high",
+            "biased_low",
+            "favouring",
+            "favouring_low",
+            "favouring_high",
+            "textbook_biased_high",
+            "textbook_favouring_low",
+        ]
     ].sum()
     totals["biased_found_share"] = totals["biased_high"] / totals["biased"]
     totals["favouring_found_share"] = totals["favouring_low"] / totals["favouring"]
@@ -895,16 +955,30 @@ def _both_sides_markdown(sides: pd.DataFrame) -> list[str]:
         "biased pattern's effect negated (`MIRRORED` in `devtools/demo.py`). The product tests "
         "each measure both ways, as two one-sided families with Benjamini-Hochberg q-values at "
         "the same threshold (docs/methods.md, \"Both directions\"). A biased examiner should be "
-        "found high and never low; a claimant-favouring one low and never high.",
+        "found high and never low; a claimant-favouring one low and never high. The textbook "
+        "columns make the same count with the textbook test of each side (`textbook_flags`: "
+        "the exact binomial's lower tail for the adverse opinion rate, Fisher's test with the "
+        "alternative 'less' for allegiance), with Benjamini-Hochberg across the examiners of "
+        "each side: what the data allow a standard test to find on each side.",
         "",
-        "| measure | biased found high | biased flagged low | claimant-favouring found low "
+        "A negated effect moves fewer opinions where the outcome is rarer than even. At the "
+        "demo's adverse rate of about a third, allegiance's log odds ratio of +1.5 on the "
+        "insurer side raises the examiner's adverse rate there to about two thirds, and -1.5 "
+        "lowers it to about a tenth: some 30 opinions in 100 moved against some 20, so at the "
+        "same volume a claimant-favouring examiner leaves less evidence than a biased one, "
+        "whatever the test.",
+        "",
+        "| measure | biased found high | biased found high, textbook | biased flagged low "
+        "| claimant-favouring found low | claimant-favouring found low, textbook "
         "| claimant-favouring flagged high |",
-        "|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in sides.itertuples():
         lines.append(
-            f"| {r.measure} | {_count(r.biased_high, r.biased)} | {r.biased_low} "
-            f"| {_count(r.favouring_low, r.favouring)} | {r.favouring_high} |"
+            f"| {r.measure} | {_count(r.biased_high, r.biased)} "
+            f"| {_count(r.textbook_biased_high, r.biased)} | {r.biased_low} "
+            f"| {_count(r.favouring_low, r.favouring)} "
+            f"| {_count(r.textbook_favouring_low, r.favouring)} | {r.favouring_high} |"
         )
     return [*lines, ""]
 

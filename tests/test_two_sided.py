@@ -119,11 +119,21 @@ def test_validation_counts_each_kind_on_each_side():
             "direction": ["high", "low", "low", "high", "low", "low"],
         }
     )
-    counted = both_sides(flags, truth, 1, "allegiance")
+    # The textbook tests, a row per examiner and side: high finds B1 and B2 (and the fair F1),
+    # low finds C3 only (C1 is tested low but not flagged).
+    textbook = pd.DataFrame(
+        {
+            "examiner_id": ["B1", "B2", "F1", "C1", "C3"],
+            "flagged": [True, True, True, False, True],
+            "direction": ["high", "high", "high", "low", "low"],
+        }
+    )
+    counted = both_sides(flags, textbook, truth, 1, "allegiance")
     # By hand: biased B1 found high, B2 not flagged; claimant-favouring C1 found low, C2
     # flagged on the wrong side, C3 not flagged; the fair examiner counts in neither.
     assert (counted.biased, counted.biased_high, counted.biased_low) == (2, 1, 0)
     assert (counted.favouring, counted.favouring_low, counted.favouring_high) == (3, 1, 1)
+    assert (counted.textbook_biased_high, counted.textbook_favouring_low) == (2, 1)
     table = both_sides_table([counted, counted]).set_index("measure")
     assert table.loc["allegiance", "biased_found_share"] == pytest.approx(0.5)
     assert table.loc["allegiance", "favouring_found_share"] == pytest.approx(1 / 3)

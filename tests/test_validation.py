@@ -7,6 +7,7 @@ find the examiners planted with odds ratio 4 at 500 exams.
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -185,3 +186,16 @@ def test_power_chart_draws_a_point_and_interval_per_cell_and_method(power):
     # Allegiance and early MMI: 2 odds ratios + 2 volumes each, fair flags of 7 measures;
     # 2 methods; 2 legend.
     assert len(circles) == 2 * (2 * (2 + 2) + 7) + 2
+
+
+def test_textbook_low_side_tails_equal_hand_computed_sums():
+    # The exact binomial's lower tail: 1 event in 10 trials against the peers' pooled rate of
+    # 1/2 (the other unit of the group: 10 events in 20), P(X <= 1) = (1 + 10) / 2**10.
+    p = validation.binomial_against_peers([10, 20], [1, 10], ["a", "a"], alternative="less")
+    assert p[0] == pytest.approx(11 / 2**10, rel=1e-12)
+    # Fisher's test, alternative "less", of [[1, 9], [5, 5]]: the hypergeometric lower tail of
+    # the exposed events given the margins (6 events among 20, 10 exposed), summed by hand.
+    by_hand = sum(math.comb(6, k) * math.comb(14, 10 - k) for k in (0, 1)) / math.comb(20, 10)
+    p = validation.fisher_one_sided([1], [10], [5], [10], alternative="less")
+    assert p[0] == pytest.approx(by_hand, rel=1e-12)
+    assert by_hand == pytest.approx(13013 / 184756, rel=1e-12)
