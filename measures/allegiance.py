@@ -59,8 +59,11 @@ def score(view: View, settings: FlagSettings) -> pd.DataFrame:
     rows = view.run_sql(SIDES_SQL, per_exam=True)
     if rows.empty:
         return pd.DataFrame()
+    # Examiners as whole numbers, from the Arrow strings as they came: 309,269 rows' ids
+    # turned into Python strings and then factorised took 0.06 s of CPU, this 0.02 s.
+    examiner, examiners = pd.factorize(rows["examiner_id"], sort=True)
     test = exposure_effect_by_unit(
-        rows["examiner_id"].to_numpy(),
+        examiner,
         rows["insurer_side"].to_numpy(dtype=bool),
         rows["risk_logit"].to_numpy(dtype=float),
         rows["n"].to_numpy(),
@@ -74,7 +77,7 @@ def score(view: View, settings: FlagSettings) -> pd.DataFrame:
         peer_rate = adverse_neutral / n_neutral
     table = pd.DataFrame(
         {
-            "examiner_id": test.units,
+            "examiner_id": examiners.to_numpy()[test.units],
             "peer_group": "own exams retained by claimant or neutral, allowing for case-mix risk",
             # Both sides need the volume: the smaller one limits what can be told apart.
             "n": np.minimum(n_insurer, n_neutral).astype(int),

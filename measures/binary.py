@@ -22,16 +22,19 @@ def binary_aggregates(name: str, model: LogisticModel) -> tuple[tuple[str, str],
     """The per-examiner sums of a binary measure: exams that count, events, and the expected
     count and binomial variance from the stored per-exam probabilities.
 
-    Written with count_if and CASE rather than FILTER clauses: the same sums, and the grouped
-    pass of a filtered view at 10^6 exams took about 40% less time.
+    An exam that does not count adds its probability times 0: the same sums as a CASE that
+    leaves it out (or a FILTER clause), for less work per exam. Filtered to one jurisdiction at
+    10^7 exams, the grouped pass of the five binary measures took 0.95 to 1.10 s of CPU this
+    way against 1.06 to 1.55 s with CASE (four runs each, alternating); CASE had itself taken
+    about 40% less time than FILTER clauses at 10^6.
     """
     outcome, p = f"({model.outcome})", f"expected_{name}"
-    counts = f"{outcome} IS NOT NULL"
+    counts = f"CAST({outcome} IS NOT NULL AS DOUBLE)"
     return (
         (f"n_{name}", f"count({outcome})"),
         (f"o_{name}", f"count_if({outcome})"),
-        (f"e_{name}", f"coalesce(sum(CASE WHEN {counts} THEN {p} END), 0)"),
-        (f"v_{name}", f"coalesce(sum(CASE WHEN {counts} THEN {p} * (1 - {p}) END), 0)"),
+        (f"e_{name}", f"coalesce(sum({counts} * {p}), 0)"),
+        (f"v_{name}", f"coalesce(sum({counts} * {p} * (1 - {p})), 0)"),
     )
 
 

@@ -139,7 +139,10 @@ def drift_batches(
     (BATCH_COLUMNS), from the view's exams: their counts per period (PERIODS_SQL), then the
     charted examiners' exams as numbers (EXAMS_SQL)."""
     params = {"examiner_id": examiner_id, "batch_months": settings.drift_batch_months}
-    periods = view.run_sql(PERIODS_SQL, **params)
+    # Through Arrow, like a result of a row per exam: filtered to one jurisdiction at 10^7
+    # exams, its 99,666 rows of an examiner id, a period and two counts took 0.27 s of CPU
+    # against 0.28 to 0.35 s through DuckDB's own conversion.
+    periods = view.run_sql(PERIODS_SQL, per_exam=True, **params)
     if not comparable(periods["n"], periods["adverse"]):
         return pd.DataFrame(columns=BATCH_COLUMNS)
     examiner = periods["examiner_id"].to_numpy()
