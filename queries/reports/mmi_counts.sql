@@ -30,8 +30,8 @@ SELECT
         'unknown'
     ) AS group_value,
     days_injury_to_mmi,
-    count(*) FILTER (mmi_reached) AS n_event,
-    count(*) FILTER (NOT mmi_reached) AS n_censored
+    count_true(mmi_reached) AS n_event,
+    count_true(NOT mmi_reached) AS n_censored
 FROM exams_in_view()
 WHERE days_injury_to_mmi IS NOT NULL AND mmi_reached IS NOT NULL
 GROUP BY ALL
