@@ -19,6 +19,7 @@ import hashlib
 import duckdb
 
 from etl.sql import quote_ident
+from queries import table_exists
 from queries.sqlfile import SqlFile
 
 # Per entity, the columns through which one of its rows reaches the merged models.
@@ -69,10 +70,7 @@ def touched_cases(con: duckdb.DuckDBPyConnection, load_id: int) -> int:
     """Store (TOUCHED_CASES) and count the cases whose derived rows this load may change: those
     of every row it replaced (old version) or wrote (`_load_id`), and of the exams of every
     exam or examiner among them."""
-    replaced = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = $name",
-        {"name": TOUCHED_KEYS},
-    ).fetchall()[0][0]
+    replaced = table_exists(con, TOUCHED_KEYS, temporary=True)
     keys = [f"SELECT case_id, exam_id, examiner_id FROM {TOUCHED_KEYS}"] if replaced else []
     keys += [
         f"SELECT {', '.join(columns)} FROM {entity} WHERE _load_id = $load_id"
@@ -137,12 +135,7 @@ def mergeable(con: duckdb.DuckDBPyConnection, models: dict[str, SqlFile]) -> boo
     if not last or last[0][0] != models_fingerprint(models):
         return False
     for name in MERGED_MODELS:
-        is_table = con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = $name "
-            "AND schema_name = 'main' AND NOT temporary",
-            {"name": name},
-        ).fetchall()[0][0]
-        if not is_table:
+        if not table_exists(con, name):
             return False
         stored = [
             r[0]

@@ -76,6 +76,26 @@ class Scope:
 FULL_ACCESS = Scope()
 NO_FILTERS = Filters()
 
+
+def table_exists(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    schema: str = "main",
+    database: str | None = None,
+    temporary: bool = False,
+) -> bool:
+    """Whether `table` is a table of `schema` in `database` (the connection's own when None),
+    or with `temporary` one of the connection's temporary tables: the one check of a table
+    that older databases, or a load that has not reached it yet, may lack."""
+    return bool(
+        con.execute(
+            "SELECT 1 FROM duckdb_tables() WHERE table_name = $table AND schema_name = $schema "
+            "AND temporary = $temporary AND database_name = CASE WHEN $temporary THEN 'temp' "
+            "ELSE coalesce($database, current_database()) END",
+            {"table": table, "schema": schema, "database": database, "temporary": temporary},
+        ).fetchall()
+    )
+
 def connect(db_path: Path) -> duckdb.DuckDBPyConnection:
     """A read-only connection to a database a load has written."""
     if not db_path.exists():
@@ -255,11 +275,7 @@ def run(
     if table is not None:
         cur = con.cursor()
         try:
-            stored = cur.execute(
-                "SELECT 1 FROM duckdb_tables() WHERE schema_name = $schema AND table_name = $table",
-                {"schema": DEFAULT_VIEW_SCHEMA, "table": table},
-            ).fetchall()
-            if stored:
+            if table_exists(cur, table, schema=DEFAULT_VIEW_SCHEMA):
                 # A name made by _stored_table from the fixed STORED_DEFAULT_VIEW.
                 sql = f"SELECT * FROM {DEFAULT_VIEW_SCHEMA}.{table}"  # noqa: S608
                 return _frame(cur.sql(sql).to_arrow_table())

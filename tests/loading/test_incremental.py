@@ -551,6 +551,9 @@ def test_a_merging_load_checks_the_contracts_on_its_rows_and_the_whole_after_a_v
     assert report.merged_cases == 1
     assert report.contracts["exams_dates_in_order"] == 1
     assert sum(report.contracts.values()) == 1
+    # Every contract has its result, those on tables this load wrote nothing to (decisions,
+    # examiners, ...) included: none, without reading those tables.
+    assert set(report.contracts) == set(sqlfile.folder("contracts"))
     # The next load, of a decision on the other case, finds the violation still there:
     # after a load that counted one, the contract reads the whole table again.
     decision = {
