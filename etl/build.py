@@ -108,13 +108,34 @@ def write_scored_model(
 def merge_scored_delta(
     con: duckdb.DuckDBPyConnection, select: str, params: dict[str, object] | None = None
 ) -> None:
-    """Store the rows a merging load rebuilt (SCORED_DELTA) again as `select` (a query over
-    them with their expectations, and its bound `params`), and drop the staged copy."""
-    con.execute(
-        f"DELETE FROM {SCORED_MODEL} WHERE exam_id IN (SELECT exam_id FROM {SCORED_DELTA})"
-    )
-    con.execute(f"INSERT INTO {SCORED_MODEL} BY NAME {select}", params or {})
+    """Fill the scorer's columns of the rows a merging load rebuilt (merge_models stored them
+    with those columns empty) from `select` (a query over SCORED_DELTA with their expectations,
+    and its bound `params`), and drop the staged copy. The rest of each row is written once:
+    an update of a few columns, not the rows deleted and written whole again."""
+    params = params or {}
+    built = set(_staged_columns(con))
+    given = [d[0] for d in con.execute(f"SELECT * FROM ({select}) LIMIT 0", params).description]
+    # Column names from the staged table and the scorer's query, never from data.
+    scored = ", ".join(f"{c} = s.{c}" for c in given if c not in built)
+    if scored:
+        con.execute(
+            f"UPDATE {SCORED_MODEL} SET {scored} FROM ({select}) AS s "
+            f"WHERE {SCORED_MODEL}.exam_id = s.exam_id",
+            params,
+        )
     con.execute(f"DETACH {STAGING_DATABASE}")
+
+
+def _staged_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The columns of the rebuilt rows (SCORED_DELTA): those fct_exams.sql gives, in order."""
+    return [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = $db "
+            "AND table_name = $table ORDER BY column_index",
+            {"db": STAGING_DATABASE, "table": increment.DELTA_TABLE},
+        ).fetchall()
+    ]
 
 
 def rewrite_scored_model(
@@ -132,17 +153,9 @@ def rewrite_scored_model(
 def merged_exams_in_order(con: duckdb.DuckDBPyConnection) -> str:
     """A query of every stored exam in the columns fct_exams.sql gives (the scorer's dropped),
     in the order fct_exams.sql writes them."""
-    columns = [
-        r[0]
-        for r in con.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE database_name = $db "
-            "AND table_name = $table ORDER BY column_index",
-            {"db": STAGING_DATABASE, "table": increment.DELTA_TABLE},
-        ).fetchall()
-    ]
     # Column names from the staged table, which fct_exams.sql made.
     return (
-        f"(SELECT {', '.join(columns)} FROM {SCORED_MODEL} "  # noqa: S608
+        f"(SELECT {', '.join(_staged_columns(con))} FROM {SCORED_MODEL} "  # noqa: S608
         f"ORDER BY {PAGE_ORDER})"
     )
 

@@ -157,8 +157,8 @@ def merge_models(
     """Rebuild the MERGED_MODELS for TOUCHED_CASES and merge them by exam_id.
 
     fct_exams' rebuilt rows are also kept in `staging` (DELTA_TABLE) for the case-mix scorer,
-    which writes them again with their expectations (measures.casemix.store_models); until
-    then they are stored with those columns empty.
+    which fills in their expectations (measures.casemix.store_models, etl.build.
+    merge_scored_delta); until then they are stored with those columns empty.
     """
     catalog = con.execute("SELECT current_database()").fetchall()[0][0]
     db = f"{quote_ident(catalog)}.main"
