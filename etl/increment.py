@@ -19,7 +19,7 @@ import hashlib
 import duckdb
 
 from etl.sql import quote_ident
-from queries import table_exists
+from queries import CHANGED_CASES, CHANGES_DATABASE, REPLACED_EXAMS, table_exists
 from queries.sqlfile import SqlFile
 
 # Per entity, the columns through which one of its rows reaches the merged models.
@@ -43,7 +43,6 @@ MERGE_SHARE = 0.2
 
 TOUCHED_KEYS = "touched_keys"
 TOUCHED_CASES = "touched_cases"
-STALE_EXAMS = "stale_exams"
 
 
 def record_replaced(
@@ -164,8 +163,14 @@ def merge_models(
     db = f"{quote_ident(catalog)}.main"
     sources = _restricted_sources(catalog)
     delta = f"{staging}.main.{DELTA_TABLE}"
+    # The cases rebuilt and the old version of their exams, kept for the rest of the load
+    # where the default view's cursors read them (queries.store_default_view merges its counts).
+    changes = f"{CHANGES_DATABASE}.main"
+    con.execute(f"ATTACH ':memory:' AS {CHANGES_DATABASE}")
+    con.execute(f"CREATE TABLE {changes}.{CHANGED_CASES} AS FROM {TOUCHED_CASES}")
+    replaced = f"{changes}.{REPLACED_EXAMS}"
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {STALE_EXAMS} AS SELECT exam_id FROM {db}.fct_exams "
+        f"CREATE TABLE {replaced} AS SELECT * FROM {db}.fct_exams "
         f"WHERE case_id IN (SELECT case_id FROM {TOUCHED_CASES})"
     )
     views = []
@@ -186,9 +191,13 @@ def merge_models(
     for name in MERGED_MODELS:
         rebuilt = delta if name == "fct_exams" else f"temp.main.{name}_delta"
         con.execute(
-            f"DELETE FROM {db}.{name} WHERE exam_id IN (SELECT exam_id FROM {STALE_EXAMS})"
+            f"DELETE FROM {db}.{name} WHERE exam_id IN (SELECT exam_id FROM {replaced})"
         )
         con.execute(f"INSERT INTO {db}.{name} BY NAME FROM {rebuilt}")
         if name != "fct_exams":
             con.execute(f"DROP TABLE {rebuilt}")
-    con.execute(f"DROP TABLE {STALE_EXAMS}")
+
+
+def forget_changes(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop what merge_models kept of the load's changes (at the end of the load)."""
+    con.execute(f"DETACH DATABASE IF EXISTS {CHANGES_DATABASE}")

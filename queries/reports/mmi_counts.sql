@@ -9,6 +9,7 @@
 -- grain: one row per group_value and days_injury_to_mmi
 -- params: $group_by VARCHAR
 -- columns: group_value VARCHAR, days_injury_to_mmi BIGINT, n_event BIGINT, n_censored BIGINT
+-- counts: n_event, n_censored
 -- source: exams_in_view()
 SELECT
     coalesce(
