@@ -19,7 +19,12 @@ import hashlib
 import duckdb
 
 from etl.sql import quote_ident
-from queries import CHANGED_CASES, CHANGES_DATABASE, REPLACED_EXAMS, table_exists
+from queries import (
+    CHANGES_DATABASE,
+    REBUILT_EXAMS,
+    REPLACED_EXAMS,
+    table_exists,
+)
 from queries.sqlfile import SqlFile
 
 # Per entity, the columns through which one of its rows reaches the merged models.
@@ -163,16 +168,6 @@ def merge_models(
     db = f"{quote_ident(catalog)}.main"
     sources = _restricted_sources(catalog)
     delta = f"{staging}.main.{DELTA_TABLE}"
-    # The cases rebuilt and the old version of their exams, kept for the rest of the load
-    # where the default view's cursors read them (queries.store_default_view merges its counts).
-    changes = f"{CHANGES_DATABASE}.main"
-    con.execute(f"ATTACH ':memory:' AS {CHANGES_DATABASE}")
-    con.execute(f"CREATE TABLE {changes}.{CHANGED_CASES} AS FROM {TOUCHED_CASES}")
-    replaced = f"{changes}.{REPLACED_EXAMS}"
-    con.execute(
-        f"CREATE TABLE {replaced} AS SELECT * FROM {db}.fct_exams "
-        f"WHERE case_id IN (SELECT case_id FROM {TOUCHED_CASES})"
-    )
     views = []
     try:
         # Temporary views shadow the stored tables of the same name for these statements only
@@ -188,6 +183,19 @@ def merge_models(
     finally:
         for name in views:
             con.execute(f"DROP VIEW temp.main.{name}")
+    # The exams rebuilt, old version and new, in fct_exams.sql's columns, kept for the rest of
+    # the load where the default view's cursors read them (queries.store_default_view merges
+    # its counts).
+    changes = f"{CHANGES_DATABASE}.main"
+    columns = ", ".join(d[0] for d in con.execute(f"DESCRIBE {delta}").fetchall())
+    replaced = f"{changes}.{REPLACED_EXAMS}"
+    con.execute(f"ATTACH ':memory:' AS {CHANGES_DATABASE}")
+    con.execute(f"CREATE TABLE {changes}.{REBUILT_EXAMS} AS FROM {delta}")
+    # Column names from the table fct_exams.sql made.
+    con.execute(
+        f"CREATE TABLE {replaced} AS SELECT {columns} FROM {db}.fct_exams "  # noqa: S608
+        f"WHERE case_id IN (SELECT case_id FROM {TOUCHED_CASES})"
+    )
     for name in MERGED_MODELS:
         rebuilt = delta if name == "fct_exams" else f"temp.main.{name}_delta"
         con.execute(

@@ -235,12 +235,11 @@ DEFAULT_VIEW_SCHEMA = "default_view"
 # the table from the SQL of now.
 DEFAULT_VIEW_BUILDS = "default_view_builds"
 # What a merging load (etl.increment.merge_models) changed in fct_exams, kept until the load
-# ends in an attached in-memory database that the default view's cursors read: the cases whose
-# exams it rebuilt, and the old version of those exams.
+# ends in an attached in-memory database that the default view's cursors read: the exams it
+# rebuilt, old version and new, in fct_exams.sql's columns (not the scorer's: a query that
+# declares its `counts` reads none of them).
 CHANGES_DATABASE = "load_changes"
-CHANGED_CASES = "changed_cases"
 REPLACED_EXAMS = "replaced_exams"
-# The new version of those exams, copied there once by store_default_view.
 REBUILT_EXAMS = "rebuilt_exams"
 
 
@@ -281,10 +280,6 @@ def store_default_view(con: duckdb.DuckDBPyConnection) -> None:
             ).fetchall()
         )
         changes = f"{CHANGES_DATABASE}.main"
-        con.execute(
-            f"CREATE OR REPLACE TABLE {changes}.{REBUILT_EXAMS} AS SELECT * FROM fct_exams "  # noqa: S608
-            f"WHERE case_id IN (SELECT case_id FROM {changes}.{CHANGED_CASES})"  # noqa: S608
-        )
         for part, exams in (("rebuilt", REBUILT_EXAMS), ("replaced", REPLACED_EXAMS)):
             shadows[part] = scoped_cursor(con, FULL_ACCESS, NO_FILTERS)
             # A temporary view of these exams only shadows fct_exams for this cursor: the view
