@@ -7,7 +7,7 @@ examiner. So a row inserted or replaced in an entity table (old version and new)
 exam of its case, of its exam, or of its examiner, and nothing else. A load records what it
 replaced (`record_replaced`, before the upsert deletes the old rows), finds what it inserted by
 its `_load_id`, closes the lot over cases (`touched_cases`), and rebuilds the MERGED_MODELS
-for those cases only: their SQL runs unchanged over temporary views of the same names that
+for those cases only: their SQL runs unchanged over temporary tables of the same names that
 restrict each source to the touched cases. The old rows of those cases are deleted and the
 rebuilt rows inserted. A load that touches nothing (the same files again) rebuilds nothing.
 """
@@ -98,7 +98,8 @@ def touched_cases(con: duckdb.DuckDBPyConnection, load_id: int) -> int:
 
 def _restricted_sources(catalog: str) -> dict[str, str]:
     """Each source of the merged models, as a query of the stored rows of the touched cases
-    (examiners whole: a few thousand rows)."""
+    (examiners whole: a few thousand rows), in an order where the rulings come after the exams
+    they are read through (the temporary table merge_models keeps of them)."""
     db = f"{quote_ident(catalog)}.main"
     cases = f"(SELECT case_id FROM {TOUCHED_CASES})"
     return {
@@ -107,8 +108,7 @@ def _restricted_sources(catalog: str) -> dict[str, str]:
         "decisions": f"FROM {db}.decisions WHERE case_id IN {cases}",
         "treating_ratings": f"FROM {db}.treating_ratings WHERE case_id IN {cases}",
         "rulings": (
-            f"FROM {db}.rulings WHERE exam_id IN "
-            f"(SELECT exam_id FROM {db}.exams WHERE case_id IN {cases})"
+            f"FROM {db}.rulings WHERE exam_id IN (SELECT exam_id FROM temp.main.exams)"
         ),
     }
 
@@ -168,21 +168,23 @@ def merge_models(
     db = f"{quote_ident(catalog)}.main"
     sources = _restricted_sources(catalog)
     delta = f"{staging}.main.{DELTA_TABLE}"
-    views = []
+    shadows = []
     try:
-        # Temporary views shadow the stored tables of the same name for these statements only
-        # (their own SQL names the stored ones by catalog).
+        # Temporary tables of the touched cases' rows shadow the stored tables of the same
+        # name for these statements only (their own SQL names the stored ones by catalog):
+        # each stored table is read once, where a view would be read by every join on it
+        # (exams by three).
         for name, sql in sources.items():
-            con.execute(f"CREATE TEMP VIEW {name} AS {sql}")
-            views.append(name)
+            con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
+            shadows.append(f"TABLE temp.main.{name}")
         con.execute(f"CREATE TABLE {delta} AS {models['fct_exams'].sql}")
         con.execute(f"CREATE TEMP VIEW fct_exams AS FROM {delta}")
-        views.append("fct_exams")
+        shadows.append("VIEW temp.main.fct_exams")
         for name in MERGED_MODELS[1:]:
             con.execute(f"CREATE TEMP TABLE {name}_delta AS {models[name].sql}")
     finally:
-        for name in views:
-            con.execute(f"DROP VIEW temp.main.{name}")
+        for shadow in shadows:
+            con.execute(f"DROP {shadow}")
     # The exams rebuilt, old version and new, in fct_exams.sql's columns, kept for the rest of
     # the load where the default view's cursors read them (queries.store_default_view merges
     # its counts).
