@@ -11,6 +11,7 @@ from etl import identifiers, increment
 from etl.errors import LoadError
 from etl.schema import ENTITIES
 from etl.sql import quote_ident
+from queries import table_exists
 from queries.sqlfile import SqlFile, folder
 
 CONTRACT_SAMPLE_ROWS = 5
@@ -60,15 +61,15 @@ def build_models(
         touched = increment.touched_cases(con, load_id)
         if touched <= increment.MERGE_SHARE * _stored_cases(con):
             merged = touched
+    if stage_scored:
+        con.execute(f"ATTACH ':memory:' AS {STAGING_DATABASE}")
     for name in model_order(models):
         kind = models[name].header.get("materialized", "view").upper()
         if merged is not None and name in increment.MERGED_MODELS:
             if name == SCORED_MODEL:
-                con.execute(f"ATTACH ':memory:' AS {STAGING_DATABASE}")
                 increment.merge_models(con, models, STAGING_DATABASE)
             continue
         if stage_scored and name == SCORED_MODEL:
-            con.execute(f"ATTACH ':memory:' AS {STAGING_DATABASE}")
             con.execute(f"CREATE TABLE {STAGED_SCORED_MODEL} AS {models[name].sql}")
             con.execute(f"DROP TABLE IF EXISTS {name}")
             con.execute(f"CREATE VIEW {name} AS FROM {STAGED_SCORED_MODEL}")
@@ -83,24 +84,15 @@ def _stored_cases(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute("SELECT count(*) FROM cases").fetchall()[0][0]
 
 
-def _staged(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(
-        con.execute(
-            "SELECT 1 FROM duckdb_tables() WHERE database_name = $db AND table_name = $table",
-            {"db": STAGING_DATABASE, "table": table},
-        ).fetchall()
-    )
-
-
 def staged_scored_model(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether SCORED_MODEL was staged whole by this load and is not written yet."""
-    return _staged(con, SCORED_MODEL)
+    return table_exists(con, SCORED_MODEL, database=STAGING_DATABASE)
 
 
 def scored_delta(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether this load merged SCORED_MODEL and its rebuilt rows (SCORED_DELTA) await the
     scorer."""
-    return _staged(con, increment.DELTA_TABLE)
+    return table_exists(con, increment.DELTA_TABLE, database=STAGING_DATABASE)
 
 
 def write_scored_model(
@@ -116,13 +108,34 @@ def write_scored_model(
 def merge_scored_delta(
     con: duckdb.DuckDBPyConnection, select: str, params: dict[str, object] | None = None
 ) -> None:
-    """Store the rows a merging load rebuilt (SCORED_DELTA) again as `select` (a query over
-    them with their expectations, and its bound `params`), and drop the staged copy."""
-    con.execute(
-        f"DELETE FROM {SCORED_MODEL} WHERE exam_id IN (SELECT exam_id FROM {SCORED_DELTA})"
-    )
-    con.execute(f"INSERT INTO {SCORED_MODEL} BY NAME {select}", params or {})
+    """Fill the scorer's columns of the rows a merging load rebuilt (merge_models stored them
+    with those columns empty) from `select` (a query over SCORED_DELTA with their expectations,
+    and its bound `params`), and drop the staged copy. The rest of each row is written once:
+    an update of a few columns, not the rows deleted and written whole again."""
+    params = params or {}
+    built = set(_staged_columns(con))
+    given = [d[0] for d in con.execute(f"SELECT * FROM ({select}) LIMIT 0", params).description]
+    # Column names from the staged table and the scorer's query, never from data.
+    scored = ", ".join(f"{c} = s.{c}" for c in given if c not in built)
+    if scored:
+        con.execute(
+            f"UPDATE {SCORED_MODEL} SET {scored} FROM ({select}) AS s "
+            f"WHERE {SCORED_MODEL}.exam_id = s.exam_id",
+            params,
+        )
     con.execute(f"DETACH {STAGING_DATABASE}")
+
+
+def _staged_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The columns of the rebuilt rows (SCORED_DELTA): those fct_exams.sql gives, in order."""
+    return [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = $db "
+            "AND table_name = $table ORDER BY column_index",
+            {"db": STAGING_DATABASE, "table": increment.DELTA_TABLE},
+        ).fetchall()
+    ]
 
 
 def rewrite_scored_model(
@@ -140,17 +153,9 @@ def rewrite_scored_model(
 def merged_exams_in_order(con: duckdb.DuckDBPyConnection) -> str:
     """A query of every stored exam in the columns fct_exams.sql gives (the scorer's dropped),
     in the order fct_exams.sql writes them."""
-    columns = [
-        r[0]
-        for r in con.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE database_name = $db "
-            "AND table_name = $table ORDER BY column_index",
-            {"db": STAGING_DATABASE, "table": increment.DELTA_TABLE},
-        ).fetchall()
-    ]
     # Column names from the staged table, which fct_exams.sql made.
     return (
-        f"(SELECT {', '.join(columns)} FROM {SCORED_MODEL} "  # noqa: S608
+        f"(SELECT {', '.join(_staged_columns(con))} FROM {SCORED_MODEL} "  # noqa: S608
         f"ORDER BY {PAGE_ORDER})"
     )
 
@@ -193,19 +198,24 @@ def run_contracts(
         checked = [t.strip() for t in check.header.get("checks", "").split(",") if t.strip()]
         narrow = merged and previous.get(name) == 0 and name not in PRIVACY_CONTRACTS
         narrowed = checked if narrow else []
+        n, sample = 0, None
         try:
-            _shadow_with_rows_of_load(con, narrowed, load_id)
-            # A check reads whole entity tables: it runs once, and the count and the sample
-            # are taken from its violations (usually none).
-            con.execute(f"CREATE OR REPLACE TEMP TABLE contract_violations AS {check.sql}")
+            written = _shadow_with_rows_of_load(con, narrowed, load_id)
+            # Narrowed to the rows this load wrote, and it wrote none there: the check has no
+            # row to find (its violations are rows of those tables), and is not run. Its
+            # subqueries would still read whole tables (every case, every exam).
+            if not narrowed or written:
+                # A check reads whole entity tables: it runs once, and the count and the
+                # sample are taken from its violations (usually none).
+                con.execute(f"CREATE OR REPLACE TEMP TABLE contract_violations AS {check.sql}")
+                n = con.execute("SELECT count(*) FROM contract_violations").fetchall()[0][0]
+                sample = con.execute(
+                    "SELECT to_json(list(s)) "
+                    f"FROM (SELECT * FROM contract_violations LIMIT {CONTRACT_SAMPLE_ROWS}) s"
+                ).fetchall()[0][0]
         finally:
             for table in narrowed:
                 con.execute(f"DROP TABLE IF EXISTS temp.main.{table}")
-        n = con.execute("SELECT count(*) FROM contract_violations").fetchall()[0][0]
-        sample = con.execute(
-            "SELECT to_json(list(s)) "
-            f"FROM (SELECT * FROM contract_violations LIMIT {CONTRACT_SAMPLE_ROWS}) s"
-        ).fetchall()[0][0]
         con.execute(
             "INSERT INTO contract_results VALUES ($load_id, $name, $description, $n, $sample)",
             {
@@ -223,23 +233,25 @@ def run_contracts(
 
 def _shadow_with_rows_of_load(
     con: duckdb.DuckDBPyConnection, tables: list[str], load_id: int
-) -> None:
+) -> int:
     """A temporary table in place of each of `tables`, holding the rows load `load_id` wrote
     there: fct_exams' rebuilt rows (SCORED_DELTA), the quarantine's rows of the load, an entity
-    table's rows of the load (`_load_id`)."""
+    table's rows of the load (`_load_id`). Returns how many rows they hold in all."""
     catalog = con.execute("SELECT current_database()").fetchall()[0][0]
+    written = 0
     for table in tables:
         # Table names from the contracts' headers, checked against the known ones.
         if table == SCORED_MODEL:
-            con.execute(f"CREATE TEMP TABLE {table} AS FROM {SCORED_DELTA}")
-            continue
-        if table == "quarantine":
+            rows = f"FROM {SCORED_DELTA}"
+        elif table == "quarantine":
             rows = f"FROM {quote_ident(catalog)}.main.quarantine WHERE load_id = $load_id"
         elif table in ENTITIES:
             rows = f"FROM {quote_ident(catalog)}.main.{table} WHERE _load_id = $load_id"
         else:
             raise ValueError(f"a contract checks {table!r}, which is no table a load writes")
-        con.execute(f"CREATE TEMP TABLE {table} AS {rows}", {"load_id": load_id})
+        params = {} if table == SCORED_MODEL else {"load_id": load_id}
+        written += con.execute(f"CREATE TEMP TABLE {table} AS {rows}", params).fetchall()[0][0]
+    return written
 
 
 def refuse_privacy_breaches(

@@ -7,7 +7,7 @@ examiner. So a row inserted or replaced in an entity table (old version and new)
 exam of its case, of its exam, or of its examiner, and nothing else. A load records what it
 replaced (`record_replaced`, before the upsert deletes the old rows), finds what it inserted by
 its `_load_id`, closes the lot over cases (`touched_cases`), and rebuilds the MERGED_MODELS
-for those cases only: their SQL runs unchanged over temporary views of the same names that
+for those cases only: their SQL runs unchanged over temporary tables of the same names that
 restrict each source to the touched cases. The old rows of those cases are deleted and the
 rebuilt rows inserted. A load that touches nothing (the same files again) rebuilds nothing.
 """
@@ -19,6 +19,12 @@ import hashlib
 import duckdb
 
 from etl.sql import quote_ident
+from queries import (
+    CHANGES_DATABASE,
+    REBUILT_EXAMS,
+    REPLACED_EXAMS,
+    table_exists,
+)
 from queries.sqlfile import SqlFile
 
 # Per entity, the columns through which one of its rows reaches the merged models.
@@ -42,7 +48,6 @@ MERGE_SHARE = 0.2
 
 TOUCHED_KEYS = "touched_keys"
 TOUCHED_CASES = "touched_cases"
-STALE_EXAMS = "stale_exams"
 
 
 def record_replaced(
@@ -69,10 +74,7 @@ def touched_cases(con: duckdb.DuckDBPyConnection, load_id: int) -> int:
     """Store (TOUCHED_CASES) and count the cases whose derived rows this load may change: those
     of every row it replaced (old version) or wrote (`_load_id`), and of the exams of every
     exam or examiner among them."""
-    replaced = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = $name",
-        {"name": TOUCHED_KEYS},
-    ).fetchall()[0][0]
+    replaced = table_exists(con, TOUCHED_KEYS, temporary=True)
     keys = [f"SELECT case_id, exam_id, examiner_id FROM {TOUCHED_KEYS}"] if replaced else []
     keys += [
         f"SELECT {', '.join(columns)} FROM {entity} WHERE _load_id = $load_id"
@@ -96,7 +98,8 @@ def touched_cases(con: duckdb.DuckDBPyConnection, load_id: int) -> int:
 
 def _restricted_sources(catalog: str) -> dict[str, str]:
     """Each source of the merged models, as a query of the stored rows of the touched cases
-    (examiners whole: a few thousand rows)."""
+    (examiners whole: a few thousand rows), in an order where the rulings come after the exams
+    they are read through (the temporary table merge_models keeps of them)."""
     db = f"{quote_ident(catalog)}.main"
     cases = f"(SELECT case_id FROM {TOUCHED_CASES})"
     return {
@@ -105,8 +108,7 @@ def _restricted_sources(catalog: str) -> dict[str, str]:
         "decisions": f"FROM {db}.decisions WHERE case_id IN {cases}",
         "treating_ratings": f"FROM {db}.treating_ratings WHERE case_id IN {cases}",
         "rulings": (
-            f"FROM {db}.rulings WHERE exam_id IN "
-            f"(SELECT exam_id FROM {db}.exams WHERE case_id IN {cases})"
+            f"FROM {db}.rulings WHERE exam_id IN (SELECT exam_id FROM temp.main.exams)"
         ),
     }
 
@@ -137,12 +139,7 @@ def mergeable(con: duckdb.DuckDBPyConnection, models: dict[str, SqlFile]) -> boo
     if not last or last[0][0] != models_fingerprint(models):
         return False
     for name in MERGED_MODELS:
-        is_table = con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = $name "
-            "AND schema_name = 'main' AND NOT temporary",
-            {"name": name},
-        ).fetchall()[0][0]
-        if not is_table:
+        if not table_exists(con, name):
             return False
         stored = [
             r[0]
@@ -164,38 +161,53 @@ def merge_models(
     """Rebuild the MERGED_MODELS for TOUCHED_CASES and merge them by exam_id.
 
     fct_exams' rebuilt rows are also kept in `staging` (DELTA_TABLE) for the case-mix scorer,
-    which writes them again with their expectations (measures.casemix.store_models); until
-    then they are stored with those columns empty.
+    which fills in their expectations (measures.casemix.store_models, etl.build.
+    merge_scored_delta); until then they are stored with those columns empty.
     """
     catalog = con.execute("SELECT current_database()").fetchall()[0][0]
     db = f"{quote_ident(catalog)}.main"
     sources = _restricted_sources(catalog)
     delta = f"{staging}.main.{DELTA_TABLE}"
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {STALE_EXAMS} AS SELECT exam_id FROM {db}.fct_exams "
-        f"WHERE case_id IN (SELECT case_id FROM {TOUCHED_CASES})"
-    )
-    views = []
+    shadows = []
     try:
-        # Temporary views shadow the stored tables of the same name for these statements only
-        # (their own SQL names the stored ones by catalog).
+        # Temporary tables of the touched cases' rows shadow the stored tables of the same
+        # name for these statements only (their own SQL names the stored ones by catalog):
+        # each stored table is read once, where a view would be read by every join on it
+        # (exams by three).
         for name, sql in sources.items():
-            con.execute(f"CREATE TEMP VIEW {name} AS {sql}")
-            views.append(name)
+            con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
+            shadows.append(f"TABLE temp.main.{name}")
         con.execute(f"CREATE TABLE {delta} AS {models['fct_exams'].sql}")
         con.execute(f"CREATE TEMP VIEW fct_exams AS FROM {delta}")
-        views.append("fct_exams")
+        shadows.append("VIEW temp.main.fct_exams")
         for name in MERGED_MODELS[1:]:
             con.execute(f"CREATE TEMP TABLE {name}_delta AS {models[name].sql}")
     finally:
-        for name in views:
-            con.execute(f"DROP VIEW temp.main.{name}")
+        for shadow in shadows:
+            con.execute(f"DROP {shadow}")
+    # The exams rebuilt, old version and new, in fct_exams.sql's columns, kept for the rest of
+    # the load where the default view's cursors read them (queries.store_default_view merges
+    # its counts).
+    changes = f"{CHANGES_DATABASE}.main"
+    columns = ", ".join(d[0] for d in con.execute(f"DESCRIBE {delta}").fetchall())
+    replaced = f"{changes}.{REPLACED_EXAMS}"
+    con.execute(f"ATTACH ':memory:' AS {CHANGES_DATABASE}")
+    con.execute(f"CREATE TABLE {changes}.{REBUILT_EXAMS} AS FROM {delta}")
+    # Column names from the table fct_exams.sql made.
+    con.execute(
+        f"CREATE TABLE {replaced} AS SELECT {columns} FROM {db}.fct_exams "  # noqa: S608
+        f"WHERE case_id IN (SELECT case_id FROM {TOUCHED_CASES})"
+    )
     for name in MERGED_MODELS:
         rebuilt = delta if name == "fct_exams" else f"temp.main.{name}_delta"
         con.execute(
-            f"DELETE FROM {db}.{name} WHERE exam_id IN (SELECT exam_id FROM {STALE_EXAMS})"
+            f"DELETE FROM {db}.{name} WHERE exam_id IN (SELECT exam_id FROM {replaced})"
         )
         con.execute(f"INSERT INTO {db}.{name} BY NAME FROM {rebuilt}")
         if name != "fct_exams":
             con.execute(f"DROP TABLE {rebuilt}")
-    con.execute(f"DROP TABLE {STALE_EXAMS}")
+
+
+def forget_changes(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop what merge_models kept of the load's changes (at the end of the load)."""
+    con.execute(f"DETACH DATABASE IF EXISTS {CHANGES_DATABASE}")

@@ -267,6 +267,7 @@ def load(
             bar.set_postfix_str("precomputing")
             precomputed = after_build(con) or {}
         publish_scored_model(con)
+        increment.forget_changes(con)
         report = LoadReport(
             load_id,
             str(db_path),

@@ -176,10 +176,7 @@ def _scoring(
 
 def _last_fit(con: duckdb.DuckDBPyConnection) -> tuple[int, str, int] | None:
     """The load id, time and exam count of the fit whose terms are stored, if any."""
-    stored = con.execute(
-        "SELECT 1 FROM duckdb_tables() WHERE table_name = 'casemix_terms' AND NOT temporary"
-    ).fetchall()
-    if not stored:
+    if not queries.table_exists(con, "casemix_terms"):
         return None
     last = con.execute(
         "SELECT load_id, strftime(fitted_at, '%Y-%m-%d %H:%M:%S'), n_exams "

@@ -351,11 +351,7 @@ def kept_threshold(con: duckdb.DuckDBPyConnection) -> float | None:
     """The threshold simulated since the case-mix models were last fitted (drift_thresholds),
     if any: like the models, it is kept until the next refit, so that a small load does not
     simulate the panel again (docs/methods.md, "When the models are refitted")."""
-    found = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'drift_thresholds' "
-        "AND database_name = current_database()"
-    ).fetchall()[0][0]
-    if not found:
+    if not queries.table_exists(con, "drift_thresholds"):
         return None
     kept = con.execute(
         "SELECT threshold FROM drift_thresholds "

@@ -76,10 +76,7 @@ def casemix_fit(con: duckdb.DuckDBPyConnection, scope: Scope) -> dict[str, objec
     rounded) on how many exams; None for a database that recorded no fit."""
     cur = con.cursor()
     try:
-        recorded = cur.execute(
-            "SELECT 1 FROM duckdb_tables() WHERE table_name = 'casemix_fits'"
-        ).fetchall()
-        last = recorded and cur.execute(
+        last = queries.table_exists(cur, "casemix_fits") and cur.execute(
             "SELECT load_id, strftime(fitted_at, '%Y-%m-%d %H:%M:%S'), n_exams "
             "FROM casemix_fits ORDER BY load_id DESC LIMIT 1"
         ).fetchall()

@@ -11,6 +11,7 @@ SQL. A query therefore cannot see rows outside the scope, whatever its parameter
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from dataclasses import dataclass, fields
 from functools import cache
@@ -20,7 +21,8 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from queries.sqlfile import folder
+from etl.sql import quote_ident
+from queries.sqlfile import SqlFile, folder
 
 ROLES = ("regulator", "insurer", "researcher")
 # An examiner (SPEC section 3) signs in to read its own figures and reviews. It never reads
@@ -75,6 +77,26 @@ class Scope:
 
 FULL_ACCESS = Scope()
 NO_FILTERS = Filters()
+
+
+def table_exists(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    schema: str = "main",
+    database: str | None = None,
+    temporary: bool = False,
+) -> bool:
+    """Whether `table` is a table of `schema` in `database` (the connection's own when None),
+    or with `temporary` one of the connection's temporary tables: the one check of a table
+    that older databases, or a load that has not reached it yet, may lack."""
+    return bool(
+        con.execute(
+            "SELECT 1 FROM duckdb_tables() WHERE table_name = $table AND schema_name = $schema "
+            "AND temporary = $temporary AND database_name = CASE WHEN $temporary THEN 'temp' "
+            "ELSE coalesce($database, current_database()) END",
+            {"table": table, "schema": schema, "database": database, "temporary": temporary},
+        ).fetchall()
+    )
 
 def connect(db_path: Path) -> duckdb.DuckDBPyConnection:
     """A read-only connection to a database a load has written."""
@@ -208,6 +230,17 @@ STORED_DEFAULT_VIEW: dict[str, tuple[dict[str, object], ...]] = {
     "examiner_rulings": ({},),
 }
 DEFAULT_VIEW_SCHEMA = "default_view"
+# Which load stored each table of the default view, and from which SQL (the query's, the macros
+# it calls and its parameters): a load merges a stored table only if the load before it stored
+# the table from the SQL of now.
+DEFAULT_VIEW_BUILDS = "default_view_builds"
+# What a merging load (etl.increment.merge_models) changed in fct_exams, kept until the load
+# ends in an attached in-memory database that the default view's cursors read: the exams it
+# rebuilt, old version and new, in fct_exams.sql's columns (not the scorer's: a query that
+# declares its `counts` reads none of them).
+CHANGES_DATABASE = "load_changes"
+REPLACED_EXAMS = "replaced_exams"
+REBUILT_EXAMS = "rebuilt_exams"
 
 
 def _stored_table(name: str, scope: Scope, filters: Filters, params: dict) -> str | None:
@@ -222,21 +255,111 @@ def _stored_table(name: str, scope: Scope, filters: Filters, params: dict) -> st
 
 
 def store_default_view(con: duckdb.DuckDBPyConnection) -> None:
-    """Compute and store the default view of the STORED_DEFAULT_VIEW queries (once per load)."""
+    """Compute and store the default view of the STORED_DEFAULT_VIEW queries (once per load).
+
+    After a merging load, a query whose header declares its `counts` (columns counting rows of
+    exams_in_view(), the others group keys it is ordered by) is not run over every exam: its
+    stored counts are merged with its counts over the exams the load rebuilt, less its counts
+    over their old version; a group stays while one of its counts is not 0. Counts are
+    integers: the merged table is the one a run over every exam gives, row for row.
+    """
     reports = folder("reports")
-    con.execute(f"DROP SCHEMA IF EXISTS {DEFAULT_VIEW_SCHEMA} CASCADE")
-    con.execute(f"CREATE SCHEMA {DEFAULT_VIEW_SCHEMA}")
+    load_id = con.execute("SELECT currval('load_id_seq')").fetchall()[0][0]
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {DEFAULT_VIEW_SCHEMA}")
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {DEFAULT_VIEW_BUILDS} "
+        "(load_id BIGINT NOT NULL, stored_table VARCHAR NOT NULL, sql_sha256 VARCHAR NOT NULL)"
+    )
+    mergeable: dict[str, str] = {}
+    shadows: dict[str, duckdb.DuckDBPyConnection] = {}
+    if table_exists(con, REPLACED_EXAMS, database=CHANGES_DATABASE):
+        mergeable = dict(
+            con.execute(
+                f"SELECT stored_table, sql_sha256 FROM {DEFAULT_VIEW_BUILDS} "  # noqa: S608
+                "WHERE load_id = (SELECT max(load_id) FROM load_history)"
+            ).fetchall()
+        )
+        changes = f"{CHANGES_DATABASE}.main"
+        for part, exams in (("rebuilt", REBUILT_EXAMS), ("replaced", REPLACED_EXAMS)):
+            shadows[part] = scoped_cursor(con, FULL_ACCESS, NO_FILTERS)
+            # A temporary view of these exams only shadows fct_exams for this cursor: the view
+            # macros, and so every query it runs, read them instead of every exam.
+            shadows[part].execute(f"CREATE TEMP VIEW fct_exams AS FROM {changes}.{exams}")
+    built: dict[str, str] = {}
     cur = scoped_cursor(con, FULL_ACCESS, NO_FILTERS)
     try:
         for name, parameter_sets in STORED_DEFAULT_VIEW.items():
+            report = reports[name]
+            counts = [c.strip() for c in report.header.get("counts", "").split(",") if c.strip()]
             for params in parameter_sets:
                 table = _stored_table(name, FULL_ACCESS, NO_FILTERS, params)
+                built[table] = _sql_sha256(report.sql, params)
+                if counts and mergeable.get(table) == built[table]:
+                    _merge_counts(con, shadows, table, report, params, counts)
+                    continue
                 # Table names come from the fixed STORED_DEFAULT_VIEW; values are bound.
                 cur.execute(
-                    f"CREATE TABLE {DEFAULT_VIEW_SCHEMA}.{table} AS {reports[name].sql}", params
+                    f"CREATE OR REPLACE TABLE {DEFAULT_VIEW_SCHEMA}.{table} AS {report.sql}",
+                    params,
                 )
     finally:
-        cur.close()
+        for cursor in (cur, *shadows.values()):
+            cursor.close()
+    for (table,) in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = $schema "
+        "AND database_name = current_database()",
+        {"schema": DEFAULT_VIEW_SCHEMA},
+    ).fetchall():
+        if table not in built:  # a query or parameter set no longer stored
+            con.execute(f"DROP TABLE {DEFAULT_VIEW_SCHEMA}.{quote_ident(table)}")
+    con.execute(f"DELETE FROM {DEFAULT_VIEW_BUILDS}")  # noqa: S608
+    con.execute(
+        f"INSERT INTO {DEFAULT_VIEW_BUILDS} SELECT $load_id, unnest($tables), unnest($sha)",
+        {"load_id": load_id, "tables": list(built), "sha": list(built.values())},
+    )
+
+
+def _sql_sha256(sql: str, params: dict[str, object]) -> str:
+    """The fingerprint of a stored table's SQL: the query, the macros it calls, its parameters."""
+    text = "\n".join([sql, *_macros_called_by(sql), repr(sorted(params.items()))])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _merge_counts(
+    con: duckdb.DuckDBPyConnection,
+    shadows: dict[str, duckdb.DuckDBPyConnection],
+    table: str,
+    report: SqlFile,
+    params: dict[str, object],
+    counts: list[str],
+) -> None:
+    """Store again the default view's `table` of `report` (whose `counts` are counts of
+    exams_in_view() rows) as its stored counts, plus those over the exams this load rebuilt,
+    less those over their old version (CHANGES_DATABASE): each counted by its cursor of
+    `shadows`, whose fct_exams are those exams."""
+    changes = f"{CHANGES_DATABASE}.main"
+    for part, shadow in shadows.items():
+        shadow.execute(f"CREATE OR REPLACE TABLE {changes}.{part} AS {report.sql}", params)
+    columns = list(report.declared_columns)
+    keys = ", ".join(c for c in columns if c not in counts)
+    # Column names from the query's header; the table name from STORED_DEFAULT_VIEW.
+    summed = ", ".join(f"CAST(sum({c}) AS BIGINT) AS {c}" if c in counts else c for c in columns)
+    negated = ", ".join(f"-{c} AS {c}" if c in counts else c for c in columns)
+    stored = f"{DEFAULT_VIEW_SCHEMA}.{table}"
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE {stored} AS
+        SELECT {summed}
+        FROM (
+            SELECT {', '.join(columns)} FROM {stored}
+            UNION ALL SELECT {', '.join(columns)} FROM {changes}.rebuilt
+            UNION ALL SELECT {negated} FROM {changes}.replaced
+        )
+        GROUP BY {keys}
+        HAVING {' OR '.join(f'sum({c}) <> 0' for c in counts)}
+        ORDER BY {keys}
+        """  # noqa: S608
+    )
 
 
 def run(
@@ -255,11 +378,7 @@ def run(
     if table is not None:
         cur = con.cursor()
         try:
-            stored = cur.execute(
-                "SELECT 1 FROM duckdb_tables() WHERE schema_name = $schema AND table_name = $table",
-                {"schema": DEFAULT_VIEW_SCHEMA, "table": table},
-            ).fetchall()
-            if stored:
+            if table_exists(cur, table, schema=DEFAULT_VIEW_SCHEMA):
                 # A name made by _stored_table from the fixed STORED_DEFAULT_VIEW.
                 sql = f"SELECT * FROM {DEFAULT_VIEW_SCHEMA}.{table}"  # noqa: S608
                 return _frame(cur.sql(sql).to_arrow_table())

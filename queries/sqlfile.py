@@ -10,7 +10,9 @@ from pathlib import Path
 ROOT = Path(__file__).parent
 HEADER_LINE = re.compile(r"^--\s*(\w+):\s*(.*)$")
 # `checks` (contracts): the tables whose rows a check's violations are (etl.build.run_contracts).
-HEADER_KEYS = ("name", "grain", "params", "columns", "source", "materialized", "checks")
+# `counts` (reports): the columns that count rows of exams_in_view(), the others being the group
+# keys the query is ordered by (queries.store_default_view merges them after a merging load).
+HEADER_KEYS = ("name", "grain", "params", "columns", "source", "materialized", "checks", "counts")
 
 
 @dataclass(frozen=True)

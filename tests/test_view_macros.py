@@ -7,6 +7,7 @@ import datetime as dt
 import re
 from pathlib import Path
 
+import duckdb
 import pytest
 
 import queries
@@ -122,3 +123,19 @@ def test_a_date_window_keeps_the_exams_inside_it_both_ends_included(con):
                     "SELECT exam_id FROM exams_in_view()")
     assert got == want and got
 
+
+
+def test_count_true_counts_the_true_conditions_as_a_filtered_count_does():
+    # A hand-built table: group 1 has only NULL conditions, group 2 one true of three, group 3
+    # only false; count(*) FILTER gives 0, 1, 0 (and 0 over no rows), each a BIGINT.
+    con = duckdb.connect()
+    try:
+        cur = queries.scoped_cursor(con, queries.FULL_ACCESS, queries.NO_FILTERS, "count_true(")
+        rows = cur.execute(
+            "SELECT g, count_true(x), typeof(count_true(x)) FROM (VALUES (1, NULL::BOOLEAN), "
+            "(1, NULL), (2, true), (2, false), (2, NULL), (3, false)) t(g, x) GROUP BY g ORDER BY g"
+        ).fetchall()
+        assert rows == [(1, 0, "BIGINT"), (2, 1, "BIGINT"), (3, 0, "BIGINT")]
+        assert cur.execute("SELECT count_true(true) WHERE false").fetchall() == [(0,)]
+    finally:
+        con.close()

@@ -9,15 +9,15 @@
 CREATE OR REPLACE TEMP MACRO outcome_counts(exam) AS {
     'n_exams': count(*),
     'n_causation': count(exam.is_not_related),
-    'n_not_related': count(*) FILTER (exam.is_not_related),
+    'n_not_related': count_true(exam.is_not_related),
     'n_rated': count(exam.is_zero_wpi),
-    'n_zero_wpi': count(*) FILTER (exam.is_zero_wpi),
+    'n_zero_wpi': count_true(exam.is_zero_wpi),
     'n_treatment_opinion': count(exam.is_no_treatment),
-    'n_no_treatment': count(*) FILTER (exam.is_no_treatment),
+    'n_no_treatment': count_true(exam.is_no_treatment),
     'n_capacity_opinion': count(exam.is_full_duty),
-    'n_full_duty': count(*) FILTER (exam.is_full_duty),
-    'n_adverse': count(*) FILTER (exam.is_adverse),
+    'n_full_duty': count_true(exam.is_full_duty),
+    'n_adverse': count_true(exam.is_adverse),
     'n_with_decision': count(exam.is_denied),
-    'n_denied': count(*) FILTER (exam.is_denied),
-    'n_partially_denied': count(*) FILTER (exam.is_partially_denied)
+    'n_denied': count_true(exam.is_denied),
+    'n_partially_denied': count_true(exam.is_partially_denied)
 }

@@ -18,7 +18,7 @@ SELECT
     coalesce(e.requested_by, 'unknown') AS requested_by,
     e.retained_by,
     count(*) AS n_exams,
-    count(*) FILTER (e.is_adverse) AS n_adverse
+    count_true(e.is_adverse) AS n_adverse
 FROM exams_in_view() AS e
 JOIN target AS t ON e.specialty = t.specialty
 WHERE e.examiner_id IS NOT NULL

@@ -18,31 +18,31 @@ SELECT
     min(e.exam_date) AS first_exam_on,
     max(e.exam_date) AS last_exam_on,
     count(*) AS n_exams,
-    count(*) FILTER (e.is_adverse) AS n_adverse,
+    count_true(e.is_adverse) AS n_adverse,
     count(e.is_not_related) AS n_causation,
-    count(*) FILTER (e.is_not_related) AS n_not_related,
+    count_true(e.is_not_related) AS n_not_related,
     count(e.is_no_treatment) AS n_treatment_opinion,
-    count(*) FILTER (e.is_no_treatment) AS n_no_treatment,
+    count_true(e.is_no_treatment) AS n_no_treatment,
     count(e.is_full_duty) AS n_capacity_opinion,
-    count(*) FILTER (e.is_full_duty) AS n_full_duty,
+    count_true(e.is_full_duty) AS n_full_duty,
     count(e.is_denied) AS n_with_decision,
-    count(*) FILTER (e.is_denied) AS n_denied,
-    count(*) FILTER (e.is_partially_denied) AS n_partially_denied,
+    count_true(e.is_denied) AS n_denied,
+    count_true(e.is_partially_denied) AS n_partially_denied,
     count(e.is_zero_wpi) AS n_rated,
-    count(*) FILTER (e.is_zero_wpi) AS n_zero_wpi,
+    count_true(e.is_zero_wpi) AS n_zero_wpi,
     -- As the early-MMI measure: an MMI opinion and a time from injury that is not negative.
-    count(*) FILTER (e.mmi_reached IS NOT NULL AND e.days_injury_to_mmi >= 0) AS n_mmi_opinion,
-    count(*) FILTER (e.mmi_reached AND e.days_injury_to_mmi >= 0) AS n_mmi_reached,
+    count_true(e.mmi_reached IS NOT NULL AND e.days_injury_to_mmi >= 0) AS n_mmi_opinion,
+    count_true(e.mmi_reached AND e.days_injury_to_mmi >= 0) AS n_mmi_reached,
     -- As the allegiance measure: addenda aside (each adds to the examiner's own earlier report).
-    count(*) FILTER (e.retained_by = 'insurer_or_employer' AND NOT e.is_addendum) AS n_insurer_side,
-    count(*) FILTER (e.retained_by = 'insurer_or_employer' AND NOT e.is_addendum AND e.is_adverse)
+    count_true(e.retained_by = 'insurer_or_employer' AND NOT e.is_addendum) AS n_insurer_side,
+    count_true(e.retained_by = 'insurer_or_employer' AND NOT e.is_addendum AND e.is_adverse)
         AS n_adverse_insurer_side,
-    count(*) FILTER (e.retained_by = 'claimant_or_neutral' AND NOT e.is_addendum) AS n_neutral_side,
-    count(*) FILTER (e.retained_by = 'claimant_or_neutral' AND NOT e.is_addendum AND e.is_adverse)
+    count_true(e.retained_by = 'claimant_or_neutral' AND NOT e.is_addendum) AS n_neutral_side,
+    count_true(e.retained_by = 'claimant_or_neutral' AND NOT e.is_addendum AND e.is_adverse)
         AS n_adverse_neutral_side,
-    count(*) FILTER (e.n_rulings > 0) AS n_with_ruling,
-    count(*) FILTER (e.is_report_rejected) AS n_report_rejected,
-    count(*) FILTER (e.is_decision_reversed) AS n_decision_reversed,
+    count_true(e.n_rulings > 0) AS n_with_ruling,
+    count_true(e.is_report_rejected) AS n_report_rejected,
+    count_true(e.is_decision_reversed) AS n_decision_reversed,
     count(p.gap_wpi_points) AS n_paired,
     avg(p.gap_wpi_points) AS gap_mean_wpi_points
 FROM (SELECT *, exam_type IS NOT DISTINCT FROM 'addendum' AS is_addendum FROM exams_in_view()) AS e

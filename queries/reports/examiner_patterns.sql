@@ -19,10 +19,10 @@ SELECT
     exam_year,
     guides_edition,
     count(*) AS n_exams,
-    count(*) FILTER (is_adverse) AS n_adverse,
+    count_true(is_adverse) AS n_adverse,
     count(is_denied) AS n_with_decision,
-    count(*) FILTER (is_denied) AS n_denied,
+    count_true(is_denied) AS n_denied,
     count(is_zero_wpi) AS n_rated,
-    count(*) FILTER (is_zero_wpi) AS n_zero_wpi
+    count_true(is_zero_wpi) AS n_zero_wpi
 FROM case_features_in_view()
 GROUP BY ALL

@@ -10,9 +10,9 @@ SELECT
     examiner_id,
     any_value(specialty) AS specialty,
     count(*) AS n_exams,
-    count(*) FILTER (n_rulings > 0) AS n_ruled,
-    count(*) FILTER (is_report_rejected) AS n_report_rejected,
-    count(*) FILTER (is_decision_reversed) AS n_decision_reversed
+    count_true(n_rulings > 0) AS n_ruled,
+    count_true(is_report_rejected) AS n_report_rejected,
+    count_true(is_decision_reversed) AS n_decision_reversed
 FROM exams_in_view()
 WHERE examiner_id IS NOT NULL
 GROUP BY examiner_id

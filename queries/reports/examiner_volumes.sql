@@ -10,7 +10,7 @@ SELECT
     any_value(specialty) AS specialty,
     count(*) AS n_exams,
     count(wpi_percent) AS n_rated,
-    count(*) FILTER (is_zero_wpi) AS n_zero_wpi
+    count_true(is_zero_wpi) AS n_zero_wpi
 FROM exams_in_view()
 WHERE examiner_id IS NOT NULL
 GROUP BY examiner_id

@@ -4,6 +4,7 @@
 -- grain: one row per filter and value
 -- params:
 -- columns: filter VARCHAR, value VARCHAR, n_exams BIGINT
+-- counts: n_exams
 -- source: exams_in_view()
 WITH e AS (SELECT * FROM exams_in_view())
 SELECT 'jurisdiction' AS filter, jurisdiction AS value, count(*) AS n_exams FROM e

@@ -9,6 +9,7 @@
 -- grain: one row per group_value and days_injury_to_mmi
 -- params: $group_by VARCHAR
 -- columns: group_value VARCHAR, days_injury_to_mmi BIGINT, n_event BIGINT, n_censored BIGINT
+-- counts: n_event, n_censored
 -- source: exams_in_view()
 SELECT
     coalesce(
@@ -30,8 +31,8 @@ SELECT
         'unknown'
     ) AS group_value,
     days_injury_to_mmi,
-    count(*) FILTER (mmi_reached) AS n_event,
-    count(*) FILTER (NOT mmi_reached) AS n_censored
+    count_true(mmi_reached) AS n_event,
+    count_true(NOT mmi_reached) AS n_censored
 FROM exams_in_view()
 WHERE days_injury_to_mmi IS NOT NULL AND mmi_reached IS NOT NULL
 GROUP BY ALL

@@ -8,10 +8,10 @@
 SELECT
     count(*) AS n_exams,
     count(DISTINCT examiner_id) AS n_examiners,
-    count(*) FILTER (is_adverse) AS n_adverse,
+    count_true(is_adverse) AS n_adverse,
     count(is_denied) AS n_with_decision,
-    count(*) FILTER (is_denied) AS n_denied,
-    count(*) FILTER (is_partially_denied) AS n_partially_denied,
+    count_true(is_denied) AS n_denied,
+    count_true(is_partially_denied) AS n_partially_denied,
     count(is_zero_wpi) AS n_rated,
-    count(*) FILTER (is_zero_wpi) AS n_zero_wpi
+    count_true(is_zero_wpi) AS n_zero_wpi
 FROM exams_in_view()
