@@ -11,7 +11,7 @@ from etl import identifiers, increment
 from etl.errors import LoadError
 from etl.schema import ENTITIES
 from etl.sql import quote_ident
-from queries import table_exists
+from queries import table_columns, table_exists
 from queries.sqlfile import SqlFile, folder
 
 CONTRACT_SAMPLE_ROWS = 5
@@ -128,14 +128,7 @@ def merge_scored_delta(
 
 def _staged_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
     """The columns of the rebuilt rows (SCORED_DELTA): those fct_exams.sql gives, in order."""
-    return [
-        r[0]
-        for r in con.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE database_name = $db "
-            "AND table_name = $table ORDER BY column_index",
-            {"db": STAGING_DATABASE, "table": increment.DELTA_TABLE},
-        ).fetchall()
-    ]
+    return table_columns(con, increment.DELTA_TABLE, database=STAGING_DATABASE)
 
 
 def rewrite_scored_model(

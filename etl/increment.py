@@ -23,6 +23,7 @@ from queries import (
     CHANGES_DATABASE,
     REBUILT_EXAMS,
     REPLACED_EXAMS,
+    table_columns,
     table_exists,
 )
 from queries.sqlfile import SqlFile
@@ -141,14 +142,7 @@ def mergeable(con: duckdb.DuckDBPyConnection, models: dict[str, SqlFile]) -> boo
     for name in MERGED_MODELS:
         if not table_exists(con, name):
             return False
-        stored = [
-            r[0]
-            for r in con.execute(
-                "SELECT column_name FROM duckdb_columns() WHERE table_name = $name "
-                "AND schema_name = 'main' AND NOT internal ORDER BY column_index",
-                {"name": name},
-            ).fetchall()
-        ]
+        stored = table_columns(con, name)
         built = [d[0] for d in con.execute(f"DESCRIBE {models[name].sql}").fetchall()]
         if stored[: len(built)] != built or (name != "fct_exams" and stored != built):
             return False
@@ -189,7 +183,7 @@ def merge_models(
     # the load where the default view's cursors read them (queries.store_default_view merges
     # its counts).
     changes = f"{CHANGES_DATABASE}.main"
-    columns = ", ".join(d[0] for d in con.execute(f"DESCRIBE {delta}").fetchall())
+    columns = ", ".join(table_columns(con, DELTA_TABLE, database=staging))
     replaced = f"{changes}.{REPLACED_EXAMS}"
     con.execute(f"ATTACH ':memory:' AS {CHANGES_DATABASE}")
     con.execute(f"CREATE TABLE {changes}.{REBUILT_EXAMS} AS FROM {delta}")

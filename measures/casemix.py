@@ -238,7 +238,9 @@ def store_models(
         n_exams=n_fit,
         n_added=n_exams - n_fit,
     )
-    fitted = [c for c in _columns(con, "casemix_terms") if c not in ("feature", "level")]
+    fitted = [
+        c for c in queries.table_columns(con, "casemix_terms") if c not in ("feature", "level")
+    ]
     outputs = {}
     for m in MEASURES.values():
         if isinstance(m.model, LogisticModel):
@@ -257,7 +259,7 @@ def store_models(
     if scored_delta(con):
         # A merging load (etl.increment): the rows it rebuilt are scored under the kept
         # models; models refitted (or columns not stored yet) rescore every exam.
-        stored = set(outputs) <= set(_columns(con, "fct_exams"))
+        stored = set(outputs) <= set(queries.table_columns(con, "fct_exams"))
         if reason is None and stored:
             merge_scored_delta(con, *_expectations(con, fitted, outputs, SCORED_DELTA))
         else:
@@ -277,18 +279,6 @@ def store_models(
         params,
     ).fetchall()
     return fit
-
-
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    """The columns of a stored table, in order."""
-    return [
-        r[0]
-        for r in con.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE table_name = $table "
-            "AND database_name = current_database() ORDER BY column_index",
-            {"table": table},
-        ).fetchall()
-    ]
 
 
 def _expectations(

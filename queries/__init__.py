@@ -98,6 +98,23 @@ def table_exists(
         ).fetchall()
     )
 
+
+def table_columns(
+    con: duckdb.DuckDBPyConnection, table: str, database: str | None = None
+) -> list[str]:
+    """The columns of `table` (schema main) in `database` (the connection's own when None), in
+    their order; none when there is no such table."""
+    return [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = $table "
+            "AND schema_name = 'main' AND NOT internal "
+            "AND database_name = coalesce($database, current_database()) ORDER BY column_index",
+            {"table": table, "database": database},
+        ).fetchall()
+    ]
+
+
 def connect(db_path: Path) -> duckdb.DuckDBPyConnection:
     """A read-only connection to a database a load has written."""
     if not db_path.exists():
