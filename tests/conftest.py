@@ -5,6 +5,20 @@ from __future__ import annotations
 import pytest
 
 
+@pytest.fixture(autouse=True, scope="session")
+def config_home(tmp_path_factory):
+    """The user's config folder (~/.config/ime) is never touched by a test run.
+
+    Fixtures wider than one test, and the servers they start, run before the per-test key
+    below is set, so they would fall back to ~/.config/ime and leave an audit log's head record
+    there; a later run reusing the same temporary path would then meet that stale record.
+    """
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+        mp.delenv("IME_KEY_FILE", raising=False)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def pseudonym_key_file(tmp_path_factory, monkeypatch):
     """Every test uses its own pseudonymisation key, never the user's."""
