@@ -369,7 +369,16 @@ def test_a_filtered_views_flags_are_those_of_a_database_holding_only_its_exams(d
     assert 0 < kept < con.execute("SELECT count(*) FROM fct_exams").fetchall()[0][0]
     assert set(filtered["measure"]) == set(EXAMINER_MEASURES)
     assert filtered["flagged"].sum() > 0
-    pd.testing.assert_frame_equal(filtered, by_hand, check_exact=False, rtol=1e-9, atol=1e-12)
+    # The shrunken ratio is an optimiser's output (the prior's alpha, found to about 1e-9 on
+    # the log scale): DuckDB sums each examiner's expectations in an order that varies from run
+    # to run, and a difference in the last bit of those sums moved it by 3e-8 once.
+    exact = [c for c in filtered.columns if c != "shrunken_ratio"]
+    pd.testing.assert_frame_equal(
+        filtered[exact], by_hand[exact], check_exact=False, rtol=1e-9, atol=1e-12
+    )
+    assert filtered["shrunken_ratio"].to_numpy() == pytest.approx(
+        by_hand["shrunken_ratio"].to_numpy(), rel=1e-6, nan_ok=True
+    )
 
 
 def test_explain_a_drift_chart_that_never_rose_above_zero():
