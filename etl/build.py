@@ -102,7 +102,7 @@ def write_scored_model(
     with its bound `params`) and drop the staged copy."""
     con.execute(f"DROP VIEW {SCORED_MODEL}")
     con.execute(f"CREATE TABLE {SCORED_MODEL} AS {select}", params or {})
-    con.execute(f"DETACH {STAGING_DATABASE}")
+    _unstage(con)
 
 
 def merge_scored_delta(
@@ -123,6 +123,11 @@ def merge_scored_delta(
             f"WHERE {SCORED_MODEL}.exam_id = s.exam_id",
             params,
         )
+    _unstage(con)
+
+
+def _unstage(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the in-memory STAGING_DATABASE with what it held, once that is written."""
     con.execute(f"DETACH {STAGING_DATABASE}")
 
 
@@ -140,7 +145,7 @@ def rewrite_scored_model(
     con.execute(f"CREATE TABLE {SCORED_MODEL}_rescored AS {select}", params or {})
     con.execute(f"DROP TABLE {SCORED_MODEL}")
     con.execute(f"ALTER TABLE {SCORED_MODEL}_rescored RENAME TO {SCORED_MODEL}")
-    con.execute(f"DETACH {STAGING_DATABASE}")
+    _unstage(con)
 
 
 def merged_exams_in_order(con: duckdb.DuckDBPyConnection) -> str:
@@ -159,7 +164,7 @@ def publish_scored_model(con: duckdb.DuckDBPyConnection) -> None:
     if staged_scored_model(con):
         write_scored_model(con, f"FROM {STAGED_SCORED_MODEL}")
     elif scored_delta(con):
-        con.execute(f"DETACH {STAGING_DATABASE}")
+        _unstage(con)
 
 
 def run_contracts(

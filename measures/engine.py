@@ -40,12 +40,7 @@ def _units_sql(aggregates: list[tuple[str, str]]) -> str:
 
 def expectations_stored(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether `ime load` has scored the exams (fct_exams carries the expected_ columns)."""
-    found = con.execute(
-        "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'fct_exams' "
-        "AND column_name = $column",
-        {"column": MEASURES["adverse_opinion"].expected_column},
-    ).fetchall()
-    return found[0][0] > 0
+    return MEASURES["adverse_opinion"].expected_column in queries.table_columns(con, "fct_exams")
 
 
 def compute_flags(

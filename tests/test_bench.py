@@ -17,6 +17,7 @@ import pytest
 from dashboard.navigation import PAGES
 from devtools.bench.pandas_pages import PANDAS_WAY
 from devtools.bench.results import ROOT
+from devtools.bench.runner import export_tables
 
 N_EXAMS = 3_000
 # One and two sessions at once over Streamlit's websocket protocol: the concurrency step kept
@@ -132,8 +133,10 @@ def test_bench_gives_every_target_a_verdict(document):
     assert sum(v == "not measured at 10,000,000" for v in verdicts) >= 5
 
 
-def test_bench_export_rows(document):
-    assert "`ime export" in document
+@pytest.mark.parametrize("table", export_tables())
+def test_bench_exports_every_table(document, table):
+    cells = [c.strip() for c in _row(document, f"`ime export {table}`").split("|")]
+    assert cells[2].endswith(" s"), cells
 
 
 def test_bench_profile_names_load_phases_and_flag_steps(document):

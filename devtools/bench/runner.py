@@ -696,6 +696,11 @@ def _filter_options(view: dict[str, list[str]]) -> list[str]:
     ]
 
 
+# The options a table cannot be exported without: the cross-tab's two features (the pair the
+# researchers asked for, issue 14).
+EXPORT_OPTIONS = {"crosstab": ["--by", "jurisdiction", "--by", "year"]}
+
+
 def export_commands(
     tables: list[str] | None, db: Path, folder: Path
 ) -> list[tuple[str, list[str]]]:
@@ -706,6 +711,7 @@ def export_commands(
             _ime(
                 "export",
                 what,
+                *EXPORT_OPTIONS.get(what, []),
                 "--format",
                 "csv",
                 "--out",
