@@ -76,7 +76,7 @@ def profile(view: tuple, examiner: str, specialty: str, _flt: Filters) -> Profil
     flags = None if result.error else result.table
     mine = None if flags is None else examiner_figures.examiner_measures(flags, examiner)
     words, common = (
-        examiner_figures.explanations(flags, examiner) if mine is not None and not mine.empty
+        examiner_figures.explanations(mine, examiner) if mine is not None and not mine.empty
         else ([], "")
     )
     side_rates = examiner_figures.allegiance_rates(

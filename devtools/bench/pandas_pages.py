@@ -624,8 +624,7 @@ def _profile_compute(frames, t):
         tables = _flag_tables(df)
         flags = _flags_from(*tables)
     with t.phase("figures"):
-        examiners.examiner_measures(flags, examiner)
-        examiners.explanations(flags, examiner)
+        examiners.explanations(examiners.examiner_measures(flags, examiner), examiner)
         peers = df[df["specialty"] == specialty]
         requesters = (
             peers.assign(

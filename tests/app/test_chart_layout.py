@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from dashboard import charts
 
@@ -192,3 +193,69 @@ def test_a_short_trend_draws_its_band_without_corner_markers():
     thin = [t for t in fig.data if t.name == "Denied: too few exams"]
     # Dates go to plotly as the ISO text its encoder would write (charts._as_sent).
     assert len(thin) == 1 and list(pd.to_datetime(thin[0].x)) == [years[0]]
+
+
+# The profile's charts set their layout in one step (charts._layout) where they had called
+# update_layout, update_xaxes, make_subplots and add_hline: what those drew, checked by hand.
+
+
+def test_cusum_draws_two_rows_on_one_time_axis_with_the_threshold_on_the_top_row():
+    days = pd.to_datetime(["2024-01-31", "2024-02-29", "2024-03-31"])
+    path = pd.DataFrame({
+        "exam_date": days, "cusum": [1.0, 3.0, 2.0], "observed_cumulative": [4.0, 9.0, 12.0],
+        "expected_cumulative": [3.0, 6.0, 9.5], "signal": [False, True, False],
+    })
+    fig = charts.cusum(path, threshold=2.5, name="EX1")
+    axes = {(t.name, t.xaxis, t.yaxis) for t in fig.data}
+    assert axes == {
+        ("CUSUM", "x", "y"), ("signal (crossed the threshold)", "x", "y"),
+        ("adverse opinions, cumulative", "x2", "y2"), ("expected from own baseline", "x2", "y2"),
+    }
+    (signal,) = [t for t in fig.data if t.mode == "markers"]
+    assert list(signal.y) == [3.0]
+    top, bottom = fig.layout.yaxis, fig.layout.yaxis2
+    # 6% between the rows, the rest split 62:38.
+    assert bottom.domain == pytest.approx((0.0, 0.38 * 0.94))
+    assert top.domain == pytest.approx((0.38 * 0.94 + 0.06, 1.0))
+    assert top.range == pytest.approx((0, 3.0 * 1.15))
+    assert (top.title.text, bottom.title.text, bottom.rangemode) == ("CUSUM", "count", "tozero")
+    assert fig.layout.xaxis.matches == "x2" and fig.layout.xaxis.showticklabels is False
+    (line,) = fig.layout.shapes
+    assert (line.y0, line.y1, line.yref, line.xref, line.x0, line.x1) == (
+        2.5, 2.5, "y", "x domain", 0, 1)
+    (note,) = fig.layout.annotations
+    assert (note.text, note.y, note.yref, note.x, note.xanchor) == (
+        "threshold 2.50", 2.5, "y", 0, "left")
+    assert fig.layout.title.text == "EX1"
+    assert fig.layout.height == 460 and fig.layout.font.size == charts.FONT["size"]
+
+
+def test_cohort_rates_draw_each_cohorts_overall_rate_as_a_dotted_line_in_its_colour():
+    rates = pd.DataFrame({
+        "group": ["side A", "side A", "side B"], "measure": ["examiner", "peers", "examiner"],
+        "k": [3, 30, 5], "n": [10, 100, 20], "rate": [0.3, 0.3, 0.25],
+        "ci_low": [0.1, 0.22, 0.1], "ci_high": [0.6, 0.4, 0.47],
+    })
+    overall = pd.DataFrame({"measure": ["examiner", "peers"], "rate": [0.27, 0.3]})
+    fig = charts.cohort_rates(rates, overall=overall)
+    lines = [(s.x0, s.line.color, s.line.dash) for s in fig.layout.shapes]
+    assert lines == [(0.27, charts.colour(0), "dot"), (0.3, charts.colour(1), "dot")]
+    assert list(fig.layout.yaxis.categoryarray) == ["side B", "side A"]  # first group on top
+    assert fig.layout.xaxis.tickformat == ".0%"
+    assert fig.layout.height == 200  # 110 + 34 a group, at least 200
+    assert fig.layout.scattermode == "group"
+
+
+def test_forest_marks_a_ratio_of_one_with_a_dotted_line():
+    rows = pd.DataFrame({
+        "label": ["A"], "ratio": [1.5], "ci_low": [1.1], "ci_high": [3.0],
+        "shrunken_ratio": [1.3], "flagged": [True], "eligible": [True], "n": [200],
+        "observed": [60.0], "expected": [40.0], "q_value": [0.01], "raw_rate": [0.3],
+        "peer_rate": [0.2],
+    })
+    fig = charts.forest(rows, measure="adverse_opinion")
+    (line,) = fig.layout.shapes
+    assert (line.x0, line.x1, line.xref, line.yref) == (1, 1, "x", "y domain")
+    assert line.line.dash == "dot"
+    assert fig.layout.xaxis.range == pytest.approx((0, 1.05 * 3.0))
+    assert fig.layout.legend.orientation == "h" and fig.layout.margin.t == 40
