@@ -2,7 +2,29 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+README_SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--screenshots",
+        action="store_true",
+        help="the browser tests write the README's screenshots into docs/screenshots (without "
+        "it they take them in a temporary folder, and a test run leaves the tree as it was)",
+    )
+
+
+@pytest.fixture(scope="session")
+def screenshots(request, tmp_path_factory) -> Path:
+    """Where the browser tests save their screenshots: docs/screenshots with --screenshots."""
+    if not request.config.getoption("--screenshots"):
+        return tmp_path_factory.mktemp("screenshots")
+    README_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return README_SCREENSHOTS
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -1,8 +1,9 @@
 """End to end: `ime serve` on a free port, every page opened in headless Debian Chromium.
 
-Fails on any Streamlit exception box or a missing chart, and saves a 1280-wide screenshot of
-each page into docs/screenshots/<page>.png. Never downloads a browser: it uses the Debian
-package's /usr/bin/chromium and is skipped, saying so, when that is not installed.
+Fails on any Streamlit exception box or a missing chart, and takes a 1280-wide screenshot of
+each page (docs/screenshots/<page>.png with --screenshots: tests/conftest.py). Never
+downloads a browser: it uses the Debian package's /usr/bin/chromium and is skipped, saying
+so, when that is not installed.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 WIDTH = 1280
 # Charts each page draws on the demo data (at least).
 MIN_CHARTS = {
@@ -207,7 +207,7 @@ REGULATOR_PAGES = [p for p in PAGES if p.roles is None or "regulator" in p.roles
 
 @pytest.mark.parametrize("spec", REGULATOR_PAGES, ids=[p.url_path for p in REGULATOR_PAGES])
 def test_page_renders_in_chromium_without_errors(
-    spec, server, browser, request, flagged_truth
+    spec, server, browser, request, flagged_truth, screenshots
 ):
     url = server
     if spec.file in FROM_SSA:
@@ -238,8 +238,7 @@ def test_page_renders_in_chromium_without_errors(
         )
         page.set_viewport_size({"width": WIDTH, "height": max(900, int(height))})
         page.wait_for_timeout(500)
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{spec.url_path}.png"))
+        page.screenshot(path=str(screenshots / f"{spec.url_path}.png"))
     finally:
         page.close()
 
@@ -259,7 +258,9 @@ def test_a_link_with_filters_opens_the_same_view(server, browser, flagged_truth)
         page.close()
 
 
-def test_a_filtered_trend_of_a_few_hundred_exams_is_readable(server, browser, flagged_truth):
+def test_a_filtered_trend_of_a_few_hundred_exams_is_readable(
+    server, browser, flagged_truth, screenshots
+):
     """A view of a few hundred exams: the trend is drawn at the grain its volume allows, thin
     periods marked (screenshot docs/screenshots/filtered-trend.png)."""
     jurisdiction, claim_type, n = flagged_truth.execute(
@@ -282,8 +283,7 @@ def test_a_filtered_trend_of_a_few_hundred_exams_is_readable(server, browser, fl
         assert page.get_by_text(f"Grey dots are {grain}s with fewer exams").count() == 1
         heading.evaluate("e => e.scrollIntoView({block: 'start'})")
         page.wait_for_timeout(500)
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / "filtered-trend.png"))
+        page.screenshot(path=str(screenshots / "filtered-trend.png"))
     finally:
         page.close()
 

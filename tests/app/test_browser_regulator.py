@@ -1,7 +1,7 @@
 """End to end as a regulator: `ime serve` of a database loaded twice, in headless Debian
 Chromium. Signs in with a password, sees examiner names, searches one, sees flags on both
-sides, and the flags raised and cleared between the two loads. Saves the regulator's
-Examiners page as docs/screenshots/examiners_regulator.png.
+sides, and the flags raised and cleared between the two loads. Takes the README's
+screenshots of the regulator's pages (into docs/screenshots with --screenshots).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import shutil
 import duckdb
 import pandas as pd
 import pytest
-from test_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, WIDTH, _require_chromium, _serve
+from test_browser import CHROMIUM, CHROMIUM_ARGS, WIDTH, _require_chromium, _serve
 
 from access import auth
 from etl.load import load
@@ -68,7 +68,7 @@ def _choose(page, label: str, option: str) -> None:
 
 
 def test_a_regulator_sees_names_both_sides_and_the_history(two_loads, tmp_path_factory,
-                                                             no_configured_users):
+                                                             no_configured_users, screenshots):
     _require_chromium()
     db, (before, after) = two_loads
     auth.add_user("rita", "regulator", password=PASSWORD, path=no_configured_users)
@@ -117,8 +117,7 @@ def test_a_regulator_sees_names_both_sides_and_the_history(two_loads, tmp_path_f
             page.mouse.wheel(0, -90)
             page.mouse.move(WIDTH // 2, 5)  # off the list, whose toolbar shows on hover
             page.wait_for_timeout(1000)
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOTS / "regulator-flag-history.png"))
+            page.screenshot(path=str(screenshots / "regulator-flag-history.png"))
 
             page.get_by_role("link", name="Examiners", exact=True).click()
             page.wait_for_selector("h1:has-text('Examiners')", timeout=90_000)
@@ -145,8 +144,7 @@ def test_a_regulator_sees_names_both_sides_and_the_history(two_loads, tmp_path_f
             )
             page.set_viewport_size({"width": WIDTH, "height": max(900, int(height))})
             page.wait_for_timeout(1000)
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOTS / "examiners_regulator.png"))
+            page.screenshot(path=str(screenshots / "examiners_regulator.png"))
             page.set_viewport_size({"width": WIDTH, "height": 900})
 
             # Search by a surname: the count matches the names that hold it.
@@ -162,7 +160,7 @@ def test_a_regulator_sees_names_both_sides_and_the_history(two_loads, tmp_path_f
             # The README's screenshot: the search, the count it finds and the table under it.
             box.evaluate("e => e.scrollIntoView({block: 'start'})")
             page.wait_for_timeout(1000)
-            page.screenshot(path=str(SCREENSHOTS / "examiners-search.png"))
+            page.screenshot(path=str(screenshots / "examiners-search.png"))
             # The picker offers the matches alone, each with its name.
             page.locator('[data-testid="stSelectbox"]', has_text="Open a profile").click()
             # A click may only focus the box (its label sits inside the same element): the

@@ -1,7 +1,7 @@
 """End to end, as each user: `ime serve` with users configured, headless Debian Chromium.
 
 - An insurer opens a deep link before signing in, lands on it after, and sees the market
-  beside its own figures on Denials and Overview (screenshot docs/screenshots/insurer-overview.png).
+  beside its own figures on Denials and Overview (screenshot insurer-overview.png).
 - A researcher's menu holds Methods and Exports only; the export zip it downloads carries the
   methods, a README with the citation and "synthetic", and allegiance published for every
   examiner with at least k exams on each side.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, WIDTH, _require_chromium, _serve
+from test_browser import CHROMIUM, CHROMIUM_ARGS, WIDTH, _require_chromium, _serve
 
 from access import auth
 from outputs.tables import present
@@ -98,7 +98,9 @@ def _main_text_holding(page, needle: str, times: int) -> str:
     return _main_text(page)
 
 
-def test_insurer_lands_on_the_deep_link_and_sees_the_market(signed_server, chromium):
+def test_insurer_lands_on_the_deep_link_and_sees_the_market(
+    signed_server, chromium, screenshots
+):
     page = chromium.new_page(viewport={"width": WIDTH, "height": 900})
     try:
         _sign_in(page, f"{signed_server}/denials?by=insurer_id", "claims")
@@ -120,10 +122,9 @@ def test_insurer_lands_on_the_deep_link_and_sees_the_market(signed_server, chrom
             "() => document.querySelector('.js-plotly-plot').innerText.includes('· market')",
             timeout=60_000,
         )
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.set_viewport_size({"width": WIDTH, "height": 1500})
         page.wait_for_timeout(1000)
-        page.screenshot(path=str(SCREENSHOTS / "insurer-denials.png"))
+        page.screenshot(path=str(screenshots / "insurer-denials.png"))
         page.set_viewport_size({"width": WIDTH, "height": 900})
 
         page.get_by_role("link", name="Overview", exact=True).click()
@@ -137,16 +138,15 @@ def test_insurer_lands_on_the_deep_link_and_sees_the_market(signed_server, chrom
         assert text.count("Market:") == 4, text[:2000]  # three rates and the MMI median
         assert "Dashed grey: the market" in text
         # The README's screenshot: the top of the Overview, own figures with the market beside.
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.set_viewport_size({"width": WIDTH, "height": 760})
         page.wait_for_timeout(500)
-        page.screenshot(path=str(SCREENSHOTS / "insurer-overview.png"))
+        page.screenshot(path=str(screenshots / "insurer-overview.png"))
     finally:
         page.close()
 
 
 def test_researcher_menu_and_allegiance_in_the_downloaded_export(
-    signed_server, chromium, flagged_truth
+    signed_server, chromium, flagged_truth, screenshots
 ):
     page = chromium.new_page(viewport={"width": WIDTH, "height": 900})
     try:
@@ -186,8 +186,7 @@ def test_researcher_menu_and_allegiance_in_the_downloaded_export(
         # The ratio has come in at the right edge: on until its interval, q and flag are in view.
         scroller.evaluate(f"e => {{ e.scrollLeft += {RATIO_TO_LEFT_PX}; }}")
         page.wait_for_timeout(1000)
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / "researcher-allegiance.png"))
+        page.screenshot(path=str(screenshots / "researcher-allegiance.png"))
     finally:
         page.close()
     # Expected: every examiner whose ratio is computed and whose two sides each hold k exams

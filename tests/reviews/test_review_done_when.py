@@ -5,7 +5,7 @@ from the examiner's own sign-in in headless Chromium against a real `ime serve`;
 `ime review close B`; `ime publish --out site`. The site, opened from disk in Chromium with
 every non-file request blocked and recorded, names B with the reply beside the figures,
 does not name A, holds no claimant or case id, and no count from 1 to 10. Screenshots of the
-examiner's view and of the public site go to docs/screenshots/.
+examiner's view and of the public site go to docs/screenshots/ with --screenshots.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PASSWORD = "correct horse battery staple"
 MAIL_REPLY = "Received by post: I will answer in full through the dashboard."
 BROWSER_REPLY = "My 2024 referrals were complex spinal cases sent after surgery."
@@ -91,11 +90,12 @@ def _full_page(page, path: Path, selector: str = "body") -> None:
     height = page.evaluate(f"() => document.querySelector('{selector}').scrollHeight")
     page.set_viewport_size({"width": 1280, "height": max(900, int(height) + 40)})
     page.wait_for_timeout(400)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path))
 
 
-def _examiner_replies_in_the_browser(browser, url: str, b: str, others: list[str]) -> None:
+def _examiner_replies_in_the_browser(
+    browser, url: str, b: str, others: list[str], screenshots: Path
+) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     try:
         # Signed in at another page's address: the examiner gets their own page, no other.
@@ -117,7 +117,7 @@ def _examiner_replies_in_the_browser(browser, url: str, b: str, others: list[str
             page.get_by_text(BROWSER_REPLY)).first.wait_for(timeout=60_000)
         _idle(page)
         assert BROWSER_REPLY in page.locator('[data-testid="stMain"]').inner_text()
-        _full_page(page, SCREENSHOTS / "examiner-view.png", '[data-testid="stMain"]')
+        _full_page(page, screenshots / "examiner-view.png", '[data-testid="stMain"]')
     finally:
         page.close()
 
@@ -139,7 +139,7 @@ def _open_offline(browser, site: Path):
     return page, attempted
 
 
-def test_done_when(review_db, busiest, tmp_path):
+def test_done_when(review_db, busiest, tmp_path, screenshots):
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium package")
     from playwright.sync_api import sync_playwright
@@ -164,7 +164,9 @@ def test_done_when(review_db, busiest, tmp_path):
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             try:
-                _examiner_replies_in_the_browser(browser, url, b, [e for e in busiest if e != b])
+                _examiner_replies_in_the_browser(
+                    browser, url, b, [e for e in busiest if e != b], screenshots
+                )
             finally:
                 browser.close()
     finally:
@@ -214,7 +216,7 @@ def test_done_when(review_db, busiest, tmp_path):
             page, attempted = _open_offline(browser, site)
             assert "Generated from snapshot" in page.inner_text("body")
             assert page.locator("table").count() >= 3
-            _full_page(page, SCREENSHOTS / "public-site.png")
+            _full_page(page, screenshots / "public-site.png")
             page.get_by_role("link", name=re.compile(rf"^{b}")).click()
             page.wait_for_load_state("load")
             body = page.inner_text("body")
@@ -224,7 +226,7 @@ def test_done_when(review_db, busiest, tmp_path):
             reply = page.locator(".answer").bounding_box()
             assert reply["x"] >= figures["x"] + figures["width"] - 1
             assert abs(reply["y"] - figures["y"]) < 5
-            _full_page(page, SCREENSHOTS / "public-site-examiner.png")
+            _full_page(page, screenshots / "public-site-examiner.png")
             page.get_by_role("link", name="Methods and data coverage").click()
             page.wait_for_load_state("load")
             assert "Data coverage" in page.inner_text("body")
