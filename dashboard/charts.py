@@ -6,6 +6,8 @@ every estimate is drawn with its interval, and hover text gives the counts behin
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import textwrap
 from collections.abc import Sequence
@@ -117,9 +119,9 @@ def _set_layout(fig: go.Figure, **props) -> go.Figure:
 
 
 def _layout(fig: go.Figure, height: int, **kwargs) -> go.Figure:
-    """The house layout (HOUSE_LAYOUT), the height and `kwargs`, on a figure that has set none
-    of them (every chart calls it once, as it finishes)."""
-    return _set_layout(fig, **HOUSE_LAYOUT, height=height, **kwargs)
+    """The house layout (HOUSE_LAYOUT), the height and `kwargs` (which may replace a house
+    key), on a figure that has set none of them (every chart calls it once, as it finishes)."""
+    return _set_layout(fig, **{**HOUSE_LAYOUT, "height": height, **kwargs})
 
 
 def percent(x: float) -> str:
@@ -145,9 +147,7 @@ def empty(message: str, height: int = 240) -> go.Figure:
         x=0.5,
         y=0.5,
     )
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return _layout(fig, height)
+    return _layout(fig, height, xaxis=dict(visible=False), yaxis=dict(visible=False))
 
 
 def _hover(frame: pd.DataFrame, name_col: str) -> list[str]:
@@ -183,6 +183,26 @@ def rate_ticks(highest: float, max_ticks: int = 3) -> tuple[list[float], float, 
     return ticks, top, decimals
 
 
+@functools.lru_cache(maxsize=64)
+def _subplot_skeleton(rows: int, cols: int, n_titles: int, options: tuple) -> tuple[dict, list]:
+    layout = make_subplots(
+        rows=rows, cols=cols, subplot_titles=[str(i) for i in range(n_titles)] or None,
+        **{key: list(v) if isinstance(v, tuple) else v for key, v in options},
+    ).layout.to_plotly_json()
+    axes = {k: v for k, v in layout.items() if k.startswith(("xaxis", "yaxis"))}
+    return axes, layout.get("annotations", [])
+
+
+def _subplots(rows: int, cols: int, n_titles: int = 0, **options) -> tuple[dict, list[dict]]:
+    """What make_subplots lays out for these arguments (lists as tuples): its axes by name
+    (xaxis, yaxis2, ...) and its `n_titles` title annotations, whose text the caller fills.
+    Traces then name their axes (xaxis="x2"). Made once per set of arguments: make_subplots
+    builds a figure through Plotly's update machinery, a tenth of a second for the seven
+    panels of the Denials page, on every chart."""
+    axes, titles = _subplot_skeleton(rows, cols, n_titles, tuple(sorted(options.items())))
+    return copy.deepcopy(axes), copy.deepcopy(titles)
+
+
 def rate_dots(
     rates: pd.DataFrame,
     group_col: str,
@@ -203,14 +223,16 @@ def rate_dots(
         return empty("No exams match these filters")
     groups = list(dict.fromkeys(rates[group_col]))
     shown = [group_labels.get(g, g) if group_labels else g for g in groups]
-    fig = make_subplots(
-        rows=1,
-        cols=len(measures),
-        shared_yaxes=True,
-        horizontal_spacing=0.03,
-        subplot_titles=[labels[m] for m in measures],
+    axes, titles = _subplots(
+        1, len(measures), len(measures), shared_yaxes=True, horizontal_spacing=0.03
     )
+    for name, axis in axes.items():
+        if name.startswith("yaxis"):
+            axis.update(categoryorder="array", categoryarray=shown[::-1], type="category")
+    reference_lines = []
+    fig = go.Figure()
     for col, measure in enumerate(measures, start=1):
+        suffix = "" if col == 1 else str(col)
         part = rates[rates["measure"] == measure].set_index(group_col).reindex(groups).reset_index()
         part = part[part["n"].fillna(0) > 0]
         grey = part[group_col].isin(list(muted))
@@ -223,6 +245,8 @@ def rate_dots(
             y = [group_labels.get(g, g) if group_labels else g for g in dots[group_col]]
             fig.add_trace(
                 go.Scatter(
+                    xaxis=f"x{suffix}",
+                    yaxis=f"y{suffix}",
                     x=dots["rate"],
                     y=y,
                     mode="markers",
@@ -240,27 +264,35 @@ def rate_dots(
                     ),
                     hovertext=_hover(dots.assign(_name=y), "_name"),
                     hoverinfo="text",
-                ),
-                row=1,
-                col=col,
+                )
             )
         ref = overall[overall["measure"] == measure] if overall is not None else None
         reference = []
         if ref is not None and not ref.empty and ref["n"].iloc[0] > 0:
             reference = [float(ref["rate"].iloc[0])]
-            fig.add_vline(x=reference[0], line_dash="dot", line_color=GREY, row=1, col=col)
+            # The line add_vline draws across the panel.
+            reference_lines.append(dict(
+                type="line", x0=reference[0], x1=reference[0], xref=f"x{suffix}", y0=0, y1=1,
+                yref=f"y{suffix} domain", line=dict(color=GREY, dash="dot"),
+            ))
         ticks, top, decimals = rate_ticks(max([*part["ci_high"].dropna(), *reference], default=0))
-        fig.update_xaxes(
+        axes[f"xaxis{suffix}"].update(
             range=[0, top],
             tickvals=ticks,
             ticktext=[f"{100 * t:.{decimals}f}%" for t in ticks],
             tickangle=0,
-            row=1,
-            col=col,
         )
-    fig.update_yaxes(categoryorder="array", categoryarray=shown[::-1], type="category")
     height = 120 + 26 * len(groups)
-    return _layout(fig, max(height, 260), showlegend=False)
+    return _layout(
+        fig,
+        max(height, 260),
+        showlegend=False,
+        annotations=[
+            {**title, "text": labels[m]} for title, m in zip(titles, measures, strict=True)
+        ],
+        shapes=reference_lines,
+        **axes,
+    )
 
 
 def _readable(part: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -393,15 +425,15 @@ def rate_trend(
                     fig, theirs.sort_values(x_col), x_col, f"{labels[measure]} (market)", c,
                     grain, dash="dash", band_alpha=0.07, markers=False,
                 )
-    fig.update_yaxes(tickformat=".0%", rangemode="tozero", title="rate (95% CI band)")
+    y_axis = dict(tickformat=".0%", rangemode="tozero", title="rate (95% CI band)")
     # The axis fits the readable periods: a thin period's dot (0% or 100% of a handful of
     # exams) must not squash the lines; one beyond the axis is off the chart, as it is off
     # the line.
     readable = _readable(rates[rates["measure"].isin(list(measures)) & (rates["n"] > 0)])[0]
     if "thin" in rates and not readable.empty:
         top = float(readable["ci_high"].max())
-        fig.update_yaxes(range=[0, min(1.0, top * 1.1 + 0.01)])
-    return _layout(fig, height)
+        y_axis["range"] = [0, min(1.0, top * 1.1 + 0.01)]
+    return _layout(fig, height, yaxis=y_axis)
 
 
 def period_label(value, grain: str = "month") -> str:
@@ -436,10 +468,14 @@ def sparkline(
                            legend=False)
     _band_and_line(fig, part, x_col, "own" if market is not None else "", c, grain,
                    band_alpha=0.18, markers=False, width=1.5, legend=False)
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, rangemode="tozero")
-    fig.update_layout(height=90, margin=dict(l=0, r=0, t=0, b=0), showlegend=False)
-    return fig
+    return _set_layout(
+        fig,
+        xaxis=dict(visible=False),
+        yaxis=dict(visible=False, rangemode="tozero"),
+        height=90,
+        margin=dict(l=0, r=0, t=0, b=0),
+        showlegend=False,
+    )
 
 
 def volume_trend(
@@ -464,15 +500,15 @@ def volume_trend(
             hoverinfo="text",
         )
     )
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    fig.update_layout(
+    return _set_layout(
+        fig,
+        xaxis=dict(visible=False),
+        yaxis=dict(visible=False),
         height=90,
         margin=dict(l=0, r=0, t=0, b=0),
         showlegend=False,
         bargap=0.1,
     )
-    return fig
 
 
 # The at-risk table's geometry. Numbers at 11 px are about 0.6 em wide per character; a column
@@ -528,13 +564,14 @@ def km_curves(
     # Heights in pixels: one table row per group, and a gap that holds the curves' tick labels.
     table = AT_RISK_ROW_PX * len(groups)
     plot = KM_PLOT_PX + KM_GAP_PX + table
-    fig = make_subplots(
-        rows=2,
-        cols=1,
+    axes, _ = _subplots(
+        2,
+        1,
         shared_xaxes=True,
-        row_heights=[KM_PLOT_PX / (plot - KM_GAP_PX), table / (plot - KM_GAP_PX)],
+        row_heights=(KM_PLOT_PX / (plot - KM_GAP_PX), table / (plot - KM_GAP_PX)),
         vertical_spacing=KM_GAP_PX / plot,
     )
+    fig = go.Figure()
     for i, group in enumerate(groups):
         c = colour(i)
         part = curves[curves["group"] == group].sort_values("time")
@@ -546,6 +583,8 @@ def km_curves(
         ok = np.isfinite(lo) & np.isfinite(hi)
         fig.add_trace(
             go.Scatter(
+                xaxis="x",
+                yaxis="y",
                 x=np.concatenate([t[ok], t[ok][::-1]]),
                 y=np.concatenate([hi[ok], lo[ok][::-1]]),
                 fill="toself",
@@ -554,14 +593,14 @@ def km_curves(
                 hoverinfo="skip",
                 showlegend=False,
                 legendgroup=str(group),
-            ),
-            row=1,
-            col=1,
+            )
         )
         at_risk = np.concatenate([[part["n_at_risk"].iloc[0]], part["n_at_risk"].to_numpy()])
         events = np.concatenate([[0], part["n_event"].to_numpy()])
         fig.add_trace(
             go.Scatter(
+                xaxis="x",
+                yaxis="y",
                 x=t,
                 y=s,
                 mode="lines",
@@ -575,13 +614,13 @@ def km_curves(
                     for ti, si, li, hi_, r, e in zip(t, s, lo, hi, at_risk, events, strict=True)
                 ],
                 hoverinfo="text",
-            ),
-            row=1,
-            col=1,
+            )
         )
         cens = part[part["n_censored"] > 0]
         fig.add_trace(
             go.Scatter(
+                xaxis="x",
+                yaxis="y",
                 x=cens["time"],
                 y=cens["survival"],
                 mode="markers",
@@ -593,28 +632,28 @@ def km_curves(
                     for n, x in zip(cens["n_censored"], cens["time"], strict=True)
                 ],
                 hoverinfo="text",
-            ),
-            row=1,
-            col=1,
+            )
         )
         if medians is not None:
             m = medians[medians["group"] == group]
             if not m.empty and np.isfinite(m["median"].iloc[0]):
                 fig.add_trace(
                     go.Scatter(
+                        xaxis="x",
+                        yaxis="y",
                         x=[m["median"].iloc[0]] * 2,
                         y=[0, 0.5],
                         mode="lines",
                         line=dict(color=c, width=1, dash="dot"),
                         showlegend=False,
                         hoverinfo="skip",
-                    ),
-                    row=1,
-                    col=1,
+                    )
                 )
         r = risk[risk["group"] == group]
         fig.add_trace(
             go.Scatter(
+                xaxis="x2",
+                yaxis="y2",
                 x=r["time"],
                 y=[str(group)] * len(r),
                 mode="text",
@@ -622,22 +661,25 @@ def km_curves(
                 textfont=dict(color=c, size=AT_RISK_FONT_PX),
                 showlegend=False,
                 hoverinfo="skip",
-            ),
-            row=2,
-            col=1,
+            )
         )
-    fig.add_hline(y=0.5, line_dash="dot", line_color=GREY, row=1, col=1)
-    fig.update_yaxes(title="share not yet at MMI", tickformat=".0%", range=[0, 1.02], row=1, col=1)
-    fig.update_yaxes(
-        title="at risk", type="category", categoryarray=groups[::-1], showgrid=False, row=2, col=1
-    )
     # The at-risk table sits under the chart's own ticks; pad the left so its first column shows.
     ticks = sorted(set(risk["time"])) if len(risk) else None
-    fig.update_xaxes(range=[-0.04 * end, 1.02 * end], tickvals=ticks, row=1, col=1)
-    fig.update_xaxes(showticklabels=True, tickformat=",", row=1, col=1)
-    fig.update_xaxes(title=x_title, showticklabels=False, showgrid=False, row=2, col=1)
-    _layout(fig, plot + KM_MARGIN["t"] + KM_MARGIN["b"])
-    return fig.update_layout(margin=KM_MARGIN)
+    axes["xaxis"].update(range=[-0.04 * end, 1.02 * end], tickvals=ticks, showticklabels=True,
+                         tickformat=",")
+    axes["xaxis2"].update(title=x_title, showticklabels=False, showgrid=False)
+    axes["yaxis"].update(title="share not yet at MMI", tickformat=".0%", range=[0, 1.02])
+    axes["yaxis2"].update(title="at risk", type="category", categoryarray=groups[::-1],
+                          showgrid=False)
+    return _layout(
+        fig,
+        plot + KM_MARGIN["t"] + KM_MARGIN["b"],
+        **axes,
+        # The line add_hline draws at a half not yet at MMI.
+        shapes=[dict(type="line", x0=0, x1=1, xref="x domain", y0=0.5, y1=0.5, yref="y",
+                     line=dict(color=GREY, dash="dot"))],
+        margin={**HOUSE_LAYOUT["margin"], **KM_MARGIN},
+    )
 
 
 def ecdf(
@@ -665,9 +707,12 @@ def ecdf(
                 hoverinfo="text",
             )
         )
-    fig.update_yaxes(title="share of rated exams at or below", tickformat=".0%", range=[0, 1.02])
-    fig.update_xaxes(title=x_title, rangemode="tozero")
-    return _layout(fig, 360)
+    return _layout(
+        fig,
+        360,
+        xaxis=dict(title=x_title, rangemode="tozero"),
+        yaxis=dict(title="share of rated exams at or below", tickformat=".0%", range=[0, 1.02]),
+    )
 
 
 def share_histogram(
@@ -693,9 +738,14 @@ def share_histogram(
                 hoverinfo="text",
             )
         )
-    fig.update_yaxes(title="share of rated exams", tickformat=".0%")
-    fig.update_xaxes(title=x_title)
-    return _layout(fig, 340, barmode="group", bargap=0.15)
+    return _layout(
+        fig,
+        340,
+        barmode="group",
+        bargap=0.15,
+        xaxis=dict(title=x_title),
+        yaxis=dict(title="share of rated exams", tickformat=".0%"),
+    )
 
 
 def violins(
@@ -713,8 +763,10 @@ def violins(
         c = OKABE_ITO["vermillion"] if group == highlight else OKABE_ITO["blue"]
         fig.add_trace(
             go.Violin(
-                x=[str(group)] * len(part),
-                y=part[value_col],
+                # The group's place on the axis, once: a list of it per value took most of the
+                # chart's time, Plotly checking each element, and was sent to the browser.
+                x0=str(group),
+                y=part[value_col].to_numpy(float),
                 name=str(group),
                 line_color=c,
                 fillcolor=rgba(c, 0.25),
@@ -728,9 +780,13 @@ def violins(
                 hoverinfo="text+y",
             )
         )
-    fig.update_yaxes(title=y_title, rangemode="tozero")
-    fig.update_xaxes(title=None, type="category")
-    return _layout(fig, 380, showlegend=False)
+    return _layout(
+        fig,
+        380,
+        showlegend=False,
+        xaxis=dict(type="category"),
+        yaxis=dict(title=y_title, rangemode="tozero"),
+    )
 
 
 def bland_altman(pairs: pd.DataFrame, result) -> go.Figure:
@@ -841,9 +897,9 @@ def load_history(history: pd.DataFrame) -> go.Figure:
                 hoverinfo="text",
             )
         )
-    fig.update_yaxes(title="rows")
-    fig.update_xaxes(type="category")
-    return _layout(fig, 320, barmode="stack")
+    return _layout(
+        fig, 320, barmode="stack", xaxis=dict(type="category"), yaxis=dict(title="rows")
+    )
 
 
 # A quarantine bar's label: the rule's words wrapped at this many characters, so that a long
@@ -884,10 +940,13 @@ def quarantine_bars(summary: pd.DataFrame) -> go.Figure:
             hoverinfo="text",
         )
     )
-    fig.update_xaxes(title="rows")
-    fig.update_yaxes(type="category", tickfont=dict(size=11))
     n_lines = sum(label.count("<br>") + 1 for label in labels)
-    return _layout(fig, 140 + 15 * n_lines + 8 * len(labels))
+    return _layout(
+        fig,
+        140 + 15 * n_lines + 8 * len(labels),
+        xaxis=dict(title="rows"),
+        yaxis=dict(type="category", tickfont=dict(size=11)),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -909,6 +968,15 @@ def _ratio_text(row, ratio: str = "O/E") -> str:
     if np.isfinite(getattr(row, "shrunken_ratio", np.nan)):
         text += f", shrunken {row.shrunken_ratio:.2f}"
     return text
+
+
+# What a unit's hover text reads (_unit_hover): itertuples over these alone, not over every
+# column of the flags table, whose text columns it would read one Arrow string at a time
+# (a third of a funnel's time for 4,000 examiners).
+UNIT_HOVER_COLUMNS = [
+    "flagged", "eligible", "q_value", "n", "observed", "expected", "ratio", "ci_low", "ci_high",
+    "shrunken_ratio", "raw_rate", "peer_rate",
+]
 
 
 def _unit_hover(row, name: str, volume: str, ratio: str = "O/E") -> str:
@@ -1019,7 +1087,6 @@ def funnel(
                     hoverinfo="skip",
                 )
             )
-    fig.add_hline(y=1, line_color=GREY, line_width=1)
     flagged = pts["flagged"].astype(bool)
     eligible = pts["eligible"].astype(bool)
     groups = (
@@ -1058,15 +1125,27 @@ def funnel(
                     opacity=0.85,
                 ),
                 customdata=part[label_col].astype(str).to_numpy(),
-                hovertext=[_unit_hover(r, str(getattr(r, label_col)), volume)
-                           for r in part.itertuples()],
+                hovertext=[
+                    _unit_hover(r, str(label), volume)
+                    for r, label in zip(
+                        part[[c for c in UNIT_HOVER_COLUMNS if c in part]].itertuples(),
+                        part[label_col].tolist(),
+                        strict=True,
+                    )
+                ],
                 hoverinfo="text",
             )
         )
-    fig.update_yaxes(title="observed / expected", range=y_range, zeroline=False)
-    fig.update_xaxes(title="expected count (log scale)", type="log", range=x_range)
-    _layout(fig, height)
-    return fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.14, x=0))
+    return _layout(
+        fig,
+        height,
+        # The line add_hline draws at a ratio of 1.
+        shapes=[dict(type="line", x0=0, x1=1, xref="x domain", y0=1, y1=1, yref="y",
+                     line=dict(color=GREY, width=1))],
+        xaxis=dict(title="expected count (log scale)", type="log", range=x_range),
+        yaxis=dict(title="observed / expected", range=y_range, zeroline=False),
+        legend={**HOUSE_LAYOUT["legend"], "yanchor": "top", "y": -0.14},
+    )
 
 
 def forest(
@@ -1211,16 +1290,17 @@ def cusum(path: pd.DataFrame, threshold: float, name: str = "") -> go.Figure:
             )
         )
     top = max(float(path["cusum"].max()), threshold) * 1.15
-    # Two rows sharing the time axis, 62% and 38% of the height 6% apart, as make_subplots
-    # lays them out; the threshold as add_hline draws it, labelled at its top left.
-    lower = 0.38 * (1 - 0.06)
+    # Two rows sharing the time axis; the threshold as add_hline draws it, labelled at its top
+    # left.
+    axes, _ = _subplots(
+        2, 1, shared_xaxes=True, row_heights=(0.62, 0.38), vertical_spacing=0.06
+    )
+    axes["yaxis"].update(title="CUSUM", range=[0, top])
+    axes["yaxis2"].update(title="count", rangemode="tozero")
     return _layout(
         fig,
         460,
-        xaxis=dict(anchor="y", domain=[0.0, 1.0], matches="x2", showticklabels=False),
-        yaxis=dict(anchor="x", domain=[lower + 0.06, 1.0], title="CUSUM", range=[0, top]),
-        xaxis2=dict(anchor="y2", domain=[0.0, 1.0]),
-        yaxis2=dict(anchor="x2", domain=[0.0, lower], title="count", rangemode="tozero"),
+        **axes,
         shapes=[dict(type="line", x0=0, x1=1, xref="x domain", y0=threshold, y1=threshold,
                      yref="y", line=dict(color=OKABE_ITO["vermillion"], dash="dash"))],
         annotations=[dict(text=f"threshold {threshold:.2f}", showarrow=False, x=0,

@@ -259,3 +259,32 @@ def test_forest_marks_a_ratio_of_one_with_a_dotted_line():
     assert line.line.dash == "dot"
     assert fig.layout.xaxis.range == pytest.approx((0, 1.05 * 3.0))
     assert fig.layout.legend.orientation == "h" and fig.layout.margin.t == 40
+
+
+def test_small_multiples_share_one_category_axis_each_panel_titled_with_its_own_line():
+    rates = _rates({"denied": 0.2, "adverse": 0.4})
+    overall = pd.DataFrame([
+        dict(measure="denied", k=1, n=10, rate=0.1, ci_low=0.0, ci_high=0.4),
+        dict(measure="adverse", k=3, n=10, rate=0.3, ci_low=0.1, ci_high=0.6),
+    ])
+    fig = charts.rate_dots(rates, "group", ["denied", "adverse"], LABELS, overall=overall)
+    assert [(t.xaxis, t.yaxis, t.name) for t in fig.data] == [
+        ("x", "y", "Denied"), ("x2", "y2", "Adverse")]
+    assert [a.text for a in fig.layout.annotations] == ["Denied", "Adverse"]
+    # Each title centred over its panel: two panels 3% apart, each 48.5% wide.
+    assert [a.x for a in fig.layout.annotations] == pytest.approx([0.2425, 0.7575])
+    assert fig.layout.xaxis.domain == pytest.approx((0, 0.485))
+    assert fig.layout.xaxis2.domain == pytest.approx((0.515, 1))
+    assert fig.layout.yaxis2.matches == "y" and fig.layout.yaxis2.showticklabels is False
+    assert list(fig.layout.yaxis.categoryarray) == list(fig.layout.yaxis2.categoryarray) == [
+        "B", "A"]
+    lines = [(s.x0, s.xref, s.yref) for s in fig.layout.shapes]
+    assert lines == [(0.1, "x", "y domain"), (0.3, "x2", "y2 domain")]
+
+
+def test_violins_stand_one_per_group_at_its_place_on_the_axis():
+    values = pd.DataFrame({"examiner": ["E1"] * 3 + ["E2"] * 2, "wpi": [0, 5, 10, 2, 4]})
+    fig = charts.violins(values, "examiner", "wpi", highlight="E2")
+    assert [(t.x0, list(t.y)) for t in fig.data] == [("E1", [0, 5, 10]), ("E2", [2, 4])]
+    assert fig.data[1].line.color == charts.OKABE_ITO["vermillion"]
+    assert fig.layout.xaxis.type == "category" and fig.layout.yaxis.title.text == "WPI %"
