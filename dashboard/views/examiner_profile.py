@@ -138,10 +138,11 @@ def profile(view: tuple, examiner: str, specialty: str, _flt: Filters) -> Profil
     )
 
 
-# The regulator's flags per load of one examiner, one row per load: pivoted once per view and
-# examiner (the history is unfiltered, and only a load, a new snapshot, changes it).
+# The regulator's flags per load of one examiner, one row per load: pivoted once per snapshot
+# and examiner, for every filter (the history is unfiltered, and only a load, a new snapshot,
+# changes it; only a regulator's page asks for it).
 @st.cache_data(ttl=data.RESULT_TTL_SECONDS, max_entries=64, show_spinner=False)
-def flags_per_load(view: tuple, examiner: str) -> pd.DataFrame:
+def flags_per_load(snapshot: data.Snapshot, examiner: str) -> pd.DataFrame:
     return history_table(data.flag_history(examiner))
 
 
@@ -274,7 +275,7 @@ if data.current_scope().role == "regulator":
         st.info("No load has stored flags for this examiner yet (the history starts with the "
                 "first load that keeps it).")
     else:
-        per_load = flags_per_load(view, examiner)
+        per_load = flags_per_load(data.require_snapshot(), examiner)
         st.dataframe(per_load, hide_index=True, width="stretch")
         st.caption(
             "Each stored load's flags for this examiner, unfiltered, oldest load first: the "
