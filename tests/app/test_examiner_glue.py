@@ -147,3 +147,28 @@ def test_causation_kappa_from_counts_per_pair_of_opinions():
 def test_causation_agreement_without_pairs_has_no_kappa():
     result = examiner_figures.causation_agreement(_pair_counts([], n_other=0))
     assert (result.n_pairs, result.n_other_examiners, result.kappa) == (0, 0, None)
+
+
+def test_explanations_give_each_measure_its_own_block_in_the_pages_order():
+    from measures.base import FLAG_COLUMNS
+
+    def row(measure, flagged, direction, ratio):
+        r = dict.fromkeys(FLAG_COLUMNS, 0.5)
+        r.update(examiner_id="EX1", measure=measure, flagged=flagged, direction=direction,
+                 eligible=True, ratio=ratio, n=120, peer_group="orthopaedics")
+        return r
+
+    # Drift first and adverse opinions second: the page lists adverse opinions first.
+    flags = pd.DataFrame([row("drift", False, "high", 1.0),
+                          row("adverse_opinion", True, "high", 1.8),
+                          {**row("adverse_opinion", False, "low", 0.9), "examiner_id": "EX2"}])
+    mine = examiner_figures.examiner_measures(flags, "EX1")
+    words, common = examiner_figures.explanations(mine, "EX1")
+    assert [(w.measure, w.flagged, w.direction) for w in words] == [
+        ("adverse_opinion", True, "high"), ("drift", False, "high")]
+    assert words[0].lines[0].startswith("How: Observed adverse opinions")
+    assert "O/E 1.80" in words[0].lines[1]
+    assert words[0].lines[-1].startswith("p = 0.5, q = 0.5 on the high side: below")
+    assert words[1].lines[-1] == (
+        "The CUSUM reached 0.50 and did not cross the panel threshold 0.50.")
+    assert "reason to look, not a verdict" in common
