@@ -107,10 +107,10 @@ HOUSE_LAYOUT = dict(
 def _set_layout(fig: go.Figure, **props) -> go.Figure:
     """Set layout properties of `fig` outright, each replacing what was there.
 
-    What update_layout, update_xaxes and add_hline do for a property not set yet, for a
-    fraction of the Python: those run every key through Plotly's relayout machinery, about
-    3 ms a key and a tenth of a second for a chart of an examiner's profile, all under the GIL
-    every session of the server shares. Only for properties the figure has not set: a nested
+    For a property the figure has not set, this is what update_layout, update_xaxes and
+    add_hline do, for a fraction of the Python: they run every key through Plotly's relayout
+    machinery, about 3 ms a key and a tenth of a second for a chart of an examiner's profile,
+    under the GIL every session of the server shares. Use it for such properties only: a nested
     dict here replaces the property's whole value, where an update merges into it.
     """
     for key, value in props.items():
@@ -766,7 +766,7 @@ def violins(
                 # The group's place on the axis, once: a list of it per value took most of the
                 # chart's time, Plotly checking each element, and was sent to the browser.
                 x0=str(group),
-                y=part[value_col].to_numpy(float),
+                y=part[value_col].to_numpy(float, na_value=np.nan),
                 name=str(group),
                 line_color=c,
                 fillcolor=rgba(c, 0.25),
