@@ -118,6 +118,18 @@ def _set_layout(fig: go.Figure, **props) -> go.Figure:
     return fig
 
 
+def _vline(x: float, line: dict, axis: str = "") -> dict:
+    """The shape add_vline draws: a line at `x` across the height of the panel whose axes are
+    x{axis} and y{axis} (the first panel by default), styled by `line`."""
+    return dict(type="line", x0=x, x1=x, xref=f"x{axis}", y0=0, y1=1, yref=f"y{axis} domain",
+                line=line)
+
+
+def _hline(y: float, line: dict) -> dict:
+    """The shape add_hline draws: a line at `y` across the width of the first panel."""
+    return dict(type="line", x0=0, x1=1, xref="x domain", y0=y, y1=y, yref="y", line=line)
+
+
 def _layout(fig: go.Figure, height: int, **kwargs) -> go.Figure:
     """The house layout (HOUSE_LAYOUT), the height and `kwargs` (which may replace a house
     key), on a figure that has set none of them (every chart calls it once, as it finishes)."""
@@ -270,11 +282,7 @@ def rate_dots(
         reference = []
         if ref is not None and not ref.empty and ref["n"].iloc[0] > 0:
             reference = [float(ref["rate"].iloc[0])]
-            # The line add_vline draws across the panel.
-            reference_lines.append(dict(
-                type="line", x0=reference[0], x1=reference[0], xref=f"x{suffix}", y0=0, y1=1,
-                yref=f"y{suffix} domain", line=dict(color=GREY, dash="dot"),
-            ))
+            reference_lines.append(_vline(reference[0], dict(color=GREY, dash="dot"), suffix))
         ticks, top, decimals = rate_ticks(max([*part["ci_high"].dropna(), *reference], default=0))
         axes[f"xaxis{suffix}"].update(
             range=[0, top],
@@ -675,9 +683,7 @@ def km_curves(
         fig,
         plot + KM_MARGIN["t"] + KM_MARGIN["b"],
         **axes,
-        # The line add_hline draws at a half not yet at MMI.
-        shapes=[dict(type="line", x0=0, x1=1, xref="x domain", y0=0.5, y1=0.5, yref="y",
-                     line=dict(color=GREY, dash="dot"))],
+        shapes=[_hline(0.5, dict(color=GREY, dash="dot"))],  # half not yet at MMI
         margin={**HOUSE_LAYOUT["margin"], **KM_MARGIN},
     )
 
@@ -850,17 +856,15 @@ def bland_altman(pairs: pd.DataFrame, result) -> go.Figure:
     )
     # The shapes add_hrect and add_hline would make, added in one update: each of those calls
     # validates every shape and annotation already there again (most of this chart's time).
-    across = dict(xref="x domain", x0=0, x1=1, yref="y")
     shapes, notes = [], []
     for name, value, low, high, c, dash in lines:
-        shapes.append(dict(type="rect", y0=low, y1=high, fillcolor=rgba(c, 0.12),
-                           line=dict(width=0), **across))
-        shapes.append(dict(type="line", y0=value, y1=value, line=dict(color=c, dash=dash),
-                           **across))
+        shapes.append(dict(type="rect", xref="x domain", x0=0, x1=1, yref="y", y0=low, y1=high,
+                           fillcolor=rgba(c, 0.12), line=dict(width=0)))
+        shapes.append(_hline(value, dict(color=c, dash=dash)))
         notes.append(dict(text=f"{name} {value:+.1f} ({low:+.1f} to {high:+.1f})",
                           showarrow=False, xref="x domain", x=1, xanchor="right", yref="y",
                           y=value, yanchor="bottom", font=dict(size=11)))
-    shapes.append(dict(type="line", y0=0, y1=0, line=dict(color=GREY, width=1), **across))
+    shapes.append(_hline(0, dict(color=GREY, width=1)))
     return _layout(
         fig,
         420,
@@ -1139,9 +1143,7 @@ def funnel(
     return _layout(
         fig,
         height,
-        # The line add_hline draws at a ratio of 1.
-        shapes=[dict(type="line", x0=0, x1=1, xref="x domain", y0=1, y1=1, yref="y",
-                     line=dict(color=GREY, width=1))],
+        shapes=[_hline(1, dict(color=GREY, width=1))],  # a ratio of 1
         xaxis=dict(title="expected count (log scale)", type="log", range=x_range),
         yaxis=dict(title="observed / expected", range=y_range, zeroline=False),
         legend={**HOUSE_LAYOUT["legend"], "yanchor": "top", "y": -0.14},
@@ -1215,9 +1217,7 @@ def forest(
     return _layout(
         fig,
         height or max(220, 90 + 34 * len(rows)),
-        # The line add_vline draws at a ratio of 1.
-        shapes=[dict(type="line", x0=1, x1=1, xref="x", y0=0, y1=1, yref="y domain",
-                     line=dict(color=GREY, dash="dot"))],
+        shapes=[_vline(1, dict(color=GREY, dash="dot"))],  # a ratio of 1
         xaxis=dict(title=f"{ratio_label(measures)} (95% CI; 1 = no difference)",
                    range=[0, right]),
         yaxis=dict(type="category", categoryorder="array", categoryarray=labels[::-1]),
@@ -1290,8 +1290,7 @@ def cusum(path: pd.DataFrame, threshold: float, name: str = "") -> go.Figure:
             )
         )
     top = max(float(path["cusum"].max()), threshold) * 1.15
-    # Two rows sharing the time axis; the threshold as add_hline draws it, labelled at its top
-    # left.
+    # Two rows sharing the time axis; the threshold labelled at its top left.
     axes, _ = _subplots(
         2, 1, shared_xaxes=True, row_heights=(0.62, 0.38), vertical_spacing=0.06
     )
@@ -1301,8 +1300,7 @@ def cusum(path: pd.DataFrame, threshold: float, name: str = "") -> go.Figure:
         fig,
         460,
         **axes,
-        shapes=[dict(type="line", x0=0, x1=1, xref="x domain", y0=threshold, y1=threshold,
-                     yref="y", line=dict(color=OKABE_ITO["vermillion"], dash="dash"))],
+        shapes=[_hline(threshold, dict(color=OKABE_ITO["vermillion"], dash="dash"))],
         annotations=[dict(text=f"threshold {threshold:.2f}", showarrow=False, x=0,
                           xanchor="left", xref="x domain", y=threshold, yanchor="bottom",
                           yref="y")],
@@ -1404,12 +1402,10 @@ def cohort_rates(
             ref = overall[overall[cohort_col] == cohort]
             if not ref.empty and np.isfinite(ref["rate"].iloc[0]):
                 x = float(ref["rate"].iloc[0])
-                overall_lines.append(dict(type="line", xref="x", x0=x, x1=x, yref="y domain",
-                                          y0=0, y1=1, line=dict(color=c, dash="dot")))
+                overall_lines.append(_vline(x, dict(color=c, dash="dot")))
     return _layout(
         fig,
         max(200, 110 + 34 * len(groups)),
-        # The lines add_vline would draw, added at once (as in bland_altman).
         shapes=overall_lines,
         xaxis=dict(tickformat=".0%", rangemode="tozero", title="rate (95% CI)"),
         yaxis=dict(type="category", categoryorder="array", categoryarray=groups[::-1]),
