@@ -1,7 +1,8 @@
 """Many readers at once: N sessions replaying a fixed mix of pages on one `ime serve`.
 
 For each number of sessions (1, 4 and 8 by default) the worker starts `ime serve` on a free
-loopback port (a fresh server: empty caches), warms it with one untimed pass over the mix in
+loopback port (a fresh server: empty caches) with as many worker processes as it starts on this
+machine (one per core, ime/balancer.py), warms each worker with one untimed pass over the mix in
 another view (so that module imports are not charged to the first timed page), then opens one
 headless Chromium with one isolated context per session. Every session replays the same mix of
 default and filtered pages, starting at a different place in it, `rounds` times. A page load is
@@ -13,7 +14,8 @@ seconds.
 
 With `clients="websocket"` a session is Streamlit's own protocol instead of a browser: each page
 load opens a new websocket session, asks for the page's run as the browser would (URL path and
-query string) and is timed until the run has finished and all its messages have arrived. Nothing
+query string, and the cookies the server set earlier in the session, which keep a reader on one
+worker) and is timed until the run has finished and all its messages have arrived. Nothing
 is drawn, so on a machine the clients share with the server this measures the server's share of
 the wait (every browser's drawing is on its reader's own machine), not the browsers' CPU.
 
@@ -29,7 +31,6 @@ import contextlib
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -38,6 +39,8 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from ime.balancer import default_workers, free_port
 
 SESSIONS = (1, 4, 8)
 # What a session is: a headless Chromium drawing the page (what a person sees, but on a shared
@@ -270,7 +273,8 @@ def render(detail: dict) -> list[str]:
         return [detail.get("error") or "Not run."]
     one = levels.get(1)
     lines = [
-        f"Sessions: {CLIENT_WORDS[detail.get('clients', 'browser')]}.",
+        f"Sessions: {CLIENT_WORDS[detail.get('clients', 'browser')]}. Server: `ime serve` "
+        f"with {detail.get('workers', 1)} worker process(es).",
         "",
         "| sessions at once | page loads | errors | p50 per page | p95 per page "
         "| p95 ÷ one session's p95 | p95 until connected | server CPU per load "
@@ -316,21 +320,16 @@ def render(detail: dict) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    """A TCP port free on the loopback address now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of a process so far (None once it has gone)."""
+    """User + system CPU seconds so far of a process and every process below it (`ime serve`
+    with several workers serves from its children), None once it has gone."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
             fields = fh.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
+    return own + _tree_cpu(pid)
 
 
 def _machine_ticks() -> tuple[int, int] | None:
@@ -345,9 +344,9 @@ def _machine_ticks() -> tuple[int, int] | None:
 
 
 class Server:
-    """`ime serve` of `db` on a free loopback port, stopped on exit."""
+    """`ime serve` of `db` with `workers` processes on a free loopback port, stopped on exit."""
 
-    def __init__(self, db: str, env: dict[str, str], log: Path) -> None:
+    def __init__(self, db: str, env: dict[str, str], log: Path, workers: int = 1) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
@@ -365,6 +364,8 @@ class Server:
                     "127.0.0.1",
                     "--db",
                     db,
+                    "--workers",
+                    str(workers),
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -484,7 +485,7 @@ async def _session(
     return out
 
 
-def _tree_cpu(root: int, exclude: int) -> float:
+def _tree_cpu(root: int, exclude: int | None = None) -> float:
     """CPU seconds of every process below `root` except the tree of `exclude`, with what their
     exited children used (the browser's renderers of closed pages)."""
     parent: dict[int, int] = {}
@@ -509,10 +510,17 @@ def _tree_cpu(root: int, exclude: int) -> float:
     return sum(c for pid, c in cpu.items() if pid not in (root, exclude) and below(pid))
 
 
-async def _ws_load(visit: Visit, base: str, timeout_s: float) -> tuple[float, str | None, dict]:
+async def _ws_load(
+    visit: Visit, base: str, timeout_s: float, cookies: dict[str, str]
+) -> tuple[float, str | None, dict]:
     """One page load as Streamlit's own client makes it, without drawing anything: a new
     websocket session asks for the page's run; seconds until the run has finished and every
-    message of it has arrived, the error or None, and the stages (as `_load`'s)."""
+    message of it has arrived, the error or None, and the stages (as `_load`'s).
+
+    `cookies` is the session's cookie jar, sent with the handshake and updated from its
+    response, as a browser keeps one: a server of several workers keeps a reader on one by
+    cookie (ime/balancer.py).
+    """
     import websockets
     from streamlit.proto.BackMsg_pb2 import BackMsg
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -539,8 +547,15 @@ async def _ws_load(visit: Visit, base: str, timeout_s: float) -> tuple[float, st
                 subprotocols=["streamlit"],
                 origin=base,
                 max_size=None,
+                additional_headers=(
+                    {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}
+                    if cookies else None
+                ),
             ) as ws:
                 stages["connected"] = since()
+                for header in ws.response.headers.get_all("Set-Cookie"):
+                    name, _, value = header.split(";", 1)[0].partition("=")
+                    cookies[name.strip()] = value.strip()
                 await ws.send(ask.SerializeToString())
                 while True:
                     msg = ForwardMsg.FromString(await ws.recv())
@@ -574,6 +589,7 @@ async def _ws_session(
     index: int, visits: list[Visit], base: str, timeout_s: float, deadline: float, t0: float
 ) -> list[dict]:
     out = []
+    cookies: dict[str, str] = {}
     for i, visit in enumerate(visits):
         row = {"session": index, "i": i, "page": visit.page, "view": visit.view}
         row["url"] = visit.url("")
@@ -581,7 +597,7 @@ async def _ws_session(
             out.append({**row, "started": False, "seconds": None, "error": None})
             continue
         at = time.perf_counter() - t0
-        seconds, error, stages = await _ws_load(visit, base, timeout_s)
+        seconds, error, stages = await _ws_load(visit, base, timeout_s, cookies)
         out.append(
             {**row, "started": True, "at": at, "seconds": seconds, "error": error, "stages": stages}
         )
@@ -668,16 +684,19 @@ def run_level(
     load_timeout: float = LOAD_TIMEOUT_S,
     level_limit: float = LEVEL_LIMIT_S,
     clients: str = "browser",
+    workers: int = 1,
 ) -> dict:
-    """`sessions` sessions at once on a fresh `ime serve`: their loads and statistics."""
-    with Server(db, env, log) as server:
+    """`sessions` sessions at once on a fresh `ime serve` of `workers` processes: their loads
+    and statistics."""
+    with Server(db, env, log, workers) as server:
         # Untimed: one pass over the mix in another view, so that imports and the first
-        # connection are paid before the clock starts; the timed views stay cold.
+        # connection are paid before the clock starts; the timed views stay cold. One warming
+        # session per worker: each new session is given the next worker in turn.
         warm_view, warm_examiner = warm
         warmed, _ = asyncio.run(
             _sessions(
                 server.url,
-                [mix(warm_view, warm_examiner)],
+                [mix(warm_view, warm_examiner)] * workers,
                 load_timeout,
                 level_limit,
                 server.proc.pid,
@@ -718,11 +737,14 @@ def worker(
     logs: str | None = None,
     progress: Callable[[dict], None] | None = None,
     clients: str = "browser",
+    workers: int | None = None,
 ) -> dict:
     """Every level of `sessions`, one after the other, each on a fresh server (a JSON dict).
 
-    `progress`, if given, receives the result so far after each level.
+    `progress`, if given, receives the result so far after each level. `workers`: the
+    server's processes, by default as many as `ime serve` starts on this machine.
     """
+    workers = default_workers() if workers is None else workers
     if clients == "browser" and not CHROMIUM.exists():
         return {"error": f"not run: {CHROMIUM} is absent (Debian's chromium package)", "levels": {}}
     examiners, warm_view = examiners_for(db, filtered, max(sessions) + 1)
@@ -736,6 +758,7 @@ def worker(
         "load_timeout_s": load_timeout,
         "level_limit_s": level_limit,
         "clients": clients,
+        "workers": workers,
         "levels": {},
     }
     for n in sessions:
@@ -751,6 +774,7 @@ def worker(
             load_timeout,
             level_limit,
             clients,
+            workers,
         )
         out["levels"][str(n)] = level
         s = level["stats"]
@@ -782,6 +806,10 @@ def main(argv: list[str] | None = None) -> int:
         "--filter", default="jurisdiction=CA", help="the filtered view, COLUMN=VALUE"
     )
     parser.add_argument("--clients", choices=CLIENTS, default="browser")
+    parser.add_argument(
+        "--workers", type=int, default=None,
+        help="the server's processes (default: as many as `ime serve` starts here)",
+    )
     parser.add_argument("--out", help="JSON file to write (default: standard output)")
     args = parser.parse_args(argv)
     column, value = args.filter.split("=", 1)
@@ -799,6 +827,7 @@ def main(argv: list[str] | None = None) -> int:
         args.level_limit,
         progress=save,
         clients=args.clients,
+        workers=args.workers,
     )
     save(result)
     if not args.out:

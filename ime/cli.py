@@ -62,8 +62,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     env = {**os.environ, "IME_DB": str(db)}
     argv = [
         sys.executable, "-m", "streamlit", "run", str(app),
-        "--server.port", str(args.port),
-        "--server.address", args.address,
         "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
         "--client.toolbarMode", "viewer",
@@ -77,7 +75,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "--server.fileWatcherType", "none",
         "--runner.magicEnabled", "false",
     ]
+    from ime import balancer
+
+    workers = balancer.default_workers() if args.workers is None else args.workers
+    if workers < 1:
+        print("ime serve: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if workers > 1:
+        return balancer.serve(argv, env, args.address, args.port, workers)
     # Replace this process, so that stopping `ime serve` stops the server itself.
+    argv += ["--server.port", str(args.port), "--server.address", args.address]
     os.execve(sys.executable, argv, env)
     return 0  # not reached
 
@@ -595,6 +602,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--address", default="localhost",
         help="address to listen on (default: localhost; 0.0.0.0 serves other machines too)",
+    )
+    serve.add_argument(
+        "--workers", type=int, default=None,
+        help="dashboard processes behind the one address, each reader kept on one (default: one "
+             "per core, at most 4; 1 runs Streamlit alone). Script runs of one process share one "
+             "interpreter lock, so more readers at once need more processes.",
     )
     _add_db(serve)
     serve.set_defaults(func=cmd_serve)

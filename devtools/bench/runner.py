@@ -11,7 +11,8 @@ its own so that peak memory belongs to one step:
   (fresh process, empty caches) and warm (second run of the same AppTest), against the same
   figures computed the way an analyst would with pandas (read Parquet, merge, group by,
   compute); the pandas figures are checked against the product's so the baseline is honest;
-- many sessions at once (devtools.bench_concurrency): one `ime serve`, 1, 4 and 8 browser sessions
+- many sessions at once (devtools.bench_concurrency): one `ime serve` (a worker process per
+  core behind one address), 1, 4 and 8 browser sessions
   replaying the same mix of default and filtered pages, seconds per page load against one
   session alone in the same run;
 - at one size (1,000,000 exams by default), a profiler run of `ime load` and of the flags

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import threading
+import time
 from pathlib import Path
 
 import duckdb
@@ -330,8 +332,13 @@ def _require_chromium(clients: str) -> None:
 
 @pytest.mark.browser
 @pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("clients", bench_concurrency.CLIENTS)
-def test_two_sessions_at_once_load_every_page_of_the_mix_without_error(demo_db, tmp_path, clients):
+def test_two_sessions_at_once_load_every_page_of_the_mix_without_error(
+    demo_db, tmp_path, clients, workers
+):
+    """Through one Streamlit process, and through `ime serve`'s front to two (each session
+    kept on one worker by its cookie, signed in there, its profile views audited there)."""
     _require_chromium(clients)
     filtered = {"jurisdiction": ["CA"]}
     examiners, warm_view = bench_concurrency.examiners_for(str(demo_db), filtered, 3)
@@ -347,6 +354,7 @@ def test_two_sessions_at_once_load_every_page_of_the_mix_without_error(demo_db, 
         load_timeout=120,
         level_limit=600,
         clients=clients,
+        workers=workers,
     )
     stats = level["stats"]
     assert (stats["loads"], stats["errors"], stats["not_started"]) == (12, 0, 0), level["loads"]
@@ -412,3 +420,39 @@ def test_ime_serve_spares_the_shared_interpreter_work_done_per_run(demo_db, tmp_
     assert options["--runner.postScriptGC"] == "false"
     assert options["--runner.magicEnabled"] == "false"
     assert options["--server.fileWatcherType"] == "none"
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _gone(pids: list[int], timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(Path(f"/proc/{p}").exists() and "zombie" not in _state(p) for p in pids):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split("\n")[0].lower()
+    except (OSError, IndexError):
+        return "gone"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
+def test_the_workers_end_with_ime_serve_however_it_ends(demo_db, tmp_path, stop):
+    env = {**os.environ, "IME_AUDIT_DB": str(tmp_path / "audit.duckdb")}
+    server = bench_concurrency.Server(str(demo_db), env, tmp_path / "serve.log", workers=2)
+    with server:
+        workers = _children(server.proc.pid)
+        assert len(workers) == 2
+        for pid in workers:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            assert cmdline[1:4] == [b"-m", b"streamlit", b"run"]
+        server.proc.send_signal(stop)
+        server.proc.wait(20)
+        assert _gone(workers), [_state(p) for p in workers]
