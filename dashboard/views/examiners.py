@@ -224,7 +224,8 @@ c_pick, c_link = st.columns([2, 1], vertical_alignment="bottom")
 name_by_id = names_by_id(view, names)
 pick = c_pick.selectbox(
     "Open a profile",
-    list(listed["examiner_id"]),
+    # tolist: pyarrow's own conversion; list() would box each of thousands of ids in Python.
+    listed["examiner_id"].tolist(),
     format_func=lambda e: examiner_figures.label(e, name_by_id),
     key="open_examiner",
 )
