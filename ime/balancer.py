@@ -52,6 +52,9 @@ CONNECTION_HEADERS = frozenset({b"connection", b"keep-alive", b"proxy-connection
 # refuses much less).
 MAX_HEADER_BYTES = 64 * 1024
 HEADER_TIMEOUT_S = 30.0
+# Streamlit's own limit on an upload (server.maxUploadSize, 200 MB by default): a larger body
+# would only hold a connection to a worker while it trickles in.
+MAX_BODY_BYTES = 200 * 1024 * 1024
 # How long the answer to a websocket upgrade the worker refused may take to arrive.
 REFUSED_UPGRADE_S = 10.0
 CHUNK_BYTES = 256 * 1024
@@ -112,6 +115,8 @@ class Request:
         if len(lengths) > 1 or not all(v.isdigit() for v in lengths):
             raise BadRequest("400 Bad Request", "an unclear Content-Length")
         self.body_bytes = int(lengths.pop()) if lengths else 0
+        if self.body_bytes > MAX_BODY_BYTES:
+            raise BadRequest("413 Content Too Large", "a request body over Streamlit's limit")
         connection = b",".join(v for n, v in self.headers if n == b"connection").lower()
         self.upgrade = b"upgrade" in names and b"upgrade" in connection
 
@@ -203,7 +208,10 @@ async def _join(workers: Workers, client_reader: asyncio.StreamReader,
         except BadRequest as exc:
             _refuse(client_writer, exc.status, str(exc))
             return
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+        except asyncio.LimitOverrunError:
+            _refuse(client_writer, "431 Request Header Fields Too Large", "headers too large")
+            return
+        except (asyncio.IncompleteReadError, TimeoutError):
             return
         index, new = workers.pick(request)
         peer = client_writer.get_extra_info("peername")

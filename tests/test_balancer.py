@@ -62,6 +62,7 @@ def test_a_websocket_upgrade_keeps_its_connection_headers():
         (["Host: h", "Content-Length: 5", "Content-Length: 6"], "400 Bad Request"),
         (["Host: h", "Content-Length: -1"], "400 Bad Request"),
         (["Host: h", "Transfer-Encoding: chunked"], "411 Length Required"),
+        (["Host: h", f"Content-Length: {200 * 1024 * 1024 + 1}"], "413 Content Too Large"),
     ],
 )
 def test_a_header_block_two_parsers_could_read_differently_is_refused(lines, status):
@@ -291,6 +292,7 @@ def test_a_refused_upgrade_does_not_leave_the_connection_open(monkeypatch):
         (_head("POST / HTTP/1.1", "Host: h", "Transfer-Encoding: chunked") + b"0\r\n\r\n",
          b"411"),
         (_head("GET / HTTP/1.1", "Host: h", " folded"), b"400"),
+        (_head("GET / HTTP/1.1", "Host: h", "X-Big: " + "x" * (64 * 1024)), b"431"),
     ],
 )
 def test_a_refused_request_reaches_no_worker(request_bytes, status):
