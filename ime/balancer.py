@@ -59,6 +59,8 @@ MAX_BODY_BYTES = 200 * 1024 * 1024
 REFUSED_UPGRADE_S = 10.0
 CHUNK_BYTES = 256 * 1024
 START_TIMEOUT_S = 120.0
+# How often the front looks whether a worker has exited.
+WORKER_CHECK_S = 1.0
 
 
 def default_workers() -> int:
@@ -278,7 +280,7 @@ def serve(streamlit_argv: Sequence[str], env: dict[str, str], address: str, port
         for p in ports
     ]
 
-    def stop(*_: object) -> None:
+    def stop() -> None:
         for proc in procs:
             if proc.poll() is None:
                 proc.terminate()
@@ -291,9 +293,17 @@ def serve(streamlit_argv: Sequence[str], env: dict[str, str], address: str, port
     try:
         _wait_healthy(ports, procs)
         print(f"ime serve: {workers} workers at http://{address}:{port}", file=sys.stderr)
-        asyncio.run(_listen(Workers(ports), address, port))
+        exited = asyncio.run(_listen(Workers(ports), procs, address, port))
+    except (RuntimeError, OSError) as exc:  # a worker that did not start; the port taken
+        print(f"ime serve: {exc}", file=sys.stderr)
+        return 1
     finally:
         stop()
+    if exited is not None:
+        # Half the readers would find nothing: better to stop and be restarted whole.
+        print(f"ime serve: a dashboard worker exited with {exited}; the others were stopped",
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -304,12 +314,21 @@ async def open_server(workers: Workers, address: str, port: int) -> asyncio.Serv
     )
 
 
-async def _listen(workers: Workers, address: str, port: int) -> None:
-    """Serve until SIGINT or SIGTERM."""
+async def _listen(workers: Workers, procs: Sequence[subprocess.Popen], address: str,
+                  port: int) -> int | None:
+    """Serve until SIGINT or SIGTERM (None), or until a worker exits (its exit code)."""
     server = await open_server(workers, address, port)
     done = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, done.set)
     async with server:
-        await done.wait()
+        while not done.is_set():
+            for proc in procs:
+                if proc.poll() is not None:
+                    return proc.returncode
+            try:
+                await asyncio.wait_for(done.wait(), WORKER_CHECK_S)
+            except TimeoutError:
+                pass
+    return None

@@ -456,3 +456,18 @@ def test_the_workers_end_with_ime_serve_however_it_ends(demo_db, tmp_path, stop)
         server.proc.send_signal(stop)
         server.proc.wait(20)
         assert _gone(workers), [_state(p) for p in workers]
+
+
+@pytest.mark.slow
+def test_ime_serve_stops_whole_when_a_worker_dies(demo_db, tmp_path):
+    """Half the readers would reach a dead worker: `ime serve` stops the other and exits with
+    an error, for whatever restarts it."""
+    env = {**os.environ, "IME_AUDIT_DB": str(tmp_path / "audit.duckdb")}
+    log = tmp_path / "serve.log"
+    server = bench_concurrency.Server(str(demo_db), env, log, workers=2)
+    with server:
+        first, second = _children(server.proc.pid)
+        os.kill(first, signal.SIGKILL)
+        assert server.proc.wait(30) == 1
+        assert _gone([second]), _state(second)
+    assert "a dashboard worker exited with -9; the others were stopped" in log.read_text()
