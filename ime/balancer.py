@@ -275,6 +275,9 @@ def serve(streamlit_argv: Sequence[str], env: dict[str, str], address: str, port
         subprocess.Popen(
             [*streamlit_argv, "--server.port", str(p), "--server.address", "127.0.0.1"],
             env=env,
+            # Its banner names its own loopback address, not the one readers use (printed
+            # below); its log and errors go to standard error as before.
+            stdout=subprocess.DEVNULL,
             preexec_fn=_stop_with_parent,
         )
         for p in ports
