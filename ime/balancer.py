@@ -48,8 +48,7 @@ FORWARDING_HEADERS = frozenset({
 # websocket upgrade. ("Expect: 100-continue" goes too: the body is passed on before the
 # response is read, so a client waiting for a "100 Continue" sends it after its own pause.)
 CONNECTION_HEADERS = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"expect"})
-# A request's or response's header block larger than this is refused (Streamlit's own server
-# refuses much less).
+# A request's header block larger than this is refused (431); a response's, dropped.
 MAX_HEADER_BYTES = 64 * 1024
 HEADER_TIMEOUT_S = 30.0
 # Streamlit's own limit on an upload (server.maxUploadSize, 200 MB by default): a larger body
