@@ -310,9 +310,21 @@ def serve(streamlit_argv: Sequence[str], env: dict[str, str], address: str, port
 
 
 async def open_server(workers: Workers, address: str, port: int) -> asyncio.Server:
-    """A server on `address:port` passing every connection to one of `workers`."""
+    """A server on `address:port` passing every connection to one of `workers`.
+
+    One socket, bound as Streamlit's own server (uvicorn) binds `--server.address`: IPv6 only
+    for an address with a colon, so that "localhost" means 127.0.0.1 as it did, and a host
+    without IPv6 is not refused for its ::1.
+    """
+    sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((address, port))
+    except OSError:
+        sock.close()
+        raise
     return await asyncio.start_server(
-        lambda r, w: _join(workers, r, w), address, port, limit=MAX_HEADER_BYTES
+        lambda r, w: _join(workers, r, w), sock=sock, limit=MAX_HEADER_BYTES
     )
 
 
