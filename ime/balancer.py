@@ -160,11 +160,17 @@ class Workers:
         return next(self._turn), True
 
 
+def _status(response_head: bytes) -> bytes:
+    """The status code of a response's header block ('' when it has none)."""
+    parts = response_head.split(b" ", 2)
+    return parts[1] if len(parts) > 1 else b""
+
+
 def with_cookie(response_head: bytes, index: int) -> bytes:
     """The response header block with a Set-Cookie naming worker `index`: on a final response
     or a websocket's 101, not on an interim one (100, 103), which a browser takes none from."""
-    status = response_head.split(b" ", 2)
-    if len(status) < 2 or (status[1].startswith(b"1") and status[1] != b"101"):
+    status = _status(response_head)
+    if not status or (status.startswith(b"1") and status != b"101"):
         return response_head
     cookie = f"Set-Cookie: {WORKER_COOKIE}={index}; Path=/; HttpOnly; SameSite=Strict\r\n"
     return response_head[:-2] + cookie.encode("ascii") + b"\r\n"
@@ -226,7 +232,7 @@ async def _join(workers: Workers, client_reader: asyncio.StreamReader,
         response = await backend_reader.readuntil(b"\r\n\r\n")
         client_writer.write(with_cookie(response, index) if new else response)
         downstream = asyncio.ensure_future(_pipe(backend_reader, client_writer))
-        if request.upgrade and response.split(b" ", 2)[1:2] == [b"101"]:
+        if request.upgrade and _status(response) == b"101":
             upstream = asyncio.ensure_future(_pipe(client_reader, backend_writer))
             _, pending = await asyncio.wait(
                 {upstream, downstream}, return_when=asyncio.FIRST_COMPLETED
