@@ -9,6 +9,7 @@ dashboard's pages through the front on real Streamlit workers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 
@@ -146,7 +147,8 @@ class StandIn:
                     "name": self.name, "headers": lines,
                     "body_sha256": hashlib.sha256(body).hexdigest(),
                 }).encode()
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(answer) + answer)
+                head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(answer)
+                writer.write(head + answer)
                 await writer.drain()
                 if fields.get("connection") == "close":
                     return
@@ -156,11 +158,17 @@ class StandIn:
             writer.close()
 
 
+@contextlib.asynccontextmanager
 async def _front(*stand_ins: StandIn):
+    """The front's port, passing connections to `stand_ins`; every server closed on leaving."""
     servers = [await asyncio.start_server(s.serve, "127.0.0.1", 0) for s in stand_ins]
     ports = [srv.sockets[0].getsockname()[1] for srv in servers]
     front = await balancer.open_server(Workers(ports), "127.0.0.1", 0)
-    return front, servers, front.sockets[0].getsockname()[1]
+    try:
+        yield front.sockets[0].getsockname()[1]
+    finally:
+        for srv in [front, *servers]:
+            srv.close()
 
 
 async def _exchange(port: int, data: bytes, timeout: float = 5.0) -> bytes:
@@ -185,19 +193,17 @@ def _run(scenario) -> None:
 def test_readers_are_shared_out_in_turn_and_kept_on_their_worker_by_cookie():
     async def scenario():
         a, b = StandIn("A"), StandIn("B")
-        front, servers, port = await _front(a, b)
-        bare = _head("GET /x HTTP/1.1", "Host: h")
-        first_head, first = _answer(await _exchange(port, bare))
-        second_head, second = _answer(await _exchange(port, bare))
-        back = _head("GET /x HTTP/1.1", "Host: h", "Cookie: ime_worker=1")
-        third_head, third = _answer(await _exchange(port, back))
-        assert [first["name"], second["name"], third["name"]] == ["A", "B", "B"]
-        cookie = "Set-Cookie: ime_worker={}; Path=/; HttpOnly; SameSite=Strict"
-        assert cookie.format(0) in first_head
-        assert cookie.format(1) in second_head
-        assert not any(line.startswith("Set-Cookie") for line in third_head)
-        for srv in [front, *servers]:
-            srv.close()
+        async with _front(a, b) as port:
+            bare = _head("GET /x HTTP/1.1", "Host: h")
+            first_head, first = _answer(await _exchange(port, bare))
+            second_head, second = _answer(await _exchange(port, bare))
+            back = _head("GET /x HTTP/1.1", "Host: h", "Cookie: ime_worker=1")
+            third_head, third = _answer(await _exchange(port, back))
+            assert [first["name"], second["name"], third["name"]] == ["A", "B", "B"]
+            cookie = "Set-Cookie: ime_worker={}; Path=/; HttpOnly; SameSite=Strict"
+            assert cookie.format(0) in first_head
+            assert cookie.format(1) in second_head
+            assert not any(line.startswith("Set-Cookie") for line in third_head)
 
     _run(scenario)
 
@@ -205,13 +211,13 @@ def test_readers_are_shared_out_in_turn_and_kept_on_their_worker_by_cookie():
 def test_a_worker_hears_the_clients_address_from_the_front_only():
     async def scenario():
         a = StandIn("A")
-        front, servers, port = await _front(a)
-        forged = _head("GET / HTTP/1.1", "Host: h", "X-Forwarded-For: 6.6.6.6",
-                       "Forwarded: for=6.6.6.6")
-        _, answer = _answer(await _exchange(port, forged))
-        assert answer["headers"] == ["host: h", "x-forwarded-for: 127.0.0.1", "connection: close"]
-        for srv in [front, *servers]:
-            srv.close()
+        async with _front(a) as port:
+            forged = _head("GET / HTTP/1.1", "Host: h", "X-Forwarded-For: 6.6.6.6",
+                           "Forwarded: for=6.6.6.6")
+            _, answer = _answer(await _exchange(port, forged))
+            assert answer["headers"] == [
+                "host: h", "x-forwarded-for: 127.0.0.1", "connection: close",
+            ]
 
     _run(scenario)
 
@@ -221,15 +227,13 @@ def test_a_second_request_on_one_connection_never_reaches_a_worker():
     # request of a connection, so the worker must only ever see that one.
     async def scenario():
         a = StandIn("A")
-        front, servers, port = await _front(a)
-        first = _head("GET /one HTTP/1.1", "Host: h")
-        second = _head("GET /two HTTP/1.1", "Host: h", "X-Forwarded-For: 6.6.6.6")
-        raw = await _exchange(port, first + second)
-        assert raw.count(b"HTTP/1.1 200") == 1
-        assert [lines[:1] for lines in a.heads] == [["host: h"]]
-        assert len(a.heads) == 1
-        for srv in [front, *servers]:
-            srv.close()
+        async with _front(a) as port:
+            first = _head("GET /one HTTP/1.1", "Host: h")
+            second = _head("GET /two HTTP/1.1", "Host: h", "X-Forwarded-For: 6.6.6.6")
+            raw = await _exchange(port, first + second)
+            assert raw.count(b"HTTP/1.1 200") == 1
+            assert [lines[:1] for lines in a.heads] == [["host: h"]]
+            assert len(a.heads) == 1
 
     _run(scenario)
 
@@ -237,14 +241,12 @@ def test_a_second_request_on_one_connection_never_reaches_a_worker():
 def test_a_request_body_passes_unchanged():
     async def scenario():
         a = StandIn("A")
-        front, servers, port = await _front(a)
-        body = bytes(range(256)) * 4096  # 1 MiB, every byte value
-        request = _head("PUT /_stcore/upload_file/x HTTP/1.1", "Host: h",
-                        f"Content-Length: {len(body)}") + body
-        _, answer = _answer(await _exchange(port, request))
-        assert answer["body_sha256"] == hashlib.sha256(body).hexdigest()
-        for srv in [front, *servers]:
-            srv.close()
+        async with _front(a) as port:
+            body = bytes(range(256)) * 4096  # 1 MiB, every byte value
+            request = _head("PUT /_stcore/upload_file/x HTTP/1.1", "Host: h",
+                            f"Content-Length: {len(body)}") + body
+            _, answer = _answer(await _exchange(port, request))
+            assert answer["body_sha256"] == hashlib.sha256(body).hexdigest()
 
     _run(scenario)
 
@@ -252,18 +254,16 @@ def test_a_request_body_passes_unchanged():
 def test_a_websocket_passes_both_ways_after_its_upgrade():
     async def scenario():
         a = StandIn("A", mode="websocket")
-        front, servers, port = await _front(a)
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(_head("GET /_stcore/stream HTTP/1.1", "Host: h", "Connection: Upgrade",
-                           "Upgrade: websocket"))
-        switched = await reader.readuntil(b"\r\n\r\n")
-        assert switched.startswith(b"HTTP/1.1 101 ")
-        assert b"Set-Cookie: ime_worker=0" in switched
-        writer.write(b"hello, worker")
-        assert await reader.readexactly(13) == b"HELLO, WORKER"
-        writer.close()
-        for srv in [front, *servers]:
-            srv.close()
+        async with _front(a) as port:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(_head("GET /_stcore/stream HTTP/1.1", "Host: h", "Connection: Upgrade",
+                               "Upgrade: websocket"))
+            switched = await reader.readuntil(b"\r\n\r\n")
+            assert switched.startswith(b"HTTP/1.1 101 ")
+            assert b"Set-Cookie: ime_worker=0" in switched
+            writer.write(b"hello, worker")
+            assert await reader.readexactly(13) == b"HELLO, WORKER"
+            writer.close()
 
     _run(scenario)
 
@@ -273,15 +273,13 @@ def test_a_refused_upgrade_does_not_leave_the_connection_open(monkeypatch):
 
     async def scenario():
         a = StandIn("A", mode="refuse")
-        front, servers, port = await _front(a)
-        upgrade = _head("GET /_stcore/stream HTTP/1.1", "Host: h", "Connection: Upgrade",
-                        "Upgrade: websocket")
-        then = _head("GET /two HTTP/1.1", "Host: h", "X-Forwarded-For: 6.6.6.6")
-        raw = await _exchange(port, upgrade + then, timeout=5)
-        assert raw.startswith(b"HTTP/1.1 403 ")
-        assert len(a.heads) == 1  # the second request never reached the worker
-        for srv in [front, *servers]:
-            srv.close()
+        async with _front(a) as port:
+            upgrade = _head("GET /_stcore/stream HTTP/1.1", "Host: h", "Connection: Upgrade",
+                            "Upgrade: websocket")
+            then = _head("GET /two HTTP/1.1", "Host: h", "X-Forwarded-For: 6.6.6.6")
+            raw = await _exchange(port, upgrade + then, timeout=5)
+            assert raw.startswith(b"HTTP/1.1 403 ")
+            assert len(a.heads) == 1  # the second request never reached the worker
 
     _run(scenario)
 
@@ -298,11 +296,9 @@ def test_a_refused_upgrade_does_not_leave_the_connection_open(monkeypatch):
 def test_a_refused_request_reaches_no_worker(request_bytes, status):
     async def scenario():
         a = StandIn("A")
-        front, servers, port = await _front(a)
-        raw = await _exchange(port, request_bytes)
-        assert raw.split(b" ")[1] == status
-        assert a.heads == []
-        for srv in [front, *servers]:
-            srv.close()
+        async with _front(a) as port:
+            raw = await _exchange(port, request_bytes)
+            assert raw.split(b" ")[1] == status
+            assert a.heads == []
 
     _run(scenario)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import duckdb
 import pytest
 
 from dashboard.navigation import PAGES
+from ime.balancer import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -54,12 +54,6 @@ MIN_CHARTS = {
 FROM_SSA = {"aggregate_audit.py"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -78,7 +72,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 
 def _serve(db: Path, tmp_path_factory, env_extra: dict | None = None) -> Iterator[str]:
     """`ime serve` of `db` on a free port, auditing into a log of its own; `env_extra`: more
     environment for the server (a review store)."""
-    port = _free_port()
+    port = free_port()
     url = f"http://localhost:{port}"
     root = tmp_path_factory.mktemp("serve")
     log = root / "serve.log"

@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
+
+from ime.balancer import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -48,9 +49,7 @@ def _ime(env: dict, *args: str, stdin: str | None = None) -> str:
 
 
 def _serve(env: dict, log: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     ime = shutil.which("ime", path=str(Path(sys.executable).parent))
     with log.open("w") as out:
         proc = subprocess.Popen([ime, "serve", "--port", str(port)], env=env, stdout=out,
